@@ -1,1 +1,506 @@
+//! apim-sandbox: faithful local stand-ins for the services apim-gate talks to.
+//!
+//! One [`Sandbox`] serves, on 127.0.0.1 and ephemeral ports:
+//! - a Kubernetes API server over HTTPS, with WebSocket port-forward to pods ([`kube_api`], [`cluster`]);
+//! - Swashbuckle-like pods serving `/swagger/v1/swagger.json` over plain HTTP ([`pods`]);
+//! - Entra ID's token endpoint and the GitHub / Azure DevOps OIDC issuers ([`entra`]);
+//! - Azure Resource Manager with Microsoft.ApiManagement 2024-05-01 and the `/_sandbox` test
+//!   control endpoints ([`arm`]);
+//! - a GitHub REST API subset that records what it received ([`github`]).
+//!
+//! It behaves as users of those services know them (status codes, error bodies, long-running
+//! operations, ETags), so the real client crates can be pointed at it. It never depends on apim-gate.
 
+pub mod arm;
+pub mod cluster;
+pub mod entra;
+pub mod faults;
+pub mod github;
+pub mod kube_api;
+pub mod log;
+pub mod pods;
+pub mod tls;
+pub mod tokens;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::watch;
+
+pub use faults::{FAULT_NAMES, Faults};
+pub use log::{LoggedRequest, RequestLog};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on 127.0.0.1: {0}")]
+    Bind(std::io::Error),
+    #[error("TLS set-up failed: {0}")]
+    Tls(String),
+    #[error("unknown fault '{0}'; known faults: {list}", list = FAULT_NAMES.join(", "))]
+    UnknownFault(String),
+    #[error("fault '{0}' is not NAME=VALUE with a whole number VALUE")]
+    BadFault(String),
+    #[error("cannot read spec {path}: {source}")]
+    ReadSpec {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The kind of Service the default topology creates for each document.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServiceType {
+    #[default]
+    NodePort,
+    ClusterIP,
+    LoadBalancer,
+}
+
+impl std::str::FromStr for ServiceType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "NodePort" => Ok(ServiceType::NodePort),
+            "ClusterIP" => Ok(ServiceType::ClusterIP),
+            "LoadBalancer" => Ok(ServiceType::LoadBalancer),
+            other => Err(Error::Config(format!(
+                "service type '{other}' is not NodePort, ClusterIP or LoadBalancer"
+            ))),
+        }
+    }
+}
+
+impl ServiceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::NodePort => "NodePort",
+            ServiceType::ClusterIP => "ClusterIP",
+            ServiceType::LoadBalancer => "LoadBalancer",
+        }
+    }
+}
+
+/// What to start. `Config::default()` serves one Swashbuckle service from the shared fixtures.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// One document per service (`svc-1`, `svc-2`, …), served by that service's pods.
+    pub specs: Vec<Vec<u8>>,
+    pub service_type: ServiceType,
+    /// Seconds ARM asks clients to wait between long-running-operation polls.
+    pub retry_after: u64,
+    /// Polls a long-running import takes before it completes.
+    pub lro_polls: u32,
+    /// Faults armed from the start, as `NAME=VALUE`.
+    pub faults: Vec<String>,
+    /// A hand-made cluster topology; `None` derives one from `specs` and `service_type`.
+    pub cluster: Option<cluster::Topology>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            specs: Vec::new(),
+            service_type: ServiceType::NodePort,
+            retry_after: 1,
+            lro_polls: 1,
+            faults: Vec::new(),
+            cluster: None,
+        }
+    }
+}
+
+/// The identities and names the sandbox accepts; random per start.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub apim_service: String,
+    /// Bearer token of the Kubernetes API (in the kubeconfig).
+    pub kube_token: String,
+    /// Bearer GitHub's runner presents to its OIDC issuer (`ACTIONS_ID_TOKEN_REQUEST_TOKEN`).
+    pub github_oidc_request_token: String,
+    /// Azure DevOps `SYSTEM_ACCESSTOKEN`, accepted by its OIDC endpoint.
+    pub ado_access_token: String,
+    /// Id of the Azure DevOps AzureRM service connection.
+    pub ado_service_connection_id: String,
+    /// Token the GitHub REST emulator accepts (`GITHUB_TOKEN`).
+    pub github_token: String,
+}
+
+impl Identity {
+    fn generate() -> Identity {
+        Identity {
+            tenant_id: tokens::guid(),
+            client_id: tokens::guid(),
+            client_secret: format!("sbx~{}", tokens::random_hex(20)),
+            subscription_id: tokens::guid(),
+            resource_group: "rg-sandbox".to_string(),
+            apim_service: "apim-sandbox".to_string(),
+            kube_token: format!("kube-{}", tokens::random_hex(24)),
+            github_oidc_request_token: format!("ghrt-{}", tokens::random_hex(20)),
+            ado_access_token: format!("ado-{}", tokens::random_hex(20)),
+            ado_service_connection_id: tokens::guid(),
+            github_token: format!("ghs_{}", tokens::random_hex(18)),
+        }
+    }
+}
+
+/// The listeners' base URLs (no trailing slash).
+#[derive(Clone, Debug, Default)]
+pub struct Urls {
+    pub kube: String,
+    pub entra: String,
+    pub arm: String,
+    pub github: String,
+}
+
+/// State every emulator shares.
+pub struct Shared {
+    pub identity: Identity,
+    pub faults: Faults,
+    pub log: RequestLog,
+    pub tokens: tokens::TokenStore,
+    /// The document each service's pods serve, by service name; replaced by
+    /// `PUT /_sandbox/services/{service}/spec`.
+    pub documents: RwLock<BTreeMap<String, Vec<u8>>>,
+    pub retry_after: u64,
+    pub lro_polls: u32,
+    /// Set once the listeners are bound, before any request can arrive.
+    pub urls: RwLock<Urls>,
+}
+
+impl Shared {
+    pub fn urls(&self) -> Urls {
+        self.urls.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn document(&self, service: &str) -> Option<Vec<u8>> {
+        self.documents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(service)
+            .cloned()
+    }
+
+    pub fn set_document(&self, service: &str, document: Vec<u8>) -> bool {
+        let mut docs = self.documents.write().unwrap_or_else(|e| e.into_inner());
+        match docs.get_mut(service) {
+            Some(slot) => {
+                *slot = document;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A running sandbox. Dropping it stops the listeners and removes its files.
+pub struct Sandbox {
+    pub shared: Arc<Shared>,
+    pub urls: Urls,
+    /// A long-lived ARM bearer token (`SANDBOX_TOKEN`).
+    pub arm_token: String,
+    pub ca_pem: String,
+    pub ca_file: PathBuf,
+    pub kubeconfig: PathBuf,
+    /// A federated token file (workload identity) the Entra emulator accepts as an assertion.
+    pub federated_token_file: PathBuf,
+    /// The service names, in `--spec` order.
+    pub services: Vec<String>,
+    dir: PathBuf,
+    shutdown: watch::Sender<bool>,
+}
+
+/// Reads the document files named on the command line.
+pub fn read_specs(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, Error> {
+    paths
+        .iter()
+        .map(|p| {
+            std::fs::read(p).map_err(|source| Error::ReadSpec {
+                path: p.clone(),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// The default document: Swashbuckle's Swagger 2.0 snapshot from the shared fixtures, when present.
+pub fn default_spec() -> Result<Vec<u8>, Error> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/swashbuckle/basic-swagger2.json");
+    std::fs::read(&path).map_err(|source| Error::ReadSpec { path, source })
+}
+
+impl Sandbox {
+    pub async fn start(config: Config) -> Result<Sandbox, Error> {
+        let faults = Faults::default();
+        for f in &config.faults {
+            faults.set_from_arg(f)?;
+        }
+        let specs = if config.specs.is_empty() && config.cluster.is_none() {
+            vec![default_spec()?]
+        } else {
+            config.specs.clone()
+        };
+        let topology = match &config.cluster {
+            Some(t) => t.clone(),
+            None => cluster::Topology::default_for(specs.len(), config.service_type),
+        };
+        let mut documents = BTreeMap::new();
+        for (service, doc) in topology.documents(&specs) {
+            documents.insert(service, doc);
+        }
+        let identity = Identity::generate();
+        let shared = Arc::new(Shared {
+            identity,
+            faults,
+            log: RequestLog::default(),
+            tokens: tokens::TokenStore::default(),
+            documents: RwLock::new(documents),
+            retry_after: config.retry_after,
+            lro_polls: config.lro_polls.max(1),
+            urls: RwLock::new(Urls::default()),
+        });
+
+        let ca = tls::Ca::generate()?;
+        let server_tls = ca.server_config()?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+
+        let (kube_l, kube_a) = tls::bind_loopback().await?;
+        let (entra_l, entra_a) = tls::bind_loopback().await?;
+        let (arm_l, arm_a) = tls::bind_loopback().await?;
+        let (gh_l, gh_a) = tls::bind_loopback().await?;
+        let urls = Urls {
+            kube: format!("https://127.0.0.1:{}", kube_a.port()),
+            entra: format!("https://127.0.0.1:{}", entra_a.port()),
+            arm: format!("https://127.0.0.1:{}", arm_a.port()),
+            github: format!("https://127.0.0.1:{}", gh_a.port()),
+        };
+        *shared.urls.write().unwrap_or_else(|e| e.into_inner()) = urls.clone();
+
+        let cluster =
+            cluster::Cluster::start(topology, shared.clone(), shutdown_rx.clone()).await?;
+        let routers = [
+            (
+                kube_l,
+                log::logged(
+                    kube_api::router(shared.clone(), cluster),
+                    "kube",
+                    shared.clone(),
+                ),
+            ),
+            (
+                entra_l,
+                log::logged(entra::router(shared.clone()), "entra", shared.clone()),
+            ),
+            (
+                arm_l,
+                log::logged(arm::router(shared.clone()), "arm", shared.clone()),
+            ),
+            (
+                gh_l,
+                log::logged(github::router(shared.clone()), "github", shared.clone()),
+            ),
+        ];
+        for (listener, router) in routers {
+            tokio::spawn(tls::serve(
+                listener,
+                Some(server_tls.clone()),
+                router,
+                shutdown_rx.clone(),
+            ));
+        }
+
+        let dir = std::env::temp_dir().join(format!(
+            "apim-sandbox-{}-{}",
+            std::process::id(),
+            tokens::random_hex(4)
+        ));
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        let ca_pem = ca.cert_pem();
+        let ca_file = write(&dir, "ca.pem", ca_pem.as_bytes())?;
+        let kubeconfig = write(
+            &dir,
+            "kubeconfig.yaml",
+            kubeconfig_yaml(&urls.kube, &ca_pem, &shared.identity.kube_token).as_bytes(),
+        )?;
+        let federated = entra::federated_token(&shared);
+        let federated_token_file = write(&dir, "federated-token", federated.as_bytes())?;
+        let arm_token = shared.tokens.issue(None);
+        let services = shared
+            .documents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>();
+        let mut services = services;
+        services.sort_by_key(|s| cluster::service_order(s));
+        Ok(Sandbox {
+            shared,
+            urls,
+            arm_token,
+            ca_pem,
+            ca_file,
+            kubeconfig,
+            federated_token_file,
+            services,
+            dir,
+            shutdown,
+        })
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.shared.identity
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.shared.log.entries()
+    }
+
+    /// The `--env-out` variables: every apim-gate input that publishes the first service, and the
+    /// `SANDBOX_*` values tests use.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let id = &self.shared.identity;
+        let first = self.services.first().cloned().unwrap_or_default();
+        let path = |p: &Path| p.display().to_string();
+        vec![
+            ("APIM_GATE_KUBECONFIG".into(), path(&self.kubeconfig)),
+            ("APIM_GATE_NAMESPACE".into(), "default".into()),
+            ("APIM_GATE_SERVICE".into(), first),
+            (
+                "APIM_GATE_SUBSCRIPTION_ID".into(),
+                id.subscription_id.clone(),
+            ),
+            ("APIM_GATE_RESOURCE_GROUP".into(), id.resource_group.clone()),
+            ("APIM_GATE_APIM_SERVICE".into(), id.apim_service.clone()),
+            ("APIM_GATE_AUTH".into(), "client-secret".into()),
+            ("APIM_GATE_TENANT_ID".into(), id.tenant_id.clone()),
+            ("APIM_GATE_CLIENT_ID".into(), id.client_id.clone()),
+            ("APIM_GATE_CLIENT_SECRET".into(), id.client_secret.clone()),
+            ("APIM_GATE_CA_CERTIFICATES".into(), path(&self.ca_file)),
+            ("APIM_GATE_ARM_ENDPOINT".into(), self.urls.arm.clone()),
+            ("APIM_GATE_AUTHORITY_HOST".into(), self.urls.entra.clone()),
+            ("SANDBOX_ARM_URL".into(), self.urls.arm.clone()),
+            ("SANDBOX_KUBE_URL".into(), self.urls.kube.clone()),
+            ("SANDBOX_ENTRA_URL".into(), self.urls.entra.clone()),
+            ("SANDBOX_GITHUB_URL".into(), self.urls.github.clone()),
+            ("SANDBOX_TOKEN".into(), self.arm_token.clone()),
+            ("SANDBOX_CA_FILE".into(), path(&self.ca_file)),
+            ("SANDBOX_KUBE_TOKEN".into(), id.kube_token.clone()),
+            ("SANDBOX_GITHUB_TOKEN".into(), id.github_token.clone()),
+            (
+                "SANDBOX_GITHUB_OIDC_URL".into(),
+                format!("{}/_oidc/github/token?api-version=2.0", self.urls.entra),
+            ),
+            (
+                "SANDBOX_GITHUB_OIDC_REQUEST_TOKEN".into(),
+                id.github_oidc_request_token.clone(),
+            ),
+            (
+                "SANDBOX_ADO_OIDC_URL".into(),
+                format!("{}/_oidc/ado/oidctoken", self.urls.entra),
+            ),
+            (
+                "SANDBOX_ADO_ACCESS_TOKEN".into(),
+                id.ado_access_token.clone(),
+            ),
+            (
+                "SANDBOX_ADO_SERVICE_CONNECTION_ID".into(),
+                id.ado_service_connection_id.clone(),
+            ),
+            (
+                "SANDBOX_FEDERATED_TOKEN_FILE".into(),
+                path(&self.federated_token_file),
+            ),
+        ]
+    }
+
+    /// Writes [`Sandbox::env`] as a dotenv file (values double-quoted where needed).
+    pub fn write_env(&self, file: &Path) -> Result<(), Error> {
+        let mut text = String::new();
+        for (k, v) in self.env() {
+            text.push_str(&k);
+            text.push('=');
+            text.push_str(&dotenv_quote(&v));
+            text.push('\n');
+        }
+        std::fs::write(file, text).map_err(|source| Error::Write {
+            path: file.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Stops every listener and pod.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.shutdown();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).map_err(|source| Error::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+fn dotenv_quote(v: &str) -> String {
+    if v.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./:~?=&,+@".contains(c))
+    {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', ""))
+    }
+}
+
+/// A kubeconfig as `az aks get-credentials` writes one, with a bearer token user.
+pub fn kubeconfig_yaml(server: &str, ca_pem: &str, token: &str) -> String {
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: {ca}
+    server: {server}
+  name: sandbox
+contexts:
+- context:
+    cluster: sandbox
+    user: sandbox-admin
+    namespace: default
+  name: sandbox
+current-context: sandbox
+users:
+- name: sandbox-admin
+  user:
+    token: {token}
+"
+    )
+}

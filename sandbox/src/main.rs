@@ -1,1 +1,105 @@
-fn main() {}
+//! `apim-sandbox serve`: starts every emulator and writes the env file apim-gate reads.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use apim_sandbox::{Config, Sandbox, ServiceType};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "apim-sandbox",
+    version,
+    about = "Local emulators of Kubernetes, Entra ID, ARM/APIM and GitHub for apim-gate"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start every emulator on 127.0.0.1 and print `ready` once they all accept connections.
+    Serve {
+        /// Write the inputs apim-gate needs (dotenv format) to FILE.
+        #[arg(long, value_name = "FILE")]
+        env_out: PathBuf,
+        /// A document for one more service (svc-1, svc-2, ...); default: Swashbuckle's basic sample.
+        #[arg(long, value_name = "FILE")]
+        spec: Vec<PathBuf>,
+        /// The type of each service.
+        #[arg(long, default_value = "NodePort", value_parser = ["NodePort", "ClusterIP", "LoadBalancer"])]
+        service_type: String,
+        /// Seconds ARM asks pollers to wait (Retry-After).
+        #[arg(long, default_value_t = 1)]
+        retry_after: u64,
+        /// Polls a long-running import takes.
+        #[arg(long, default_value_t = 1)]
+        lro_polls: u32,
+        /// Inject a fault, NAME=VALUE (arm-429, arm-5xx, arm-409, kube-5xx, lro-fail, token-ttl,
+        /// pod-ready-after, portforward-cut, pod-latency).
+        #[arg(long, value_name = "NAME=VALUE")]
+        fault: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("apim-sandbox: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("apim-sandbox: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), apim_sandbox::Error> {
+    let Command::Serve {
+        env_out,
+        spec,
+        service_type,
+        retry_after,
+        lro_polls,
+        fault,
+    } = cli.command;
+    let config = Config {
+        specs: apim_sandbox::read_specs(&spec)?,
+        service_type: service_type.parse::<ServiceType>()?,
+        retry_after,
+        lro_polls,
+        faults: fault,
+        cluster: None,
+    };
+    let sandbox = Sandbox::start(config).await?;
+    sandbox.write_env(&env_out)?;
+    println!("ready");
+    wait_for_signal().await;
+    sandbox.shutdown();
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
