@@ -1,0 +1,8 @@
+//! The APIM import lint. (Being written.)
+
+use super::{Document, Finding};
+
+/// What APIM would reject or silently change in `doc`.
+pub fn lint(_doc: &Document) -> Vec<Finding> {
+    Vec::new()
+}

@@ -1,0 +1,3 @@
+//! The address rewrite. (Being written.)
+pub struct RewriteOptions;
+pub fn rewrite() {}
