@@ -4,4 +4,14 @@
 //! Data flows one way: [`inputs`] → `cluster` → [`spec`] → `apim` → `report`, and `gate` runs
 //! the whole and decides what to say. Lower layers never print: they return values and typed errors.
 
+pub mod address;
+pub mod exit;
+pub mod inputs;
 pub mod spec;
+
+/// Installs rustls's ring provider as the process default. Every HTTPS client here (kube, reqwest,
+/// octocrab) is built without a provider of its own, so this must run before the first one.
+/// Idempotent: a second call finds the provider installed and does nothing.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,790 @@
+//! The gate's inputs, read from whichever spelling the environment uses.
+//!
+//! GitHub Actions passes `INPUT_RESOURCE-GROUP`, Azure DevOps `INPUT_RESOURCEGROUP`, a local run
+//! `APIM_GATE_RESOURCE_GROUP` (from the environment or an `--env-file`); the standard Azure and
+//! Kubernetes variables (`AZURE_CLIENT_ID`, `KUBECONFIG`, …) are fallbacks. Every spelling lands in
+//! one typed [`Inputs`] (deserialised with `envy`), every problem is reported at once, and where a
+//! value came from is kept so `apim-gate config` can show it. Secrets never leave as text.
+
+pub mod table;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub use table::{INPUTS, InputSpec, Kind};
+
+/// Where the run happens; decides spellings in messages and how reports are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Platform {
+    GithubActions,
+    AzureDevops,
+    Local,
+}
+
+impl Platform {
+    pub fn detect(env: &Env) -> Platform {
+        if env
+            .get("GITHUB_ACTIONS")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            Platform::GithubActions
+        } else if env
+            .get("TF_BUILD")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            Platform::AzureDevops
+        } else {
+            Platform::Local
+        }
+    }
+
+    /// How a user on this platform spells the input.
+    pub fn spelling(self, spec: &InputSpec) -> String {
+        match self {
+            Platform::GithubActions => format!("with: {} / {}", spec.name, spec.github_var()),
+            Platform::AzureDevops => format!("{} / {}", spec.ado_name(), spec.ado_var()),
+            Platform::Local => spec.local_var(),
+        }
+    }
+}
+
+/// Where a variable's value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Process,
+    EnvFile(PathBuf),
+}
+
+/// The variables a run sees: the process environment merged with an optional dotenv file.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    vars: BTreeMap<String, (String, Origin)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvFileError {
+    #[error("cannot read the env file {path}: {source}. Check the --env-file path.")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the env file {path} is not valid dotenv: {message}. Each line must be NAME=VALUE.")]
+    Parse { path: PathBuf, message: String },
+}
+
+impl Env {
+    /// The process environment alone.
+    pub fn from_process() -> Env {
+        Env::from_pairs(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
+    }
+
+    pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Env {
+        Env {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k, (v, Origin::Process)))
+                .collect(),
+        }
+    }
+
+    /// Adds a dotenv file, read without touching the process environment. Real variables win
+    /// unless `override_process` (the `--env-file-override` flag).
+    pub fn with_file(mut self, path: &Path, override_process: bool) -> Result<Env, EnvFileError> {
+        let iter = dotenvy::from_path_iter(path).map_err(|e| match e {
+            dotenvy::Error::Io(source) => EnvFileError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+            other => EnvFileError::Parse {
+                path: path.to_path_buf(),
+                message: other.to_string(),
+            },
+        })?;
+        for item in iter {
+            let (k, v) = item.map_err(|e| EnvFileError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            if override_process || !self.vars.contains_key(&k) {
+                self.vars
+                    .insert(k, (v, Origin::EnvFile(path.to_path_buf())));
+            }
+        }
+        Ok(self)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(|(v, _)| v.as_str())
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &str, &Origin)> {
+        self.vars
+            .iter()
+            .map(|(k, (v, o))| (k.as_str(), v.as_str(), o))
+    }
+
+    fn describe(&self, name: &str) -> String {
+        match self.vars.get(name) {
+            Some((_, Origin::EnvFile(p))) => format!("{name} (from {})", p.display()),
+            _ => name.to_string(),
+        }
+    }
+}
+
+/// Where an input's value came from, for `apim-gate config` and messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Source {
+    /// The variable, and the env file when it came from one: `APIM_GATE_NAMESPACE (from ci.env)`.
+    Variable(String),
+    #[serde(serialize_with = "ser_default")]
+    Default,
+}
+
+fn ser_default<S: serde::Serializer>(s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("default")
+}
+
+/// One problem with one input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub input: &'static str,
+    /// How the user spells it on this platform.
+    pub spelling: String,
+    pub message: String,
+}
+
+/// Every problem with the inputs, reported together (exit code 2).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct InputError {
+    pub problems: Vec<Problem>,
+    /// Unknown names seen on the way: often the reason an input is "missing".
+    pub warnings: Vec<String>,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(
+            f,
+            "{n} problem{} with the inputs:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  - {} ({}): {}", p.input, p.spelling, p.message)?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "  warning: {w}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A value that must never be shown. `Debug` and `Display` print `***`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it where it belongs.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AddressMode {
+    Auto,
+    NodePort,
+    LoadBalancer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub enum AzureCloud {
+    AzureCloud,
+    AzureChinaCloud,
+    AzureUSGovernment,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMode {
+    Auto,
+    ClientSecret,
+    Oidc,
+    AzurePipelines,
+    ManagedIdentity,
+    AzureCli,
+    Token,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BreakingChanges {
+    Fail,
+    Warn,
+    Allow,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevisionMode {
+    Staged,
+    InPlace,
+}
+
+/// The typed inputs. Field names are the input names in snake case; see [`table::INPUTS`].
+#[derive(Clone, Debug, Deserialize)]
+pub struct Inputs {
+    #[serde(default)]
+    pub kubeconfig: Option<Secret>,
+    pub context: Option<String>,
+    pub namespace: String,
+    pub service: Option<String>,
+    pub service_port: Option<String>,
+    pub swagger_path: Option<String>,
+    pub address: AddressMode,
+    pub agent_ip: Option<String>,
+    #[serde(deserialize_with = "millis")]
+    pub pod_ready_timeout: Duration,
+    pub subscription_id: Option<String>,
+    pub resource_group: Option<String>,
+    pub apim_service: Option<String>,
+    pub api_id: Option<String>,
+    pub api_path: Option<String>,
+    pub api_display_name: Option<String>,
+    #[serde(default)]
+    pub api_protocols: Vec<String>,
+    pub subscription_required: bool,
+    #[serde(default)]
+    pub products: Vec<String>,
+    #[serde(default)]
+    pub scheme: Vec<String>,
+    pub azure_cloud: AzureCloud,
+    pub arm_endpoint: Option<String>,
+    pub authority_host: Option<String>,
+    pub auth: AuthMode,
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub access_token: Option<Secret>,
+    pub azure_service_connection: Option<String>,
+    pub ca_certificates: Option<PathBuf>,
+    pub breaking_changes: BreakingChanges,
+    pub dry_run: bool,
+    pub revision: RevisionMode,
+    pub release_notes: Option<String>,
+    pub baseline_spec: Option<PathBuf>,
+    pub output_spec: Option<PathBuf>,
+    pub github_token: Option<Secret>,
+    pub check_run: Option<bool>,
+    pub pr_comment: bool,
+    pub services: Option<String>,
+    pub parallelism: u32,
+
+    /// How each input was resolved (not an input itself).
+    #[serde(skip)]
+    pub resolved: BTreeMap<&'static str, Resolved>,
+    #[serde(skip)]
+    pub platform: Option<Platform>,
+    /// Unknown `INPUT_*`/`APIM_GATE_*` names and other things worth a warning.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// An input's canonical value and where it came from.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub value: String,
+    pub source: Source,
+}
+
+fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    Ok(Duration::from_millis(u64::deserialize(d)?))
+}
+
+/// What the command about to run needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Valid values only.
+    Nothing,
+    /// The cluster side only (`apim-gate fetch`).
+    Cluster,
+    /// The whole gate.
+    Run,
+}
+
+/// A value as given, before it is checked.
+struct Given {
+    value: String,
+    variable: String,
+}
+
+impl Inputs {
+    /// Reads and checks every input. Warnings (unknown names) are returned in `warnings`.
+    pub fn load(env: &Env, need: Need) -> Result<Inputs, InputError> {
+        let platform = Platform::detect(env);
+        let mut warnings = Vec::new();
+        let mut given: BTreeMap<&'static str, Vec<Given>> = BTreeMap::new();
+        let mut problems = Vec::new();
+
+        for (var, value, _) in env.iter() {
+            let rest = var
+                .strip_prefix("INPUT_")
+                .or_else(|| var.strip_prefix("APIM_GATE_"));
+            let Some(rest) = rest else { continue };
+            if table::RESERVED.contains(&var) {
+                continue;
+            }
+            match table::find(rest) {
+                Some(spec) => {
+                    // Composite actions map unset inputs to "", which means "not given".
+                    if value.trim().is_empty() {
+                        continue;
+                    }
+                    given.entry(spec.name).or_default().push(Given {
+                        value: value.to_string(),
+                        variable: env.describe(var),
+                    });
+                }
+                None => warnings.push(match table::suggest(rest) {
+                    Some(s) => format!(
+                        "{var} is not an apim-gate input and is ignored; did you mean {} ({})?",
+                        s.name,
+                        platform.spelling(s)
+                    ),
+                    None => format!(
+                        "{var} is not an apim-gate input and is ignored; `apim-gate --help` lists them"
+                    ),
+                }),
+            }
+        }
+
+        let mut canonical: Vec<(String, String)> = Vec::new();
+        let mut resolved = BTreeMap::new();
+        for spec in INPUTS {
+            let spelling = platform.spelling(spec);
+            let mut values = given.remove(spec.name).unwrap_or_default();
+            values.dedup_by(|a, b| a.value == b.value);
+            let distinct: Vec<&Given> = {
+                let mut seen: Vec<&Given> = Vec::new();
+                for g in &values {
+                    if !seen.iter().any(|s| s.value == g.value) {
+                        seen.push(g);
+                    }
+                }
+                seen
+            };
+            if distinct.len() > 1 {
+                let show = |g: &Given| {
+                    if spec.is_secret() || spec.kind == Kind::Kubeconfig {
+                        g.variable.clone()
+                    } else {
+                        format!("{}={:?}", g.variable, g.value)
+                    }
+                };
+                problems.push(Problem {
+                    input: spec.name,
+                    spelling,
+                    message: format!(
+                        "given twice with different values: {}; keep one",
+                        distinct
+                            .iter()
+                            .map(|g| show(g))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                });
+                continue;
+            }
+            let (raw, source) = if let Some(g) = distinct.first() {
+                (g.value.clone(), Source::Variable(g.variable.clone()))
+            } else if let Some((var, v)) = spec
+                .fallbacks
+                .iter()
+                .find_map(|f| env.get(f).filter(|v| !v.trim().is_empty()).map(|v| (*f, v)))
+            {
+                (v.to_string(), Source::Variable(env.describe(var)))
+            } else if let Some(v) = derived(spec.name, env) {
+                (v.0, Source::Variable(v.1))
+            } else if let Some(d) = spec.default {
+                (d.to_string(), Source::Default)
+            } else {
+                continue;
+            };
+            match canonicalize(spec, &raw) {
+                Ok(value) => {
+                    canonical.push((spec.field(), value.clone()));
+                    resolved.insert(spec.name, Resolved { value, source });
+                }
+                Err(message) => problems.push(Problem {
+                    input: spec.name,
+                    spelling,
+                    message,
+                }),
+            }
+        }
+
+        check_needs(need, platform, &resolved, &mut problems);
+        if !problems.is_empty() {
+            return Err(InputError { problems, warnings });
+        }
+        let mut inputs: Inputs = envy::from_iter(canonical).map_err(|e| InputError {
+            // Canonical values always fit their fields; reaching this is a bug in `canonicalize`.
+            problems: vec![Problem {
+                input: "(all)",
+                spelling: String::new(),
+                message: format!("internal error reading canonical inputs: {e}"),
+            }],
+            warnings: Vec::new(),
+        })?;
+        inputs.resolved = resolved;
+        inputs.platform = Some(platform);
+        inputs.warnings = warnings;
+        Ok(inputs)
+    }
+
+    pub fn platform(&self) -> Platform {
+        self.platform.unwrap_or(Platform::Local)
+    }
+
+    /// Every secret value present, so reporters can mask them before printing anything.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = [&self.client_secret, &self.access_token, &self.github_token]
+            .into_iter()
+            .flatten()
+            .map(|s| s.expose().to_string())
+            .collect();
+        if let Some(k) = &self.kubeconfig
+            && !Path::new(k.expose()).is_file()
+        {
+            out.push(k.expose().to_string());
+        }
+        out
+    }
+
+    /// The resolved inputs as `apim-gate config` prints them: secrets as `***`.
+    pub fn to_config_json(&self) -> serde_json::Value {
+        let mut inputs = serde_json::Map::new();
+        for spec in INPUTS {
+            let entry = match self.resolved.get(spec.name) {
+                Some(r) => serde_json::json!({
+                    "value": display_value(spec, &r.value),
+                    "source": r.source,
+                }),
+                None => serde_json::json!({ "value": null, "source": null }),
+            };
+            inputs.insert(spec.name.to_string(), entry);
+        }
+        serde_json::json!({
+            "platform": self.platform(),
+            "inputs": inputs,
+            "warnings": self.warnings,
+        })
+    }
+}
+
+/// Values that come from elsewhere in the environment: the Azure DevOps service connection
+/// carries the subscription.
+fn derived(name: &str, env: &Env) -> Option<(String, String)> {
+    if name != "subscription-id" {
+        return None;
+    }
+    let connection = INPUTS
+        .iter()
+        .find(|s| s.name == "azure-service-connection")
+        .and_then(|s| {
+            [s.github_var(), s.ado_var(), s.local_var()]
+                .into_iter()
+                .find_map(|v| {
+                    env.get(&v)
+                        .filter(|x| !x.trim().is_empty())
+                        .map(str::to_string)
+                })
+        })?;
+    let var = format!(
+        "ENDPOINT_DATA_{}_SUBSCRIPTIONID",
+        connection.trim().to_ascii_uppercase()
+    );
+    let value = env.get(&var).or_else(|| {
+        env.get(&format!(
+            "ENDPOINT_DATA_{}_SUBSCRIPTIONID",
+            connection.trim()
+        ))
+    })?;
+    Some((value.to_string(), var))
+}
+
+/// What a user sees for a value: secrets and inline kubeconfigs as `***`.
+fn display_value(spec: &InputSpec, value: &str) -> serde_json::Value {
+    match spec.kind {
+        Kind::Secret => "***".into(),
+        Kind::Kubeconfig if !Path::new(value).is_file() => "***".into(),
+        Kind::Bool => serde_json::Value::Bool(value == "true"),
+        Kind::Integer { .. } => value
+            .parse::<u64>()
+            .map(serde_json::Value::from)
+            .unwrap_or_else(|_| value.into()),
+        Kind::List => value
+            .split(',')
+            .map(|s| serde_json::Value::String(s.to_string()))
+            .collect(),
+        Kind::Duration => format!("{}s", value.parse::<u64>().unwrap_or(0) as f64 / 1000.0).into(),
+        _ => value.into(),
+    }
+}
+
+/// Checks and normalises one value into the text `envy` deserialises.
+fn canonicalize(spec: &InputSpec, raw: &str) -> Result<String, String> {
+    let v = raw.trim();
+    match spec.kind {
+        Kind::Text | Kind::Secret | Kind::Kubeconfig => Ok(if spec.kind == Kind::Kubeconfig {
+            raw.to_string()
+        } else {
+            v.to_string()
+        }),
+        Kind::Bool => parse_bool(v).map(|b| b.to_string()).ok_or_else(|| {
+            format!("{v:?} is not a boolean: use true or false (yes/no/1/0 work too)")
+        }),
+        Kind::List => {
+            let items = parse_list(raw);
+            if items.iter().any(|i| i.contains(',')) {
+                return Err("list items cannot contain commas".into());
+            }
+            Ok(items.join(","))
+        }
+        Kind::Duration => parse_duration(v)
+            .map(|d| d.as_millis().to_string())
+            .ok_or_else(|| {
+                format!("{v:?} is not a duration: use a number with s, m or h, like 90s or 2m")
+            }),
+        Kind::Choice(choices) => choices
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(v))
+            .map(|c| c.to_string())
+            .ok_or_else(|| format!("{v:?} is not one of: {}", choices.join(", "))),
+        Kind::Integer { min, max } => match v.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n.to_string()),
+            _ => Err(format!("{v:?} is not a whole number from {min} to {max}")),
+        },
+        Kind::Url => {
+            if (v.starts_with("https://") || v.starts_with("http://"))
+                && v.len() > 8
+                && !v.contains(char::is_whitespace)
+            {
+                Ok(v.trim_end_matches('/').to_string())
+            } else {
+                Err(format!("{v:?} is not a URL: give it with https://"))
+            }
+        }
+        Kind::Guid => {
+            if is_guid(v) {
+                Ok(v.to_ascii_lowercase())
+            } else {
+                Err(format!(
+                    "{v:?} is not a GUID (like 00000000-0000-0000-0000-000000000000); copy the id from the Azure portal"
+                ))
+            }
+        }
+    }
+}
+
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "on" => Some(true),
+        "false" | "no" | "0" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Commas or new lines, trimmed, empty items dropped.
+pub fn parse_list(v: &str) -> Vec<String> {
+    v.split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `90s`, `2m`, `1h`, `500ms`, `1m30s`, or a bare number of seconds.
+pub fn parse_duration(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if v.is_empty() {
+        return None;
+    }
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = v;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        total += match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.checked_mul(60)?),
+            "h" => Duration::from_secs(n.checked_mul(3600)?),
+            _ => return None,
+        };
+    }
+    Some(total)
+}
+
+fn is_guid(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Inputs a command cannot do without, and those one choice makes necessary.
+fn check_needs(
+    need: Need,
+    platform: Platform,
+    resolved: &BTreeMap<&'static str, Resolved>,
+    problems: &mut Vec<Problem>,
+) {
+    let has = |n: &str| resolved.contains_key(n);
+    let mut missing = |name: &'static str, why: &str| {
+        if !has(name)
+            && !problems.iter().any(|p| p.input == name)
+            && let Some(spec) = table::find(name)
+        {
+            problems.push(Problem {
+                input: name,
+                spelling: platform.spelling(spec),
+                message: format!("missing: {why}"),
+            });
+        }
+    };
+    if need == Need::Nothing {
+        return;
+    }
+    if !has("services") {
+        missing(
+            "service",
+            "the name of the Kubernetes Service whose OpenAPI document is published",
+        );
+    }
+    if need != Need::Run {
+        return;
+    }
+    missing(
+        "subscription-id",
+        "the Azure subscription of the API Management instance (or AZURE_SUBSCRIPTION_ID)",
+    );
+    missing(
+        "resource-group",
+        "the resource group of the API Management instance",
+    );
+    missing("apim-service", "the name of the API Management instance");
+    let auth = resolved
+        .get("auth")
+        .map(|r| r.value.as_str())
+        .unwrap_or("auto");
+    match auth {
+        "client-secret" => {
+            missing(
+                "tenant-id",
+                "auth client-secret needs the Entra ID tenant (or AZURE_TENANT_ID)",
+            );
+            missing(
+                "client-id",
+                "auth client-secret needs the application id (or AZURE_CLIENT_ID)",
+            );
+            missing(
+                "client-secret",
+                "auth client-secret needs the secret (or AZURE_CLIENT_SECRET)",
+            );
+        }
+        "oidc" => {
+            missing(
+                "tenant-id",
+                "auth oidc needs the Entra ID tenant (or AZURE_TENANT_ID)",
+            );
+            missing(
+                "client-id",
+                "auth oidc needs the application id (or AZURE_CLIENT_ID)",
+            );
+        }
+        "token" => missing("access-token", "auth token needs the bearer token to use"),
+        "azure-pipelines" => missing(
+            "azure-service-connection",
+            "auth azure-pipelines needs the AzureRM service connection",
+        ),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("45"), Some(Duration::from_secs(45)));
+        assert_eq!(parse_duration("2 minutes"), None);
+        assert_eq!(parse_duration("m"), None);
+    }
+
+    #[test]
+    fn booleans_and_lists() {
+        for t in ["True", "yes", "1", "TRUE"] {
+            assert_eq!(parse_bool(t), Some(true));
+        }
+        for f in ["False", "no", "0"] {
+            assert_eq!(parse_bool(f), Some(false));
+        }
+        assert_eq!(parse_bool("maybe"), None);
+        assert_eq!(parse_list(" a, b\n c ,,\n"), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn secret_debug_is_masked() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?} {s}"), "*** ***");
+    }
+}
