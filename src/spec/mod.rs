@@ -58,7 +58,9 @@ pub enum SourceFormat {
 /// Why bytes are not a document apim-gate can work with.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("the document is not UTF-8 text (byte {offset} is not valid UTF-8); OpenAPI documents are JSON or YAML text")]
+    #[error(
+        "the document is not UTF-8 text (byte {offset} is not valid UTF-8); OpenAPI documents are JSON or YAML text"
+    )]
     NotUtf8 { offset: usize },
     #[error("the document is empty")]
     Empty,
@@ -68,7 +70,9 @@ pub enum SpecError {
          document (Swashbuckle: /swagger/v1/swagger.json, .NET 9+: /openapi/v1.json)"
     )]
     Html { snippet: String },
-    #[error("the document is not valid JSON: {message} (line {line}, column {column}); it starts with: {snippet}")]
+    #[error(
+        "the document is not valid JSON: {message} (line {line}, column {column}); it starts with: {snippet}"
+    )]
     Json {
         message: String,
         line: usize,
@@ -77,14 +81,18 @@ pub enum SpecError {
     },
     #[error("the document is neither JSON nor YAML: {message}; it starts with: {snippet}")]
     Yaml { message: String, snippet: String },
-    #[error("the document is a JSON {kind}, not an object; an OpenAPI document is an object with a `swagger` or `openapi` member. It starts with: {snippet}")]
+    #[error(
+        "the document is a JSON {kind}, not an object; an OpenAPI document is an object with a `swagger` or `openapi` member. It starts with: {snippet}"
+    )]
     NotAnObject { kind: &'static str, snippet: String },
     #[error(
         "the document has no `swagger: \"2.0\"` or `openapi: \"3.x\"` member, so it is not an OpenAPI document \
          (its members: {members}). It starts with: {snippet}"
     )]
     NotOpenApi { members: String, snippet: String },
-    #[error("the document declares {member} {found}; apim-gate supports Swagger 2.0 and OpenAPI 3.0/3.1")]
+    #[error(
+        "the document declares {member} {found}; apim-gate supports Swagger 2.0 and OpenAPI 3.0/3.1"
+    )]
     UnsupportedVersion { member: &'static str, found: String },
 }
 
@@ -219,7 +227,7 @@ impl Document {
     }
 }
 
-fn detect_version(
+pub(crate) fn detect_version(
     obj: &serde_json::Map<String, Value>,
 ) -> Option<Result<SpecVersion, SpecError>> {
     if let Some(v) = obj.get("swagger") {
@@ -327,7 +335,10 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_openapi() {
-        assert!(matches!(Document::parse(b"{}"), Err(SpecError::NotOpenApi { .. })));
+        assert!(matches!(
+            Document::parse(b"{}"),
+            Err(SpecError::NotOpenApi { .. })
+        ));
         assert!(matches!(
             Document::parse(b"<!DOCTYPE html><html>"),
             Err(SpecError::Html { .. })
@@ -336,13 +347,19 @@ mod tests {
             Document::parse(br#"{"error":{"code":"NotFound"}}"#),
             Err(SpecError::NotOpenApi { .. })
         ));
-        assert!(matches!(Document::parse(b"[1]"), Err(SpecError::NotAnObject { .. })));
+        assert!(matches!(
+            Document::parse(b"[1]"),
+            Err(SpecError::NotAnObject { .. })
+        ));
         assert!(matches!(
             Document::parse(br#"{"swagger":"1.2"}"#),
             Err(SpecError::UnsupportedVersion { .. })
         ));
         assert!(matches!(Document::parse(b"  "), Err(SpecError::Empty)));
-        assert!(matches!(Document::parse(b"{\"a\":"), Err(SpecError::Json { .. })));
+        assert!(matches!(
+            Document::parse(b"{\"a\":"),
+            Err(SpecError::Json { .. })
+        ));
     }
 
     #[test]
