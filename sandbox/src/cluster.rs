@@ -1,29 +1,596 @@
-//! The emulated cluster's topology (nodes, services, pods) and its running pods.
-//! (Skeleton: the Kubernetes side fills this in.)
+//! The emulated AKS cluster: the topology tests describe (nodes, services, pods) and, once started,
+//! the running pods and the clock that decides when each pod is Ready.
+//!
+//! [`Topology`] is plain data with builder helpers, so a test can start from
+//! [`Topology::default_for`] and tweak fields, or build one from scratch. [`Cluster::start`] checks it,
+//! allocates what Kubernetes would allocate (cluster IPs, node ports, pod IPs) and starts one plain-HTTP
+//! server per declared container port of every Running pod ([`crate::pods`]).
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::{Error, ServiceType, Shared};
 
-/// Nodes, services and pods of the emulated cluster.
-#[derive(Clone, Debug, Default)]
-pub struct Topology {}
+/// Where Swashbuckle serves its document unless told otherwise.
+pub const SWAGGER_PATH: &str = "/swagger/v1/swagger.json";
+pub const DEFAULT_NAMESPACE: &str = "default";
+/// The two nodes of the default topology, named as AKS names VM scale set instances.
+pub const DEFAULT_NODES: [(&str, &str); 2] = [
+    ("aks-nodepool1-12345678-vmss000000", "10.224.0.4"),
+    ("aks-nodepool1-12345678-vmss000001", "10.224.0.5"),
+];
+/// The container port the default pods listen on (ASP.NET Core's default in containers).
+pub const DEFAULT_CONTAINER_PORT: u16 = 8080;
+/// Node port of `svc-1` in the default topology; `svc-i` gets `DEFAULT_NODE_PORT + i - 1`.
+pub const DEFAULT_NODE_PORT: u16 = 30080;
 
-impl Topology {
-    /// One service per document, named `svc-1`, `svc-2`, … of type `service_type`.
-    pub fn default_for(_services: usize, _service_type: ServiceType) -> Topology {
-        Topology {}
+/// A node of the agent pool.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub internal_ip: String,
+    /// The `Ready` condition; a NotReady node also carries the `node.kubernetes.io/unreachable` taint.
+    pub ready: bool,
+    /// Cordoned (`kubectl cordon`): `spec.unschedulable` and the matching taint.
+    pub unschedulable: bool,
+}
+
+impl Node {
+    pub fn new(name: &str, internal_ip: &str) -> Node {
+        Node {
+            name: name.to_string(),
+            internal_ip: internal_ip.to_string(),
+            ready: true,
+            unschedulable: false,
+        }
     }
 
-    /// The document each service serves, by service name.
-    pub fn documents(&self, specs: &[Vec<u8>]) -> Vec<(String, Vec<u8>)> {
-        specs
+    pub fn not_ready(mut self) -> Node {
+        self.ready = false;
+        self
+    }
+
+    pub fn cordoned(mut self) -> Node {
+        self.unschedulable = true;
+        self
+    }
+}
+
+/// `spec.type` of a Service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceKind {
+    ClusterIP,
+    NodePort,
+    LoadBalancer,
+    /// `spec.externalName`: a DNS alias, with no cluster IP, selector or endpoints.
+    ExternalName(String),
+}
+
+impl ServiceKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ServiceKind::ClusterIP => "ClusterIP",
+            ServiceKind::NodePort => "NodePort",
+            ServiceKind::LoadBalancer => "LoadBalancer",
+            ServiceKind::ExternalName(_) => "ExternalName",
+        }
+    }
+
+    /// NodePort and LoadBalancer services get a node port per service port.
+    pub fn has_node_ports(&self) -> bool {
+        matches!(self, ServiceKind::NodePort | ServiceKind::LoadBalancer)
+    }
+}
+
+impl From<ServiceType> for ServiceKind {
+    fn from(t: ServiceType) -> ServiceKind {
+        match t {
+            ServiceType::NodePort => ServiceKind::NodePort,
+            ServiceType::ClusterIP => ServiceKind::ClusterIP,
+            ServiceType::LoadBalancer => ServiceKind::LoadBalancer,
+        }
+    }
+}
+
+/// `spec.externalTrafficPolicy` (NodePort and LoadBalancer only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TrafficPolicy {
+    #[default]
+    Cluster,
+    Local,
+}
+
+impl TrafficPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrafficPolicy::Cluster => "Cluster",
+            TrafficPolicy::Local => "Local",
+        }
+    }
+}
+
+/// `targetPort`: a number, or the name of a container port resolved per pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetPort {
+    Number(u16),
+    Name(String),
+}
+
+impl From<u16> for TargetPort {
+    fn from(n: u16) -> TargetPort {
+        TargetPort::Number(n)
+    }
+}
+
+impl From<&str> for TargetPort {
+    fn from(name: &str) -> TargetPort {
+        TargetPort::Name(name.to_string())
+    }
+}
+
+/// One entry of `spec.ports`.
+#[derive(Clone, Debug)]
+pub struct ServicePort {
+    /// Required by Kubernetes when a service has more than one port.
+    pub name: Option<String>,
+    pub port: u16,
+    pub target_port: TargetPort,
+    /// `None`: allocated (30000–32767) when the service type needs one.
+    pub node_port: Option<u16>,
+    pub app_protocol: Option<String>,
+}
+
+impl ServicePort {
+    pub fn new(name: &str, port: u16, target_port: impl Into<TargetPort>) -> ServicePort {
+        ServicePort {
+            name: (!name.is_empty()).then(|| name.to_string()),
+            port,
+            target_port: target_port.into(),
+            node_port: None,
+            app_protocol: None,
+        }
+    }
+
+    pub fn node_port(mut self, node_port: u16) -> ServicePort {
+        self.node_port = Some(node_port);
+        self
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Service {
+    pub name: String,
+    pub namespace: String,
+    pub kind: ServiceKind,
+    pub ports: Vec<ServicePort>,
+    /// Empty: a service without selector (no EndpointSlices are managed for it).
+    pub selector: BTreeMap<String, String>,
+    pub external_traffic_policy: TrafficPolicy,
+    /// `clusterIP: None`.
+    pub headless: bool,
+    /// `None`: allocated from AKS's default service CIDR 10.0.0.0/16.
+    pub cluster_ip: Option<String>,
+    /// LoadBalancer only: `status.loadBalancer.ingress[0].ip`; `None` leaves the LB pending.
+    pub load_balancer_ip: Option<String>,
+    /// LoadBalancer only: adds `service.beta.kubernetes.io/azure-load-balancer-internal: "true"`.
+    pub internal_load_balancer: bool,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// The document this service's pods serve; `None` takes the next `--spec` in order
+    /// (see [`Topology::documents`]).
+    pub document: Option<Vec<u8>>,
+}
+
+impl Service {
+    /// A service selecting `app: {name}`, in `default`, without ports yet.
+    pub fn new(name: &str, kind: ServiceKind) -> Service {
+        Service {
+            name: name.to_string(),
+            namespace: DEFAULT_NAMESPACE.to_string(),
+            kind,
+            ports: Vec::new(),
+            selector: BTreeMap::from([("app".to_string(), name.to_string())]),
+            external_traffic_policy: TrafficPolicy::Cluster,
+            headless: false,
+            cluster_ip: None,
+            load_balancer_ip: None,
+            internal_load_balancer: false,
+            labels: BTreeMap::from([("app".to_string(), name.to_string())]),
+            annotations: BTreeMap::new(),
+            document: None,
+        }
+    }
+
+    pub fn namespace(mut self, namespace: &str) -> Service {
+        self.namespace = namespace.to_string();
+        self
+    }
+
+    pub fn port(mut self, port: ServicePort) -> Service {
+        self.ports.push(port);
+        self
+    }
+
+    /// Replaces the selector.
+    pub fn selector(mut self, labels: &[(&str, &str)]) -> Service {
+        self.selector = labels
             .iter()
-            .enumerate()
-            .map(|(i, d)| (format!("svc-{}", i + 1), d.clone()))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self
+    }
+
+    pub fn traffic_policy(mut self, policy: TrafficPolicy) -> Service {
+        self.external_traffic_policy = policy;
+        self
+    }
+
+    pub fn headless(mut self) -> Service {
+        self.headless = true;
+        self
+    }
+
+    /// An internal Azure load balancer with this frontend IP.
+    pub fn internal_lb(mut self, ip: &str) -> Service {
+        self.load_balancer_ip = Some(ip.to_string());
+        self.internal_load_balancer = true;
+        self
+    }
+
+    pub fn document(mut self, document: Vec<u8>) -> Service {
+        self.document = Some(document);
+        self
+    }
+
+    pub fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        !self.selector.is_empty()
+            && !matches!(self.kind, ServiceKind::ExternalName(_))
+            && self
+                .selector
+                .iter()
+                .all(|(k, v)| labels.get(k).is_some_and(|l| l == v))
+    }
+}
+
+/// A port the pod's container declares (`containerPort`, optionally named).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerPort {
+    pub name: Option<String>,
+    pub port: u16,
+}
+
+/// A canned answer a pod gives at one path (an HTML error page, an oversized body, …), served
+/// before the document.
+#[derive(Clone, Debug)]
+pub struct PodRoute {
+    pub path: String,
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// `status.phase`. Only Running pods have containers to forward to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PodPhase {
+    Pending,
+    #[default]
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl PodPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodPhase::Pending => "Pending",
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+            PodPhase::Failed => "Failed",
+        }
+    }
+}
+
+/// A pod with one container (the ASP.NET Core app).
+#[derive(Clone, Debug)]
+pub struct Pod {
+    pub name: String,
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+    /// `spec.nodeName`; `None` is an unscheduled (Pending) pod.
+    pub node: Option<String>,
+    pub container: String,
+    pub image: String,
+    /// Each declared port gets its own listener; forwarding to any other port is refused.
+    pub ports: Vec<ContainerPort>,
+    pub phase: PodPhase,
+    /// Ready this long after the sandbox started (the readiness probe passing).
+    pub ready_after: Duration,
+    pub never_ready: bool,
+    pub restart_count: u32,
+    /// Where the document is served.
+    pub document_path: String,
+    pub routes: Vec<PodRoute>,
+    /// The owning ReplicaSet's name (`{service}-{pod-template-hash}`), if any.
+    pub owner: Option<String>,
+}
+
+impl Pod {
+    /// A bare Running pod with no ports on no node; see [`Pod::for_service`] for the usual case.
+    pub fn new(name: &str) -> Pod {
+        Pod {
+            name: name.to_string(),
+            namespace: DEFAULT_NAMESPACE.to_string(),
+            labels: BTreeMap::new(),
+            node: None,
+            container: "app".to_string(),
+            image: "mcr.microsoft.com/dotnet/samples:aspnetapp".to_string(),
+            ports: Vec::new(),
+            phase: PodPhase::Running,
+            ready_after: Duration::ZERO,
+            never_ready: false,
+            restart_count: 0,
+            document_path: SWAGGER_PATH.to_string(),
+            routes: Vec::new(),
+            owner: None,
+        }
+    }
+
+    /// Pod number `ordinal` (from 0) of the Deployment behind `service`: named
+    /// `{service}-{hash}-{suffix}` as a ReplicaSet names them, labelled to match the selector, with one
+    /// container port per service port (named ones under their name; numbered ones named like the
+    /// service port).
+    pub fn for_service(service: &Service, ordinal: usize, node: &str) -> Pod {
+        let hash = k8s_name_hash(&format!("rs/{}/{}", service.namespace, service.name), 10);
+        let replica_set = format!("{}-{hash}", service.name);
+        let suffix = k8s_name_hash(&format!("pod/{replica_set}/{ordinal}"), 5);
+        let mut labels = service.selector.clone();
+        labels.insert("pod-template-hash".to_string(), hash);
+        let mut ports: Vec<ContainerPort> = Vec::new();
+        for (i, sp) in service.ports.iter().enumerate() {
+            let port = match &sp.target_port {
+                TargetPort::Number(n) => ContainerPort {
+                    name: sp.name.clone(),
+                    port: *n,
+                },
+                TargetPort::Name(name) => ContainerPort {
+                    name: Some(name.clone()),
+                    port: DEFAULT_CONTAINER_PORT + i as u16,
+                },
+            };
+            if !ports.iter().any(|p| p.port == port.port) {
+                ports.push(port);
+            }
+        }
+        Pod {
+            namespace: service.namespace.clone(),
+            labels,
+            node: Some(node.to_string()),
+            container: service.name.clone(),
+            image: format!("apimgatesample.azurecr.io/{}:1.0.0", service.name),
+            ports,
+            owner: Some(replica_set.clone()),
+            ..Pod::new(&format!("{replica_set}-{suffix}"))
+        }
+    }
+
+    pub fn label(mut self, key: &str, value: &str) -> Pod {
+        self.labels.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    pub fn on_node(mut self, node: &str) -> Pod {
+        self.node = Some(node.to_string());
+        self
+    }
+
+    /// Not scheduled anywhere: Pending, no IP.
+    pub fn unscheduled(mut self) -> Pod {
+        self.node = None;
+        self.phase = PodPhase::Pending;
+        self
+    }
+
+    pub fn phase(mut self, phase: PodPhase) -> Pod {
+        self.phase = phase;
+        self
+    }
+
+    pub fn port(mut self, name: Option<&str>, port: u16) -> Pod {
+        self.ports.push(ContainerPort {
+            name: name.map(str::to_string),
+            port,
+        });
+        self
+    }
+
+    pub fn ready_after(mut self, delay: Duration) -> Pod {
+        self.ready_after = delay;
+        self
+    }
+
+    pub fn never_ready(mut self) -> Pod {
+        self.never_ready = true;
+        self
+    }
+
+    pub fn document_path(mut self, path: &str) -> Pod {
+        self.document_path = path.to_string();
+        self
+    }
+
+    /// Answers `path` with this status, content type and body instead of anything else.
+    pub fn route(
+        mut self,
+        path: &str,
+        status: u16,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Pod {
+        self.routes.push(PodRoute {
+            path: path.to_string(),
+            status,
+            content_type: content_type.map(str::to_string),
+            body,
+        });
+        self
+    }
+}
+
+/// Nodes, services and pods of the emulated cluster.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    pub nodes: Vec<Node>,
+    pub services: Vec<Service>,
+    pub pods: Vec<Pod>,
+    /// The `kubernetes` Service in `default` every cluster has (ClusterIP 10.0.0.1:443).
+    pub kubernetes_service: bool,
+}
+
+impl Default for Topology {
+    fn default() -> Topology {
+        Topology::new()
+    }
+}
+
+impl Topology {
+    /// The two default nodes and nothing else.
+    pub fn new() -> Topology {
+        Topology {
+            nodes: DEFAULT_NODES
+                .iter()
+                .map(|(name, ip)| Node::new(name, ip))
+                .collect(),
+            services: Vec::new(),
+            pods: Vec::new(),
+            kubernetes_service: true,
+        }
+    }
+
+    /// One service per document, named `svc-1`, `svc-2`, … of type `service_type`, each with port 80
+    /// (`http`) to container port 8080, node port 30080, 30081, … (NodePort and LoadBalancer), an
+    /// internal LB at 10.224.0.101, .102, … (LoadBalancer), and one Ready pod, alternating nodes.
+    pub fn default_for(services: usize, service_type: ServiceType) -> Topology {
+        let mut topology = Topology::new();
+        for i in 1..=services {
+            let kind = ServiceKind::from(service_type);
+            let mut port = ServicePort::new("http", 80, DEFAULT_CONTAINER_PORT);
+            if kind.has_node_ports() {
+                port = port.node_port(DEFAULT_NODE_PORT.saturating_add(i as u16 - 1));
+            }
+            let mut service = Service::new(&format!("svc-{i}"), kind.clone()).port(port);
+            if kind == ServiceKind::LoadBalancer {
+                service = service.internal_lb(&format!("10.224.0.{}", 100 + i % 150));
+            }
+            let node = DEFAULT_NODES[(i - 1) % DEFAULT_NODES.len()].0;
+            topology = topology.pod(Pod::for_service(&service, 0, node));
+            topology = topology.service(service);
+        }
+        topology
+    }
+
+    pub fn node(mut self, node: Node) -> Topology {
+        self.nodes.push(node);
+        self
+    }
+
+    pub fn service(mut self, service: Service) -> Topology {
+        self.services.push(service);
+        self
+    }
+
+    pub fn pod(mut self, pod: Pod) -> Topology {
+        self.pods.push(pod);
+        self
+    }
+
+    pub fn service_mut(&mut self, name: &str) -> Option<&mut Service> {
+        self.services.iter_mut().find(|s| s.name == name)
+    }
+
+    /// The pods `service` selects.
+    pub fn pods_of_mut(&mut self, service: &str) -> Vec<&mut Pod> {
+        let Some(svc) = self.services.iter().find(|s| s.name == service).cloned() else {
+            return Vec::new();
+        };
+        self.pods
+            .iter_mut()
+            .filter(|p| p.namespace == svc.namespace && svc.selects(&p.labels))
             .collect()
+    }
+
+    /// The document each service serves, by service name: its own [`Service::document`], else the
+    /// next of `specs` in order. Services left without one (and ExternalName ones) serve none.
+    pub fn documents(&self, specs: &[Vec<u8>]) -> Vec<(String, Vec<u8>)> {
+        let mut specs = specs.iter();
+        let mut out = Vec::new();
+        for service in &self.services {
+            if matches!(service.kind, ServiceKind::ExternalName(_)) {
+                continue;
+            }
+            let doc = match &service.document {
+                Some(d) => Some(d.clone()),
+                None => specs.next().cloned(),
+            };
+            if let Some(doc) = doc {
+                out.push((service.name.clone(), doc));
+            }
+        }
+        out
+    }
+
+    /// What Kubernetes would refuse to create.
+    fn validate(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::Config(m));
+        let mut seen = BTreeSet::new();
+        for n in &self.nodes {
+            if !seen.insert(n.name.as_str()) {
+                return bad(format!("node {} is declared twice", n.name));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for s in &self.services {
+            if !seen.insert((s.namespace.as_str(), s.name.as_str())) {
+                return bad(format!(
+                    "service {}/{} is declared twice",
+                    s.namespace, s.name
+                ));
+            }
+            if s.ports.len() > 1 && s.ports.iter().any(|p| p.name.is_none()) {
+                return bad(format!(
+                    "service {}: spec.ports[].name is required when there is more than one port",
+                    s.name
+                ));
+            }
+            if s.ports.is_empty() && !matches!(s.kind, ServiceKind::ExternalName(_)) && !s.headless
+            {
+                return bad(format!("service {}: spec.ports is required", s.name));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for p in &self.pods {
+            if !seen.insert((p.namespace.as_str(), p.name.as_str())) {
+                return bad(format!("pod {}/{} is declared twice", p.namespace, p.name));
+            }
+            match &p.node {
+                Some(node) if !self.nodes.iter().any(|n| &n.name == node) => {
+                    return bad(format!("pod {} is on unknown node {node}", p.name));
+                }
+                None if p.phase != PodPhase::Pending => {
+                    return bad(format!(
+                        "pod {} is {} but on no node; give it a node or make it unscheduled()",
+                        p.name,
+                        p.phase.as_str()
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 
@@ -37,15 +604,346 @@ pub fn service_order(name: &str) -> (usize, String) {
     (n, name.to_string())
 }
 
+/// A deterministic lower-case name fragment from the alphabet Kubernetes uses for generated names
+/// (no vowels, no look-alike digits).
+pub fn k8s_name_hash(seed: &str, len: usize) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    Sha256::digest(seed.as_bytes())
+        .iter()
+        .cycle()
+        .take(len)
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// A deterministic version-4-shaped UUID for an object.
+pub fn object_uid(seed: &str) -> String {
+    let h = Sha256::digest(seed.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// A service with what the control plane allocated for it.
+#[derive(Clone, Debug)]
+pub struct ServiceState {
+    pub spec: Service,
+    /// `None` for ExternalName; `"None"` for headless.
+    pub cluster_ip: Option<String>,
+    /// Per `spec.ports` entry.
+    pub node_ports: Vec<Option<u16>>,
+    /// LoadBalancer + Local only.
+    pub health_check_node_port: Option<u16>,
+}
+
+/// A pod with its allocated IP and, when Running, its listeners.
+#[derive(Debug)]
+pub struct PodState {
+    pub spec: Pod,
+    pub ip: Option<String>,
+    pub host_ip: Option<String>,
+    /// The containerd sandbox id kubelet names in port-forward errors.
+    pub sandbox_id: String,
+    /// Container port → the real 127.0.0.1 listener.
+    pub listeners: HashMap<u16, SocketAddr>,
+}
+
+/// Readiness of a pod at one instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    pub ready: bool,
+    /// Time since start of the last Ready transition (or of creation).
+    pub since: Duration,
+}
+
 /// The running cluster: topology plus the pods' HTTP servers.
-pub struct Cluster {}
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    pub services: Vec<ServiceState>,
+    pub pods: Vec<PodState>,
+    pub namespaces: Vec<String>,
+    /// When the cluster started, as Unix seconds (every creationTimestamp derives from it).
+    pub started_unix: u64,
+    started: Instant,
+    /// `pod-ready-after` as last seen, and when it was seen to change: arming it at runtime is a new
+    /// rollout, so pods are unready again until that many seconds have passed.
+    ready_fault: Mutex<(u64, Duration)>,
+    pub shared: Arc<Shared>,
+    pub shutdown: watch::Receiver<bool>,
+}
 
 impl Cluster {
     pub async fn start(
-        _topology: Topology,
-        _shared: Arc<Shared>,
-        _shutdown: watch::Receiver<bool>,
+        topology: Topology,
+        shared: Arc<Shared>,
+        shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Cluster>, Error> {
-        Ok(Arc::new(Cluster {}))
+        topology.validate()?;
+        let services = allocate_services(&topology)?;
+        let documents = shared
+            .documents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect::<BTreeSet<_>>();
+
+        let mut pods = Vec::with_capacity(topology.pods.len());
+        let mut per_node: HashMap<String, u32> = HashMap::new();
+        for pod in &topology.pods {
+            let node = pod
+                .node
+                .as_ref()
+                .and_then(|n| topology.nodes.iter().position(|x| &x.name == n));
+            let runs = pod.phase == PodPhase::Running && node.is_some();
+            let ip = match node {
+                Some(index) if pod.phase != PodPhase::Pending => {
+                    let slot = per_node
+                        .entry(topology.nodes[index].name.clone())
+                        .or_default();
+                    *slot += 1;
+                    Some(format!("10.244.{}.{}", index % 256, 10 + *slot % 240))
+                }
+                _ => None,
+            };
+            // The document comes from the first selecting service that has one.
+            let service = topology
+                .services
+                .iter()
+                .filter(|s| s.namespace == pod.namespace && s.selects(&pod.labels))
+                .map(|s| s.name.clone())
+                .find(|name| documents.contains(name));
+            let listeners = if runs {
+                crate::pods::start(pod, service, shared.clone(), shutdown.clone()).await?
+            } else {
+                HashMap::new()
+            };
+            pods.push(PodState {
+                host_ip: node.map(|i| topology.nodes[i].internal_ip.clone()),
+                ip,
+                sandbox_id: hex_id(&format!("sandbox/{}/{}", pod.namespace, pod.name)),
+                listeners,
+                spec: pod.clone(),
+            });
+        }
+
+        let mut namespaces: BTreeSet<String> =
+            ["default", "kube-node-lease", "kube-public", "kube-system"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        namespaces.extend(topology.services.iter().map(|s| s.namespace.clone()));
+        namespaces.extend(topology.pods.iter().map(|p| p.namespace.clone()));
+
+        let initial_fault = shared.faults.value("pod-ready-after").unwrap_or(0);
+        Ok(Arc::new(Cluster {
+            nodes: topology.nodes,
+            services,
+            pods,
+            namespaces: namespaces.into_iter().collect(),
+            started_unix: crate::tokens::now_secs(),
+            started: Instant::now(),
+            ready_fault: Mutex::new((initial_fault, Duration::ZERO)),
+            shared,
+            shutdown,
+        }))
+    }
+
+    /// Time since the cluster started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Whether pod `index` is Ready now, and since when its readiness last changed.
+    pub fn readiness(&self, index: usize) -> Readiness {
+        let now = self.elapsed();
+        let Some(pod) = self.pods.get(index) else {
+            return Readiness {
+                ready: false,
+                since: Duration::ZERO,
+            };
+        };
+        let spec = &pod.spec;
+        if spec.never_ready || spec.phase != PodPhase::Running {
+            return Readiness {
+                ready: false,
+                since: Duration::ZERO,
+            };
+        }
+        let (fault_secs, fault_since) = self.ready_fault_now(now);
+        let rollout_ready_at = if fault_secs > 0 {
+            fault_since + Duration::from_secs(fault_secs)
+        } else {
+            Duration::ZERO
+        };
+        let ready_at = spec.ready_after.max(rollout_ready_at);
+        if now >= ready_at {
+            Readiness {
+                ready: true,
+                since: ready_at,
+            }
+        } else {
+            Readiness {
+                ready: false,
+                since: fault_since,
+            }
+        }
+    }
+
+    fn ready_fault_now(&self, now: Duration) -> (u64, Duration) {
+        let value = self.shared.faults.value("pod-ready-after").unwrap_or(0);
+        // A poisoned lock only means a reader panicked; the pair is always written whole.
+        let mut seen = self.ready_fault.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.0 != value {
+            *seen = (value, now);
+        }
+        *seen
+    }
+
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<(usize, &PodState)> {
+        self.pods
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.spec.namespace == namespace && p.spec.name == name)
+    }
+
+    pub fn service(&self, namespace: &str, name: &str) -> Option<&ServiceState> {
+        self.services
+            .iter()
+            .find(|s| s.spec.namespace == namespace && s.spec.name == name)
+    }
+
+    /// Indexes of the pods a service selects.
+    pub fn pods_of(&self, service: &Service) -> Vec<usize> {
+        self.pods
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                p.spec.namespace == service.namespace && service.selects(&p.spec.labels)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+fn allocate_services(topology: &Topology) -> Result<Vec<ServiceState>, Error> {
+    let mut used_node_ports: BTreeSet<u16> = topology
+        .services
+        .iter()
+        .flat_map(|s| s.ports.iter().filter_map(|p| p.node_port))
+        .collect();
+    let mut next_node_port = 31000u16;
+    let mut allocate = |used: &mut BTreeSet<u16>| -> Result<u16, Error> {
+        while used.contains(&next_node_port) {
+            next_node_port += 1;
+        }
+        if next_node_port > 32767 {
+            return Err(Error::Config(
+                "the node port range 30000-32767 is exhausted".into(),
+            ));
+        }
+        used.insert(next_node_port);
+        Ok(next_node_port)
+    };
+    let mut out = Vec::new();
+    let has_kubernetes = topology
+        .services
+        .iter()
+        .any(|s| s.name == "kubernetes" && s.namespace == DEFAULT_NAMESPACE);
+    if topology.kubernetes_service && !has_kubernetes {
+        let mut spec = Service::new("kubernetes", ServiceKind::ClusterIP)
+            .port(ServicePort::new("https", 443, 443))
+            .selector(&[]);
+        spec.labels = BTreeMap::from([
+            ("component".to_string(), "apiserver".to_string()),
+            ("provider".to_string(), "kubernetes".to_string()),
+        ]);
+        out.push(ServiceState {
+            spec,
+            cluster_ip: Some("10.0.0.1".to_string()),
+            node_ports: vec![None],
+            health_check_node_port: None,
+        });
+    }
+    for (i, s) in topology.services.iter().enumerate() {
+        let cluster_ip = match (&s.kind, s.headless) {
+            (ServiceKind::ExternalName(_), _) => None,
+            (_, true) => Some("None".to_string()),
+            _ => Some(
+                s.cluster_ip
+                    .clone()
+                    .unwrap_or_else(|| format!("10.0.{}.{}", 100 + i / 200, 10 + i % 200)),
+            ),
+        };
+        let mut node_ports = Vec::new();
+        for p in &s.ports {
+            node_ports.push(match (s.kind.has_node_ports(), p.node_port) {
+                (false, _) => None,
+                (true, Some(n)) => Some(n),
+                (true, None) => Some(allocate(&mut used_node_ports)?),
+            });
+        }
+        let health_check_node_port = (s.kind == ServiceKind::LoadBalancer
+            && s.external_traffic_policy == TrafficPolicy::Local)
+            .then(|| allocate(&mut used_node_ports))
+            .transpose()?;
+        out.push(ServiceState {
+            spec: s.clone(),
+            cluster_ip,
+            node_ports,
+            health_check_node_port,
+        });
+    }
+    Ok(out)
+}
+
+fn hex_id(seed: &str) -> String {
+    let a = Sha256::digest(seed.as_bytes());
+    a.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_topology_matches_documents() {
+        let t = Topology::default_for(3, ServiceType::LoadBalancer);
+        let docs = t.documents(&[b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        let names: Vec<_> = docs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["svc-1", "svc-2", "svc-3"]);
+        assert_eq!(t.pods.len(), 3);
+        assert!(t.pods[0].name.starts_with("svc-1-"));
+        assert_eq!(t.pods[0].name.len(), "svc-1-".len() + 10 + 1 + 5);
+        assert!(t.services[1].selects(&t.pods[1].labels));
+        assert!(!t.services[1].selects(&t.pods[0].labels));
+        assert_eq!(t.services[2].ports[0].node_port, Some(30082));
+        assert_eq!(
+            t.services[0].load_balancer_ip.as_deref(),
+            Some("10.224.0.101")
+        );
+    }
+
+    #[test]
+    fn invalid_topologies_are_refused() {
+        let mut t = Topology::default_for(1, ServiceType::NodePort);
+        t.pods[0].node = Some("nope".into());
+        assert!(t.validate().is_err());
+        let t = Topology::new().service(
+            Service::new("a", ServiceKind::ClusterIP)
+                .port(ServicePort::new("", 80, 80))
+                .port(ServicePort::new("b", 81, 81)),
+        );
+        assert!(t.validate().is_err());
     }
 }
