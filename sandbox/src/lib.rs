@@ -405,6 +405,10 @@ impl Sandbox {
             ("SANDBOX_KUBE_TOKEN".into(), id.kube_token.clone()),
             ("SANDBOX_GITHUB_TOKEN".into(), id.github_token.clone()),
             (
+                "SANDBOX_GITHUB_READONLY_TOKEN".into(),
+                github::readonly_token(&self.shared),
+            ),
+            (
                 "SANDBOX_GITHUB_OIDC_URL".into(),
                 format!("{}/_oidc/github/token?api-version=2.0", self.urls.entra),
             ),
