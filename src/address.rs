@@ -27,7 +27,10 @@ pub enum AddressError {
     Empty(String),
     #[error("'{0}' has a scheme; give only HOST[:PORT] (the scheme is set separately)")]
     HasScheme(String),
-    #[error("'{0}' has credentials (user@); APIM's backend address must not carry them")]
+    /// Holds only what follows the `@`: the credentials themselves are never repeated.
+    #[error(
+        "'…@{0}' has credentials (user@); APIM's backend address must not carry them, give only HOST[:PORT]"
+    )]
     HasCredentials(String),
     #[error("'{0}' has a path, query or fragment; give only HOST[:PORT]")]
     HasPath(String),
@@ -95,11 +98,11 @@ impl FromStr for HostPort {
         if s.is_empty() {
             return Err(AddressError::Empty(input.to_string()));
         }
+        if let Some((_, host)) = s.rsplit_once('@') {
+            return Err(AddressError::HasCredentials(host.to_string()));
+        }
         if s.contains("://") {
             return Err(AddressError::HasScheme(input.to_string()));
-        }
-        if s.contains('@') {
-            return Err(AddressError::HasCredentials(input.to_string()));
         }
         if s.contains(['/', '?', '#']) {
             return Err(AddressError::HasPath(input.to_string()));

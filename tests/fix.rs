@@ -1,0 +1,231 @@
+//! `apim-gate fix` on every real document in the shared fixtures, through the binary users run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+}
+
+fn documents() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in ["swashbuckle", "aspnetcore"] {
+        for entry in std::fs::read_dir(fixtures().join(dir)).expect("fixtures are present") {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    assert!(
+        out.len() >= 13,
+        "expected every fixture, found {}",
+        out.len()
+    );
+    out
+}
+
+fn apim_gate(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_apim-gate"))
+        .args(args)
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(bytes) = stdin {
+            // The binary may refuse its arguments before reading: a broken pipe is its answer.
+            let _ = pipe.write_all(bytes);
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The members in order, with the address members taken out.
+fn without_address(v: &Value) -> Vec<(String, Value)> {
+    v.as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "host" | "schemes" | "servers"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn parse_input(bytes: &[u8]) -> Value {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    serde_json::from_slice(bytes).unwrap()
+}
+
+#[test]
+fn fix_points_every_fixture_at_the_address_and_keeps_the_rest() {
+    for path in documents() {
+        let input = std::fs::read(&path).unwrap();
+        let out = apim_gate(
+            &["fix", "--host", "10.224.0.4:30080", path.to_str().unwrap()],
+            None,
+        );
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let before = parse_input(&input);
+        let after: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{name}: output does not parse: {e}"));
+        if before.get("swagger").is_some() {
+            assert_eq!(after["host"], "10.224.0.4:30080", "{name}");
+            assert_eq!(after["schemes"], serde_json::json!(["http"]), "{name}");
+            assert_eq!(after.get("servers"), None, "{name}");
+            assert_eq!(after.get("basePath"), before.get("basePath"), "{name}");
+        } else {
+            let servers = after["servers"].as_array().unwrap();
+            assert_eq!(servers.len(), 1, "{name}");
+            let url = servers[0]["url"].as_str().unwrap();
+            let old_path = before["servers"][0]["url"]
+                .as_str()
+                .map(|u| {
+                    if u.starts_with('/') {
+                        u.to_string()
+                    } else {
+                        String::new()
+                    }
+                })
+                .unwrap_or_default();
+            assert_eq!(url, format!("http://10.224.0.4:30080{old_path}"), "{name}");
+        }
+        assert_eq!(without_address(&before), without_address(&after), "{name}");
+        // Documents without an address get one member inserted; every other byte is the input's.
+        let text = String::from_utf8(out.stdout).unwrap();
+        let input_text =
+            std::str::from_utf8(input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&input)).unwrap();
+        if before.get("servers").is_none() && before.get("host").is_none() {
+            let inserted = if before.get("swagger").is_some() {
+                "  \"host\": \"10.224.0.4:30080\",\n  \"schemes\": [\n    \"http\"\n  ],\n"
+            } else {
+                "  \"servers\": [\n    {\n      \"url\": \"http://10.224.0.4:30080\"\n    }\n  ],\n"
+            };
+            assert!(
+                text.contains(inserted),
+                "{name}: address not indented like the input"
+            );
+            assert_eq!(
+                text.replacen(inserted, "", 1),
+                input_text,
+                "{name}: other bytes changed"
+            );
+        }
+    }
+}
+
+#[test]
+fn fix_keeps_the_relative_server_path() {
+    let path = fixtures().join("swashbuckle/oauth2-relative-server.json");
+    let out = apim_gate(
+        &["fix", "--host", "aks-node:31000", path.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["servers"][0]["url"],
+        "http://aks-node:31000/resource-server"
+    );
+}
+
+#[test]
+fn fix_reads_stdin_writes_file_and_compacts() {
+    let input = std::fs::read(fixtures().join("swashbuckle/basic-openapi30.json")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.json");
+    let out = apim_gate(
+        &[
+            "fix",
+            "--host",
+            "10.0.0.1",
+            "--scheme",
+            "https",
+            "--compact",
+            "-o",
+            out_path.to_str().unwrap(),
+            "-",
+        ],
+        Some(&input),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    assert_eq!(
+        text.trim_end().lines().count(),
+        1,
+        "compact output is one line"
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["servers"],
+        serde_json::json!([{"url": "https://10.0.0.1"}])
+    );
+    assert_eq!(without_address(&v), without_address(&parse_input(&input)));
+}
+
+#[test]
+fn fix_accepts_yaml() {
+    let yaml = b"swagger: '2.0'\ninfo:\n  title: Pets\n  version: v1\nbasePath: /api\npaths:\n  /pets:\n    get:\n      operationId: ListPets\n      responses:\n        '200':\n          description: ok\n";
+    let out = apim_gate(&["fix", "--host", "10.1.2.3:30001"], Some(yaml));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["host"], "10.1.2.3:30001");
+    assert_eq!(v["basePath"], "/api");
+    assert_eq!(v["paths"]["/pets"]["get"]["operationId"], "ListPets");
+}
+
+#[test]
+fn fix_refuses_what_is_not_openapi_with_exit_2() {
+    let cases: &[(&[u8], &str)] = &[
+        (b"<!DOCTYPE html>\n<html><head><title>Swagger UI</title>", "HTML page"),
+        (br#"{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.5","title":"Not Found","status":404}"#, "not an OpenAPI document"),
+        (b"{}", "not an OpenAPI document"),
+        (b"", "empty"),
+        (b"{\"swagger\": \"2.0\",", "not valid JSON"),
+        (br#"{"swagger":"1.2"}"#, "supports Swagger 2.0"),
+        (b"\xff\xfe{", "not UTF-8"),
+    ];
+    for (input, expected) in cases {
+        let out = apim_gate(&["fix", "--host", "h"], Some(input));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{expected}: {stderr}");
+        assert!(stderr.contains(expected), "{expected} not in: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn fix_refuses_a_host_with_a_path_or_credentials() {
+    for host in [
+        "http://10.0.0.1",
+        "10.0.0.1/api",
+        "user:pw@10.0.0.1:80",
+        "10.0.0.1:99999",
+    ] {
+        let out = apim_gate(&["fix", "--host", host], Some(b"{\"swagger\":\"2.0\"}"));
+        assert_eq!(out.status.code(), Some(2), "{host}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--host"), "{stderr}");
+        assert!(!stderr.contains("pw@"), "credentials echoed: {stderr}");
+    }
+}

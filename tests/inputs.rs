@@ -1,0 +1,359 @@
+//! Inputs: every platform's spelling reaches the same field, problems are reported together, and
+//! secrets never show.
+
+use std::process::Command;
+use std::time::Duration;
+
+use apim_gate::inputs::{
+    AuthMode, BreakingChanges, Env, INPUTS, Inputs, Need, Platform, RevisionMode,
+};
+
+const SUB: &str = "8d2b8f3a-1c5e-4f2a-9b1d-3e4f5a6b7c8d";
+
+fn env(pairs: &[(&str, &str)]) -> Env {
+    Env::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+}
+
+/// A complete set of run inputs in one platform's spelling.
+fn complete(spell: impl Fn(&str) -> String) -> Vec<(String, String)> {
+    [
+        ("service", "orders"),
+        ("subscription-id", SUB),
+        ("resource-group", "rg-apps"),
+        ("apim-service", "apim-prod"),
+        ("dry-run", "True"),
+        ("products", "starter,\n unlimited"),
+        ("pod-ready-timeout", "90s"),
+        ("breaking-changes", "WARN"),
+        ("revision", "in-place"),
+        ("auth", "token"),
+        ("access-token", "eyJ0eXAi.secret.token"),
+    ]
+    .iter()
+    .map(|(k, v)| (spell(k), v.to_string()))
+    .collect()
+}
+
+fn check_complete(inputs: &Inputs) {
+    assert_eq!(inputs.service.as_deref(), Some("orders"));
+    assert_eq!(inputs.subscription_id.as_deref(), Some(SUB));
+    assert_eq!(inputs.resource_group.as_deref(), Some("rg-apps"));
+    assert_eq!(inputs.apim_service.as_deref(), Some("apim-prod"));
+    assert!(inputs.dry_run);
+    assert_eq!(inputs.products, ["starter", "unlimited"]);
+    assert_eq!(inputs.pod_ready_timeout, Duration::from_secs(90));
+    assert_eq!(inputs.breaking_changes, BreakingChanges::Warn);
+    assert_eq!(inputs.revision, RevisionMode::InPlace);
+    assert_eq!(inputs.auth, AuthMode::Token);
+    assert_eq!(
+        inputs.access_token.as_ref().unwrap().expose(),
+        "eyJ0eXAi.secret.token"
+    );
+    // Defaults fill what was not given.
+    assert_eq!(inputs.namespace, "default");
+    assert!(inputs.subscription_required);
+    assert_eq!(inputs.api_protocols, ["https"]);
+    assert_eq!(inputs.scheme, ["http"]);
+    assert_eq!(inputs.parallelism, 4);
+}
+
+#[test]
+fn github_spelling() {
+    let mut vars = complete(|n| format!("INPUT_{}", n.to_uppercase()));
+    vars.push(("GITHUB_ACTIONS".into(), "true".into()));
+    let inputs = Inputs::load(&Env::from_pairs(vars), Need::Run).unwrap();
+    assert_eq!(inputs.platform(), Platform::GithubActions);
+    check_complete(&inputs);
+}
+
+#[test]
+fn azure_devops_spelling() {
+    let camel = |n: &str| {
+        let spec = INPUTS.iter().find(|s| s.name == n).unwrap();
+        spec.ado_var()
+    };
+    let mut vars = complete(camel);
+    vars.push(("TF_BUILD".into(), "True".into()));
+    assert!(vars.iter().any(|(k, _)| k == "INPUT_RESOURCEGROUP"));
+    let inputs = Inputs::load(&Env::from_pairs(vars), Need::Run).unwrap();
+    assert_eq!(inputs.platform(), Platform::AzureDevops);
+    check_complete(&inputs);
+}
+
+#[test]
+fn local_spelling() {
+    let vars = complete(|n| format!("APIM_GATE_{}", n.to_uppercase().replace('-', "_")));
+    let inputs = Inputs::load(&Env::from_pairs(vars), Need::Run).unwrap();
+    assert_eq!(inputs.platform(), Platform::Local);
+    check_complete(&inputs);
+}
+
+#[test]
+fn same_value_twice_is_fine_different_values_fail_naming_both() {
+    let ok = env(&[("INPUT_SERVICE", "orders"), ("APIM_GATE_SERVICE", "orders")]);
+    assert_eq!(
+        Inputs::load(&ok, Need::Cluster).unwrap().service.as_deref(),
+        Some("orders")
+    );
+
+    let clash = env(&[
+        ("INPUT_RESOURCE-GROUP", "rg-a"),
+        ("INPUT_RESOURCEGROUP", "rg-b"),
+        ("INPUT_SERVICE", "orders"),
+    ]);
+    let err = Inputs::load(&clash, Need::Cluster).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("INPUT_RESOURCE-GROUP") && text.contains("INPUT_RESOURCEGROUP"),
+        "{text}"
+    );
+    assert!(text.contains("rg-a") && text.contains("rg-b"), "{text}");
+}
+
+#[test]
+fn conflicting_secrets_are_named_without_their_values() {
+    let clash = env(&[
+        ("INPUT_CLIENT-SECRET", "first-secret-value"),
+        ("APIM_GATE_CLIENT_SECRET", "second-secret-value"),
+        ("INPUT_SERVICE", "orders"),
+    ]);
+    let text = Inputs::load(&clash, Need::Cluster).unwrap_err().to_string();
+    assert!(text.contains("client-secret"), "{text}");
+    assert!(
+        !text.contains("first-secret-value") && !text.contains("second-secret-value"),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let bad = env(&[
+        ("APIM_GATE_DRY_RUN", "perhaps"),
+        ("APIM_GATE_POD_READY_TIMEOUT", "soon"),
+        ("APIM_GATE_PARALLELISM", "0"),
+        ("APIM_GATE_BREAKING_CHANGES", "ignore"),
+        ("APIM_GATE_SUBSCRIPTION_ID", "my-subscription"),
+    ]);
+    let err = Inputs::load(&bad, Need::Run).unwrap_err();
+    let names: Vec<&str> = err.problems.iter().map(|p| p.input).collect();
+    for expected in [
+        "dry-run",
+        "pod-ready-timeout",
+        "parallelism",
+        "breaking-changes",
+        "subscription-id",
+        "service",
+        "resource-group",
+        "apim-service",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    // Each line names the input, its local spelling and what is wrong.
+    let text = err.to_string();
+    assert!(
+        text.contains("dry-run (APIM_GATE_DRY_RUN): \"perhaps\" is not a boolean"),
+        "{text}"
+    );
+    assert!(
+        text.contains("apim-service (APIM_GATE_APIM_SERVICE): missing"),
+        "{text}"
+    );
+}
+
+#[test]
+fn standard_variables_are_fallbacks_and_explicit_inputs_win() {
+    let e = env(&[
+        ("AZURE_SUBSCRIPTION_ID", SUB),
+        ("AZURE_CLIENT_ID", "11111111-1111-1111-1111-111111111111"),
+        (
+            "APIM_GATE_CLIENT_ID",
+            "22222222-2222-2222-2222-222222222222",
+        ),
+        ("KUBECONFIG", "/nonexistent/kubeconfig"),
+        ("APIM_GATE_SERVICE", "orders"),
+    ]);
+    let inputs = Inputs::load(&e, Need::Cluster).unwrap();
+    assert_eq!(inputs.subscription_id.as_deref(), Some(SUB));
+    assert_eq!(
+        inputs.client_id.as_deref(),
+        Some("22222222-2222-2222-2222-222222222222")
+    );
+    assert_eq!(
+        inputs.kubeconfig.as_ref().unwrap().expose(),
+        "/nonexistent/kubeconfig"
+    );
+}
+
+#[test]
+fn empty_values_mean_not_given() {
+    // A composite action maps every input, unset ones as "".
+    let e = env(&[
+        ("INPUT_SERVICE", "orders"),
+        ("INPUT_NAMESPACE", ""),
+        ("INPUT_DRY-RUN", ""),
+    ]);
+    let inputs = Inputs::load(&e, Need::Cluster).unwrap();
+    assert_eq!(inputs.namespace, "default");
+    assert!(!inputs.dry_run);
+}
+
+#[test]
+fn unknown_names_warn_with_the_closest_input() {
+    let e = env(&[
+        ("APIM_GATE_SERVICE", "orders"),
+        ("APIM_GATE_NAMESPCE", "shop"),
+        ("APIM_GATE_BIN", "/opt/apim-gate"),
+    ]);
+    let inputs = Inputs::load(&e, Need::Cluster).unwrap();
+    assert_eq!(inputs.warnings.len(), 1, "{:?}", inputs.warnings);
+    assert!(inputs.warnings[0].contains("APIM_GATE_NAMESPCE"));
+    assert!(inputs.warnings[0].contains("did you mean namespace"));
+}
+
+#[test]
+fn azure_devops_service_connection_gives_the_subscription() {
+    let e = env(&[
+        ("TF_BUILD", "True"),
+        ("INPUT_SERVICE", "orders"),
+        ("INPUT_RESOURCEGROUP", "rg"),
+        ("INPUT_APIMSERVICE", "apim"),
+        (
+            "INPUT_AZURESERVICECONNECTION",
+            "3f2e1d0c-aaaa-bbbb-cccc-111122223333",
+        ),
+        (
+            "ENDPOINT_DATA_3F2E1D0C-AAAA-BBBB-CCCC-111122223333_SUBSCRIPTIONID",
+            SUB,
+        ),
+    ]);
+    let inputs = Inputs::load(&e, Need::Run).unwrap();
+    assert_eq!(inputs.subscription_id.as_deref(), Some(SUB));
+}
+
+#[test]
+fn env_file_is_read_and_real_variables_win_unless_overridden() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("run.env");
+    std::fs::write(
+        &file,
+        "APIM_GATE_SERVICE=from-file\nAPIM_GATE_NAMESPACE=shop\n",
+    )
+    .unwrap();
+    let real = env(&[("APIM_GATE_SERVICE", "from-env")]);
+    let inputs = Inputs::load(
+        &real.clone().with_file(&file, false).unwrap(),
+        Need::Cluster,
+    )
+    .unwrap();
+    assert_eq!(inputs.service.as_deref(), Some("from-env"));
+    assert_eq!(inputs.namespace, "shop");
+    let inputs = Inputs::load(&real.with_file(&file, true).unwrap(), Need::Cluster).unwrap();
+    assert_eq!(inputs.service.as_deref(), Some("from-file"));
+    let missing = env(&[])
+        .with_file(&dir.path().join("nope.env"), false)
+        .unwrap_err();
+    assert!(missing.to_string().contains("nope.env"));
+}
+
+#[test]
+fn config_masks_secrets_and_names_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("run.env");
+    std::fs::write(
+        &file,
+        format!(
+            "APIM_GATE_SERVICE=orders\nAPIM_GATE_SUBSCRIPTION_ID={SUB}\nAPIM_GATE_RESOURCE_GROUP=rg\n\
+             APIM_GATE_APIM_SERVICE=apim\nAPIM_GATE_GITHUB_TOKEN=ghp_filetokenvalue\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_apim-gate"))
+        .args(["config", "--env-file", file.to_str().unwrap()])
+        .env_clear()
+        .env("AZURE_TENANT_ID", "33333333-3333-3333-3333-333333333333")
+        .env("AZURE_CLIENT_ID", "44444444-4444-4444-4444-444444444444")
+        .env("AZURE_CLIENT_SECRET", "very-secret-client-secret")
+        .env(
+            "APIM_GATE_KUBECONFIG",
+            "apiVersion: v1\nusers:\n- user:\n    token: kube-secret-token\n",
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    for secret in [
+        "very-secret-client-secret",
+        "ghp_filetokenvalue",
+        "kube-secret-token",
+    ] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{secret} leaked"
+        );
+    }
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["inputs"]["client-secret"]["value"], "***");
+    assert_eq!(
+        v["inputs"]["client-secret"]["source"],
+        "AZURE_CLIENT_SECRET"
+    );
+    assert_eq!(v["inputs"]["kubeconfig"]["value"], "***");
+    assert_eq!(v["inputs"]["github-token"]["value"], "***");
+    assert_eq!(v["inputs"]["service"]["value"], "orders");
+    let source = v["inputs"]["service"]["source"].as_str().unwrap();
+    assert!(
+        source.starts_with("APIM_GATE_SERVICE (from ") && source.contains("run.env"),
+        "{source}"
+    );
+    assert_eq!(v["inputs"]["namespace"]["source"], "default");
+    assert_eq!(v["inputs"]["dry-run"]["value"], false);
+}
+
+#[test]
+fn config_exits_2_listing_every_problem() {
+    let out = Command::new(env!("CARGO_BIN_EXE_apim-gate"))
+        .arg("config")
+        .env_clear()
+        .env("APIM_GATE_CLIENT_SECRET", "s3cr3t-value-here")
+        .env("APIM_GATE_AUTH", "client-secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    for name in [
+        "service",
+        "subscription-id",
+        "resource-group",
+        "apim-service",
+        "tenant-id",
+        "client-id",
+    ] {
+        assert!(
+            stderr.contains(&format!("  - {name} (")),
+            "{name} not listed: {stderr}"
+        );
+    }
+    assert!(!stderr.contains("s3cr3t-value-here"));
+}
+
+#[test]
+fn help_lists_every_input_with_its_variables() {
+    let out = Command::new(env!("CARGO_BIN_EXE_apim-gate"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for spec in INPUTS {
+        assert!(
+            help.contains(&format!("    {}  [", spec.name)),
+            "{} missing from --help",
+            spec.name
+        );
+        assert!(help.contains(&spec.local_var()), "{}", spec.local_var());
+        assert!(help.contains(&spec.github_var()), "{}", spec.github_var());
+    }
+}
