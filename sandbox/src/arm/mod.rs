@@ -50,7 +50,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
         shared,
         apim: Mutex::new(apim::Apim::new()),
     });
-    Router::new().fallback(handle).with_state(ctx)
+    Router::new()
+        .fallback(handle)
+        // Oversized inline documents must reach APIM's own 4 MB check, not axum's 2 MB default.
+        .layer(axum::extract::DefaultBodyLimit::max(32 * 1024 * 1024))
+        .with_state(ctx)
 }
 
 /// One ARM request, decoded.
