@@ -1,0 +1,799 @@
+//! The Kubernetes side of the sandbox, checked with the real kube-rs client: typed lists and gets
+//! (k8s-openapi refuses any shape a real apiserver would not send), Status errors, watch, the
+//! WebSocket port-forward carrying HTTP/1.1 to the pods, and the kube faults.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use apim_sandbox::cluster::{
+    Node, Pod, PodPhase, Service, ServiceKind, ServicePort, Topology, TrafficPolicy,
+};
+use apim_sandbox::{Config, Sandbox, ServiceType};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use k8s_openapi::api::core::v1::{
+    Endpoints, Namespace, Node as KNode, Pod as KPod, Service as KService,
+};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{Api, ListParams, WatchEvent, WatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, ResourceExt};
+
+const SWAGGER: &str = "/swagger/v1/swagger.json";
+
+fn fixture(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures")
+        .join(relative)
+}
+
+fn read_fixture(relative: &str) -> Vec<u8> {
+    std::fs::read(fixture(relative)).expect("shared fixtures are present")
+}
+
+async fn client_from_yaml(yaml: &str) -> Client {
+    let kubeconfig = Kubeconfig::from_yaml(yaml).expect("kubeconfig parses");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig is usable");
+    Client::try_from(config).expect("client builds")
+}
+
+async fn start(config: Config) -> (Sandbox, Client) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sandbox = Sandbox::start(config).await.expect("sandbox starts");
+    let kubeconfig = Kubeconfig::read_from(&sandbox.kubeconfig).expect("kubeconfig was written");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig is usable");
+    let client = Client::try_from(config).expect("client builds");
+    (sandbox, client)
+}
+
+fn default_config(specs: &[&str]) -> Config {
+    Config {
+        specs: specs.iter().map(|s| read_fixture(s)).collect(),
+        ..Config::default()
+    }
+}
+
+struct Fetched {
+    status: u16,
+    content_type: Option<String>,
+    body: Result<Vec<u8>, String>,
+    /// What `Portforwarder::join` returned (it must return at all: a hang fails the test).
+    joined: Result<(), String>,
+}
+
+/// GET `path` from `pod`'s container port `port` over kube-rs port-forward with a hyper HTTP/1.1
+/// client, then closes everything the way kube-rs' examples do.
+async fn fetch(pods: &Api<KPod>, pod: &str, port: u16, path: &str) -> Fetched {
+    let mut pf = pods
+        .portforward(pod, &[port])
+        .await
+        .expect("port-forward upgrades");
+    let stream = pf.take_stream(port).expect("stream for the port");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("HTTP/1.1 handshake over the stream");
+    let connection = tokio::spawn(connection);
+    let request = hyper::Request::get(path)
+        .header("Host", "localhost")
+        .body(Empty::<Bytes>::new())
+        .expect("request builds");
+    let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(request))
+        .await
+        .expect("the pod answers in time")
+        .expect("response head arrives");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .map_err(|e| e.to_string());
+    drop(sender);
+    let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
+    let joined = tokio::time::timeout(Duration::from_secs(10), pf.join())
+        .await
+        .expect("Portforwarder::join returns once the stream is dropped")
+        .map_err(|e| e.to_string());
+    Fetched {
+        status,
+        content_type,
+        body,
+        joined,
+    }
+}
+
+fn api_error(result: Result<impl std::fmt::Debug, kube::Error>) -> Box<kube::core::Status> {
+    match result {
+        Err(kube::Error::Api(status)) => status,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+fn condition(pod: &KPod, kind: &str) -> Option<String> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == kind)
+        .map(|c| c.status.clone())
+}
+
+#[tokio::test]
+async fn default_cluster_lists_like_aks() {
+    let (sandbox, client) = start(default_config(&[
+        "swashbuckle/basic-swagger2.json",
+        "swashbuckle/basic-openapi30.json",
+    ]))
+    .await;
+    assert_eq!(sandbox.services, ["svc-1", "svc-2"]);
+
+    let version = client.apiserver_version().await.expect("/version");
+    assert_eq!(version.major, "1");
+
+    let services: Api<KService> = Api::default_namespaced(client.clone());
+    let list = services
+        .list(&ListParams::default())
+        .await
+        .expect("list services");
+    let names: Vec<String> = list.items.iter().map(|s| s.name_any()).collect();
+    assert_eq!(names, ["kubernetes", "svc-1", "svc-2"]);
+    assert!(list.metadata.resource_version.is_some());
+    let svc1 = services.get("svc-1").await.expect("get svc-1");
+    let spec = svc1.spec.expect("spec");
+    assert_eq!(spec.type_.as_deref(), Some("NodePort"));
+    assert_eq!(spec.external_traffic_policy.as_deref(), Some("Cluster"));
+    assert_eq!(
+        spec.selector
+            .expect("selector")
+            .get("app")
+            .map(String::as_str),
+        Some("svc-1")
+    );
+    let port = &spec.ports.expect("ports")[0];
+    assert_eq!(
+        (port.name.as_deref(), port.port, port.node_port),
+        (Some("http"), 80, Some(30080))
+    );
+    assert_eq!(port.target_port, Some(IntOrString::Int(8080)));
+    let svc2 = services.get("svc-2").await.expect("get svc-2");
+    assert_eq!(svc2.spec.unwrap().ports.unwrap()[0].node_port, Some(30081));
+    let everywhere: Api<KService> = Api::all(client.clone());
+    assert_eq!(
+        everywhere
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+
+    let nodes: Api<KNode> = Api::all(client.clone());
+    let nodes = nodes
+        .list(&ListParams::default())
+        .await
+        .expect("list nodes");
+    let mut internal = Vec::new();
+    for node in &nodes.items {
+        let status = node.status.as_ref().expect("node status");
+        let ready = status
+            .conditions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        assert_eq!(ready.status, "True");
+        for a in status.addresses.as_ref().unwrap() {
+            if a.type_ == "InternalIP" {
+                internal.push(a.address.clone());
+            }
+        }
+    }
+    assert_eq!(internal, ["10.224.0.4", "10.224.0.5"]);
+
+    let pods: Api<KPod> = Api::default_namespaced(client.clone());
+    let selected = pods
+        .list(&ListParams::default().labels("app=svc-2"))
+        .await
+        .expect("list pods by label");
+    assert_eq!(selected.items.len(), 1);
+    let pod = &selected.items[0];
+    assert!(pod.name_any().starts_with("svc-2-"));
+    assert_eq!(condition(pod, "Ready").as_deref(), Some("True"));
+    assert_eq!(
+        pod.status.as_ref().unwrap().phase.as_deref(),
+        Some("Running")
+    );
+    let node = pod
+        .spec
+        .as_ref()
+        .unwrap()
+        .node_name
+        .clone()
+        .expect("scheduled");
+    let by_node = pods
+        .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
+        .await
+        .expect("field selector");
+    assert!(by_node.items.iter().any(|p| p.name_any() == pod.name_any()));
+    assert!(
+        by_node
+            .items
+            .iter()
+            .all(|p| p.spec.as_ref().unwrap().node_name.as_deref() == Some(&node))
+    );
+    let all_pods: Api<KPod> = Api::all(client.clone());
+    assert_eq!(
+        all_pods
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+
+    let slices: Api<EndpointSlice> = Api::default_namespaced(client.clone());
+    let slices = slices
+        .list(&ListParams::default().labels("kubernetes.io/service-name=svc-2"))
+        .await
+        .expect("list endpointslices");
+    assert_eq!(slices.items.len(), 1);
+    let slice = &slices.items[0];
+    assert_eq!(slice.address_type, "IPv4");
+    let endpoint = &slice.endpoints[0];
+    assert_eq!(endpoint.conditions.as_ref().unwrap().ready, Some(true));
+    assert_eq!(endpoint.node_name.as_deref(), Some(node.as_str()));
+    assert_eq!(
+        endpoint.target_ref.as_ref().unwrap().name.as_deref(),
+        Some(pod.name_any().as_str())
+    );
+    assert_eq!(
+        endpoint.addresses,
+        [pod.status.as_ref().unwrap().pod_ip.clone().unwrap()]
+    );
+    let port = &slice.ports.as_ref().unwrap()[0];
+    assert_eq!(
+        (port.name.as_deref(), port.port),
+        (Some("http"), Some(8080))
+    );
+
+    let endpoints: Api<Endpoints> = Api::default_namespaced(client.clone());
+    let ep = endpoints.get("svc-1").await.expect("get endpoints");
+    assert_eq!(ep.subsets.unwrap()[0].addresses.as_ref().unwrap().len(), 1);
+
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let default = namespaces.get("default").await.expect("namespace default");
+    assert_eq!(default.status.unwrap().phase.as_deref(), Some("Active"));
+
+    let paged = services
+        .list(&ListParams::default().limit(2))
+        .await
+        .expect("first page");
+    assert_eq!(paged.items.len(), 2);
+    let token = paged.metadata.continue_.clone().expect("continue token");
+    let rest = services
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .expect("second page");
+    assert_eq!(
+        rest.items.iter().map(|s| s.name_any()).collect::<Vec<_>>(),
+        ["svc-2"]
+    );
+
+    let log = sandbox.requests();
+    assert!(log.iter().any(|r| {
+        r.emulator == "kube"
+            && r.path
+                .starts_with("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices")
+            && r.status == 200
+    }));
+}
+
+#[tokio::test]
+async fn errors_are_status_objects() {
+    let (sandbox, client) = start(Config::default()).await;
+    let services: Api<KService> = Api::default_namespaced(client.clone());
+    let status = api_error(services.get("nope").await);
+    assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"));
+    assert_eq!(status.message, "services \"nope\" not found");
+    let details = status.details.expect("details");
+    assert_eq!(
+        (details.name.as_str(), details.kind.as_str()),
+        ("nope", "services")
+    );
+
+    let pods: Api<KPod> = Api::default_namespaced(client.clone());
+    let status = api_error(
+        pods.list(&ListParams::default().labels("app in svc-1"))
+            .await,
+    );
+    assert_eq!((status.code, status.reason.as_str()), (400, "BadRequest"));
+    let status = api_error(
+        pods.list(&ListParams::default().fields("spec.color=red"))
+            .await,
+    );
+    assert_eq!(status.message, "field label not supported: spec.color");
+
+    let yaml = std::fs::read_to_string(&sandbox.kubeconfig).unwrap();
+    let token = &sandbox.identity().kube_token;
+    let wrong = client_from_yaml(&yaml.replace(token.as_str(), "kube-not-the-token")).await;
+    let status = api_error(
+        Api::<KService>::default_namespaced(wrong)
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!(
+        (status.code, status.reason.as_str(), status.message.as_str()),
+        (401, "Unauthorized", "Unauthorized")
+    );
+    let anonymous =
+        client_from_yaml(&yaml.replace(&format!("user:\n    token: {token}"), "user: {}")).await;
+    let status = api_error(
+        Api::<KNode>::all(anonymous.clone())
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!(status.code, 401);
+    // /version is public information, as on a real apiserver.
+    assert!(anonymous.apiserver_version().await.is_ok());
+}
+
+#[tokio::test]
+async fn port_forward_serves_the_swagger_document() {
+    let (sandbox, client) = start(default_config(&["swashbuckle/basic-swagger2.json"])).await;
+    let pods: Api<KPod> = Api::default_namespaced(client.clone());
+    let pod = pods
+        .list(&ListParams::default().labels("app=svc-1"))
+        .await
+        .unwrap()
+        .items[0]
+        .name_any();
+
+    let fetched = fetch(&pods, &pod, 8080, SWAGGER).await;
+    assert_eq!(fetched.status, 200);
+    assert_eq!(
+        fetched.content_type.as_deref(),
+        Some("application/json;charset=utf-8")
+    );
+    assert_eq!(
+        fetched.body.expect("whole body"),
+        read_fixture("swashbuckle/basic-swagger2.json")
+    );
+    assert_eq!(fetched.joined, Ok(()));
+
+    let missing = fetch(&pods, &pod, 8080, "/swagger/v2/swagger.json").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body.as_deref().map(<[u8]>::len), Ok(0));
+
+    // A new deployment of the app: the pods serve the new document.
+    let new_doc = read_fixture("swashbuckle/redoc-swagger2.json");
+    assert!(sandbox.shared.set_document("svc-1", new_doc.clone()));
+    assert_eq!(
+        fetch(&pods, &pod, 8080, SWAGGER).await.body.unwrap(),
+        new_doc
+    );
+
+    // Nothing listens on 9999 in the pod: kubelet reports it on the port's error channel.
+    let mut pf = pods
+        .portforward(&pod, &[9999])
+        .await
+        .expect("upgrade still succeeds");
+    let error = pf.take_error(9999).expect("error future");
+    let message = tokio::time::timeout(Duration::from_secs(5), error)
+        .await
+        .expect("the error arrives")
+        .expect("an error message");
+    assert!(
+        message.starts_with("error forwarding port 9999 to pod "),
+        "{message}"
+    );
+    assert!(message.contains("connect: connection refused"), "{message}");
+    let _ = tokio::time::timeout(Duration::from_secs(5), pf.join())
+        .await
+        .expect("join returns");
+
+    let status = api_error(pods.portforward("no-such-pod", &[8080]).await.map(|_| ()));
+    assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"));
+
+    let log = sandbox.requests();
+    assert!(
+        log.iter()
+            .any(|r| r.emulator == "kube" && r.path.contains("/portforward?") && r.status == 101)
+    );
+    assert!(
+        log.iter()
+            .any(|r| r.emulator == "pod" && r.path == SWAGGER && r.status == 200)
+    );
+}
+
+#[tokio::test]
+async fn portforward_cut_truncates_the_first_streams() {
+    let (_sandbox, client) = start(Config {
+        faults: vec!["portforward-cut=1".into()],
+        ..default_config(&["swashbuckle/basic-swagger2.json"])
+    })
+    .await;
+    let pods: Api<KPod> = Api::default_namespaced(client);
+    let pod = pods.list(&ListParams::default()).await.unwrap().items[0].name_any();
+    let cut = fetch(&pods, &pod, 8080, SWAGGER).await;
+    assert_eq!(cut.status, 200, "the head arrives before the cut");
+    assert!(cut.body.is_err(), "the body must be cut short");
+    let whole = fetch(&pods, &pod, 8080, SWAGGER).await;
+    assert_eq!(
+        whole.body.unwrap(),
+        read_fixture("swashbuckle/basic-swagger2.json")
+    );
+}
+
+#[tokio::test]
+async fn pods_become_ready_after_the_fault_delay() {
+    let (_sandbox, client) = start(Config {
+        faults: vec!["pod-ready-after=2".into()],
+        ..Config::default()
+    })
+    .await;
+    let started = Instant::now();
+    let pods: Api<KPod> = Api::default_namespaced(client.clone());
+    let pod = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    assert_eq!(condition(&pod, "Ready").as_deref(), Some("False"));
+    assert_eq!(
+        pod.status.as_ref().unwrap().phase.as_deref(),
+        Some("Running")
+    );
+    let slices: Api<EndpointSlice> = Api::default_namespaced(client.clone());
+    let slice = slices
+        .list(&ListParams::default().labels("kubernetes.io/service-name=svc-1"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    assert_eq!(
+        slice.endpoints[0].conditions.as_ref().unwrap().ready,
+        Some(false)
+    );
+    // Running but not Ready pods are still reachable through port-forward.
+    assert_eq!(
+        fetch(&pods, &pod.name_any(), 8080, SWAGGER).await.status,
+        200
+    );
+
+    let params = WatchParams::default()
+        .fields(&format!("metadata.name={}", pod.name_any()))
+        .timeout(10);
+    let version = pod.resource_version().unwrap();
+    let mut events = pods.watch(&params, &version).await.expect("watch").boxed();
+    let ready = loop {
+        match tokio::time::timeout(Duration::from_secs(8), events.next()).await {
+            Ok(Some(Ok(WatchEvent::Modified(p))))
+                if condition(&p, "Ready").as_deref() == Some("True") =>
+            {
+                break p;
+            }
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no Ready event: {other:?}"),
+        }
+    };
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "ready too early"
+    );
+    assert!(
+        ready.resource_version().unwrap().parse::<u64>().unwrap() > version.parse::<u64>().unwrap()
+    );
+    let slice = slices.get(&slice.name_any()).await.unwrap();
+    assert_eq!(
+        slice.endpoints[0].conditions.as_ref().unwrap().ready,
+        Some(true)
+    );
+}
+
+#[tokio::test]
+async fn kube_5xx_fails_then_recovers() {
+    let (sandbox, client) = start(Config {
+        faults: vec!["kube-5xx=2".into()],
+        ..Config::default()
+    })
+    .await;
+    let services: Api<KService> = Api::default_namespaced(client);
+    // kube-rs retries 503 on its own (RetryPolicy::server_retry); the 500 that follows reaches us.
+    let failed = api_error(services.get("svc-1").await);
+    assert_eq!(
+        (failed.code, failed.reason.as_str()),
+        (500, "InternalError")
+    );
+    assert!(services.get("svc-1").await.is_ok());
+    // Armed at runtime, a single 503 is invisible to kube-rs callers.
+    sandbox.shared.faults.set("kube-5xx", 1).unwrap();
+    assert!(services.get("svc-1").await.is_ok());
+    let statuses: Vec<u16> = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.emulator == "kube")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [503, 500, 200, 503, 200]);
+}
+
+#[tokio::test]
+async fn default_load_balancers_are_internal() {
+    let (_sandbox, client) = start(Config {
+        service_type: ServiceType::LoadBalancer,
+        ..default_config(&[
+            "swashbuckle/basic-swagger2.json",
+            "swashbuckle/basic-openapi30.json",
+        ])
+    })
+    .await;
+    let services: Api<KService> = Api::default_namespaced(client);
+    for (name, ip, node_port) in [
+        ("svc-1", "10.224.0.101", 30080),
+        ("svc-2", "10.224.0.102", 30081),
+    ] {
+        let svc = services.get(name).await.unwrap();
+        let ingress = svc.status.unwrap().load_balancer.unwrap().ingress.unwrap();
+        assert_eq!(ingress[0].ip.as_deref(), Some(ip));
+        let spec = svc.spec.unwrap();
+        assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
+        assert_eq!(spec.ports.unwrap()[0].node_port, Some(node_port));
+    }
+}
+
+#[tokio::test]
+async fn custom_topology() {
+    let orders = Service::new("orders", ServiceKind::LoadBalancer)
+        .namespace("shop")
+        .port(ServicePort::new("http", 80, "web"))
+        .port(ServicePort::new("metrics", 9090, 9090))
+        .traffic_policy(TrafficPolicy::Local)
+        .internal_lb("10.224.0.50")
+        .document(read_fixture("swashbuckle/basic-openapi30.json"));
+    let billing =
+        Service::new("billing", ServiceKind::ClusterIP).port(ServicePort::new("http", 8080, 5000));
+    let legacy = Service::new(
+        "legacy",
+        ServiceKind::ExternalName("legacy.contoso.com".into()),
+    )
+    .port(ServicePort::new("http", 80, 80));
+    let pending_lb =
+        Service::new("pending", ServiceKind::LoadBalancer).port(ServicePort::new("http", 80, 8080));
+    let html = b"<!DOCTYPE html><html><body>Oops</body></html>".to_vec();
+    let topology = Topology::new()
+        .node(
+            Node::new("aks-nodepool1-12345678-vmss000002", "10.224.0.6")
+                .not_ready()
+                .cordoned(),
+        )
+        .pod(
+            Pod::for_service(&orders, 0, "aks-nodepool1-12345678-vmss000000").route(
+                "/boom",
+                500,
+                Some("text/html; charset=utf-8"),
+                html.clone(),
+            ),
+        )
+        .pod(Pod::for_service(&orders, 1, "aks-nodepool1-12345678-vmss000001").never_ready())
+        .pod(
+            Pod::for_service(&billing, 0, "aks-nodepool1-12345678-vmss000001")
+                .document_path("/openapi/v1.json"),
+        )
+        .pod(Pod::for_service(&billing, 1, "aks-nodepool1-12345678-vmss000000").unscheduled())
+        .pod(
+            Pod::for_service(&billing, 2, "aks-nodepool1-12345678-vmss000000")
+                .phase(PodPhase::Pending),
+        )
+        .service(orders)
+        .service(billing)
+        .service(legacy)
+        .service(pending_lb);
+    let (sandbox, client) = start(Config {
+        specs: vec![read_fixture("aspnetcore/openapi31-v1.json")],
+        cluster: Some(topology),
+        ..Config::default()
+    })
+    .await;
+    // orders brings its own document; billing takes the first spec; the others serve none.
+    assert_eq!(sandbox.services, ["billing", "orders"]);
+
+    let shop_services: Api<KService> = Api::namespaced(client.clone(), "shop");
+    let orders = shop_services.get("orders").await.expect("orders");
+    let spec = orders.spec.unwrap();
+    assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
+    assert_eq!(spec.external_traffic_policy.as_deref(), Some("Local"));
+    assert!(spec.health_check_node_port.is_some());
+    let ports = spec.ports.unwrap();
+    assert_eq!(
+        ports[0].target_port,
+        Some(IntOrString::String("web".into()))
+    );
+    assert!(
+        ports
+            .iter()
+            .all(|p| p.node_port.is_some_and(|n| (30000..=32767).contains(&n)))
+    );
+    let ingress = orders
+        .status
+        .unwrap()
+        .load_balancer
+        .unwrap()
+        .ingress
+        .unwrap();
+    assert_eq!(ingress[0].ip.as_deref(), Some("10.224.0.50"));
+    assert_eq!(
+        orders.metadata.annotations.unwrap()["service.beta.kubernetes.io/azure-load-balancer-internal"],
+        "true"
+    );
+
+    let services: Api<KService> = Api::default_namespaced(client.clone());
+    let billing = services.get("billing").await.unwrap().spec.unwrap();
+    assert_eq!(billing.type_.as_deref(), Some("ClusterIP"));
+    assert!(billing.external_traffic_policy.is_none());
+    assert!(billing.ports.unwrap()[0].node_port.is_none());
+    let legacy = services.get("legacy").await.unwrap().spec.unwrap();
+    assert_eq!(legacy.external_name.as_deref(), Some("legacy.contoso.com"));
+    assert!(legacy.cluster_ip.is_none() && legacy.selector.is_none());
+    let pending = services.get("pending").await.unwrap();
+    assert!(
+        pending
+            .status
+            .unwrap()
+            .load_balancer
+            .unwrap()
+            .ingress
+            .is_none()
+    );
+
+    // The named target port resolves to each pod's container port, in the EndpointSlice.
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "shop");
+    let slice = slices
+        .list(&ListParams::default().labels("kubernetes.io/service-name=orders"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let mut ports: Vec<(String, i32)> = slice
+        .ports
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.name.unwrap(), p.port.unwrap()))
+        .collect();
+    ports.sort();
+    assert_eq!(
+        ports,
+        [("http".to_string(), 8080), ("metrics".to_string(), 9090)]
+    );
+    let mut ready: Vec<bool> = slice
+        .endpoints
+        .iter()
+        .map(|e| e.conditions.as_ref().unwrap().ready.unwrap())
+        .collect();
+    ready.sort();
+    assert_eq!(ready, [false, true]);
+    let legacy_slices = Api::<EndpointSlice>::default_namespaced(client.clone())
+        .list(&ListParams::default().labels("kubernetes.io/service-name=legacy"))
+        .await
+        .unwrap();
+    assert!(legacy_slices.items.is_empty());
+
+    let nodes: Api<KNode> = Api::all(client.clone());
+    let sick = nodes
+        .get("aks-nodepool1-12345678-vmss000002")
+        .await
+        .unwrap();
+    assert_eq!(sick.spec.as_ref().unwrap().unschedulable, Some(true));
+    let ready = sick
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.status, "Unknown");
+    let schedulable = nodes
+        .list(&ListParams::default().fields("spec.unschedulable=false"))
+        .await
+        .unwrap();
+    assert_eq!(schedulable.items.len(), 2);
+
+    // The orders pod serves its own document behind the named port, and a canned HTML error.
+    let shop_pods: Api<KPod> = Api::namespaced(client.clone(), "shop");
+    let ready_pod = shop_pods
+        .list(&ListParams::default().labels("app=orders"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|p| condition(p, "Ready").as_deref() == Some("True"))
+        .expect("one Ready orders pod");
+    let web_port = ready_pod.spec.as_ref().unwrap().containers[0]
+        .ports
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|p| p.name.as_deref() == Some("web"))
+        .unwrap()
+        .container_port as u16;
+    let doc = fetch(&shop_pods, &ready_pod.name_any(), web_port, SWAGGER).await;
+    assert_eq!(
+        doc.body.unwrap(),
+        read_fixture("swashbuckle/basic-openapi30.json")
+    );
+    let boom = fetch(&shop_pods, &ready_pod.name_any(), web_port, "/boom").await;
+    assert_eq!(
+        (boom.status, boom.content_type.as_deref()),
+        (500, Some("text/html; charset=utf-8"))
+    );
+    assert_eq!(boom.body.unwrap(), html);
+
+    // billing's pods: one serving at a custom path, one never scheduled, one still creating.
+    let pods: Api<KPod> = Api::default_namespaced(client.clone());
+    let billing_pods = pods
+        .list(&ListParams::default().labels("app=billing"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(billing_pods.len(), 3);
+    let running = billing_pods
+        .iter()
+        .find(|p| p.status.as_ref().unwrap().phase.as_deref() == Some("Running"))
+        .unwrap();
+    let served = fetch(&pods, &running.name_any(), 5000, "/openapi/v1.json").await;
+    assert_eq!(
+        served.body.unwrap(),
+        read_fixture("aspnetcore/openapi31-v1.json")
+    );
+    let unscheduled = billing_pods
+        .iter()
+        .find(|p| p.spec.as_ref().unwrap().node_name.is_none())
+        .unwrap();
+    let status = api_error(
+        pods.portforward(&unscheduled.name_any(), &[5000])
+            .await
+            .map(|_| ()),
+    );
+    assert_eq!(status.code, 400);
+    assert!(
+        status.message.contains("does not have a host assigned"),
+        "{}",
+        status.message
+    );
+    let creating = billing_pods
+        .iter()
+        .find(|p| {
+            p.spec.as_ref().unwrap().node_name.is_some()
+                && p.status.as_ref().unwrap().phase.as_deref() == Some("Pending")
+        })
+        .unwrap();
+    assert!(
+        pods.portforward(&creating.name_any(), &[5000])
+            .await
+            .is_err()
+    );
+    let endpoints = Api::<Endpoints>::default_namespaced(client.clone())
+        .get("billing")
+        .await
+        .unwrap();
+    let subsets = endpoints.subsets.unwrap();
+    assert_eq!(subsets.len(), 1, "pods without an IP are not endpoints");
+    assert_eq!(subsets[0].addresses.as_ref().unwrap().len(), 1);
+}
