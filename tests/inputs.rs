@@ -357,3 +357,28 @@ fn help_lists_every_input_with_its_variables() {
         assert!(help.contains(&spec.github_var()), "{}", spec.github_var());
     }
 }
+
+#[test]
+fn readme_documents_every_input_and_exit_code() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    for spec in INPUTS {
+        assert!(
+            readme.contains(&format!(
+                "| `{}` | `{}` | `{}`",
+                spec.name,
+                spec.ado_name(),
+                spec.local_var()
+            )),
+            "README's inputs table lacks {}",
+            spec.name
+        );
+    }
+    for code in 0..=5 {
+        assert!(
+            readme.contains(&format!("| {code} |")),
+            "exit code {code} undocumented"
+        );
+    }
+}
