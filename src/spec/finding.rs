@@ -38,3 +38,213 @@ pub struct Finding {
     pub path: String,
     pub message: String,
 }
+
+/// `--fail-on` and friends: `error`, `warning` (or `warn`), `info`, in any case.
+impl std::str::FromStr for Level {
+    type Err = ParseLevelError;
+
+    fn from_str(s: &str) -> Result<Level, ParseLevelError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "error" => Ok(Level::Error),
+            "warning" | "warn" => Ok(Level::Warning),
+            "info" => Ok(Level::Info),
+            _ => Err(ParseLevelError(s.to_string())),
+        }
+    }
+}
+
+/// A level name that is not `error`, `warning` or `info`.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown level `{0}`: expected error, warning or info")]
+pub struct ParseLevelError(String);
+
+/// What `diff` and `lint` print as JSON: `{"breaking": bool, "findings": [...]}`, `breaking` being
+/// whether any finding is an error. A finding without an operation has `"operation": null`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub breaking: bool,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Sorts the findings (errors first) and sets `breaking`.
+    pub fn new(mut findings: Vec<Finding>) -> Report {
+        sort_findings(&mut findings);
+        Report {
+            breaking: findings.iter().any(|f| f.level == Level::Error),
+            findings,
+        }
+    }
+
+    /// The most serious level found, if any.
+    pub fn worst(&self) -> Option<Level> {
+        self.findings.iter().map(|f| f.level).max()
+    }
+
+    /// Whether some finding is at least `fail_on`: the CLI's exit 1.
+    pub fn fails(&self, fail_on: Level) -> bool {
+        self.worst().is_some_and(|w| w >= fail_on)
+    }
+
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
+    }
+}
+
+/// Errors first, then by operation (document-wide findings last), location and rule; exact
+/// duplicates (one schema reached twice) are dropped.
+pub fn sort_findings(findings: &mut Vec<Finding>) {
+    findings.sort_by(|a, b| {
+        b.level
+            .cmp(&a.level)
+            .then_with(|| match (&a.operation, &b.operation) {
+                (Some(x), Some(y)) => x.cmp(y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            })
+            .then_with(|| a.path.cmp(&b.path))
+            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.message.cmp(&b.message))
+    });
+    findings.dedup();
+}
+
+fn counts(findings: &[Finding]) -> String {
+    let n = |l: Level| findings.iter().filter(|f| f.level == l).count();
+    let plural = |k: usize, word: &str| {
+        if k == 1 {
+            format!("{k} {word}")
+        } else {
+            format!("{k} {word}s")
+        }
+    };
+    format!(
+        "{}, {}, {}",
+        plural(n(Level::Error), "error"),
+        plural(n(Level::Warning), "warning"),
+        n(Level::Info).to_string() + " info"
+    )
+}
+
+/// One line per finding, then a count: for terminals and CI logs.
+pub fn render_text(findings: &[Finding]) -> String {
+    if findings.is_empty() {
+        return "no findings\n".to_string();
+    }
+    let mut out = String::new();
+    for f in findings {
+        let operation = f.operation.as_deref().unwrap_or("(document)");
+        let message = one_line(&f.message);
+        out.push_str(&format!(
+            "{:<7} {}  {operation}: {message}\n        at {}\n",
+            f.level.as_str(),
+            f.id,
+            if f.path.is_empty() { "/" } else { &f.path }
+        ));
+    }
+    out.push_str(&counts(findings));
+    out.push('\n');
+    out
+}
+
+/// A Markdown table (level, rule, operation, message with its location): for job summaries and
+/// pull-request comments.
+pub fn render_markdown(findings: &[Finding]) -> String {
+    if findings.is_empty() {
+        return "No findings.\n".to_string();
+    }
+    let mut out = String::from("| Level | Rule | Operation | Message |\n|---|---|---|---|\n");
+    for f in findings {
+        let operation = f
+            .operation
+            .as_deref()
+            .map(|o| format!("`{}`", md_cell(o)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "| {} | `{}` | {operation} | {} (at `{}`) |\n",
+            f.level.as_str(),
+            md_cell(&f.id),
+            md_cell(&f.message),
+            md_cell(if f.path.is_empty() { "/" } else { &f.path }),
+        ));
+    }
+    out.push_str(&format!("\n{}\n", counts(findings)));
+    out
+}
+
+fn one_line(s: &str) -> String {
+    s.split(['\r', '\n'])
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A table cell must not end the row (`|`) or the table (a newline).
+fn md_cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace("\r\n", "<br>")
+        .replace(['\n', '\r'], "<br>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(level: Level, op: Option<&str>, path: &str, message: &str) -> Finding {
+        Finding {
+            id: "rule".into(),
+            level,
+            operation: op.map(str::to_string),
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn parses_levels() {
+        assert_eq!("error".parse::<Level>().unwrap(), Level::Error);
+        assert_eq!("Warning".parse::<Level>().unwrap(), Level::Warning);
+        assert_eq!("warn".parse::<Level>().unwrap(), Level::Warning);
+        assert!("fatal".parse::<Level>().is_err());
+    }
+
+    #[test]
+    fn report_serialises_the_documented_shape() {
+        let r = Report::new(vec![
+            finding(Level::Info, None, "/a", "x"),
+            finding(Level::Error, Some("GET /b"), "/b", "y"),
+        ]);
+        assert!(r.breaking);
+        assert!(r.fails(Level::Warning));
+        let v: serde_json::Value = serde_json::from_str(&r.to_json().unwrap()).unwrap();
+        assert_eq!(v["breaking"], true);
+        assert_eq!(v["findings"][0]["level"], "error");
+        assert_eq!(v["findings"][0]["operation"], "GET /b");
+        assert_eq!(v["findings"][1]["operation"], serde_json::Value::Null);
+        let keys: Vec<_> = v["findings"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(keys, ["id", "level", "operation", "path", "message"]);
+        assert!(!Report::new(vec![finding(Level::Warning, None, "", "")]).fails(Level::Error));
+    }
+
+    #[test]
+    fn markdown_escapes_cells() {
+        let md = render_markdown(&[finding(
+            Level::Warning,
+            Some("GET /a|b"),
+            "/x",
+            "one|two\nthree",
+        )]);
+        let row = md.lines().nth(2).unwrap();
+        assert!(row.contains("one\\|two<br>three"), "{row}");
+        assert!(row.contains("GET /a\\|b"), "{row}");
+        assert_eq!(row.matches(" | ").count(), 3, "{row}");
+        assert!(render_text(&[]).contains("no findings"));
+    }
+}
