@@ -6,7 +6,9 @@
 pub mod diff;
 pub mod finding;
 pub mod lint;
+pub mod refs;
 pub mod rewrite;
+pub mod schema;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
