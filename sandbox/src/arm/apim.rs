@@ -908,26 +908,18 @@ fn put_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
     let Some(rev) = a.revisions.get(&n) else {
         return not_found("Api");
     };
-    let mut shown = a.clone();
     let mut shown_rev = rev.clone();
     if let Some(OpState::Running(p)) = apim.ops.get(&async_id).map(|o| &o.state)
         && let Ok(parsed) = &p.result
     {
         apply_props(&mut shown_rev, parsed, &p.sent);
-        shown.pending = false;
     }
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
     let mut headers = lro_headers(req, &api.addressed(), &async_id, code, retry);
     headers.push(("etag", etag_str(rev.etag)));
     json_response(
         status,
-        contract(
-            req,
-            &api.addressed(),
-            &shown,
-            &shown_rev,
-            Some("InProgress"),
-        ),
+        contract(req, &api.addressed(), a, &shown_rev, Some("InProgress")),
         &headers,
     )
 }
