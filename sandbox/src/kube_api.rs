@@ -9,6 +9,7 @@
 mod objects;
 mod portforward;
 mod selectors;
+mod table;
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -167,7 +168,7 @@ async fn dispatch(
         ["api"] => ok(&json!({
             "kind": "APIVersions",
             "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": format!("{}:443", objects::first_node_ip())}],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": format!("{}:443", objects::APISERVER_IP)}],
         })),
         ["api", "v1"] => ok(&core_resources()),
         ["apis"] => ok(&json!({
@@ -183,7 +184,13 @@ async fn dispatch(
         }
         ["apis", "discovery.k8s.io", "v1"] => ok(&discovery_resources()),
         _ => match route_kind(&segments) {
-            Some(route) => serve(&api, route, &query),
+            Some(route) => {
+                let accept = request
+                    .headers()
+                    .get(header::ACCEPT)
+                    .and_then(|v| v.to_str().ok());
+                serve(&api, route, &query, table::wanted(accept))
+            }
             None => no_such_path(),
         },
     }
@@ -253,7 +260,7 @@ fn query_value<'q>(query: &'q [(String, String)], key: &str) -> Option<&'q str> 
         .map(|(_, v)| v.as_str())
 }
 
-fn serve(api: &Api, route: Route<'_>, query: &[(String, String)]) -> Response {
+fn serve(api: &Api, route: Route<'_>, query: &[(String, String)], as_table: bool) -> Response {
     let view = objects::View::new(&api.cluster);
     let objects = view.objects(route.resource, route.namespace);
     let deprecation = (route.resource == Resource::Endpoints).then_some(
@@ -261,6 +268,7 @@ fn serve(api: &Api, route: Route<'_>, query: &[(String, String)]) -> Response {
     );
     let mut response = if let Some(name) = route.name {
         match objects.into_iter().find(|o| o["metadata"]["name"] == name) {
+            Some(object) if as_table => ok(&table_of(route.resource, &[object], &view)),
             Some(object) => ok(&object),
             None => not_found(route.resource.plural(), name),
         }
@@ -283,7 +291,11 @@ fn serve(api: &Api, route: Route<'_>, query: &[(String, String)]) -> Response {
             .into_iter()
             .filter(|o| labels.matches(o) && fields.matches(o))
             .collect();
-        list(route.resource, items, &view.list_version(), query)
+        if as_table {
+            ok(&table_of(route.resource, &items, &view))
+        } else {
+            list(route.resource, items, &view.list_version(), query)
+        }
     };
     if let Some(warning) = deprecation
         && let Ok(value) = HeaderValue::from_str(warning)
@@ -291,6 +303,13 @@ fn serve(api: &Api, route: Route<'_>, query: &[(String, String)]) -> Response {
         response.headers_mut().insert(header::WARNING, value);
     }
     response
+}
+
+fn table_of(resource: Resource, objects: &[Value], view: &objects::View<'_>) -> Value {
+    let now = crate::tokens::now_secs();
+    table::render(resource, objects, &view.list_version(), |created| {
+        objects::parse_timestamp(created).map_or(0, |t| now.saturating_sub(t))
+    })
 }
 
 /// A `…List`, honouring `limit` and `continue` (an opaque offset here).

@@ -423,7 +423,7 @@ async fn port_forward_serves_the_swagger_document() {
 
 #[tokio::test]
 async fn portforward_cut_truncates_the_first_streams() {
-    let (_sandbox, client) = start(Config {
+    let (sandbox, client) = start(Config {
         faults: vec!["portforward-cut=1".into()],
         ..default_config(&["swashbuckle/basic-swagger2.json"])
     })
@@ -438,11 +438,17 @@ async fn portforward_cut_truncates_the_first_streams() {
         whole.body.unwrap(),
         read_fixture("swashbuckle/basic-swagger2.json")
     );
+
+    // pod-latency delays every answer of the app, armed at runtime like the other faults.
+    sandbox.shared.faults.set("pod-latency", 400).unwrap();
+    let started = Instant::now();
+    assert_eq!(fetch(&pods, &pod, 8080, SWAGGER).await.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(400));
 }
 
 #[tokio::test]
 async fn pods_become_ready_after_the_fault_delay() {
-    let (_sandbox, client) = start(Config {
+    let (sandbox, client) = start(Config {
         faults: vec!["pod-ready-after=2".into()],
         ..Config::default()
     })
@@ -505,6 +511,20 @@ async fn pods_become_ready_after_the_fault_delay() {
         slice.endpoints[0].conditions.as_ref().unwrap().ready,
         Some(true)
     );
+
+    // Re-arming the fault at runtime is a new rollout: unready again, then Ready after the delay.
+    sandbox.shared.faults.set("pod-ready-after", 1).unwrap();
+    let rearmed = Instant::now();
+    let pod = pods.get(&pod.name_any()).await.unwrap();
+    assert_eq!(condition(&pod, "Ready").as_deref(), Some("False"));
+    while condition(&pods.get(&pod.name_any()).await.unwrap(), "Ready").as_deref() != Some("True") {
+        assert!(
+            rearmed.elapsed() < Duration::from_secs(5),
+            "never Ready again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(rearmed.elapsed() >= Duration::from_millis(900));
 }
 
 #[tokio::test]

@@ -10,12 +10,11 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::cluster::{
-    Cluster, DEFAULT_NODES, PodPhase, Readiness, ServiceKind, ServiceState, TargetPort,
-    k8s_name_hash, object_uid,
+    Cluster, PodPhase, Readiness, ServiceKind, ServiceState, TargetPort, k8s_name_hash, object_uid,
 };
 
 /// The control plane's address as the `kubernetes` Service's endpoints show it (AKS: a public IP).
-const APISERVER_IP: &str = "20.62.145.10";
+pub const APISERVER_IP: &str = "20.62.145.10";
 pub const KUBERNETES_VERSION: &str = "v1.33.5";
 
 /// Kubernetes' API resources served here.
@@ -871,9 +870,19 @@ fn version(since: Duration, slot: usize) -> u64 {
     100_000 + (since.as_millis() as u64) * 1024 + (slot % 1024) as u64
 }
 
-/// Nodes the default topology uses, re-exported for the discovery of `serverAddressByClientCIDRs`.
-pub fn first_node_ip() -> &'static str {
-    DEFAULT_NODES[0].1
+/// Unix seconds of a timestamp written by [`timestamp`].
+pub fn parse_timestamp(text: &str) -> Option<u64> {
+    let num = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
 }
 
 #[cfg(test)]
@@ -885,5 +894,8 @@ mod tests {
         assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
         assert_eq!(timestamp(1_579_148_284), "2020-01-16T04:18:04Z");
         assert_eq!(timestamp(951_782_400), "2000-02-29T00:00:00Z");
+        for t in [0, 951_782_400, 1_579_148_284, 1_900_000_000] {
+            assert_eq!(parse_timestamp(&timestamp(t)), Some(t));
+        }
     }
 }

@@ -198,4 +198,7 @@ def test_kubectl_table_output(sandbox, tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "svc-1" in result.stdout
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    svc1 = next(r.split() for r in rows if r.startswith("svc-1 "))
+    assert svc1[1] == "NodePort" and svc1[3] == "<none>" and svc1[4] == "80:30080/TCP"
