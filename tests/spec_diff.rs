@@ -1030,3 +1030,50 @@ fn a_ten_thousand_deep_schema_does_not_overflow() {
     let d = parsed.expect("some nesting parses");
     assert!(diff(&d, &d).is_empty());
 }
+
+#[test]
+fn the_same_app_as_openapi_30_and_31_compares_clean() {
+    // Swashbuckle's two serialisations differ only in how nullability is spelled.
+    let dir = fixtures().join("swashbuckle");
+    let v30 = load(&dir.join("basic-openapi30.json"));
+    let v31 = load(&dir.join("basic-openapi31.json"));
+    for (a, b) in [(&v30, &v31), (&v31, &v30)] {
+        let f = diff(a, b);
+        assert!(f.is_empty(), "{}", summary(&f));
+    }
+}
+
+#[test]
+fn swagger2_form_parameters_compare_as_an_openapi3_form_body() {
+    let s2 = |required: bool| {
+        json!({"swagger": "2.0", "info": {"title": "t", "version": "1"},
+        "paths": {"/upload": {"post": {"consumes": ["multipart/form-data"], "parameters": [
+            {"name": "file", "in": "formData", "type": "file", "required": required},
+            {"name": "note", "in": "formData", "type": "string", "maxLength": 100}],
+            "responses": {"200": {"description": "ok"}}}}}})
+    };
+    let v3 = |required: Value| {
+        oas3(
+            json!({"/upload": {"post": {"requestBody": {"content": {"multipart/form-data": {
+        "schema": {"type": "object", "required": required, "properties": {
+            "file": {"type": "string", "format": "binary"},
+            "note": {"type": "string", "maxLength": 100}}}}}},
+        "responses": {"200": {"description": "ok"}}}}}),
+        )
+    };
+    let f = run(&s2(true), &v3(json!(["file"])));
+    // Only the body's own required flag differs: 2.0 derives it from its required parameters.
+    assert!(f.iter().all(|f| f.level != Level::Error), "{}", summary(&f));
+    let f = run(&s2(false), &v3(json!([])));
+    assert!(f.is_empty(), "{}", summary(&f));
+    expect(
+        &run(&s2(false), &s2(true)),
+        "request-property-became-required",
+        Level::Error,
+    );
+    expect(
+        &run(&s2(false), &v3(json!(["file", "note"]))),
+        "request-property-became-required",
+        Level::Error,
+    );
+}

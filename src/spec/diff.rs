@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::finding::{Finding, Level, Report, sort_findings};
 use super::refs::{join, resolve};
-use super::schema::{Additional, Bound, View};
+use super::schema::{Additional, Bound, Property, View};
 use super::{Document, METHODS};
 
 /// Schema nesting compared below a body or parameter; deeper differences go unreported.
@@ -188,7 +188,33 @@ impl Param<'_> {
 struct Media<'a> {
     name: String,
     ptr: String,
-    schema: Option<(String, &'a Value)>,
+    schema: Option<MediaSchema<'a>>,
+}
+
+#[derive(Clone)]
+enum MediaSchema<'a> {
+    /// A schema in the document, and where.
+    Value(String, &'a Value),
+    /// Swagger 2.0 `formData` parameters, compared as the object OpenAPI 3 would describe them
+    /// with, so a 2.0 document compares cleanly with its OpenAPI 3 export from APIM.
+    Form(String, Vec<Property<'a>>, BTreeSet<String>),
+}
+
+impl<'a> MediaSchema<'a> {
+    fn pointer(&self) -> &str {
+        match self {
+            MediaSchema::Value(p, _) | MediaSchema::Form(p, _, _) => p,
+        }
+    }
+
+    fn view(&self, root: &'a Value) -> Option<View<'a>> {
+        match self {
+            MediaSchema::Value(p, v) => View::of(root, v, p),
+            MediaSchema::Form(p, props, required) => {
+                Some(View::object(p.clone(), props.clone(), required.clone()))
+            }
+        }
+    }
 }
 
 struct Body<'a> {
@@ -444,7 +470,8 @@ impl<'a> Differ<'a> {
                 ) else {
                     continue;
                 };
-                if location == "body" {
+                // Swagger 2.0 bodies and forms are compared as request bodies.
+                if location == "body" || (side.swagger2 && location == "formData") {
                     continue;
                 }
                 let key = match location {
@@ -607,24 +634,76 @@ impl<'a> Differ<'a> {
         params: &[(&'a Value, String)],
     ) -> Option<Body<'a>> {
         if side.swagger2 {
-            let (raw, ptr) = params.iter().find_map(|(p, ptr)| {
-                let r = resolve(side.root, p, ptr)?;
-                (r.value.get("in").and_then(Value::as_str) == Some("body"))
-                    .then_some((r.value, r.pointer))
-            })?;
-            let (types, types_ptr) = Self::media_types(side, op, "consumes");
-            let schema = raw.get("schema").map(|s| (join(&ptr, "schema"), s));
+            let resolved: Vec<(&'a Value, String)> = params
+                .iter()
+                .filter_map(|(p, ptr)| resolve(side.root, p, ptr).map(|r| (r.value, r.pointer)))
+                .collect();
+            let location = |v: &Value| v.get("in").and_then(Value::as_str).map(str::to_string);
+            if let Some((raw, ptr)) = resolved
+                .iter()
+                .find(|(v, _)| location(v).as_deref() == Some("body"))
+            {
+                let (types, types_ptr) = Self::media_types(side, op, "consumes");
+                let schema = raw
+                    .get("schema")
+                    .map(|s| MediaSchema::Value(join(ptr, "schema"), s));
+                return Some(Body {
+                    required: flag(raw.get("required")),
+                    media: types
+                        .into_iter()
+                        .map(|name| Media {
+                            name,
+                            ptr: types_ptr.clone(),
+                            schema: schema.clone(),
+                        })
+                        .collect(),
+                    ptr: ptr.clone(),
+                });
+            }
+            // Operation-level parameters come first in `params`; keep the first of each name.
+            let mut form: Vec<Property<'a>> = Vec::new();
+            let mut required = BTreeSet::new();
+            for (v, ptr) in &resolved {
+                let Some(name) = v.get("name").and_then(Value::as_str) else {
+                    continue;
+                };
+                if location(v).as_deref() != Some("formData") || form.iter().any(|p| p.name == name)
+                {
+                    continue;
+                }
+                if flag(v.get("required")) {
+                    required.insert(name.to_string());
+                }
+                form.push(Property {
+                    name: name.to_string(),
+                    pointer: ptr.clone(),
+                    value: v,
+                });
+            }
+            let first = form.first()?.pointer.clone();
+            let has_file = form
+                .iter()
+                .any(|p| p.value.get("type").and_then(Value::as_str) == Some("file"));
+            let (mut types, types_ptr) = Self::media_types(side, op, "consumes");
+            if op.value.get("consumes").is_none() && side.root.get("consumes").is_none() {
+                types = vec![if has_file {
+                    "multipart/form-data".to_string()
+                } else {
+                    "application/x-www-form-urlencoded".to_string()
+                }];
+            }
+            let schema = MediaSchema::Form(first.clone(), form, required.clone());
             return Some(Body {
-                required: flag(raw.get("required")),
+                required: !required.is_empty(),
                 media: types
                     .into_iter()
                     .map(|name| Media {
                         name,
                         ptr: types_ptr.clone(),
-                        schema: schema.clone(),
+                        schema: Some(schema.clone()),
                     })
                     .collect(),
-                ptr,
+                ptr: first,
             });
         }
         let body = op.value.get("requestBody")?;
@@ -739,10 +818,7 @@ impl<'a> Differ<'a> {
         };
         match (&old.schema, &new.schema) {
             (Some(bs), Some(ns)) => {
-                if let (Some(bv), Some(nv)) = (
-                    View::of(self.base.root, bs.1, &bs.0),
-                    View::of(self.new.root, ns.1, &ns.0),
-                ) {
+                if let (Some(bv), Some(nv)) = (bs.view(self.base.root), ns.view(self.new.root)) {
                     self.compare_schema(dir, Role::Body, &bv, &nv, "", 0);
                 }
             }
@@ -754,7 +830,7 @@ impl<'a> Differ<'a> {
                 self.emit(
                     id,
                     level,
-                    &ns.0,
+                    ns.pointer(),
                     format!(
                         "a schema was added to the {side} media type `{}`.",
                         new.name
@@ -769,7 +845,7 @@ impl<'a> Differ<'a> {
                 self.emit(
                     id,
                     level,
-                    &bs.0,
+                    bs.pointer(),
                     format!(
                         "the schema of the {side} media type `{}` was removed.",
                         new.name
@@ -809,7 +885,7 @@ impl<'a> Differ<'a> {
             .map(|name| Media {
                 name,
                 ptr: types_ptr.clone(),
-                schema: Some((schema_ptr.clone(), schema)),
+                schema: Some(MediaSchema::Value(schema_ptr.clone(), schema)),
             })
             .collect()
     }
@@ -1193,11 +1269,12 @@ impl<'a> Differ<'a> {
         let (Some(bt), Some(nt)) = (&b.types, &n.types) else {
             return;
         };
-        if bt == nt && b.format == n.format {
+        let (bf, nf) = (constraining(b.format), constraining(n.format));
+        if bt == nt && bf == nf {
             return;
         }
-        let widened = accepts_all(bt, b.format, nt, n.format);
-        let narrowed = accepts_all(nt, n.format, bt, b.format);
+        let widened = accepts_all(bt, bf, nt, nf);
+        let narrowed = accepts_all(nt, nf, bt, bf);
         let change = format!("from {} to {}", b.type_text(), n.type_text());
         let ptr = join(&n.pointer, if bt == nt { "format" } else { "type" });
         match dir {
@@ -1439,8 +1516,9 @@ impl<'a> Differ<'a> {
                     Level::Warning,
                     &ptr,
                     format!(
-                        "{what} now has a {keyword} of {}; larger/smaller values clients send today are rejected.",
-                        x.value
+                        "{what} now has a {keyword} of {}; {} values clients send today are rejected.",
+                        x.value,
+                        if upper { "larger" } else { "smaller" }
                     ),
                 ),
                 (Dir::Request, Some(o), Some(x)) if stricter(o, x) => {
@@ -1584,7 +1662,9 @@ fn content_media<'a>(v: &'a Value, ptr: &str) -> Vec<Media<'a>> {
             let mptr = join(&content_ptr, name);
             Media {
                 name: name.clone(),
-                schema: media.get("schema").map(|s| (join(&mptr, "schema"), s)),
+                schema: media
+                    .get("schema")
+                    .map(|s| MediaSchema::Value(join(&mptr, "schema"), s)),
                 ptr: mptr,
             }
         })
@@ -1623,6 +1703,12 @@ fn requirements(v: Option<&Value>) -> BTreeMap<String, BTreeMap<String, BTreeSet
         out.insert(key, schemes);
     }
     out
+}
+
+/// A format that restricts values; `binary` and `password` only describe them (2.0 generators
+/// often write a file as a plain string where OpenAPI 3 says `format: binary`).
+fn constraining(format: Option<&str>) -> Option<&str> {
+    format.filter(|f| !matches!(*f, "binary" | "password"))
 }
 
 /// Whether every value of type `old`/`old_format` is also a value of `new`/`new_format`.

@@ -69,21 +69,47 @@ impl<'a> View<'a> {
     /// Views the schema `value` found at `pointer` in `root`. `None` when it cannot be resolved
     /// (external or dangling `$ref`, or not an object).
     pub fn of(root: &'a Value, value: &'a Value, pointer: &str) -> Option<View<'a>> {
+        View::of_bounded(root, value, pointer, 0)
+    }
+
+    fn of_bounded(
+        root: &'a Value,
+        value: &'a Value,
+        pointer: &str,
+        wrappers: usize,
+    ) -> Option<View<'a>> {
         let resolved = resolve(root, value, pointer)?;
         let obj = resolved.value.as_object()?;
         // `anyOf`/`oneOf` of one schema and `{type: null}` is how 3.1 generators spell a nullable
-        // reference; compare it as that schema, nullable.
+        // reference; compare it as that schema, nullable. Bounded, since the inner schema may be
+        // a reference back to this one.
         for key in ["anyOf", "oneOf"] {
-            if let Some(inner) = nullable_wrapper(obj.get(key)) {
+            if wrappers < MAX_ALL_OF_DEPTH
+                && let Some(inner) = nullable_wrapper(obj.get(key))
+            {
                 let inner_ptr = join(&join(&resolved.pointer, key), &inner.0.to_string());
-                let mut view = View::of(root, inner.1, &inner_ptr)?;
+                let mut view = View::of_bounded(root, inner.1, &inner_ptr, wrappers + 1)?;
                 view.nullable = true;
                 return Some(view);
             }
         }
         let mut view = View::empty(resolved.pointer.clone());
-        view.absorb(root, resolved.value, &resolved.pointer, 0);
+        let mut absorbed = BTreeSet::new();
+        view.absorb(root, resolved.value, &resolved.pointer, 0, &mut absorbed);
         Some(view)
+    }
+
+    /// An object schema made of the given properties: how Swagger 2.0 form parameters compare.
+    pub fn object(
+        pointer: String,
+        properties: Vec<Property<'a>>,
+        required: BTreeSet<String>,
+    ) -> View<'a> {
+        let mut view = View::empty(pointer);
+        view.types = Some(BTreeSet::from(["object".to_string()]));
+        view.properties = properties;
+        view.required = required;
+        view
     }
 
     fn empty(pointer: String) -> View<'a> {
@@ -111,13 +137,29 @@ impl<'a> View<'a> {
 
     /// Adds the keywords of `value` (already resolved) where this view has none yet; properties and
     /// required names accumulate, which is what `allOf` means for them.
-    fn absorb(&mut self, root: &'a Value, value: &'a Value, pointer: &str, depth: usize) {
+    fn absorb(
+        &mut self,
+        root: &'a Value,
+        value: &'a Value,
+        pointer: &str,
+        depth: usize,
+        absorbed: &mut BTreeSet<String>,
+    ) {
+        // Each schema once: `allOf` members may repeat or refer back to the schema itself.
+        if !absorbed.insert(pointer.to_string()) {
+            return;
+        }
         let Some(obj) = value.as_object() else {
             return;
         };
         if self.types.is_none() {
             match obj.get("type") {
                 Some(Value::String(t)) if t == "null" => self.nullable = true,
+                // Swagger 2.0's `file` is OpenAPI 3's binary string.
+                Some(Value::String(t)) if t == "file" => {
+                    self.types = Some(BTreeSet::from(["string".to_string()]));
+                    self.format = self.format.or(Some("binary"));
+                }
                 Some(Value::String(t)) => self.types = Some(BTreeSet::from([t.clone()])),
                 Some(Value::Array(ts)) => {
                     let mut set = BTreeSet::new();
@@ -213,7 +255,7 @@ impl<'a> View<'a> {
             for (i, member) in members.iter().enumerate() {
                 let member_ptr = join(&all_ptr, &i.to_string());
                 if let Some(r) = resolve(root, member, &member_ptr) {
-                    self.absorb(root, r.value, &r.pointer, depth + 1);
+                    self.absorb(root, r.value, &r.pointer, depth + 1, absorbed);
                 }
             }
         }
@@ -326,6 +368,17 @@ mod tests {
             })
         );
         assert_eq!(bound(None, Some(&json!(false))), None);
+    }
+
+    #[test]
+    fn self_referencing_wrappers_and_all_of_terminate() {
+        let root = json!({"c": {
+            "A": {"anyOf": [{"$ref": "#/c/A"}, {"type": "null"}]},
+            "B": {"allOf": [{"$ref": "#/c/B"}, {"$ref": "#/c/B"}], "properties": {"x": {}}}
+        }});
+        let _ = View::of(&root, &root["c"]["A"], "/c/A");
+        let b = View::of(&root, &root["c"]["B"], "/c/B").unwrap();
+        assert_eq!(b.properties.len(), 1);
     }
 
     #[test]
