@@ -5,7 +5,9 @@
 //! the whole and decides what to say. Lower layers never print: they return values and typed errors.
 
 pub mod address;
+pub mod cluster;
 pub mod exit;
+pub mod gate;
 pub mod inputs;
 pub mod spec;
 

@@ -1,0 +1,342 @@
+//! Which Service port APIM calls and at which address: an internal load balancer's IP, or a
+//! Ready, schedulable node's InternalIP with the nodePort. The choice is explained in a sentence.
+
+use k8s_openapi::api::core::v1::{Node, Service, ServicePort};
+use kube::api::ListParams;
+
+use super::api::Kube;
+use super::{Backend, ClusterError, Target};
+use crate::address::{Host, HostPort};
+use crate::inputs::AddressMode;
+
+/// The Service port chosen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServicePortInfo {
+    pub name: Option<String>,
+    pub port: u16,
+    /// `targetPort`: a number, or a container port name.
+    pub target: Option<String>,
+    pub node_port: Option<u16>,
+}
+
+impl ServicePortInfo {
+    pub fn describe(&self) -> String {
+        let name = self
+            .name
+            .as_ref()
+            .map(|n| format!("{n} "))
+            .unwrap_or_default();
+        let target = self
+            .target
+            .as_ref()
+            .map(|t| format!(" → targetPort {t}"))
+            .unwrap_or_default();
+        format!("port {name}{}{target}", self.port)
+    }
+}
+
+/// How the address was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Via {
+    NodePort { node: String, node_port: u16 },
+    LoadBalancer { ip: String, port: u16 },
+    AgentIp { host: String, port: u16 },
+}
+
+/// The address APIM will call, and why it was chosen.
+#[derive(Clone, Debug)]
+pub struct AddressChoice {
+    pub address: HostPort,
+    pub via: Via,
+    /// One sentence a person can check against the cluster.
+    pub why: String,
+    /// The backing pod on the chosen node, when there is one (preferred for the fetch).
+    pub pod: Option<String>,
+}
+
+pub async fn read_service(api: &Kube<'_>, target: &Target) -> Result<Service, ClusterError> {
+    let services = api.namespaced::<Service>(&target.namespace);
+    let what = format!("reading Service {}/{}", target.namespace, target.service);
+    match api.get_opt(&services, &target.service, &what).await? {
+        Some(s) => Ok(s),
+        None => {
+            let listing = format!("listing Services in namespace {}", target.namespace);
+            let names: Vec<String> = api
+                .list(&services, &ListParams::default(), &listing)
+                .await
+                .map(|items| {
+                    items
+                        .into_iter()
+                        .filter_map(|s| s.metadata.name)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let others = if names.is_empty() {
+                " (the namespace has no Services)".to_string()
+            } else {
+                format!(" (it has: {})", names.join(", "))
+            };
+            Err(ClusterError::ServiceNotFound {
+                namespace: target.namespace.clone(),
+                name: target.service.clone(),
+                others,
+            })
+        }
+    }
+}
+
+fn port_info(p: &ServicePort) -> ServicePortInfo {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    ServicePortInfo {
+        name: p.name.clone().filter(|n| !n.is_empty()),
+        port: u16::try_from(p.port).unwrap_or(0),
+        target: p.target_port.as_ref().map(|t| match t {
+            IntOrString::Int(i) => i.to_string(),
+            IntOrString::String(s) => s.clone(),
+        }),
+        node_port: p.node_port.and_then(|n| u16::try_from(n).ok()),
+    }
+}
+
+pub fn pick_port(service: &Service, target: &Target) -> Result<ServicePortInfo, ClusterError> {
+    let ports: Vec<ServicePortInfo> = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .map(|ps| ps.iter().map(port_info).collect())
+        .unwrap_or_default();
+    let listing = || {
+        ports
+            .iter()
+            .map(|p| match &p.name {
+                Some(n) => format!("{n} ({})", p.port),
+                None => p.port.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match &target.service_port {
+        Some(wanted) => ports
+            .iter()
+            .find(|p| p.name.as_deref() == Some(wanted.as_str()) || p.port.to_string() == *wanted)
+            .cloned()
+            .ok_or_else(|| ClusterError::UnknownPort {
+                namespace: target.namespace.clone(),
+                name: target.service.clone(),
+                wanted: wanted.clone(),
+                ports: listing(),
+            }),
+        None => match ports.as_slice() {
+            [only] => Ok(only.clone()),
+            [] => Err(ClusterError::NoPorts {
+                namespace: target.namespace.clone(),
+                name: target.service.clone(),
+            }),
+            _ => Err(ClusterError::AmbiguousPort {
+                namespace: target.namespace.clone(),
+                name: target.service.clone(),
+                ports: listing(),
+            }),
+        },
+    }
+}
+
+fn service_type(service: &Service) -> String {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.type_.clone())
+        .unwrap_or_else(|| "ClusterIP".to_string())
+}
+
+/// ClusterIP, headless and ExternalName Services are refused before any wait: no address outside
+/// the cluster reaches them.
+pub fn check_reachable(service: &Service, target: &Target) -> Result<(), ClusterError> {
+    let kind = service_type(service);
+    let headless = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.cluster_ip.as_deref())
+        .is_some_and(|ip| ip == "None");
+    let err = |detail: &'static str| ClusterError::NotReachable {
+        namespace: target.namespace.clone(),
+        name: target.service.clone(),
+        kind: kind.clone(),
+        detail,
+    };
+    match kind.as_str() {
+        "ClusterIP" if headless => Err(err(" (headless)")),
+        "ClusterIP" | "ExternalName" => Err(err("")),
+        _ => Ok(()),
+    }
+}
+
+fn lb_ingress_ip(service: &Service) -> Option<String> {
+    service
+        .status
+        .as_ref()?
+        .load_balancer
+        .as_ref()?
+        .ingress
+        .as_ref()?
+        .iter()
+        .find_map(|i| i.ip.clone().or_else(|| i.hostname.clone()))
+}
+
+pub async fn choose_address(
+    api: &Kube<'_>,
+    service: &Service,
+    port: &ServicePortInfo,
+    backends: &[Backend],
+    target: &Target,
+) -> Result<AddressChoice, ClusterError> {
+    let kind = service_type(service);
+    let svc = format!("{}/{}", target.namespace, target.service);
+    let preferred_pod = || backends.first().map(|b| b.pod.clone());
+
+    if let Some(agent) = &target.agent_ip {
+        let host: Host = agent
+            .parse()
+            .map_err(|e: crate::address::AddressError| ClusterError::BadAgentIp(e.to_string()))?;
+        let node_port = port.node_port.ok_or_else(|| ClusterError::NoNodePort {
+            namespace: target.namespace.clone(),
+            name: target.service.clone(),
+            port: port.port.to_string(),
+        })?;
+        return Ok(AddressChoice {
+            address: HostPort::new(host.clone(), Some(node_port)),
+            via: Via::AgentIp {
+                host: host.to_string(),
+                port: node_port,
+            },
+            why: format!(
+                "agent-ip {host} given; nodePort {node_port} of Service {svc} {}",
+                port.describe()
+            ),
+            pod: preferred_pod(),
+        });
+    }
+
+    let lb_ip = (kind == "LoadBalancer").then(|| lb_ingress_ip(service)).flatten();
+    match target.address {
+        AddressMode::LoadBalancer if kind != "LoadBalancer" => {
+            return Err(ClusterError::NotLoadBalancer {
+                namespace: target.namespace.clone(),
+                name: target.service.clone(),
+                kind,
+            });
+        }
+        AddressMode::LoadBalancer if lb_ip.is_none() => {
+            return Err(ClusterError::NoLoadBalancerIp {
+                namespace: target.namespace.clone(),
+                name: target.service.clone(),
+            });
+        }
+        _ => {}
+    }
+    if let (Some(ip), AddressMode::Auto | AddressMode::LoadBalancer) = (&lb_ip, target.address) {
+        let host: Host = ip
+            .parse()
+            .map_err(|_| ClusterError::Config(format!("load balancer address '{ip}' is not a host")))?;
+        return Ok(AddressChoice {
+            address: HostPort::new(host, Some(port.port)),
+            via: Via::LoadBalancer {
+                ip: ip.clone(),
+                port: port.port,
+            },
+            why: format!(
+                "internal load balancer {ip} of Service {svc}, {} (survives node replacement)",
+                port.describe()
+            ),
+            pod: preferred_pod(),
+        });
+    }
+
+    let node_port = port.node_port.ok_or_else(|| ClusterError::NoNodePort {
+        namespace: target.namespace.clone(),
+        name: target.service.clone(),
+        port: port.port.to_string(),
+    })?;
+    let local = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.external_traffic_policy.as_deref())
+        == Some("Local");
+    let nodes = api
+        .list(&api.all::<Node>(), &ListParams::default(), "listing nodes")
+        .await?;
+    let mut candidates: Vec<(String, String, Option<String>)> = Vec::new();
+    let mut seen = Vec::new();
+    for node in &nodes {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let ready = node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        let schedulable = !node
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false);
+        let ip = node
+            .status
+            .as_ref()
+            .and_then(|s| s.addresses.as_ref())
+            .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
+            .map(|a| a.address.clone());
+        let pod = backends
+            .iter()
+            .find(|b| b.node.as_deref() == Some(name.as_str()))
+            .map(|b| b.pod.clone());
+        seen.push(format!(
+            "{name} ({}{}{}{})",
+            if ready { "Ready" } else { "NotReady" },
+            if schedulable { "" } else { ", unschedulable" },
+            ip.as_ref().map(|i| format!(", {i}")).unwrap_or_else(|| ", no InternalIP".into()),
+            if pod.is_some() { ", hosts a ready pod" } else { "" }
+        ));
+        if let (true, true, Some(ip)) = (ready, schedulable, ip)
+            && (!local || pod.is_some())
+        {
+            candidates.push((name, ip, pod));
+        }
+    }
+    // A node hosting a ready endpoint first (one hop fewer), then the lowest name, so repeated runs
+    // publish the same host.
+    candidates.sort_by(|a, b| b.2.is_some().cmp(&a.2.is_some()).then(a.0.cmp(&b.0)));
+    let Some((node, ip, pod)) = candidates.into_iter().next() else {
+        return Err(ClusterError::NoNode {
+            reason: if local {
+                format!("Service {svc} has externalTrafficPolicy Local, so only a Ready, schedulable node hosting a ready pod can answer on its nodePort, and none does")
+            } else {
+                "none is Ready and schedulable with an InternalIP".to_string()
+            },
+            nodes: if seen.is_empty() { "none".into() } else { seen.join("; ") },
+        });
+    };
+    let host: Host = ip
+        .parse()
+        .map_err(|_| ClusterError::Config(format!("node {node} InternalIP '{ip}' is not an IP")))?;
+    let policy = if local {
+        "externalTrafficPolicy Local: only nodes hosting a ready pod answer"
+    } else {
+        "externalTrafficPolicy Cluster: any Ready node answers"
+    };
+    let hosting = pod
+        .as_ref()
+        .map(|p| format!(", hosts ready pod {p}"))
+        .unwrap_or_default();
+    Ok(AddressChoice {
+        address: HostPort::new(host, Some(node_port)),
+        via: Via::NodePort {
+            node: node.clone(),
+            node_port,
+        },
+        why: format!(
+            "nodePort {node_port} of Service {svc} ({}) on node {node} (InternalIP {ip}: Ready, schedulable{hosting}; {policy})",
+            port.describe()
+        ),
+        pod,
+    })
+}

@@ -1,0 +1,96 @@
+//! The cluster side: connect with the kubeconfig, find the address APIM will call (NodePort on a
+//! Ready node, or an internal load balancer), wait for a ready pod, port-forward to it and fetch
+//! the OpenAPI document. Nothing here prints: progress goes to an [`Observer`], results and typed
+//! errors to the caller.
+
+mod api;
+mod backends;
+pub mod connect;
+mod discover;
+mod error;
+mod fetch;
+
+use std::time::Duration;
+
+pub use backends::Backend;
+pub use connect::{Connection, KubeconfigInput, connect};
+pub use discover::{AddressChoice, ServicePortInfo, Via};
+pub use error::ClusterError;
+pub use fetch::{DEFAULT_PATHS, Fetched, MAX_BODY};
+
+use crate::inputs::AddressMode;
+
+/// What to look for, from the inputs.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub namespace: String,
+    pub service: String,
+    /// Name or number of the Service port APIM calls.
+    pub service_port: Option<String>,
+    /// Path of the document in the pod; `None` tries [`DEFAULT_PATHS`].
+    pub swagger_path: Option<String>,
+    pub address: AddressMode,
+    pub agent_ip: Option<String>,
+    pub pod_ready_timeout: Duration,
+    /// Largest document accepted, in bytes.
+    pub max_body: usize,
+}
+
+/// Things worth telling the user while the cluster side runs.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// Waiting for a ready pod: what is there now.
+    WaitingForPod { service: String, status: String },
+    /// A fetch attempt failed and is retried.
+    Retrying { what: String, error: String, attempt: u32 },
+}
+
+pub trait Observer: Send + Sync {
+    fn event(&self, event: Event);
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn event(&self, _: Event) {}
+}
+
+/// What the cluster side found.
+#[derive(Clone, Debug)]
+pub struct Found {
+    pub address: AddressChoice,
+    pub port: ServicePortInfo,
+    pub backend: Backend,
+    pub document: Fetched,
+}
+
+/// Runs the whole cluster side on an open connection.
+pub async fn find_and_fetch(
+    conn: &Connection,
+    target: &Target,
+    observer: &dyn Observer,
+) -> Result<Found, ClusterError> {
+    let api = api::Kube::new(conn);
+    let service = discover::read_service(&api, target).await?;
+    let port = discover::pick_port(&service, target)?;
+    discover::check_reachable(&service, target)?;
+    let backends = backends::wait_for_ready(&api, &service, &port, target, observer).await?;
+    let address = discover::choose_address(&api, &service, &port, &backends, target).await?;
+    let backend = backends
+        .iter()
+        .find(|b| Some(&b.pod) == address.pod.as_ref())
+        .or_else(|| backends.first())
+        .cloned()
+        .ok_or_else(|| ClusterError::NoBackends {
+            namespace: target.namespace.clone(),
+            name: target.service.clone(),
+        })?;
+    let document = fetch::fetch(conn, &backend, target, observer).await?;
+    Ok(Found {
+        address,
+        port,
+        backend,
+        document,
+    })
+}

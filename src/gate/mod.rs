@@ -1,0 +1,9 @@
+//! The gate: runs inputs → cluster → rewrite → lint → breaking changes → publish, times each
+//! step, and turns what happened into one [`Verdict`].
+
+pub mod verdict;
+
+pub use verdict::{
+    AddressReport, FindingSource, Outcome, PublishReport, SourcedFinding, Step, StepName,
+    StepOutcome, Verdict,
+};

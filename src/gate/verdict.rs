@@ -1,0 +1,155 @@
+//! The verdict of a gate run: every step with its outcome and duration, what was found and
+//! published, and the exit code. The one model every reporter renders.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::exit::Exit;
+use crate::spec::Finding;
+
+/// The steps of a run, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepName {
+    Inputs,
+    Cluster,
+    Rewrite,
+    Lint,
+    BreakingChanges,
+    Publish,
+    Report,
+}
+
+impl StepName {
+    pub fn title(self) -> &'static str {
+        match self {
+            StepName::Inputs => "Inputs",
+            StepName::Cluster => "Cluster: address and document",
+            StepName::Rewrite => "Rewrite address",
+            StepName::Lint => "APIM import lint",
+            StepName::BreakingChanges => "Breaking changes",
+            StepName::Publish => "Publish to APIM",
+            StepName::Report => "Report",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepOutcome {
+    Passed,
+    /// Passed with findings worth reading.
+    Warned,
+    Failed,
+    /// Not run because an earlier step failed, or not needed.
+    Skipped,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    pub name: StepName,
+    pub outcome: StepOutcome,
+    #[serde(serialize_with = "millis")]
+    pub duration: Duration,
+    /// One line a person reads: what happened.
+    pub detail: String,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Where a finding came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingSource {
+    Lint,
+    BreakingChange,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SourcedFinding {
+    pub source: FindingSource,
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
+/// The address APIM calls and why, as reported.
+#[derive(Clone, Debug, Serialize)]
+pub struct AddressReport {
+    pub address: String,
+    pub why: String,
+}
+
+/// What APIM holds after the run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PublishReport {
+    pub api_id: String,
+    /// The current revision after the run.
+    pub revision: Option<u32>,
+    pub service_url: String,
+    pub operations: usize,
+    /// False when the document was unchanged (or a dry run).
+    pub changed: bool,
+    pub dry_run: bool,
+    /// The API in the Azure portal.
+    pub portal_url: String,
+}
+
+/// The overall result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Passed,
+    /// The gate refused the release (exit 1).
+    Refused,
+    /// Something broke (exit 2–5).
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    /// `namespace/service`.
+    pub service: String,
+    pub outcome: Outcome,
+    #[serde(serialize_with = "exit_code")]
+    pub exit: Exit,
+    pub steps: Vec<Step>,
+    pub address: Option<AddressReport>,
+    pub findings: Vec<SourcedFinding>,
+    pub publish: Option<PublishReport>,
+    /// Where the published document was written (`output-spec`).
+    pub spec_path: Option<String>,
+    /// The error that ended the run, when one did: what happened, why, what to do.
+    pub error: Option<String>,
+    /// Things the user should know that are not findings.
+    pub warnings: Vec<String>,
+}
+
+fn exit_code<S: serde::Serializer>(e: &Exit, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u8(e.code())
+}
+
+impl Verdict {
+    /// Breaking-change findings at error level.
+    pub fn breaking_changes(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| {
+                f.source == FindingSource::BreakingChange
+                    && f.finding.level == crate::spec::Level::Error
+            })
+            .count()
+    }
+}
