@@ -4,9 +4,13 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use apim_gate::cluster::{Event, Observer};
 use apim_gate::exit::Exit;
+use apim_gate::gate::cluster_side;
 use apim_gate::inputs::{Env, Inputs, Need, table};
+use apim_gate::spec::finding::{self, Report};
 use apim_gate::spec::rewrite::{RewriteOptions, Scheme, rewrite};
+use apim_gate::spec::{Document, Level, diff, lint};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -45,6 +49,50 @@ enum Command {
     Config,
     /// Point a Swagger 2.0 / OpenAPI 3.x document at HOST[:PORT] (offline).
     Fix(FixArgs),
+    /// The cluster half of the gate: find the address, fetch the document from a ready pod,
+    /// rewrite it; prints the address and why, writes the document.
+    Fetch(FetchArgs),
+    /// Breaking changes from BASE to NEW (Swagger 2.0 / OpenAPI 3.x, JSON or YAML).
+    Diff(DiffArgs),
+    /// What APIM would reject or silently change when importing SPEC.
+    Lint(LintArgs),
+}
+
+#[derive(Args)]
+struct FetchArgs {
+    /// Write the rewritten document here instead of standard output.
+    #[arg(short, long, value_name = "OUT")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    /// The document consumers use now.
+    base: PathBuf,
+    /// The document about to be published.
+    new: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Exit 1 when a finding reaches this level.
+    #[arg(long, value_name = "LEVEL", default_value = "error", value_parser = ["error", "warning"])]
+    fail_on: String,
+}
+
+#[derive(Args)]
+struct LintArgs {
+    spec: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Exit 1 when a finding reaches this level.
+    #[arg(long, value_name = "LEVEL", default_value = "error", value_parser = ["error", "warning"])]
+    fail_on: String,
 }
 
 #[derive(Args)]
@@ -98,9 +146,134 @@ fn main() -> ExitCode {
     let exit = match cli.command {
         Some(Command::Fix(args)) => fix(args),
         Some(Command::Config) => config(&cli.env),
+        Some(Command::Fetch(args)) => with_runtime(fetch(&cli.env, args)),
+        Some(Command::Diff(args)) => diff(args),
+        Some(Command::Lint(args)) => lint(args),
         None => run(&cli.env),
     };
     exit.into()
+}
+
+fn with_runtime(work: impl std::future::Future<Output = Exit>) -> Exit {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(work),
+        Err(e) => fail(
+            Exit::Input,
+            format_args!("cannot start the async runtime: {e}"),
+        ),
+    }
+}
+
+/// Progress for a person watching a local run or a CI log.
+struct StderrProgress;
+
+impl Observer for StderrProgress {
+    fn event(&self, event: Event) {
+        match event {
+            Event::WaitingForPod { service, status } => {
+                eprintln!("apim-gate: waiting for a ready pod behind {service}: {status}")
+            }
+            Event::Retrying {
+                what,
+                error,
+                attempt,
+            } => eprintln!(
+                "apim-gate: {what} failed ({error}); retrying (attempt {})",
+                attempt + 1
+            ),
+        }
+    }
+}
+
+async fn fetch(args: &EnvArgs, fetch: FetchArgs) -> Exit {
+    let env = match load_env(args) {
+        Ok(e) => e,
+        Err(exit) => return exit,
+    };
+    let inputs = match Inputs::load(&env, Need::Cluster) {
+        Ok(i) => i,
+        Err(e) => return fail(Exit::Input, e),
+    };
+    for w in &inputs.warnings {
+        eprintln!("apim-gate: warning: {w}");
+    }
+    let outcome = match cluster_side::run(&inputs, &env, &StderrProgress).await {
+        Ok(o) => o,
+        Err(e) => return fail(e.exit(), e),
+    };
+    for w in &outcome.warnings {
+        eprintln!("apim-gate: warning: {w}");
+    }
+    let found = &outcome.found;
+    eprintln!("address: {}", found.address.address);
+    eprintln!("why: {}", found.address.why);
+    eprintln!(
+        "document: {} from pod {} ({}, {} bytes)",
+        found.document.path,
+        found.document.pod,
+        outcome.rewritten.version,
+        found.document.bytes.len()
+    );
+    write_output(fetch.output.as_deref(), outcome.rewritten.text.as_bytes())
+}
+
+fn write_output(path: Option<&Path>, bytes: &[u8]) -> Exit {
+    let written = match path {
+        Some(path) => {
+            std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        None => std::io::stdout()
+            .lock()
+            .write_all(bytes)
+            .map_err(|e| format!("cannot write to standard output: {e}")),
+    };
+    match written {
+        Ok(()) => Exit::Passed,
+        Err(e) => fail(Exit::Input, e),
+    }
+}
+
+fn read_document(path: &Path) -> Result<Document, Exit> {
+    let (bytes, name) = read_input(Some(path)).map_err(|e| fail(Exit::Input, e))?;
+    Document::parse(&bytes).map_err(|e| fail(Exit::Input, format_args!("{name}: {e}")))
+}
+
+fn print_report(report: &Report, format: Format, fail_on: &str) -> Exit {
+    let text = match format {
+        Format::Text => finding::render_text(&report.findings),
+        Format::Markdown => finding::render_markdown(&report.findings),
+        Format::Json => match report.to_json() {
+            Ok(t) => t + "\n",
+            Err(e) => return fail(Exit::Input, format_args!("cannot write JSON: {e}")),
+        },
+    };
+    print!("{text}");
+    // clap only lets "error" and "warning" through.
+    let level: Level = fail_on.parse().unwrap_or(Level::Error);
+    if report.fails(level) {
+        Exit::Refused
+    } else {
+        Exit::Passed
+    }
+}
+
+fn diff(args: DiffArgs) -> Exit {
+    let (base, new) = match (read_document(&args.base), read_document(&args.new)) {
+        (Ok(b), Ok(n)) => (b, n),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    print_report(&diff::diff_report(&base, &new), args.format, &args.fail_on)
+}
+
+fn lint(args: LintArgs) -> Exit {
+    match read_document(&args.spec) {
+        Ok(doc) => print_report(&lint::lint_report(&doc), args.format, &args.fail_on),
+        Err(e) => e,
+    }
 }
 
 fn fail(exit: Exit, message: impl std::fmt::Display) -> Exit {
@@ -179,18 +352,7 @@ fn fix(args: FixArgs) -> Exit {
         Ok(r) => r,
         Err(e) => return fail(Exit::Input, format_args!("{name}: {e}")),
     };
-    let written = match &args.output {
-        Some(path) => std::fs::write(path, rewritten.text.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", path.display())),
-        None => std::io::stdout()
-            .lock()
-            .write_all(rewritten.text.as_bytes())
-            .map_err(|e| format!("cannot write to standard output: {e}")),
-    };
-    match written {
-        Ok(()) => Exit::Passed,
-        Err(e) => fail(Exit::Input, e),
-    }
+    write_output(args.output.as_deref(), rewritten.text.as_bytes())
 }
 
 fn read_input(path: Option<&Path>) -> Result<(Vec<u8>, String), String> {

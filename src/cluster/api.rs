@@ -39,14 +39,24 @@ impl<'a> Kube<'a> {
     }
 
     /// GET one object; `Ok(None)` for 404.
-    pub async fn get_opt<K>(&self, api: &Api<K>, name: &str, what: &str) -> Result<Option<K>, ClusterError>
+    pub async fn get_opt<K>(
+        &self,
+        api: &Api<K>,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<K>, ClusterError>
     where
         K: Clone + DeserializeOwned + std::fmt::Debug,
     {
         self.retry(what, || api.get_opt(name)).await
     }
 
-    pub async fn list<K>(&self, api: &Api<K>, params: &ListParams, what: &str) -> Result<Vec<K>, ClusterError>
+    pub async fn list<K>(
+        &self,
+        api: &Api<K>,
+        params: &ListParams,
+        what: &str,
+    ) -> Result<Vec<K>, ClusterError>
     where
         K: Clone + DeserializeOwned + std::fmt::Debug,
     {

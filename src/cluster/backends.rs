@@ -79,8 +79,12 @@ async fn ready_backends(
     let slices = api
         .list(
             &api.namespaced::<EndpointSlice>(&target.namespace),
-            &ListParams::default().labels(&format!("kubernetes.io/service-name={}", target.service)),
-            &format!("listing EndpointSlices of Service {}/{}", target.namespace, target.service),
+            &ListParams::default()
+                .labels(&format!("kubernetes.io/service-name={}", target.service)),
+            &format!(
+                "listing EndpointSlices of Service {}/{}",
+                target.namespace, target.service
+            ),
         )
         .await?;
     let selector = selector_text(service);
@@ -89,7 +93,10 @@ async fn ready_backends(
             api.list(
                 &api.namespaced::<Pod>(&target.namespace),
                 &ListParams::default().labels(sel),
-                &format!("listing pods of Service {}/{} ({sel})", target.namespace, target.service),
+                &format!(
+                    "listing pods of Service {}/{} ({sel})",
+                    target.namespace, target.service
+                ),
             )
             .await?
         }

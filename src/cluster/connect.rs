@@ -115,9 +115,12 @@ pub async fn connect(input: &KubeconfigInput<'_>) -> Result<Connection, ClusterE
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| ClusterError::Config(e.to_string()))?;
-    let url = config.cluster_url.to_string().trim_end_matches('/').to_string();
-    let client =
-        kube::Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;
+    let url = config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_string();
+    let client = kube::Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;
     Ok(Connection {
         client,
         url,
@@ -156,7 +159,10 @@ fn in_cluster(home: Option<PathBuf>) -> Result<Connection, ClusterError> {
 fn load_input(value: &str) -> Result<(Kubeconfig, String), ClusterError> {
     let trimmed = value.trim();
     if looks_like_yaml(trimmed) {
-        return Ok((from_yaml(trimmed)?, "kubeconfig input (inline YAML)".to_string()));
+        return Ok((
+            from_yaml(trimmed)?,
+            "kubeconfig input (inline YAML)".to_string(),
+        ));
     }
     let paths: Vec<&str> = trimmed.split(':').filter(|p| !p.is_empty()).collect();
     if paths.iter().any(|p| Path::new(p).exists()) || trimmed.starts_with(['/', '.', '~']) {
@@ -165,17 +171,24 @@ fn load_input(value: &str) -> Result<(Kubeconfig, String), ClusterError> {
     if let Some(decoded) = decode_base64(trimmed) {
         let decoded = decoded.trim();
         if looks_like_yaml(decoded) {
-            return Ok((from_yaml(decoded)?, "kubeconfig input (base64 YAML)".to_string()));
+            return Ok((
+                from_yaml(decoded)?,
+                "kubeconfig input (base64 YAML)".to_string(),
+            ));
         }
         if Path::new(decoded).is_file() {
             let path = PathBuf::from(decoded);
-            return Ok((read_file(&path)?, format!("{} (base64 path)", path.display())));
+            return Ok((
+                read_file(&path)?,
+                format!("{} (base64 path)", path.display()),
+            ));
         }
     }
     if trimmed.contains('\n') || trimmed.len() > 1024 {
         // Not a path, and possibly a damaged secret: never echo it.
         return Err(ClusterError::KubeconfigInvalid(
-            "the input is neither kubeconfig YAML, an existing file, nor base64 of either".to_string(),
+            "the input is neither kubeconfig YAML, an existing file, nor base64 of either"
+                .to_string(),
         ));
     }
     read_paths(&paths, trimmed)

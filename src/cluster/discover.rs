@@ -64,12 +64,7 @@ pub async fn read_service(api: &Kube<'_>, target: &Target) -> Result<Service, Cl
             let names: Vec<String> = api
                 .list(&services, &ListParams::default(), &listing)
                 .await
-                .map(|items| {
-                    items
-                        .into_iter()
-                        .filter_map(|s| s.metadata.name)
-                        .collect()
-                })
+                .map(|items| items.into_iter().filter_map(|s| s.metadata.name).collect())
                 .unwrap_or_default();
             let others = if names.is_empty() {
                 " (the namespace has no Services)".to_string()
@@ -217,7 +212,9 @@ pub async fn choose_address(
         });
     }
 
-    let lb_ip = (kind == "LoadBalancer").then(|| lb_ingress_ip(service)).flatten();
+    let lb_ip = (kind == "LoadBalancer")
+        .then(|| lb_ingress_ip(service))
+        .flatten();
     match target.address {
         AddressMode::LoadBalancer if kind != "LoadBalancer" => {
             return Err(ClusterError::NotLoadBalancer {
@@ -235,9 +232,9 @@ pub async fn choose_address(
         _ => {}
     }
     if let (Some(ip), AddressMode::Auto | AddressMode::LoadBalancer) = (&lb_ip, target.address) {
-        let host: Host = ip
-            .parse()
-            .map_err(|_| ClusterError::Config(format!("load balancer address '{ip}' is not a host")))?;
+        let host: Host = ip.parse().map_err(|_| {
+            ClusterError::Config(format!("load balancer address '{ip}' is not a host"))
+        })?;
         return Ok(AddressChoice {
             address: HostPort::new(host, Some(port.port)),
             via: Via::LoadBalancer {
@@ -293,8 +290,14 @@ pub async fn choose_address(
             "{name} ({}{}{}{})",
             if ready { "Ready" } else { "NotReady" },
             if schedulable { "" } else { ", unschedulable" },
-            ip.as_ref().map(|i| format!(", {i}")).unwrap_or_else(|| ", no InternalIP".into()),
-            if pod.is_some() { ", hosts a ready pod" } else { "" }
+            ip.as_ref()
+                .map(|i| format!(", {i}"))
+                .unwrap_or_else(|| ", no InternalIP".into()),
+            if pod.is_some() {
+                ", hosts a ready pod"
+            } else {
+                ""
+            }
         ));
         if let (true, true, Some(ip)) = (ready, schedulable, ip)
             && (!local || pod.is_some())
@@ -308,11 +311,17 @@ pub async fn choose_address(
     let Some((node, ip, pod)) = candidates.into_iter().next() else {
         return Err(ClusterError::NoNode {
             reason: if local {
-                format!("Service {svc} has externalTrafficPolicy Local, so only a Ready, schedulable node hosting a ready pod can answer on its nodePort, and none does")
+                format!(
+                    "Service {svc} has externalTrafficPolicy Local, so only a Ready, schedulable node hosting a ready pod can answer on its nodePort, and none does"
+                )
             } else {
                 "none is Ready and schedulable with an InternalIP".to_string()
             },
-            nodes: if seen.is_empty() { "none".into() } else { seen.join("; ") },
+            nodes: if seen.is_empty() {
+                "none".into()
+            } else {
+                seen.join("; ")
+            },
         });
     };
     let host: Host = ip

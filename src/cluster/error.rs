@@ -4,15 +4,25 @@ use crate::exit::Exit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("kubeconfig: the file {path} does not exist or cannot be read ({reason}). Give the kubeconfig input (or KUBECONFIG) a readable file, inline YAML, or base64 of either.")]
+    #[error(
+        "kubeconfig: the file {path} does not exist or cannot be read ({reason}). Give the kubeconfig input (or KUBECONFIG) a readable file, inline YAML, or base64 of either."
+    )]
     KubeconfigFile { path: String, reason: String },
-    #[error("kubeconfig: {0}. Check the kubeconfig input (a path, inline YAML, or base64 of either).")]
+    #[error(
+        "kubeconfig: {0}. Check the kubeconfig input (a path, inline YAML, or base64 of either)."
+    )]
     KubeconfigInvalid(String),
-    #[error("no kubeconfig: the kubeconfig input and KUBECONFIG are not set, {home} does not exist, and this is not a pod with a service account ({incluster}). Give the kubeconfig input, e.g. from `az aks get-credentials --file -`.")]
+    #[error(
+        "no kubeconfig: the kubeconfig input and KUBECONFIG are not set, {home} does not exist, and this is not a pod with a service account ({incluster}). Give the kubeconfig input, e.g. from `az aks get-credentials --file -`."
+    )]
     NoKubeconfig { home: String, incluster: String },
-    #[error("kubeconfig: context '{0}' is not in the kubeconfig (it has: {1}). Fix the context input or leave it empty for the current-context.")]
+    #[error(
+        "kubeconfig: context '{0}' is not in the kubeconfig (it has: {1}). Fix the context input or leave it empty for the current-context."
+    )]
     UnknownContext(String, String),
-    #[error("kubeconfig: user '{user}' gets its credentials from the exec plugin `{command}`, which is not installed on this machine (not found on PATH).{hint} {aks}")]
+    #[error(
+        "kubeconfig: user '{user}' gets its credentials from the exec plugin `{command}`, which is not installed on this machine (not found on PATH).{hint} {aks}"
+    )]
     ExecPluginMissing {
         user: String,
         command: String,
@@ -21,15 +31,21 @@ pub enum ClusterError {
     },
     #[error("kubeconfig: {0}")]
     Config(String),
-    #[error("the Kubernetes API at {url} refused the credentials of kubeconfig user '{user}' (401 Unauthorized). The token or certificate is wrong or expired: fetch a fresh kubeconfig (AKS: `az aks get-credentials`).")]
+    #[error(
+        "the Kubernetes API at {url} refused the credentials of kubeconfig user '{user}' (401 Unauthorized). The token or certificate is wrong or expired: fetch a fresh kubeconfig (AKS: `az aks get-credentials`)."
+    )]
     Unauthorized { url: String, user: String },
-    #[error("the Kubernetes API at {url} denied {what} (403 Forbidden: {message}). Give the pipeline's identity get/list on services, pods, nodes, endpointslices and create on pods/portforward.")]
+    #[error(
+        "the Kubernetes API at {url} denied {what} (403 Forbidden: {message}). Give the pipeline's identity get/list on services, pods, nodes, endpointslices and create on pods/portforward."
+    )]
     Forbidden {
         url: String,
         what: String,
         message: String,
     },
-    #[error("cannot reach the Kubernetes API at {url} while {what}: {message}. Check the cluster address in the kubeconfig, the network path from this agent, and the CA.")]
+    #[error(
+        "cannot reach the Kubernetes API at {url} while {what}: {message}. Check the cluster address in the kubeconfig, the network path from this agent, and the CA."
+    )]
     Unreachable {
         url: String,
         what: String,
@@ -41,20 +57,26 @@ pub enum ClusterError {
         what: String,
         message: String,
     },
-    #[error("Service '{name}' was not found in namespace '{namespace}'{others}. Check the service and namespace inputs.")]
+    #[error(
+        "Service '{name}' was not found in namespace '{namespace}'{others}. Check the service and namespace inputs."
+    )]
     ServiceNotFound {
         namespace: String,
         name: String,
         others: String,
     },
-    #[error("Service {namespace}/{name} has no port named or numbered '{wanted}'; its ports are: {ports}. Fix the service-port input.")]
+    #[error(
+        "Service {namespace}/{name} has no port named or numbered '{wanted}'; its ports are: {ports}. Fix the service-port input."
+    )]
     UnknownPort {
         namespace: String,
         name: String,
         wanted: String,
         ports: String,
     },
-    #[error("Service {namespace}/{name} has several ports ({ports}); say which one APIM calls with the service-port input (a name or number).")]
+    #[error(
+        "Service {namespace}/{name} has several ports ({ports}); say which one APIM calls with the service-port input (a name or number)."
+    )]
     AmbiguousPort {
         namespace: String,
         name: String,
@@ -74,15 +96,21 @@ pub enum ClusterError {
         kind: String,
         detail: &'static str,
     },
-    #[error("Service {namespace}/{name} is a LoadBalancer whose load balancer has no IP yet (status.loadBalancer.ingress is empty), and address is load-balancer. Wait for Azure to assign it (`kubectl get svc {name} -n {namespace} -w`), or use address auto/node-port.")]
+    #[error(
+        "Service {namespace}/{name} is a LoadBalancer whose load balancer has no IP yet (status.loadBalancer.ingress is empty), and address is load-balancer. Wait for Azure to assign it (`kubectl get svc {name} -n {namespace} -w`), or use address auto/node-port."
+    )]
     NoLoadBalancerIp { namespace: String, name: String },
-    #[error("Service {namespace}/{name} is of type {kind}, not LoadBalancer, but address is load-balancer. Use address auto or node-port, or make it an internal LoadBalancer.")]
+    #[error(
+        "Service {namespace}/{name} is of type {kind}, not LoadBalancer, but address is load-balancer. Use address auto or node-port, or make it an internal LoadBalancer."
+    )]
     NotLoadBalancer {
         namespace: String,
         name: String,
         kind: String,
     },
-    #[error("Service {namespace}/{name} port {port} has no nodePort, so APIM has no node port to call. Make the Service type NodePort.")]
+    #[error(
+        "Service {namespace}/{name} port {port} has no nodePort, so APIM has no node port to call. Make the Service type NodePort."
+    )]
     NoNodePort {
         namespace: String,
         name: String,
@@ -92,7 +120,9 @@ pub enum ClusterError {
     NoNode { reason: String, nodes: String },
     #[error("the agent-ip input {0}")]
     BadAgentIp(String),
-    #[error("no ready pod behind Service {namespace}/{name} after waiting {waited}s (pod-ready-timeout). {detail} Check `kubectl describe pods -n {namespace} -l {selector}`, or raise pod-ready-timeout.")]
+    #[error(
+        "no ready pod behind Service {namespace}/{name} after waiting {waited}s (pod-ready-timeout). {detail} Check `kubectl describe pods -n {namespace} -l {selector}`, or raise pod-ready-timeout."
+    )]
     NoReadyPod {
         namespace: String,
         name: String,
@@ -100,7 +130,9 @@ pub enum ClusterError {
         selector: String,
         detail: String,
     },
-    #[error("Service {namespace}/{name} has no selector and no EndpointSlices, so no pod serves it.")]
+    #[error(
+        "Service {namespace}/{name} has no selector and no EndpointSlices, so no pod serves it."
+    )]
     NoBackends { namespace: String, name: String },
     #[error("port-forward to pod {namespace}/{pod} port {port} failed: {message}")]
     PortForward {
@@ -109,14 +141,18 @@ pub enum ClusterError {
         port: u16,
         message: String,
     },
-    #[error("no OpenAPI document found in pod {namespace}/{pod} port {port}. Tried: {tried}. Set swagger-path to where the service serves its document (Swashbuckle: app.UseSwagger(); .NET 9+: app.MapOpenApi()).")]
+    #[error(
+        "no OpenAPI document found in pod {namespace}/{pod} port {port}. Tried: {tried}. Set swagger-path to where the service serves its document (Swashbuckle: app.UseSwagger(); .NET 9+: app.MapOpenApi())."
+    )]
     DocumentNotFound {
         namespace: String,
         pod: String,
         port: u16,
         tried: String,
     },
-    #[error("pod {namespace}/{pod} answered GET {path} with HTTP {status}{content_type}: {snippet}")]
+    #[error(
+        "pod {namespace}/{pod} answered GET {path} with HTTP {status}{content_type}: {snippet}"
+    )]
     BadResponse {
         namespace: String,
         pod: String,
@@ -132,14 +168,18 @@ pub enum ClusterError {
         path: String,
         detail: String,
     },
-    #[error("the document at {path} in pod {namespace}/{pod} is larger than the {limit_mb} MB limit; APIM imports at most 4 MB inline. Trim the document (e.g. Swashbuckle filters) or serve a smaller one.")]
+    #[error(
+        "the document at {path} in pod {namespace}/{pod} is larger than the {limit_mb} MB limit; APIM imports at most 4 MB inline. Trim the document (e.g. Swashbuckle filters) or serve a smaller one."
+    )]
     TooLarge {
         namespace: String,
         pod: String,
         path: String,
         limit_mb: u64,
     },
-    #[error("timed out after {secs}s while {what}. The cluster or the pod is not answering; check it and run again.")]
+    #[error(
+        "timed out after {secs}s while {what}. The cluster or the pod is not answering; check it and run again."
+    )]
     Timeout { what: String, secs: u64 },
 }
 

@@ -32,7 +32,11 @@ pub struct Fetched {
 }
 
 enum Attempt {
-    Body { status: u16, content_type: String, bytes: Vec<u8> },
+    Body {
+        status: u16,
+        content_type: String,
+        bytes: Vec<u8>,
+    },
     TooLarge,
 }
 
@@ -43,7 +47,11 @@ pub async fn fetch(
     observer: &dyn Observer,
 ) -> Result<Fetched, ClusterError> {
     let paths: Vec<String> = match &target.swagger_path {
-        Some(p) => vec![if p.starts_with('/') { p.clone() } else { format!("/{p}") }],
+        Some(p) => vec![if p.starts_with('/') {
+            p.clone()
+        } else {
+            format!("/{p}")
+        }],
         None => DEFAULT_PATHS.iter().map(|p| p.to_string()).collect(),
     };
     let pods: Api<Pod> = Api::namespaced(conn.client.clone(), &target.namespace);
@@ -117,7 +125,9 @@ async fn get_with_retries(
     let mut delay = Duration::from_millis(200);
     let mut attempt = 1;
     loop {
-        let result = tokio::time::timeout(STEP_TIMEOUT, get_once(pods, backend, path, target.max_body)).await;
+        let result =
+            tokio::time::timeout(STEP_TIMEOUT, get_once(pods, backend, path, target.max_body))
+                .await;
         let error = match result {
             Ok(Ok(Attempt::Body { status, .. })) if status >= 500 && attempt < ATTEMPTS => {
                 format!("HTTP {status}")
@@ -192,8 +202,14 @@ async fn request(
     let driver = tokio::spawn(connection);
     let req = hyper::Request::get(path)
         .header(hyper::header::HOST, "localhost")
-        .header(hyper::header::ACCEPT, "application/json, application/yaml;q=0.9, */*;q=0.1")
-        .header(hyper::header::USER_AGENT, concat!("apim-gate/", env!("CARGO_PKG_VERSION")))
+        .header(
+            hyper::header::ACCEPT,
+            "application/json, application/yaml;q=0.9, */*;q=0.1",
+        )
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("apim-gate/", env!("CARGO_PKG_VERSION")),
+        )
         .body(Empty::<Bytes>::new())
         .map_err(|e| format!("cannot build the request: {e}"))?;
     let response = sender
@@ -220,7 +236,12 @@ async fn request(
     let mut body = response.into_body();
     let mut bytes = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| format!("the stream was cut mid-body after {} bytes: {e}", bytes.len()))?;
+        let frame = frame.map_err(|e| {
+            format!(
+                "the stream was cut mid-body after {} bytes: {e}",
+                bytes.len()
+            )
+        })?;
         if let Some(data) = frame.data_ref() {
             if bytes.len() + data.len() > max_body {
                 driver.abort();

@@ -42,7 +42,11 @@ pub enum Event {
     /// Waiting for a ready pod: what is there now.
     WaitingForPod { service: String, status: String },
     /// A fetch attempt failed and is retried.
-    Retrying { what: String, error: String, attempt: u32 },
+    Retrying {
+        what: String,
+        error: String,
+        attempt: u32,
+    },
 }
 
 pub trait Observer: Send + Sync {

@@ -1,0 +1,117 @@
+//! The first half of the gate: inputs → cluster → rewrite. `apim-gate fetch` runs exactly this,
+//! and the main run starts with it.
+
+use std::path::PathBuf;
+
+use crate::address::HostPort;
+use crate::cluster::{self, ClusterError, Found, KubeconfigInput, Observer, Target};
+use crate::exit::Exit;
+use crate::inputs::{Env, Inputs};
+use crate::spec::SpecError;
+use crate::spec::rewrite::{RewriteOptions, Rewritten, Scheme, rewrite};
+
+/// What the cluster side produced: where APIM will call, and the document pointing there.
+#[derive(Clone, Debug)]
+pub struct ClusterOutcome {
+    pub found: Found,
+    pub rewritten: Rewritten,
+    /// Things worth a warning (e.g. insecure-skip-tls-verify).
+    pub warnings: Vec<String>,
+    /// Where the kubeconfig came from.
+    pub kubeconfig_source: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterSideError {
+    #[error(transparent)]
+    Cluster(Box<ClusterError>),
+    #[error("the document fetched from pod {pod} at {path} cannot be rewritten: {source}")]
+    Spec {
+        pod: String,
+        path: String,
+        source: SpecError,
+    },
+    #[error("the scheme input: {0}")]
+    Scheme(String),
+}
+
+// Boxed: a cluster error carries several strings, and results travel through every step.
+impl From<ClusterError> for ClusterSideError {
+    fn from(e: ClusterError) -> Self {
+        ClusterSideError::Cluster(Box::new(e))
+    }
+}
+
+impl ClusterSideError {
+    pub fn exit(&self) -> Exit {
+        match self {
+            ClusterSideError::Cluster(e) => e.exit(),
+            ClusterSideError::Spec { .. } => Exit::Kubernetes,
+            ClusterSideError::Scheme(_) => Exit::Input,
+        }
+    }
+}
+
+/// The cluster target described by the inputs (the `service` input must be set).
+pub fn target(inputs: &Inputs) -> Target {
+    Target {
+        namespace: inputs.namespace.clone(),
+        service: inputs.service.clone().unwrap_or_default(),
+        service_port: inputs.service_port.clone(),
+        swagger_path: inputs.swagger_path.clone(),
+        address: inputs.address,
+        agent_ip: inputs.agent_ip.clone(),
+        pod_ready_timeout: inputs.pod_ready_timeout,
+        max_body: cluster::MAX_BODY,
+    }
+}
+
+pub fn schemes(inputs: &Inputs) -> Result<Vec<Scheme>, ClusterSideError> {
+    let list = if inputs.scheme.is_empty() {
+        vec!["http".to_string()]
+    } else {
+        inputs.scheme.clone()
+    };
+    list.iter()
+        .map(|s| s.parse::<Scheme>().map_err(ClusterSideError::Scheme))
+        .collect()
+}
+
+pub async fn run(
+    inputs: &Inputs,
+    env: &Env,
+    observer: &dyn Observer,
+) -> Result<ClusterOutcome, ClusterSideError> {
+    let schemes = schemes(inputs)?;
+    let kubeconfig = KubeconfigInput {
+        value: inputs.kubeconfig.as_ref(),
+        context: inputs.context.as_deref(),
+        home: env.get("HOME").map(PathBuf::from),
+    };
+    let conn = cluster::connect(&kubeconfig).await?;
+    let found = cluster::find_and_fetch(&conn, &target(inputs), observer).await?;
+    let rewritten = rewrite_for(&found, found.address.address.clone(), schemes)?;
+    Ok(ClusterOutcome {
+        found,
+        rewritten,
+        warnings: conn.warnings.clone(),
+        kubeconfig_source: conn.source.clone(),
+    })
+}
+
+fn rewrite_for(
+    found: &Found,
+    address: HostPort,
+    schemes: Vec<Scheme>,
+) -> Result<Rewritten, ClusterSideError> {
+    let options = RewriteOptions {
+        address,
+        schemes,
+        compact: false,
+    };
+    rewrite(&found.document.bytes, &options).map_err(|source| ClusterSideError::Spec {
+        pod: found.document.pod.clone(),
+        path: found.document.path.clone(),
+        source,
+    })
+}

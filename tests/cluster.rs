@@ -1,0 +1,556 @@
+//! The cluster side against the sandbox's Kubernetes API, through `apim-gate fetch` as users run
+//! it: each case asserts the exit code, the message, and on success the exact host in the document.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use apim_sandbox::cluster::{
+    DEFAULT_NODES, Pod, Service, ServiceKind, ServicePort, Topology, TrafficPolicy,
+};
+use apim_sandbox::{Config, Sandbox, ServiceType};
+use serde_json::Value;
+
+const NODE0: &str = DEFAULT_NODES[0].0;
+const NODE1: &str = DEFAULT_NODES[1].0;
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn document(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stderr))
+    }
+
+    fn assert_host(&self, host: &str) {
+        assert_eq!(self.code, 0, "{}", self.stderr);
+        let doc = self.document();
+        match doc.get("swagger") {
+            Some(_) => {
+                assert_eq!(doc["host"], host);
+                assert_eq!(doc["schemes"], serde_json::json!(["http"]));
+            }
+            None => assert_eq!(doc["servers"][0]["url"], format!("http://{host}")),
+        }
+        assert!(
+            self.stderr.contains(&format!("address: {host}")),
+            "{}",
+            self.stderr
+        );
+    }
+
+    fn assert_fails(&self, code: i32, needles: &[&str]) {
+        assert_eq!(self.code, code, "stderr: {}", self.stderr);
+        for n in needles {
+            assert!(self.stderr.contains(n), "{n:?} not in: {}", self.stderr);
+        }
+        assert!(self.stdout.is_empty());
+    }
+}
+
+struct Env {
+    sandbox: Sandbox,
+    _dir: tempfile::TempDir,
+    file: PathBuf,
+}
+
+async fn start(config: Config) -> Env {
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sandbox.env");
+    sandbox.write_env(&file).unwrap();
+    Env {
+        sandbox,
+        _dir: dir,
+        file,
+    }
+}
+
+async fn topology(t: Topology, specs: Vec<Vec<u8>>) -> Env {
+    start(Config {
+        specs,
+        cluster: Some(t),
+        ..Config::default()
+    })
+    .await
+}
+
+async fn fetch(env: &Env, extra: &[(&str, &str)]) -> Run {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_apim-gate"))
+        .args(["fetch", "--env-file", env.file.to_str().unwrap()])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .envs(extra.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn svc(kind: ServiceKind) -> Service {
+    Service::new("orders", kind).port(ServicePort::new("http", 80, 8080u16).node_port(31000))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodeport_numeric_target_port_uses_the_node_hosting_the_pod() {
+    let env = start(Config::default()).await;
+    let run = fetch(&env, &[]).await;
+    // svc-1's pod runs on the first node; nodePort 30080.
+    run.assert_host(&format!("{}:30080", DEFAULT_NODES[0].1));
+    assert!(
+        run.stderr
+            .contains("on node aks-nodepool1-12345678-vmss000000"),
+        "{}",
+        run.stderr
+    );
+    // The rest of the document is what the pod served.
+    let served: Value = serde_json::from_slice(
+        fixture("swashbuckle/basic-swagger2.json")
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(run.document()["paths"], served["paths"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn named_target_port_is_resolved_through_the_endpoint_slice() {
+    let service = Service::new("orders", ServiceKind::NodePort)
+        .port(ServicePort::new("http", 80, "web").node_port(31001));
+    let pod = Pod::for_service(&service, 0, NODE1);
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("swashbuckle/basic-openapi30.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_host(&format!("{}:31001", DEFAULT_NODES[1].1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn traffic_policy_local_only_picks_nodes_with_a_ready_pod() {
+    // Lowest name would be node 0, but only node 1 hosts the pod.
+    let service = svc(ServiceKind::NodePort).traffic_policy(TrafficPolicy::Local);
+    let pod = Pod::for_service(&service, 0, NODE1);
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_host(&format!("{}:31000", DEFAULT_NODES[1].1));
+    assert!(
+        run.stderr.contains("externalTrafficPolicy Local"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn load_balancer_uses_the_internal_ip_unless_node_port_is_asked() {
+    let env = start(Config {
+        service_type: ServiceType::LoadBalancer,
+        ..Config::default()
+    })
+    .await;
+    let run = fetch(&env, &[]).await;
+    run.assert_host("10.224.0.101:80");
+    assert!(
+        run.stderr.contains("internal load balancer"),
+        "{}",
+        run.stderr
+    );
+    let run = fetch(&env, &[("APIM_GATE_ADDRESS", "node-port")]).await;
+    run.assert_host(&format!("{}:30080", DEFAULT_NODES[0].1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_ip_is_refused_with_the_node_port_explanation() {
+    let env = start(Config {
+        service_type: ServiceType::ClusterIP,
+        ..Config::default()
+    })
+    .await;
+    let run = fetch(&env, &[]).await;
+    run.assert_fails(
+        3,
+        &[
+            "type ClusterIP",
+            "APIM cannot reach",
+            "type: NodePort",
+            "azure-load-balancer-internal",
+        ],
+    );
+    // Refused before any port-forward or wait.
+    assert!(
+        !env.sandbox
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("portforward"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_ports_need_service_port() {
+    let service = Service::new("orders", ServiceKind::NodePort)
+        .port(ServicePort::new("http", 80, 8080u16).node_port(31080))
+        .port(ServicePort::new("metrics", 9090, 9090u16).node_port(31090));
+    let pod = Pod::for_service(&service, 0, NODE0);
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_fails(
+        2,
+        &[
+            "several ports",
+            "http (80)",
+            "metrics (9090)",
+            "service-port",
+        ],
+    );
+    let run = fetch(
+        &env,
+        &[
+            ("APIM_GATE_SERVICE", "orders"),
+            ("APIM_GATE_SERVICE_PORT", "http"),
+        ],
+    )
+    .await;
+    run.assert_host(&format!("{}:31080", DEFAULT_NODES[0].1));
+    let run = fetch(
+        &env,
+        &[
+            ("APIM_GATE_SERVICE", "orders"),
+            ("APIM_GATE_SERVICE_PORT", "80"),
+        ],
+    )
+    .await;
+    run.assert_host(&format!("{}:31080", DEFAULT_NODES[0].1));
+    let run = fetch(
+        &env,
+        &[
+            ("APIM_GATE_SERVICE", "orders"),
+            ("APIM_GATE_SERVICE_PORT", "grpc"),
+        ],
+    )
+    .await;
+    run.assert_fails(
+        2,
+        &[
+            "no port named or numbered 'grpc'",
+            "http (80), metrics (9090)",
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_ready_late_is_waited_for() {
+    let service = svc(ServiceKind::NodePort);
+    let pod = Pod::for_service(&service, 0, NODE0).ready_after(Duration::from_secs(2));
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_host(&format!("{}:31000", DEFAULT_NODES[0].1));
+    assert!(
+        run.stderr
+            .contains("waiting for a ready pod behind default/orders"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_never_ready_times_out_with_its_status() {
+    let service = svc(ServiceKind::NodePort);
+    let pod = Pod::for_service(&service, 0, NODE0).never_ready();
+    let name = pod.name.clone();
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(
+        &env,
+        &[
+            ("APIM_GATE_SERVICE", "orders"),
+            ("APIM_GATE_POD_READY_TIMEOUT", "2s"),
+        ],
+    )
+    .await;
+    run.assert_fails(
+        3,
+        &[
+            "no ready pod behind Service default/orders after waiting 2s",
+            &name,
+            "Ready=False",
+            "pod-ready-timeout",
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_port_forward_is_retried() {
+    let env = start(Config {
+        faults: vec!["portforward-cut=1".into()],
+        ..Config::default()
+    })
+    .await;
+    let run = fetch(&env, &[]).await;
+    run.assert_host(&format!("{}:30080", DEFAULT_NODES[0].1));
+    assert!(run.stderr.contains("retrying"), "{}", run.stderr);
+    let forwards = env
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/portforward"))
+        .count();
+    assert_eq!(forwards, 2, "one cut stream, one retry");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_swagger_path_lists_every_path_tried() {
+    let env = start(Config::default()).await;
+    let run = fetch(
+        &env,
+        &[("APIM_GATE_SWAGGER_PATH", "/swagger/v2/swagger.json")],
+    )
+    .await;
+    run.assert_fails(
+        3,
+        &[
+            "no OpenAPI document found",
+            "/swagger/v2/swagger.json (404)",
+            "swagger-path",
+        ],
+    );
+
+    // A .NET 9 service serves /openapi/v1.json only: the default search finds it second.
+    let service = svc(ServiceKind::NodePort);
+    let pod = Pod::for_service(&service, 0, NODE0).document_path("/openapi/v1.json");
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("aspnetcore/openapi31-v1.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_host(&format!("{}:31000", DEFAULT_NODES[0].1));
+    assert!(
+        run.stderr.contains("document: /openapi/v1.json"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_at_either_default_path_lists_both() {
+    let service = svc(ServiceKind::NodePort);
+    let pod = Pod::for_service(&service, 0, NODE0).document_path("/docs/api.json");
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_fails(
+        3,
+        &["/swagger/v1/swagger.json (404)", "/openapi/v1.json (404)"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_html_body_is_reported_with_its_first_bytes() {
+    let service = svc(ServiceKind::NodePort);
+    let html = b"<!DOCTYPE html><html><head><title>Swagger UI</title></head></html>".to_vec();
+    let pod = Pod::for_service(&service, 0, NODE0).route(
+        "/swagger/v1/swagger.json",
+        200,
+        Some("text/html; charset=utf-8"),
+        html,
+    );
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_fails(
+        3,
+        &[
+            "not an OpenAPI document",
+            "HTML page",
+            "Swagger UI",
+            "text/html",
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_error_is_reported_with_status_and_body() {
+    let service = svc(ServiceKind::NodePort);
+    let pod = Pod::for_service(&service, 0, NODE0).route(
+        "/swagger/v1/swagger.json",
+        500,
+        Some("text/plain"),
+        b"System.InvalidOperationException: Ambiguous HTTP method for action".to_vec(),
+    );
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_fails(3, &["HTTP 500", "Ambiguous HTTP method"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_body_is_refused_at_the_cap() {
+    let service = svc(ServiceKind::NodePort);
+    let mut body = b"{\"swagger\":\"2.0\",\"x\":\"".to_vec();
+    body.resize(33 * 1024 * 1024, b'a');
+    body.extend_from_slice(b"\"}");
+    let pod = Pod::for_service(&service, 0, NODE0).route(
+        "/swagger/v1/swagger.json",
+        200,
+        Some("application/json"),
+        body,
+    );
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_fails(
+        3,
+        &["larger than the 32 MB limit", "/swagger/v1/swagger.json"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_token_is_explained() {
+    let env = start(Config::default()).await;
+    let bad =
+        apim_sandbox::kubeconfig_yaml(&env.sandbox.urls.kube, &env.sandbox.ca_pem, "not-the-token");
+    let run = fetch(&env, &[("APIM_GATE_KUBECONFIG", bad.as_str())]).await;
+    run.assert_fails(
+        3,
+        &[
+            "401 Unauthorized",
+            "sandbox-admin",
+            "az aks get-credentials",
+        ],
+    );
+    assert!(!run.stderr.contains("not-the-token"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_exec_plugin_is_named() {
+    let env = start(Config::default()).await;
+    let config = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: aks\n  cluster:\n    server: {}\n\
+         contexts:\n- name: aks\n  context:\n    cluster: aks\n    user: clusterUser_rg_aks\n\
+         current-context: aks\nusers:\n- name: clusterUser_rg_aks\n  user:\n    exec:\n\
+         \x20     apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n\
+         \x20     args: [get-token, --login, azurecli, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]\n",
+        env.sandbox.urls.kube
+    );
+    let run = fetch(&env, &[("APIM_GATE_KUBECONFIG", config.as_str())]).await;
+    run.assert_fails(
+        3,
+        &[
+            "`kubelogin`",
+            "clusterUser_rg_aks",
+            "az aks install-cli",
+            "convert-kubeconfig",
+        ],
+    );
+    // Refused before any request.
+    assert!(!env.sandbox.requests().iter().any(|r| r.emulator == "kube"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_kubeconfig_file_is_an_input_error() {
+    let env = start(Config::default()).await;
+    let run = fetch(
+        &env,
+        &[("APIM_GATE_KUBECONFIG", "/nonexistent/dir/kubeconfig")],
+    )
+    .await;
+    run.assert_fails(2, &["/nonexistent/dir/kubeconfig", "does not exist"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn base64_kubeconfig_and_agent_ip_override() {
+    use base64::Engine;
+    let env = start(Config::default()).await;
+    let yaml = std::fs::read(&env.sandbox.kubeconfig).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(yaml);
+    let run = fetch(
+        &env,
+        &[
+            ("APIM_GATE_KUBECONFIG", b64.as_str()),
+            ("APIM_GATE_AGENT_IP", "10.240.0.99"),
+        ],
+    )
+    .await;
+    run.assert_host("10.240.0.99:30080");
+    assert!(
+        run.stderr.contains("agent-ip 10.240.0.99 given"),
+        "{}",
+        run.stderr
+    );
+    let run = fetch(&env, &[("APIM_GATE_AGENT_IP", "10.0.0.1/api")]).await;
+    run.assert_fails(2, &["agent-ip"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubernetes_api_errors_are_retried() {
+    let env = start(Config {
+        faults: vec!["kube-5xx=3".into()],
+        ..Config::default()
+    })
+    .await;
+    let run = fetch(&env, &[]).await;
+    run.assert_host(&format!("{}:30080", DEFAULT_NODES[0].1));
+    let failed = env
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.emulator == "kube" && r.status >= 500)
+        .count();
+    assert_eq!(failed, 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_service_lists_what_the_namespace_has() {
+    let env = start(Config::default()).await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "ordres")]).await;
+    run.assert_fails(
+        3,
+        &[
+            "Service 'ordres' was not found in namespace 'default'",
+            "svc-1",
+        ],
+    );
+}
