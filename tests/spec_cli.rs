@@ -1,4 +1,4 @@
-//! `apim-gate fix` on every real document in the shared fixtures, through the binary users run.
+//! The offline spec commands (`fix`, `diff`, `lint`) through the binary users run, on real documents.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -227,5 +227,122 @@ fn fix_refuses_a_host_with_a_path_or_credentials() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("--host"), "{stderr}");
         assert!(!stderr.contains("pw@"), "credentials echoed: {stderr}");
+    }
+}
+
+fn oasdiff(name: &str) -> String {
+    fixtures()
+        .join("oasdiff")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn diff_json_has_the_documented_shape_and_exit_code() {
+    // Pair 01 is one of oasdiff's own breaking-change cases.
+    let out = apim_gate(
+        &[
+            "diff",
+            &oasdiff("01-base.json"),
+            &oasdiff("01-revision.json"),
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert!(!findings.is_empty());
+    for f in findings {
+        for key in ["id", "level", "operation", "path", "message"] {
+            assert!(f.get(key).is_some(), "{key} missing in {f}");
+        }
+        assert!(matches!(
+            f["level"].as_str(),
+            Some("error" | "warning" | "info")
+        ));
+    }
+    let breaking = report["breaking"].as_bool().unwrap();
+    assert_eq!(breaking, findings.iter().any(|f| f["level"] == "error"));
+    assert_eq!(out.status.code(), Some(if breaking { 1 } else { 0 }));
+}
+
+#[test]
+fn diff_of_a_document_with_itself_passes_and_a_removed_operation_fails() {
+    let path = fixtures().join("swashbuckle/basic-openapi30.json");
+    let p = path.to_str().unwrap();
+    let out = apim_gate(&["diff", p, p], None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let mut doc = parse_input(&std::fs::read(&path).unwrap());
+    let paths = doc["paths"].as_object_mut().unwrap();
+    let removed = paths.keys().next().unwrap().clone();
+    paths.remove(&removed);
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new.json");
+    std::fs::write(&new, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let out = apim_gate(
+        &["diff", p, new.to_str().unwrap(), "--format", "markdown"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(md.contains("api-path-removed-without-deprecation"), "{md}");
+    assert!(md.contains(&removed), "{md}");
+}
+
+#[test]
+fn lint_fails_on_a_swagger2_document_without_schemes_and_passes_once_fixed() {
+    let path = fixtures().join("swashbuckle/basic-swagger2.json");
+    let out = apim_gate(&["lint", path.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("apim-swagger2-no-scheme"));
+    let fixed = apim_gate(
+        &["fix", "--host", "10.0.0.4:30080", path.to_str().unwrap()],
+        None,
+    );
+    // `-` reads standard input, as with fix.
+    let out = apim_gate(&["lint", "-", "--format", "json"], Some(&fixed.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fixed.json");
+    std::fs::write(&file, &fixed.stdout).unwrap();
+    let out = apim_gate(&["lint", file.to_str().unwrap(), "--format", "json"], None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["breaking"], false);
+}
+
+#[test]
+fn diff_and_lint_refuse_bad_input_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("page.html");
+    std::fs::write(&html, "<html><body>Swagger UI</body></html>").unwrap();
+    let h = html.to_str().unwrap();
+    for args in [
+        vec!["diff", h, h],
+        vec!["lint", h],
+        vec!["lint", "/nonexistent.json"],
+    ] {
+        let out = apim_gate(&args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty());
     }
 }
