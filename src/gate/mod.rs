@@ -1,6 +1,7 @@
 //! The gate: runs inputs → cluster → rewrite → lint → breaking changes → publish, times each
 //! step, and turns what happened into one [`Verdict`].
 
+pub mod checks;
 pub mod cluster_side;
 pub mod verdict;
 
