@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod exit;
 pub mod gate;
 pub mod inputs;
+pub mod report;
 pub mod spec;
 
 /// Installs rustls's ring provider as the process default. Every HTTPS client here (kube, reqwest,

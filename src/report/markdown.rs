@@ -1,0 +1,203 @@
+//! The Markdown summary of a verdict, one text for every place a person reads it: the GitHub job
+//! summary, the check run, the pull-request comment, the Azure DevOps build summary and
+//! `--summary FILE`. Each place has a size limit; the findings table is cut to fit it, with a note.
+
+use std::fmt::Write as _;
+
+use crate::gate::verdict::{FindingSource, Outcome, StepOutcome, Verdict};
+use crate::spec::Level;
+
+use super::text::{Cleaner, md_code, md_text};
+use super::{duration, sorted_findings};
+
+/// GitHub's job-summary limit is 1 MiB per step; leave room for a line a wrapper might add.
+pub const JOB_SUMMARY_BUDGET: usize = 1_000_000;
+/// Check-run summaries and issue comments stop at 65,535 characters; bytes never undercount them.
+pub const COMMENT_BUDGET: usize = 60_000;
+
+/// Renders the summary in at most `budget` bytes. `marker` (an HTML comment) goes first, for the
+/// pull-request comment that is found again and updated.
+pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option<&str>) -> String {
+    let mut head = String::new();
+    if let Some(m) = marker {
+        head.push_str(m);
+        head.push('\n');
+    }
+    let (icon, word) = match verdict.outcome {
+        Outcome::Passed => ("✅", "passed"),
+        Outcome::Refused => ("⛔", "refused"),
+        Outcome::Failed => ("❌", "failed"),
+    };
+    let _ = writeln!(
+        head,
+        "## {icon} apim-gate {word}: {}\n",
+        md_text(&clean.line(&verdict.service))
+    );
+    if let Some(error) = &verdict.error {
+        let _ = writeln!(head, "> **Error:** {}\n", md_text(&clean.line(error)));
+    }
+
+    head.push_str("| Step | Outcome | Duration | Detail |\n|---|---|---|---|\n");
+    for step in &verdict.steps {
+        let outcome = match step.outcome {
+            StepOutcome::Passed => "✅ passed",
+            StepOutcome::Warned => "⚠️ warned",
+            StepOutcome::Failed => "❌ failed",
+            StepOutcome::Skipped => "⏭️ skipped",
+        };
+        let _ = writeln!(
+            head,
+            "| {} | {outcome} | {} | {} |",
+            step.name.title(),
+            duration(step.duration),
+            md_text(&clean.line(&step.detail))
+        );
+    }
+    head.push('\n');
+
+    if let Some(a) = &verdict.address {
+        let _ = writeln!(
+            head,
+            "**Address APIM calls:** {} — {}\n",
+            md_code(&clean.line(&a.address)),
+            md_text(&clean.line(&a.why))
+        );
+    }
+    if let Some(p) = &verdict.publish {
+        let revision = p
+            .revision
+            .map(|r| format!("revision {r}"))
+            .unwrap_or_else(|| "no revision".into());
+        let change = if p.dry_run {
+            "dry run: nothing written"
+        } else if p.changed {
+            "changed"
+        } else {
+            "unchanged"
+        };
+        let _ = write!(
+            head,
+            "**API Management:** API {}, {revision}, {} operation{}, {change}; backend {}",
+            md_code(&clean.line(&p.api_id)),
+            p.operations,
+            if p.operations == 1 { "" } else { "s" },
+            md_code(&clean.line(&p.service_url)),
+        );
+        let portal = clean.line(&p.portal_url);
+        if portal.starts_with("https://") {
+            // A URL is not escaped like text (it must stay a link); `)` and spaces would end it.
+            let _ = write!(
+                head,
+                " — [open in the Azure portal]({})",
+                portal.replace(' ', "%20").replace(')', "%29")
+            );
+        }
+        head.push_str("\n\n");
+    }
+    if let Some(path) = &verdict.spec_path {
+        let _ = writeln!(
+            head,
+            "**Published document written to** {}\n",
+            md_code(&clean.line(path))
+        );
+    }
+
+    let mut tail = String::new();
+    if !verdict.warnings.is_empty() {
+        tail.push_str("### Warnings\n\n");
+        for w in &verdict.warnings {
+            let _ = writeln!(tail, "- {}", md_text(&clean.line(w)));
+        }
+        tail.push('\n');
+    }
+    let _ = writeln!(
+        tail,
+        "<sub>exit code {} · apim-gate {}</sub>",
+        verdict.exit.code(),
+        env!("CARGO_PKG_VERSION")
+    );
+
+    let findings = sorted_findings(verdict);
+    let mut table = String::new();
+    if findings.is_empty() {
+        table.push_str("### Findings\n\nNo findings.\n\n");
+    } else {
+        let count = |l: Level| findings.iter().filter(|f| f.finding.level == l).count();
+        let _ = writeln!(
+            table,
+            "### Findings ({} error{}, {} warning{}, {} info)\n",
+            count(Level::Error),
+            if count(Level::Error) == 1 { "" } else { "s" },
+            count(Level::Warning),
+            if count(Level::Warning) == 1 { "" } else { "s" },
+            count(Level::Info)
+        );
+        table.push_str("| Level | Source | Rule | Operation | Message |\n|---|---|---|---|---|\n");
+        // Room for the note that says how many rows were left out.
+        let reserve = 200;
+        let room = budget.saturating_sub(head.len() + tail.len() + reserve);
+        let mut shown = 0;
+        for f in &findings {
+            let row = finding_row(f, clean);
+            if table.len() + row.len() > room {
+                break;
+            }
+            table.push_str(&row);
+            shown += 1;
+        }
+        table.push('\n');
+        if shown < findings.len() {
+            let _ = writeln!(
+                table,
+                "_{} more finding{} not shown: the summary is limited in size. \
+                 The log and the check run annotations list them._\n",
+                findings.len() - shown,
+                if findings.len() - shown == 1 { "" } else { "s" }
+            );
+        }
+    }
+
+    let mut out = head;
+    out.push_str(&table);
+    out.push_str(&tail);
+    if out.len() > budget {
+        // Only a huge error or warning text gets here; cut at a character boundary.
+        let note = "\n\n_…cut to fit the summary's size limit._\n";
+        let mut end = budget.saturating_sub(note.len());
+        while end > 0 && !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push_str(note);
+    }
+    out
+}
+
+fn finding_row(f: &crate::gate::verdict::SourcedFinding, clean: &Cleaner) -> String {
+    let level = match f.finding.level {
+        Level::Error => "🔴 error",
+        Level::Warning => "🟡 warning",
+        Level::Info => "🔵 info",
+    };
+    let source = match f.source {
+        FindingSource::Lint => "lint",
+        FindingSource::BreakingChange => "breaking change",
+    };
+    let operation = f
+        .finding
+        .operation
+        .as_deref()
+        .map(|o| md_code(&clean.line(o)))
+        .unwrap_or_default();
+    let at = if f.finding.path.is_empty() {
+        "/".to_string()
+    } else {
+        clean.line(&f.finding.path)
+    };
+    format!(
+        "| {level} | {source} | {} | {operation} | {} (at {}) |\n",
+        md_code(&clean.line(&f.finding.id)),
+        md_text(&clean.line(&f.finding.message)),
+        md_code(&at),
+    )
+}
