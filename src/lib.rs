@@ -5,6 +5,8 @@
 //! the whole and decides what to say. Lower layers never print: they return values and typed errors.
 
 pub mod address;
+pub mod apim;
+pub mod azure;
 pub mod cluster;
 pub mod exit;
 pub mod gate;

@@ -1,0 +1,590 @@
+//! The ARM client: bearer tokens refreshed before they expire, ARM's error body decoded, transient
+//! answers retried within bounds, and long-running operations polled to their end.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, IF_MATCH};
+use reqwest::{Method, Url};
+use serde_json::Value;
+
+use super::credential::TokenSource;
+use super::error::{ArmError, AzureError};
+use crate::inputs::Secret;
+
+/// The Microsoft.ApiManagement api-version every call uses.
+pub const API_VERSION: &str = "2024-05-01";
+
+/// How hard to try before giving up. Every bound is finite: a dead endpoint fails in seconds.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts per request, the first included, for 429, 5xx, 409 "in progress" and dropped
+    /// connections.
+    pub max_attempts: u32,
+    /// Upper bound of one wait, whatever `Retry-After` asks.
+    pub max_wait: Duration,
+    /// First wait when the answer names none; doubles on each attempt.
+    pub base_delay: Duration,
+    /// Longest a long-running operation may take.
+    pub lro_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            max_wait: Duration::from_secs(60),
+            base_delay: Duration::from_secs(1),
+            lro_timeout: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// A request that is about to wait and try again, for progress output.
+#[derive(Clone, Debug)]
+pub struct Retry {
+    /// `PUT /apis/x;rev=2`
+    pub what: String,
+    /// `429 SubscriptionRequestsThrottled`, `connection refused`, ...
+    pub reason: String,
+    pub wait: Duration,
+    /// The attempt that failed, from 1.
+    pub attempt: u32,
+}
+
+/// Where progress of a request goes; `&|_| {}` ignores it.
+pub type OnRetry<'a> = &'a (dyn Fn(Retry) + Send + Sync);
+
+/// One ARM request. `url` is a path under the ARM endpoint (`/subscriptions/...`, api-version
+/// added when missing) or an absolute URL on it (a `Location` or `nextLink`).
+#[derive(Clone, Debug)]
+pub struct ArmRequest {
+    pub method: Method,
+    pub url: String,
+    pub body: Option<Value>,
+    pub if_match: Option<String>,
+}
+
+impl ArmRequest {
+    pub fn new(method: Method, url: impl Into<String>) -> ArmRequest {
+        ArmRequest {
+            method,
+            url: url.into(),
+            body: None,
+            if_match: None,
+        }
+    }
+
+    pub fn get(url: impl Into<String>) -> ArmRequest {
+        ArmRequest::new(Method::GET, url)
+    }
+
+    pub fn put(url: impl Into<String>, body: Value) -> ArmRequest {
+        ArmRequest::new(Method::PUT, url).body(body)
+    }
+
+    pub fn patch(url: impl Into<String>, body: Value) -> ArmRequest {
+        ArmRequest::new(Method::PATCH, url).body(body)
+    }
+
+    pub fn delete(url: impl Into<String>) -> ArmRequest {
+        ArmRequest::new(Method::DELETE, url)
+    }
+
+    pub fn body(mut self, body: Value) -> ArmRequest {
+        self.body = Some(body);
+        self
+    }
+
+    pub fn if_match(mut self, etag: impl Into<String>) -> ArmRequest {
+        self.if_match = Some(etag.into());
+        self
+    }
+}
+
+/// A successful ARM answer.
+#[derive(Clone, Debug)]
+pub struct ArmResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl ArmResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn etag(&self) -> Option<String> {
+        self.header("etag").map(str::to_string)
+    }
+
+    /// The body as JSON; `Null` when empty or not JSON.
+    pub fn json(&self) -> Value {
+        if self.body.is_empty() {
+            return Value::Null;
+        }
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// `Retry-After` in seconds (ARM never sends the HTTP-date form for these).
+    pub fn retry_after(&self) -> Option<Duration> {
+        retry_after(&self.headers)
+    }
+
+    /// The long-running operation is not finished: 202, or `provisioningState` still moving.
+    pub fn in_progress(&self) -> bool {
+        if self.status == 202 {
+            return true;
+        }
+        let body = self.json();
+        let state = body
+            .pointer("/properties/provisioningState")
+            .or_else(|| body.get("status"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        matches!(
+            state.to_ascii_lowercase().as_str(),
+            "inprogress" | "accepted" | "creating" | "updating" | "running" | "deleting"
+        )
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+struct Cached {
+    token: Secret,
+    obtained: SystemTime,
+    expires: Option<SystemTime>,
+}
+
+impl Cached {
+    /// Fresh until less than half its life, or five minutes, is left.
+    fn fresh(&self, now: SystemTime) -> bool {
+        let Some(expires) = self.expires else {
+            return true;
+        };
+        let lifetime = expires
+            .duration_since(self.obtained)
+            .unwrap_or(Duration::ZERO);
+        let margin = (lifetime / 2).min(Duration::from_secs(300));
+        match expires.duration_since(now) {
+            Ok(left) => left > margin,
+            Err(_) => false,
+        }
+    }
+}
+
+/// A signed-in client of Azure Resource Manager.
+pub struct ArmClient {
+    http: reqwest::Client,
+    base: Url,
+    source: TokenSource,
+    method: String,
+    cache: tokio::sync::Mutex<Option<Cached>>,
+    policy: RetryPolicy,
+    portal: String,
+}
+
+impl std::fmt::Debug for ArmClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArmClient")
+            .field("base", &self.base.as_str())
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ArmClient {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        base: Url,
+        source: TokenSource,
+        method: String,
+    ) -> ArmClient {
+        ArmClient {
+            http,
+            base,
+            source,
+            method,
+            cache: tokio::sync::Mutex::new(None),
+            policy: RetryPolicy::default(),
+            portal: "https://portal.azure.com".into(),
+        }
+    }
+
+    /// A client that sends `token` as is (no refresh), for tools and tests that already hold one.
+    pub fn with_token(
+        http: reqwest::Client,
+        arm_endpoint: &str,
+        token: Secret,
+    ) -> Result<ArmClient, AzureError> {
+        let base = Url::parse(arm_endpoint).map_err(|e| AzureError::Input {
+            mode: "token".into(),
+            message: format!("the ARM endpoint {arm_endpoint} is not a URL: {e}"),
+        })?;
+        Ok(ArmClient::new(
+            http,
+            base,
+            TokenSource::Static(token),
+            "the given access token".into(),
+        ))
+    }
+
+    pub fn with_policy(mut self, policy: RetryPolicy) -> ArmClient {
+        self.policy = policy;
+        self
+    }
+
+    /// The Azure portal of this cloud, for links in the report.
+    pub fn with_portal(mut self, portal: impl Into<String>) -> ArmClient {
+        self.portal = portal.into();
+        self
+    }
+
+    pub fn portal(&self) -> &str {
+        &self.portal
+    }
+
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// The ARM endpoint, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
+    }
+
+    /// How this client signed in, for messages and the report.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The HTTP client (with the extra CA roots), for calls that are not ARM's (export links).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// A bearer token for ARM, refreshed when close to expiry or when `force`d.
+    pub(crate) async fn token(&self, force: bool) -> Result<Secret, AzureError> {
+        let mut cache = self.cache.lock().await;
+        if !force
+            && let Some(c) = cache.as_ref()
+            && c.fresh(SystemTime::now())
+        {
+            return Ok(c.token.clone());
+        }
+        let obtained = SystemTime::now();
+        let (token, expires) = self.source.fetch(&self.method).await?;
+        *cache = Some(Cached {
+            token: token.clone(),
+            obtained,
+            expires,
+        });
+        Ok(token)
+    }
+
+    /// Signs in now, so a refusal shows before any work starts.
+    pub async fn check_sign_in(&self) -> Result<(), AzureError> {
+        self.token(false).await.map(|_| ())
+    }
+
+    fn resolve(&self, url: &str) -> Result<Url, AzureError> {
+        let mut parsed = if url.starts_with('/') {
+            let joined = format!("{}{url}", self.base_url());
+            Url::parse(&joined).map_err(|e| AzureError::Input {
+                mode: "arm-endpoint".into(),
+                message: format!("{joined} is not a valid URL: {e}"),
+            })?
+        } else {
+            let parsed = Url::parse(url).map_err(|_| AzureError::ForeignLink {
+                url: url.to_string(),
+                base: self.base_url().to_string(),
+            })?;
+            // Links come from ARM's answers; the bearer token goes to ARM's own origin only.
+            if parsed.origin() != self.base.origin() {
+                return Err(AzureError::ForeignLink {
+                    url: url.to_string(),
+                    base: self.base_url().to_string(),
+                });
+            }
+            parsed
+        };
+        if !parsed.query_pairs().any(|(k, _)| k == "api-version") {
+            parsed
+                .query_pairs_mut()
+                .append_pair("api-version", API_VERSION);
+        }
+        Ok(parsed)
+    }
+
+    /// Sends one request, retrying 429/5xx (honouring `Retry-After`), 409 "in progress", dropped
+    /// connections, and one 401 with a fresh token. Any other non-2xx answer is an error.
+    pub async fn send(
+        &self,
+        req: ArmRequest,
+        on_retry: OnRetry<'_>,
+    ) -> Result<ArmResponse, AzureError> {
+        let url = self.resolve(&req.url)?;
+        let what = format!("{} {}", req.method, url.path());
+        let body = match &req.body {
+            Some(v) => Some(serde_json::to_vec(v).map_err(|e| AzureError::BadResponse {
+                what: what.clone(),
+                snippet: e.to_string(),
+            })?),
+            None => None,
+        };
+        let mut attempt = 0u32;
+        let mut refreshed = false;
+        loop {
+            attempt += 1;
+            let token = self.token(false).await?;
+            let mut rb = self
+                .http
+                .request(req.method.clone(), url.clone())
+                .bearer_auth(token.expose())
+                .header("accept", "application/json");
+            if let Some(b) = &body {
+                rb = rb.header(CONTENT_TYPE, "application/json").body(b.clone());
+            }
+            if let Some(m) = &req.if_match {
+                rb = rb.header(IF_MATCH, m);
+            }
+            let sent = rb.send().await;
+            let resp = match sent {
+                Ok(r) => r,
+                Err(e) => {
+                    if attempt < self.policy.max_attempts
+                        && (e.is_connect() || e.is_timeout() || e.is_request())
+                    {
+                        let wait = self.backoff(attempt);
+                        on_retry(Retry {
+                            what: what.clone(),
+                            reason: error_chain(&e),
+                            wait,
+                            attempt,
+                        });
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Err(AzureError::Unreachable {
+                        what: "Azure Resource Manager".into(),
+                        url: self.base_url().to_string(),
+                        message: error_chain(&e),
+                    });
+                }
+            };
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let bytes = resp.bytes().await.map_err(|e| AzureError::Unreachable {
+                what: "Azure Resource Manager".into(),
+                url: self.base_url().to_string(),
+                message: error_chain(&e),
+            })?;
+            if (200..300).contains(&status) {
+                return Ok(ArmResponse {
+                    status,
+                    headers,
+                    body: bytes.to_vec(),
+                });
+            }
+            let request_id = headers
+                .get("x-ms-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let error = ArmError::from_response(
+                req.method.as_str(),
+                url.path(),
+                status,
+                &bytes,
+                request_id,
+            );
+            let transient = matches!(status, 429 | 500 | 502 | 503 | 504) || error.is_in_progress();
+            match status {
+                401 if !refreshed && self.source.can_refresh() => {
+                    refreshed = true;
+                    self.token(true).await?;
+                    continue;
+                }
+                401 => {
+                    return Err(AzureError::Unauthorized {
+                        method: self.method.clone(),
+                        hint: if self.source.can_refresh() {
+                            "The identity signed in, but ARM does not accept its token: check azure-cloud/arm-endpoint match the tenant's cloud.".into()
+                        } else {
+                            "The access-token input is expired or not a token for Azure Resource Manager; get a fresh one (`az account get-access-token`).".into()
+                        },
+                        error,
+                    });
+                }
+                403 => {
+                    return Err(AzureError::Forbidden {
+                        method: self.method.clone(),
+                        error,
+                    });
+                }
+                _ if transient && attempt < self.policy.max_attempts => {
+                    let wait = retry_after(&headers)
+                        .unwrap_or_else(|| self.backoff(attempt))
+                        .min(self.policy.max_wait);
+                    on_retry(Retry {
+                        what: what.clone(),
+                        reason: format!("{} {}: {}", error.status, error.code, error.message),
+                        wait,
+                        attempt,
+                    });
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Err(AzureError::Arm(error)),
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(10);
+        (self.policy.base_delay * factor).min(self.policy.max_wait)
+    }
+
+    /// Follows a long-running operation the `accepted` answer started: polls its `Location`
+    /// (or `Azure-AsyncOperation`) honouring `Retry-After` until it ends. The poll's own error
+    /// (a failed import) is the one returned. `on_poll` hears each poll's number.
+    pub async fn wait(
+        &self,
+        accepted: ArmResponse,
+        what: &str,
+        on_retry: OnRetry<'_>,
+        on_poll: &(dyn Fn(u32) + Send + Sync),
+    ) -> Result<ArmResponse, AzureError> {
+        if !accepted.in_progress() {
+            return Ok(accepted);
+        }
+        let location = accepted.header("location").map(str::to_string);
+        let async_op = accepted.header("azure-asyncoperation").map(str::to_string);
+        if location.is_none() && async_op.is_none() {
+            return Ok(accepted);
+        }
+        let started = std::time::Instant::now();
+        let mut wait = accepted.retry_after().unwrap_or(Duration::from_secs(1));
+        let mut polls = 0u32;
+        loop {
+            if started.elapsed() + wait > self.policy.lro_timeout {
+                return Err(AzureError::Timeout {
+                    what: what.to_string(),
+                    secs: self.policy.lro_timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(wait.min(self.policy.max_wait)).await;
+            polls += 1;
+            on_poll(polls);
+            if let Some(loc) = &location {
+                let r = self.send(ArmRequest::get(loc.clone()), on_retry).await?;
+                if r.in_progress() {
+                    wait = r.retry_after().unwrap_or(Duration::from_secs(1));
+                    continue;
+                }
+                return Ok(r);
+            }
+            if let Some(op) = &async_op {
+                let r = self.send(ArmRequest::get(op.clone()), on_retry).await?;
+                let body = r.json();
+                let status = body.get("status").and_then(Value::as_str).unwrap_or("");
+                match status.to_ascii_lowercase().as_str() {
+                    "succeeded" => return Ok(r),
+                    "failed" | "canceled" | "cancelled" => {
+                        let url = Url::parse(op)
+                            .map(|u| u.path().to_string())
+                            .unwrap_or_default();
+                        return Err(AzureError::Arm(ArmError::from_response(
+                            "GET",
+                            &url,
+                            r.status,
+                            &r.body,
+                            r.header("x-ms-request-id").map(str::to_string),
+                        )));
+                    }
+                    _ => {
+                        wait = r.retry_after().unwrap_or(Duration::from_secs(1));
+                    }
+                }
+            }
+        }
+    }
+
+    /// GETs a list and every further page through `nextLink`.
+    pub async fn get_all(
+        &self,
+        url: &str,
+        on_retry: OnRetry<'_>,
+    ) -> Result<Vec<Value>, AzureError> {
+        let mut out = Vec::new();
+        let mut next = Some(url.to_string());
+        let mut pages = 0;
+        while let Some(u) = next.take() {
+            pages += 1;
+            let r = self.send(ArmRequest::get(u), on_retry).await?;
+            let body = r.json();
+            if let Some(items) = body.get("value").and_then(Value::as_array) {
+                out.extend(items.iter().cloned());
+            }
+            // APIM spells "no further page" as a missing, null or empty nextLink.
+            next = body
+                .get("nextLink")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string);
+            if pages > 1000 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An error with its causes, which is where reqwest says what really happened.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_refresh_before_expiry() {
+        let now = SystemTime::now();
+        let c = Cached {
+            token: Secret::new("t"),
+            obtained: now,
+            expires: Some(now + Duration::from_secs(3600)),
+        };
+        assert!(c.fresh(now));
+        assert!(!c.fresh(now + Duration::from_secs(3400)));
+        let short = Cached {
+            token: Secret::new("t"),
+            obtained: now,
+            expires: Some(now + Duration::from_secs(2)),
+        };
+        assert!(short.fresh(now));
+        assert!(!short.fresh(now + Duration::from_millis(1100)));
+        let fixed = Cached {
+            token: Secret::new("t"),
+            obtained: now,
+            expires: None,
+        };
+        assert!(fixed.fresh(now + Duration::from_secs(86_400)));
+    }
+}
