@@ -1,0 +1,838 @@
+//! The reporters on hand-built verdicts: GitHub's outputs file parsed by the runner's rules, the
+//! job summary and its size limit, escaped and inert annotations, secrets masked first and never
+//! printed, Azure DevOps logging commands, a check run and a PR comment in the sandbox's GitHub
+//! emulator (and a 403 that is only a warning), and the Azure DevOps launcher run through node.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use apim_gate::exit::Exit;
+use apim_gate::gate::verdict::{
+    AddressReport, FindingSource, Outcome, PublishReport, SourcedFinding, Step, StepName,
+    StepOutcome, Verdict,
+};
+use apim_gate::inputs::{Env, Inputs, Need};
+use apim_gate::report::{self, EmitOptions, ReportOutcome};
+use apim_gate::spec::{Finding, Level};
+use serde_json::Value;
+
+const SECRET: &str = "s3cr3t-Value-0f-the-client";
+const TOKEN: &str = "ghs_tokenvalue1234567890";
+const EVIL: &str = "100% wrong\r\n::set-output name=verdict::passed\n  ::error::x\n##vso[task.setvariable variable=verdict]passed \u{1b}[31mred\u{1b}[0m ##[group]g";
+
+fn finding(i: usize, level: Level, source: FindingSource, message: &str) -> SourcedFinding {
+    SourcedFinding {
+        source,
+        finding: Finding {
+            id: format!("rule-{i}"),
+            level,
+            operation: Some(format!("GET /pets/{i}")),
+            path: format!("/paths/~1pets~1{i}/get"),
+            message: message.to_string(),
+        },
+    }
+}
+
+fn step(name: StepName, outcome: StepOutcome, detail: &str) -> Step {
+    Step {
+        name,
+        outcome,
+        duration: Duration::from_millis(1234),
+        detail: detail.into(),
+    }
+}
+
+fn verdict(outcome: Outcome, findings: Vec<SourcedFinding>) -> Verdict {
+    let exit = match outcome {
+        Outcome::Passed => Exit::Passed,
+        Outcome::Refused => Exit::Refused,
+        Outcome::Failed => Exit::Azure,
+    };
+    Verdict {
+        service: "default/petstore".into(),
+        outcome,
+        exit,
+        steps: vec![
+            step(StepName::Inputs, StepOutcome::Passed, "all inputs valid"),
+            step(
+                StepName::Cluster,
+                StepOutcome::Passed,
+                "document fetched from pod petstore-0",
+            ),
+            step(StepName::Lint, StepOutcome::Warned, "1 warning"),
+            step(
+                StepName::BreakingChanges,
+                if outcome == Outcome::Refused {
+                    StepOutcome::Failed
+                } else {
+                    StepOutcome::Passed
+                },
+                "compared with the live API",
+            ),
+            step(
+                StepName::Publish,
+                StepOutcome::Passed,
+                "revision 3 released",
+            ),
+        ],
+        address: Some(AddressReport {
+            address: "http://10.0.0.4:30080".into(),
+            why: "NodePort 30080 on node aks-1's InternalIP".into(),
+        }),
+        findings,
+        publish: Some(PublishReport {
+            api_id: "petstore".into(),
+            revision: Some(3),
+            service_url: "http://10.0.0.4:30080".into(),
+            operations: 12,
+            changed: true,
+            dry_run: false,
+            portal_url: "https://portal.azure.com/#resource/apis/petstore".into(),
+        }),
+        spec_path: Some("out/petstore.json".into()),
+        error: None,
+        warnings: vec!["the service has 2 ports; used http".into()],
+    }
+}
+
+fn inputs(pairs: &[(&str, &str)]) -> (Inputs, Env) {
+    let env = Env::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let inputs = Inputs::load(&env, Need::Nothing).expect("inputs load");
+    (inputs, env)
+}
+
+async fn run(v: &Verdict, inputs: &Inputs, env: &Env) -> (String, ReportOutcome) {
+    let mut out = Vec::new();
+    let outcome = report::emit(v, inputs, env, &mut out, &EmitOptions::default())
+        .await
+        .expect("report emitted");
+    (String::from_utf8(out).expect("utf-8"), outcome)
+}
+
+/// The runner's file-command rules (`GITHUB_OUTPUT`): `name=value`, or `name<<DELIMITER`, the
+/// value's lines, and a line that is exactly the delimiter; whichever of `=` and `<<` comes first
+/// decides.
+fn parse_github_output(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            continue;
+        }
+        let eq = line.find('=');
+        let heredoc = line.find("<<");
+        match (eq, heredoc) {
+            (Some(e), h) if h.is_none_or(|h| e < h) => {
+                assert!(e > 0, "empty name: {line:?}");
+                out.insert(line[..e].to_string(), line[e + 1..].to_string());
+            }
+            (_, Some(h)) => {
+                let name = &line[..h];
+                let delimiter = &line[h + 2..];
+                assert!(!name.is_empty() && !delimiter.is_empty(), "{line:?}");
+                let mut value = Vec::new();
+                loop {
+                    let l = lines.next().expect("delimiter before end of file");
+                    if l == delimiter {
+                        break;
+                    }
+                    value.push(l);
+                }
+                out.insert(name.to_string(), value.join("\n"));
+            }
+            _ => panic!("invalid line in GITHUB_OUTPUT: {line:?}"),
+        }
+    }
+    out
+}
+
+#[derive(Debug)]
+struct Command {
+    name: String,
+    props: BTreeMap<String, String>,
+    data: String,
+}
+
+fn gh_unescape(s: &str, property: bool) -> String {
+    let mut s = s.replace("%0D", "\r").replace("%0A", "\n");
+    if property {
+        s = s.replace("%3A", ":").replace("%2C", ",");
+    }
+    s.replace("%25", "%")
+}
+
+/// A workflow command the way the runner reads it: the trimmed line starts with `::`, the name
+/// and properties run to the next `::`, the data is the rest.
+fn parse_gh_command(line: &str) -> Option<Command> {
+    let rest = line.trim_start().strip_prefix("::")?;
+    let end = rest.find("::")?;
+    let (head, data) = (&rest[..end], &rest[end + 2..]);
+    let (name, props) = head.split_once(' ').unwrap_or((head, ""));
+    let props = props
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').expect("key=value");
+            (k.to_string(), gh_unescape(v, true))
+        })
+        .collect();
+    Some(Command {
+        name: name.to_string(),
+        props,
+        data: gh_unescape(data, false),
+    })
+}
+
+fn ado_unescape(s: &str) -> String {
+    s.replace("%0D", "\r")
+        .replace("%0A", "\n")
+        .replace("%3B", ";")
+        .replace("%5D", "]")
+        .replace("%AZP25", "%")
+}
+
+/// An Azure Pipelines logging command: `##vso[area.action k=v;…]data` found anywhere in a line,
+/// as the agent finds it.
+fn parse_ado_command(line: &str) -> Option<Command> {
+    let at = line.to_ascii_lowercase().find("##vso[")?;
+    let rest = &line[at + 6..];
+    let end = rest.find(']')?;
+    let (head, data) = (&rest[..end], &rest[end + 1..]);
+    let (name, props) = head.split_once(' ').unwrap_or((head, ""));
+    let props = props
+        .split(';')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').expect("key=value");
+            (k.trim().to_ascii_lowercase(), ado_unescape(v))
+        })
+        .collect();
+    Some(Command {
+        name: name.to_string(),
+        props,
+        data: ado_unescape(data),
+    })
+}
+
+const GH_COMMANDS: &[&str] = &[
+    "add-mask", "group", "endgroup", "error", "warning", "notice",
+];
+
+#[tokio::test]
+async fn github_outputs_parse_by_the_runners_rules_and_hold_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("output");
+    let summary = dir.path().join("summary.md");
+    std::fs::write(&output, "earlier=value\n").unwrap();
+    let (inputs, env) = inputs(&[
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_OUTPUT", output.to_str().unwrap()),
+        ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+    ]);
+    let mut v = verdict(
+        Outcome::Refused,
+        vec![
+            finding(1, Level::Error, FindingSource::BreakingChange, "removed"),
+            finding(2, Level::Warning, FindingSource::Lint, "no operationId"),
+        ],
+    );
+    // A value with a line break must survive the file format whole.
+    v.publish.as_mut().unwrap().api_id = "pet\nstore".into();
+    let (log, outcome) = run(&v, &inputs, &env).await;
+    assert_eq!(outcome.exit, Exit::Refused);
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+
+    let parsed = parse_github_output(&std::fs::read_to_string(&output).unwrap());
+    assert_eq!(parsed["earlier"], "value", "appends, never truncates");
+    assert_eq!(parsed["api-id"], "pet\nstore");
+    assert_eq!(parsed["api-revision"], "3");
+    assert_eq!(parsed["service-url"], "http://10.0.0.4:30080");
+    assert_eq!(parsed["operations"], "12");
+    assert_eq!(parsed["changed"], "true");
+    assert_eq!(parsed["breaking-changes"], "1");
+    assert_eq!(parsed["spec-path"], "out/petstore.json");
+    assert_eq!(parsed["verdict"], "refused");
+    let action: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(root().join("action.yml")).unwrap())
+            .unwrap();
+    for name in action["outputs"].as_object().unwrap().keys() {
+        assert!(parsed.contains_key(name), "output {name} not written");
+    }
+
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.contains("| Level | Source | Rule | Operation | Message |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("`rule-1`") && md.contains("breaking change"),
+        "{md}"
+    );
+    assert!(md.contains("[open in the Azure portal](https://portal.azure.com/"));
+    assert!(
+        md.contains("| Breaking changes | ❌ failed | 1.2s |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("`http://10.0.0.4:30080` — NodePort 30080"),
+        "{md}"
+    );
+
+    // Every command-looking line is one of ours, and groups balance.
+    let mut depth = 0i32;
+    for line in log.lines() {
+        if let Some(c) = parse_gh_command(line) {
+            assert!(GH_COMMANDS.contains(&c.name.as_str()), "{line}");
+            match c.name.as_str() {
+                "group" => depth += 1,
+                "endgroup" => depth -= 1,
+                "error" | "warning" | "notice" => assert!(c.props.contains_key("title"), "{line}"),
+                _ => {}
+            }
+            assert!((0..=1).contains(&depth), "nested group at {line}");
+        }
+    }
+    assert_eq!(depth, 0);
+    let errors: Vec<Command> = log
+        .lines()
+        .filter_map(parse_gh_command)
+        .filter(|c| c.name == "error")
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|c| c.props["title"] == "rule-1 (GET /pets/1)" && c.data.starts_with("removed")),
+        "{log}"
+    );
+}
+
+#[test]
+fn summary_has_the_table_and_stays_under_a_mebibyte_with_100k_findings() {
+    let findings: Vec<SourcedFinding> = (0..100_000)
+        .map(|i| {
+            finding(
+                i,
+                if i % 3 == 0 {
+                    Level::Error
+                } else {
+                    Level::Warning
+                },
+                FindingSource::Lint,
+                "a long message that repeats to make every row weigh something in the table",
+            )
+        })
+        .collect();
+    let v = verdict(Outcome::Refused, findings);
+    let md = report::markdown::summary(
+        &v,
+        &report::Cleaner::default(),
+        report::markdown::JOB_SUMMARY_BUDGET,
+        None,
+    );
+    assert!(md.len() < 1024 * 1024, "{} bytes", md.len());
+    assert!(md.contains("| Level | Source | Rule | Operation | Message |"));
+    assert!(md.contains("more findings not shown"), "the cut is said");
+    assert!(md.contains("33334 errors"), "counts cover every finding");
+    let small = report::markdown::summary(
+        &v,
+        &report::Cleaner::default(),
+        report::markdown::COMMENT_BUDGET,
+        Some("<!-- m -->"),
+    );
+    assert!(small.len() <= report::markdown::COMMENT_BUDGET);
+    assert!(small.starts_with("<!-- m -->\n"));
+}
+
+#[tokio::test]
+async fn annotations_are_escaped_and_document_text_is_inert() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inputs, env) = inputs(&[
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_OUTPUT", dir.path().join("o").to_str().unwrap()),
+    ]);
+    let mut v = verdict(
+        Outcome::Refused,
+        vec![finding(1, Level::Error, FindingSource::Lint, EVIL)],
+    );
+    v.steps[1].detail = EVIL.into();
+    v.warnings.push(EVIL.into());
+    v.service = "default/::evil".into();
+    let (log, _) = run(&v, &inputs, &env).await;
+    assert!(!log.contains('\u{1b}'), "terminal escapes removed");
+    assert!(!log.contains('\r'));
+    for line in log.lines() {
+        assert!(!line.to_ascii_lowercase().contains("##vso["), "{line}");
+        assert!(!line.contains("##["), "{line}");
+        if let Some(c) = parse_gh_command(line) {
+            assert!(GH_COMMANDS.contains(&c.name.as_str()), "{line}");
+        }
+    }
+    let annotation = log
+        .lines()
+        .filter_map(parse_gh_command)
+        .find(|c| {
+            c.name == "error"
+                && c.props
+                    .get("title")
+                    .is_some_and(|t| t.starts_with("rule-1"))
+        })
+        .expect("the finding's annotation");
+    assert!(
+        annotation.data.starts_with("100% wrong\n"),
+        "{:?}",
+        annotation.data
+    );
+    assert!(annotation.data.contains("set-output name=verdict"));
+    // The data keeps its lines but none of them reads as a command once unescaped.
+    for l in annotation.data.lines() {
+        assert!(!l.trim_start().starts_with("::"), "{l:?}");
+    }
+    // A title property with `:` and `,` is escaped, not split.
+    let line = apim_gate::report::github::command("error", &[("title", "a:b,c")], "x");
+    assert_eq!(line, "::error title=a%3Ab%2Cc::x");
+    assert_eq!(parse_gh_command(&line).unwrap().props["title"], "a:b,c");
+}
+
+#[tokio::test]
+async fn secrets_are_masked_first_and_never_appear() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("o");
+    let summary = dir.path().join("s.md");
+    let (inputs, env) = inputs(&[
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_OUTPUT", output.to_str().unwrap()),
+        ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ("INPUT_CLIENT-SECRET", SECRET),
+        ("INPUT_GITHUB-TOKEN", TOKEN),
+        ("INPUT_CHECK-RUN", "false"),
+        ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "oidc-request-token-xyz"),
+    ]);
+    let mut v = verdict(
+        Outcome::Failed,
+        vec![finding(
+            1,
+            Level::Error,
+            FindingSource::Lint,
+            &format!("leaked {SECRET} here"),
+        )],
+    );
+    v.error = Some(format!("sign-in failed with {SECRET} and {TOKEN}"));
+    v.publish.as_mut().unwrap().api_id = format!("id-{SECRET}");
+    let (log, outcome) = run(&v, &inputs, &env).await;
+    assert_eq!(outcome.exit, Exit::Azure);
+
+    let lines: Vec<&str> = log.lines().collect();
+    let masks = lines
+        .iter()
+        .take_while(|l| l.starts_with("::add-mask::"))
+        .count();
+    assert!(masks >= 3, "{log}");
+    for secret in [SECRET, TOKEN, "oidc-request-token-xyz"] {
+        assert!(
+            lines[..masks].contains(&format!("::add-mask::{secret}").as_str()),
+            "{secret} masked first"
+        );
+        for l in &lines[masks..] {
+            assert!(!l.contains(secret), "{secret} printed: {l}");
+        }
+        for file in [&output, &summary] {
+            assert!(!std::fs::read_to_string(file).unwrap().contains(secret));
+        }
+    }
+    assert!(log.contains("sign-in failed with *** and ***"), "{log}");
+
+    // The same on Azure DevOps: setsecret before anything else.
+    let (inputs, env) = self::inputs(&[
+        ("TF_BUILD", "True"),
+        ("AGENT_TEMPDIRECTORY", dir.path().to_str().unwrap()),
+        ("INPUT_CLIENTSECRET", SECRET),
+        ("SYSTEM_ACCESSTOKEN", "ado-system-token-1"),
+    ]);
+    let (log, _) = run(&v, &inputs, &env).await;
+    let lines: Vec<&str> = log.lines().collect();
+    let masks = lines
+        .iter()
+        .take_while(|l| l.starts_with("##vso[task.setsecret]"))
+        .count();
+    assert!(lines[..masks].contains(&format!("##vso[task.setsecret]{SECRET}").as_str()));
+    assert!(lines[..masks].contains(&"##vso[task.setsecret]ado-system-token-1"));
+    assert!(lines[masks..].iter().all(|l| !l.contains(SECRET)));
+}
+
+#[tokio::test]
+async fn azure_devops_logging_commands_parse_and_carry_the_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inputs, env) = inputs(&[
+        ("TF_BUILD", "True"),
+        ("AGENT_TEMPDIRECTORY", dir.path().to_str().unwrap()),
+    ]);
+    let mut v = verdict(
+        Outcome::Passed,
+        vec![finding(1, Level::Warning, FindingSource::Lint, EVIL)],
+    );
+    v.publish.as_mut().unwrap().service_url = "http://x;y]z%".into();
+    let (log, outcome) = run(&v, &inputs, &env).await;
+    assert_eq!(outcome.exit, Exit::Passed);
+
+    let commands: Vec<(usize, Command)> = log
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let c = parse_ado_command(l)?;
+            assert!(l.starts_with("##vso["), "a command mid-line: {l}");
+            Some((i, c))
+        })
+        .collect();
+    for (_, c) in &commands {
+        assert!(
+            [
+                "task.setsecret",
+                "task.logissue",
+                "task.setvariable",
+                "task.uploadsummary",
+                "task.complete"
+            ]
+            .contains(&c.name.as_str()),
+            "{c:?}"
+        );
+    }
+    let vars: BTreeMap<&str, &str> = commands
+        .iter()
+        .filter(|(_, c)| c.name == "task.setvariable")
+        .map(|(_, c)| {
+            assert_eq!(c.props["isoutput"], "true");
+            (c.props["variable"].as_str(), c.data.as_str())
+        })
+        .collect();
+    let task: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("task.json")).unwrap()).unwrap();
+    for o in task["outputVariables"].as_array().unwrap() {
+        let name = o["name"].as_str().unwrap();
+        assert!(vars.contains_key(name), "output variable {name} not set");
+    }
+    assert_eq!(vars["serviceUrl"], "http://x;y]z%");
+    assert_eq!(vars["apiId"], "petstore");
+    assert_eq!(vars["verdict"], "passed");
+    assert_eq!(vars["breakingChanges"], "0");
+
+    let warning = commands
+        .iter()
+        .find(|(_, c)| {
+            c.name == "task.logissue" && c.props.get("code").is_some_and(|x| x == "rule-1")
+        })
+        .expect("the finding as a warning");
+    assert_eq!(warning.1.props["type"], "warning");
+    assert!(!warning.1.props.contains_key("sourcepath"));
+    assert!(warning.1.data.contains("100% wrong"));
+
+    let (_, upload) = commands
+        .iter()
+        .find(|(_, c)| c.name == "task.uploadsummary")
+        .unwrap();
+    let md = std::fs::read_to_string(&upload.data).unwrap();
+    assert!(md.contains("| Level | Source | Rule | Operation | Message |"));
+
+    let (last_i, last) = commands.last().unwrap();
+    assert_eq!(last.name, "task.complete");
+    assert_eq!(last.props["result"], "SucceededWithIssues");
+    assert!(log.lines().skip(last_i + 1).all(|l| l.trim().is_empty()));
+    // Groups balance; ESC and document commands are gone.
+    assert_eq!(
+        log.lines().filter(|l| l.starts_with("##[group]")).count(),
+        log.lines().filter(|l| *l == "##[endgroup]").count()
+    );
+    assert!(!log.contains('\u{1b}'));
+
+    let refused = verdict(Outcome::Refused, Vec::new());
+    let (log, _) = run(&refused, &inputs, &env).await;
+    assert!(log.contains("##vso[task.complete result=Failed;]"), "{log}");
+}
+
+#[tokio::test]
+async fn local_text_has_steps_address_findings_and_no_colour_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let (inputs, env) = inputs(&[("NO_COLOR", "1")]);
+    let v = verdict(
+        Outcome::Passed,
+        vec![finding(1, Level::Warning, FindingSource::Lint, EVIL)],
+    );
+    let mut out = Vec::new();
+    report::emit(
+        &v,
+        &inputs,
+        &env,
+        &mut out,
+        &EmitOptions {
+            summary_file: Some(&summary),
+            extra_secrets: &[],
+        },
+    )
+    .await
+    .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert!(text.contains("✓ passed  Inputs"), "{text}");
+    assert!(text.contains("1.2s"));
+    assert!(text.contains("Address APIM calls: http://10.0.0.4:30080 (NodePort 30080"));
+    assert!(text.contains("API Management: API petstore revision 3, 12 operations, changed"));
+    assert!(text.contains("rule-1 [lint] GET /pets/1"));
+    assert!(text.contains("apim-gate passed for default/petstore (exit 0)"));
+    assert!(
+        std::fs::read_to_string(&summary)
+            .unwrap()
+            .contains("| Level |")
+    );
+}
+
+#[test]
+fn output_spec_is_written_whole_with_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("artifacts/api/petstore.json");
+    let written = report::write_output_spec(&path, b"{\"openapi\":\"3.0.1\"}").unwrap();
+    assert_eq!(written, path.display().to_string());
+    assert_eq!(std::fs::read(&path).unwrap(), b"{\"openapi\":\"3.0.1\"}");
+    assert_eq!(
+        std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+        1
+    );
+    let blocked = dir.path().join("artifacts/api/petstore.json/x.json");
+    assert!(report::write_output_spec(&blocked, b"{}").is_err());
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn sandbox() -> (apim_sandbox::Sandbox, BTreeMap<String, String>) {
+    apim_gate::install_crypto_provider();
+    let sb = apim_sandbox::Sandbox::start(Default::default())
+        .await
+        .expect("sandbox starts");
+    let env = sb.env().into_iter().collect();
+    (sb, env)
+}
+
+async fn recorded(sb: &apim_sandbox::Sandbox) -> Value {
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(sb.ca_pem.as_bytes()).unwrap()])
+        .build()
+        .unwrap()
+        .get(format!("{}/_sandbox/github", sb.urls.github))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn github_env<'a>(
+    sb: &'a BTreeMap<String, String>,
+    token: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut v = vec![
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_API_URL", sb["SANDBOX_GITHUB_URL"].as_str()),
+        ("GITHUB_REPOSITORY", "acme/shop"),
+        ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("GITHUB_RUN_ID", "42"),
+        ("INPUT_GITHUB-TOKEN", token),
+        ("INPUT_CA-CERTIFICATES", sb["SANDBOX_CA_FILE"].as_str()),
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+#[tokio::test]
+async fn check_run_and_pr_comment_land_in_the_sandbox() {
+    let (sb, senv) = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"pull_request": {"number": 7, "head": {"sha": "feedfacefeedfacefeedfacefeedfacefeedface"}}}"#,
+    )
+    .unwrap();
+    let output = dir.path().join("o");
+    let extra = [
+        ("GITHUB_EVENT_NAME", "pull_request"),
+        ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ("GITHUB_OUTPUT", output.to_str().unwrap()),
+        ("INPUT_PR-COMMENT", "true"),
+    ];
+    let (inputs, env) = inputs(&github_env(&senv, &senv["SANDBOX_GITHUB_TOKEN"], &extra));
+    let findings = (0..120)
+        .map(|i| finding(i, Level::Error, FindingSource::BreakingChange, "removed"))
+        .collect();
+    let v = verdict(Outcome::Refused, findings);
+    let (log, outcome) = run(&v, &inputs, &env).await;
+    assert!(outcome.failures.is_empty(), "{:?}\n{log}", outcome.failures);
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+    assert_eq!(outcome.exit, Exit::Refused);
+    assert!(outcome.check_run_url.is_some());
+    assert!(outcome.comment_url.is_some());
+
+    let rec = recorded(&sb).await;
+    let runs = rec["check_runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{rec:#}");
+    let run0 = &runs[0];
+    assert_eq!(run0["name"], "apim-gate (default/petstore)");
+    assert_eq!(run0["head_sha"], "feedfacefeedfacefeedfacefeedfacefeedface");
+    assert_eq!(run0["conclusion"], "failure");
+    assert_eq!(run0["status"], "completed");
+    assert_eq!(
+        run0["details_url"],
+        "https://github.com/acme/shop/actions/runs/42"
+    );
+    assert_eq!(run0["output"]["annotations_count"], 120);
+    assert_eq!(run0["output"]["annotations"].as_array().unwrap().len(), 20);
+    assert!(
+        run0["output"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("| Level | Source | Rule |")
+    );
+    let batches = sb
+        .requests()
+        .into_iter()
+        .filter(|r| r.emulator == "github" && r.path.contains("/check-runs"))
+        .map(|r| r.method)
+        .collect::<Vec<_>>();
+    assert_eq!(batches, ["POST", "PATCH", "PATCH"], "50 + 50 + 20");
+
+    let comments = rec["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("<!-- apim-gate:default/petstore -->")
+    );
+
+    // A second run updates the same comment; a passing dry run is neutral.
+    let mut again = verdict(Outcome::Passed, Vec::new());
+    again.publish.as_mut().unwrap().dry_run = true;
+    let (_, outcome) = run(&again, &inputs, &env).await;
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    let rec = recorded(&sb).await;
+    let comments = rec["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 1, "updated, not posted again");
+    assert!(comments[0]["body"].as_str().unwrap().contains("passed"));
+    assert_eq!(rec["check_runs"][1]["conclusion"], "neutral");
+}
+
+#[tokio::test]
+async fn a_read_only_token_is_a_warning_naming_the_permission() {
+    let (sb, senv) = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"pull_request": {"number": 9, "head": {"sha": "abc"}}}"#,
+    )
+    .unwrap();
+    let output = dir.path().join("o");
+    let extra = [
+        ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ("GITHUB_OUTPUT", output.to_str().unwrap()),
+        ("INPUT_PR-COMMENT", "true"),
+    ];
+    let (inputs, env) = inputs(&github_env(
+        &senv,
+        &senv["SANDBOX_GITHUB_READONLY_TOKEN"],
+        &extra,
+    ));
+    let v = verdict(Outcome::Passed, Vec::new());
+    let (log, outcome) = run(&v, &inputs, &env).await;
+    assert_eq!(outcome.exit, Exit::Passed, "never a failed gate");
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    assert!(
+        outcome.warnings.iter().any(|w| w.contains("checks: write")),
+        "{:?}",
+        outcome.warnings
+    );
+    assert!(
+        outcome
+            .warnings
+            .iter()
+            .any(|w| w.contains("pull-requests: write")),
+        "{:?}",
+        outcome.warnings
+    );
+    let warning = log
+        .lines()
+        .filter_map(parse_gh_command)
+        .find(|c| c.name == "warning" && c.data.contains("checks: write"))
+        .expect("printed as a warning annotation");
+    assert_eq!(warning.props["title"], "apim-gate report");
+    let token = senv["SANDBOX_GITHUB_READONLY_TOKEN"].as_str();
+    assert!(
+        log.lines()
+            .filter(|l| !l.starts_with("::add-mask::"))
+            .all(|l| !l.contains(token))
+    );
+    assert_eq!(
+        recorded(&sb).await["check_runs"].as_array().unwrap().len(),
+        0
+    );
+
+    // A token GitHub rejects outright fails a passed gate with exit 5.
+    let (inputs, env) = self::inputs(&github_env(&senv, "ghs_wrongtoken000", &extra));
+    let (_, outcome) = run(&v, &inputs, &env).await;
+    assert_eq!(outcome.exit, Exit::Reporting);
+    assert!(
+        outcome.failures.iter().any(|f| f.contains("401")),
+        "{:?}",
+        outcome.failures
+    );
+    // …but a refused gate keeps its own exit code.
+    let (_, outcome) = run(&verdict(Outcome::Refused, Vec::new()), &inputs, &env).await;
+    assert_eq!(outcome.exit, Exit::Refused);
+}
+
+#[test]
+fn run_js_passes_output_and_exit_code_through() {
+    let bin = env!("CARGO_BIN_EXE_apim-gate");
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("note: node is not installed; the run.js passthrough test is skipped");
+        return;
+    }
+    for args in [&["--version"][..], &["--no-such-flag"][..]] {
+        let direct = std::process::Command::new(bin).args(args).output().unwrap();
+        let via = std::process::Command::new("node")
+            .arg(root().join("run.js"))
+            .args(args)
+            .env("APIM_GATE_BIN", bin)
+            .output()
+            .unwrap();
+        assert_eq!(via.status.code(), direct.status.code(), "{args:?}");
+        assert_eq!(via.stdout, direct.stdout, "{args:?}");
+        assert_eq!(via.stderr, direct.stderr, "{args:?}");
+    }
+    let version = std::process::Command::new("node")
+        .arg(root().join("run.js"))
+        .arg("--version")
+        .env("APIM_GATE_BIN", bin)
+        .output()
+        .unwrap();
+    assert!(version.status.success());
+    assert!(
+        String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")),
+        "{version:?}"
+    );
+    let missing = std::process::Command::new("node")
+        .arg(root().join("run.js"))
+        .env("APIM_GATE_BIN", root().join("no-such-binary"))
+        .output()
+        .unwrap();
+    assert_ne!(missing.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&missing.stdout).contains("##vso[task.logissue type=error"));
+}
