@@ -88,3 +88,84 @@ fn task_json_declares_every_input_in_camel_case() {
     let id = task["id"].as_str().unwrap();
     assert_eq!(id.len(), 36);
 }
+
+/// The action's installer against a release laid out as release.yml publishes it (served from
+/// `file://`): the asset for the runner is downloaded, checked against SHA256SUMS, cached in the
+/// tool cache and found there next time; a mismatching checksum is refused.
+#[test]
+fn install_script_downloads_verifies_and_caches_the_release_binary() {
+    let has = |tool: &str| {
+        std::process::Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok()
+    };
+    if !(has("bash") && has("curl") && has("sha256sum")) {
+        eprintln!("note: bash, curl or sha256sum missing; the install script test is skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release/v9.9.9");
+    std::fs::create_dir_all(&release).unwrap();
+    let asset = release.join("apim-gate-x86_64-unknown-linux-musl");
+    std::fs::write(&asset, "#!/bin/sh\necho apim-gate 9.9.9\n").unwrap();
+    let sum = {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(std::fs::read(&asset).unwrap());
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    std::fs::write(
+        release.join("SHA256SUMS"),
+        format!("{sum}  apim-gate-x86_64-unknown-linux-musl\n0000  apim-gate-aarch64-unknown-linux-musl\n"),
+    )
+    .unwrap();
+    let cache = dir.path().join("toolcache");
+    let action = dir.path().join("action");
+    std::fs::create_dir_all(&action).unwrap();
+    let run = |base: &str, output: &Path| {
+        std::process::Command::new("bash")
+            .arg(root().join(".github/scripts/install-apim-gate.sh"))
+            .env_remove("APIM_GATE_BIN")
+            .env("ACTION_PATH", &action)
+            .env("ACTION_REF", "v9.9.9")
+            .env("ACTION_REPOSITORY", "apim-gate/apim-gate")
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_ARCH", "X64")
+            .env("RUNNER_TOOL_CACHE", &cache)
+            .env("GITHUB_OUTPUT", output)
+            .env("APIM_GATE_RELEASE_BASE_URL", base)
+            .output()
+            .unwrap()
+    };
+    let base = format!("file://{}", dir.path().join("release").display());
+    let out1 = dir.path().join("out1");
+    let r = run(&base, &out1);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let cached = cache.join("apim-gate/9.9.9/X64/apim-gate");
+    assert_eq!(
+        std::fs::read_to_string(&out1).unwrap(),
+        format!("path={}\n", cached.display())
+    );
+    assert!(cache.join("apim-gate/9.9.9/X64.complete").is_file());
+    let ran = std::process::Command::new(&cached).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "apim-gate 9.9.9\n");
+
+    // The cache answers without the release.
+    let out2 = dir.path().join("out2");
+    let r = run("file:///nonexistent", &out2);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("tool cache"));
+
+    // A tampered asset is refused and not cached.
+    std::fs::remove_dir_all(&cache).unwrap();
+    std::fs::write(&asset, "#!/bin/sh\necho evil\n").unwrap();
+    let r = run(&base, &dir.path().join("out3"));
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stdout).contains("does not match SHA256SUMS"));
+    assert!(!cache.join("apim-gate/9.9.9/X64.complete").exists());
+
+    // No release and no source to build: a clear error, not a hang.
+    let r = run("file:///nonexistent", &dir.path().join("out4"));
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stdout).contains("no release binary for Linux/X64"));
+}
