@@ -220,7 +220,10 @@ async fn wrong_secret_shows_the_aadsts_error_and_not_the_secret() {
     let err = sign_in(&env).await.expect_err("wrong secret refused");
     let text = err.to_string();
     assert!(text.contains("AADSTS7000215"), "{text}");
-    assert!(text.contains("client-secret"), "{text}");
+    assert!(
+        text.contains("not its Secret ID"),
+        "the fix is named: {text}"
+    );
     assert!(
         !text.contains(wrong) && !format!("{err:?}").contains(wrong),
         "{text}"
@@ -762,4 +765,51 @@ async fn dry_run_sends_no_write() {
         "{all_since:?}"
     );
     assert_eq!(revisions(&signed, &t).await, [(1, true)]);
+}
+
+#[tokio::test]
+async fn a_dead_authority_or_arm_fails_in_seconds() {
+    let sb = start(&[]).await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("https://127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let env = env_with(&sb, &[], &[("APIM_GATE_AUTHORITY_HOST", dead.clone())]);
+    let started = std::time::Instant::now();
+    let err = sign_in(&env).await.expect_err("nobody listens");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.exit(), Exit::Azure);
+    let text = err.to_string();
+    assert!(text.contains("client secret of app"), "{text}");
+    assert!(text.contains(&format!("Entra ID at {dead}")), "{text}");
+
+    let env = env_with(
+        &sb,
+        &["APIM_GATE_CLIENT_SECRET", "APIM_GATE_AUTH"],
+        &[
+            ("APIM_GATE_ACCESS_TOKEN", sb.arm_token.clone()),
+            ("APIM_GATE_ARM_ENDPOINT", dead.clone()),
+        ],
+    );
+    let signed = fast(sign_in(&env).await.unwrap());
+    let t = target(&sb, &signed);
+    let started = std::time::Instant::now();
+    let err = apim::current_api(&signed.arm, &t)
+        .await
+        .expect_err("dead ARM");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.to_string()
+            .contains("cannot reach Azure Resource Manager"),
+        "{err}"
+    );
+    assert_eq!(err.exit(), Exit::Azure);
 }

@@ -55,12 +55,12 @@ pub enum ApimError {
     #[error("{0}")]
     Target(String),
     #[error("reading API '{api}' from API Management failed: {error}")]
-    Read { api: String, error: AzureError },
+    Read { api: String, error: Box<AzureError> },
     #[error("{step} failed: {error}{hint}{}", cleanup.sentence(api))]
     Step {
         api: String,
         step: String,
-        error: AzureError,
+        error: Box<AzureError>,
         hint: String,
         cleanup: Cleanup,
     },
@@ -82,7 +82,7 @@ pub enum ApimError {
         api: String,
         revision: u32,
         product: String,
-        error: AzureError,
+        error: Box<AzureError>,
     },
     #[error("exporting API '{api}' from API Management failed: {message}")]
     Export { api: String, message: String },

@@ -305,7 +305,7 @@ pub async fn current_api(
         .await
         .map_err(|error| ApimError::Read {
             api: target.api_id.clone(),
-            error,
+            error: Box::new(error),
         })?;
     Ok(Some(api))
 }
@@ -324,7 +324,12 @@ pub async fn export_current(
     let r = match arm.send(ArmRequest::get(url), &|_| {}).await {
         Ok(r) => r,
         Err(e) if e.status() == Some(404) => return Ok(None),
-        Err(error) => return Err(ApimError::Read { api: api(), error }),
+        Err(error) => {
+            return Err(ApimError::Read {
+                api: api(),
+                error: Box::new(error),
+            });
+        }
     };
     let body = r.json();
     let link = body
@@ -557,7 +562,7 @@ impl Ctx<'_> {
             Err(e) if e.status() == Some(404) => Ok(None),
             Err(error) => Err(ApimError::Read {
                 api: self.target.api_id.clone(),
-                error,
+                error: Box::new(error),
             }),
         }
     }
@@ -706,7 +711,7 @@ impl Ctx<'_> {
                     api: self.target.api_id.clone(),
                     revision,
                     product: product.clone(),
-                    error,
+                    error: Box::new(error),
                 })?;
             self.observer.event(Event::AddedToProduct {
                 product: product.clone(),
@@ -837,11 +842,11 @@ fn recorded_sha(description: &str) -> Option<String> {
 fn import_hint(error: &AzureError) -> String {
     let text = error.arm().map(|e| e.full_text()).unwrap_or_default();
     if text.contains("Cannot infer scheme") {
-        ". The Swagger 2.0 document has no `schemes`, so APIM cannot tell http from https: give it `\"schemes\": [\"http\"]` (the rewrite does, from the scheme input)".into()
+        ". The Swagger 2.0 document has no `schemes`, so APIM cannot tell http from https: give it `\"schemes\": [\"http\"]` (the rewrite does, from the scheme input).".into()
     } else if text.contains("4 MB") {
-        ". The document is over APIM's inline limit: make it smaller".into()
+        ". The document is over APIM's inline limit: make it smaller.".into()
     } else if text.contains("Parsing error") {
-        ". APIM could not read the document: `apim-gate lint` shows what APIM rejects".into()
+        ". APIM could not read the document: `apim-gate lint` shows what APIM rejects.".into()
     } else {
         String::new()
     }
@@ -924,7 +929,7 @@ async fn create(
             api: target.api_id.clone(),
             step: format!("Creating API '{}' by importing the document", target.api_id),
             hint: import_hint(&error),
-            error,
+            error: Box::new(error),
             cleanup,
         });
     }
@@ -967,7 +972,7 @@ fn verify_failure(
         VerifyError::Azure(error) => ApimError::Step {
             api: ctx.target.api_id.clone(),
             step: format!("Verifying {}", ctx.api_label(revision)),
-            error,
+            error: Box::new(error),
             hint: String::new(),
             cleanup,
         },
@@ -987,7 +992,10 @@ async fn staged(
     let highest = ctx
         .highest_revision()
         .await
-        .map_err(|error| ApimError::Read { api: api(), error })?;
+        .map_err(|error| ApimError::Read {
+            api: api(),
+            error: Box::new(error),
+        })?;
     let n = highest.max(current.revision) + 1;
     let release_id = format!("apim-gate-rev{n}-{}", &outcome.sha256[..8]);
     let notes = notes_for(req, &outcome.sha256);
@@ -997,7 +1005,10 @@ async fn staged(
         let now = ctx
             .operations(None)
             .await
-            .map_err(|error| ApimError::Read { api: api(), error })?;
+            .map_err(|error| ApimError::Read {
+                api: api(),
+                error: Box::new(error),
+            })?;
         let now: Vec<(String, String)> = now
             .iter()
             .map(|o| (o.method.clone(), normalize_template(&o.url_template)))
@@ -1045,7 +1056,7 @@ async fn staged(
         return Err(ApimError::Step {
             api: api(),
             step: format!("Creating revision {n} of API '{}'", target.api_id),
-            error,
+            error: Box::new(error),
             hint: String::new(),
             cleanup,
         });
@@ -1080,7 +1091,7 @@ async fn staged(
                 target.api_id
             ),
             hint: import_hint(&error),
-            error,
+            error: Box::new(error),
             cleanup,
         });
     }
@@ -1106,7 +1117,7 @@ async fn staged(
         return Err(ApimError::Step {
             api: api(),
             step: format!("Releasing revision {n} of API '{}'", target.api_id),
-            error,
+            error: Box::new(error),
             hint: String::new(),
             cleanup,
         });
@@ -1169,7 +1180,7 @@ async fn in_place(
     );
     if let Err(error) = ctx.write_and_wait(put, &what).await {
         let hint = if error.status() == Some(412) {
-            ". The API changed since it was read (ETag mismatch); run again".to_string()
+            ". The API changed since it was read (ETag mismatch); run again.".to_string()
         } else {
             import_hint(&error)
         };
@@ -1179,7 +1190,7 @@ async fn in_place(
                 "Importing the document into API '{}' (in-place)",
                 target.api_id
             ),
-            error,
+            error: Box::new(error),
             hint,
             cleanup: Cleanup::Nothing,
         });

@@ -14,6 +14,9 @@ use crate::inputs::Secret;
 /// The Microsoft.ApiManagement api-version every call uses.
 pub const API_VERSION: &str = "2024-05-01";
 
+/// Attempts when the endpoint cannot be reached at all.
+const NETWORK_ATTEMPTS: u32 = 3;
+
 /// How hard to try before giving up. Every bound is finite: a dead endpoint fails in seconds.
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
@@ -359,7 +362,8 @@ impl ArmClient {
             let resp = match sent {
                 Ok(r) => r,
                 Err(e) => {
-                    if attempt < self.policy.max_attempts
+                    // A dead endpoint rarely comes back within seconds: few tries, then say so.
+                    if attempt < self.policy.max_attempts.min(NETWORK_ATTEMPTS)
                         && (e.is_connect() || e.is_timeout() || e.is_request())
                     {
                         let wait = self.backoff(attempt);
@@ -419,13 +423,13 @@ impl ArmClient {
                         } else {
                             "The access-token input is expired or not a token for Azure Resource Manager; get a fresh one (`az account get-access-token`).".into()
                         },
-                        error,
+                        error: Box::new(error),
                     });
                 }
                 403 => {
                     return Err(AzureError::Forbidden {
                         method: self.method.clone(),
-                        error,
+                        error: Box::new(error),
                     });
                 }
                 _ if transient && attempt < self.policy.max_attempts => {
@@ -440,7 +444,7 @@ impl ArmClient {
                     });
                     tokio::time::sleep(wait).await;
                 }
-                _ => return Err(AzureError::Arm(error)),
+                _ => return Err(AzureError::Arm(Box::new(error))),
             }
         }
     }
@@ -499,13 +503,13 @@ impl ArmClient {
                         let url = Url::parse(op)
                             .map(|u| u.path().to_string())
                             .unwrap_or_default();
-                        return Err(AzureError::Arm(ArmError::from_response(
+                        return Err(AzureError::Arm(Box::new(ArmError::from_response(
                             "GET",
                             &url,
                             r.status,
                             &r.body,
                             r.header("x-ms-request-id").map(str::to_string),
-                        )));
+                        ))));
                     }
                     _ => {
                         wait = r.retry_after().unwrap_or(Duration::from_secs(1));

@@ -37,6 +37,8 @@ pub(crate) enum TokenSource {
     Credential {
         credential: Arc<dyn TokenCredential>,
         scope: String,
+        /// The Entra ID authority, named when it cannot be reached.
+        authority: String,
     },
     AzCli {
         program: PathBuf,
@@ -59,20 +61,31 @@ impl TokenSource {
     ) -> Result<(Secret, Option<SystemTime>), AzureError> {
         match self {
             TokenSource::Static(t) => Ok((t.clone(), None)),
-            TokenSource::Credential { credential, scope } => {
+            TokenSource::Credential {
+                credential,
+                scope,
+                authority,
+            } => {
                 let token = credential
                     .get_token(&[scope.as_str()], None)
                     .await
                     .map_err(|e| {
                         let message = error_chain(&e);
                         let hint = aadsts_hint(&message);
+                        let hint = if !hint.is_empty() {
+                            format!("\n{hint}")
+                        } else if message.contains("AADSTS") {
+                            String::new()
+                        } else {
+                            // Without an AADSTS code Entra never answered (or something
+                            // in between did): the address or the network is the suspect.
+                            format!(
+                                "\nEntra ID at {authority} gave no answer to go by: check azure-cloud/authority-host, the network path from this agent (proxy, firewall) and ca-certificates."
+                            )
+                        };
                         AzureError::SignIn {
                             method: method.to_string(),
-                            hint: if hint.is_empty() {
-                                String::new()
-                            } else {
-                                format!(". {hint}")
-                            },
+                            hint,
                             message,
                         }
                     })?;
@@ -247,6 +260,7 @@ fn build(
     let credential = |credential: Arc<dyn TokenCredential>| TokenSource::Credential {
         credential,
         scope: scope.clone(),
+        authority: endpoints.authority.clone(),
     };
     match mode {
         AuthMode::ClientSecret => {
@@ -439,6 +453,7 @@ fn pipelines(
     let source = |credential: Arc<dyn TokenCredential>| TokenSource::Credential {
         credential,
         scope: endpoints.scope.clone(),
+        authority: endpoints.authority.clone(),
     };
     match scheme.to_ascii_lowercase().as_str() {
         "serviceprincipal" => {

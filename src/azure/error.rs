@@ -138,7 +138,9 @@ impl fmt::Display for ArmError {
             self.method, self.path, self.status, self.code, self.message
         )?;
         if !self.details.is_empty() {
-            write!(f, " Details: {}.", self.details.join("; "))?;
+            let details = self.details.join("; ");
+            write!(f, " Details: {}", details.trim_end_matches('.'))?;
+            f.write_str(".")?;
         }
         if let Some(id) = &self.request_id {
             write!(f, " (x-ms-request-id {id})")?;
@@ -195,15 +197,18 @@ pub enum AzureError {
     #[error("Azure Resource Manager refused the credentials of {method}: {error}. {hint}")]
     Unauthorized {
         method: String,
-        error: ArmError,
+        error: Box<ArmError>,
         hint: String,
     },
     #[error(
         "{method} may not do this: {error}. Give the identity the 'API Management Service Contributor' role on the API Management instance (or its resource group)."
     )]
-    Forbidden { method: String, error: ArmError },
+    Forbidden {
+        method: String,
+        error: Box<ArmError>,
+    },
     #[error("Azure Resource Manager: {0}")]
-    Arm(ArmError),
+    Arm(Box<ArmError>),
     #[error(
         "Azure Resource Manager sent a link to {url}, which is not on {base}; refusing to send the token there"
     )]
