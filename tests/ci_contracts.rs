@@ -169,3 +169,84 @@ fn install_script_downloads_verifies_and_caches_the_release_binary() {
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stdout).contains("no release binary for Linux/X64"));
 }
+
+/// The extension layout for `tfx extension create`: manifest, task with the release's version,
+/// launcher, one binary per agent platform where run.js looks for it; and the packaged task
+/// starts the binary for this machine without APIM_GATE_BIN.
+#[test]
+fn package_script_lays_out_the_azure_devops_extension() {
+    let has = |tool: &str| {
+        std::process::Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok()
+    };
+    if !(has("bash") && has("node")) {
+        eprintln!("note: bash or node missing; the packaging test is skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bins = dir.path().join("bins");
+    std::fs::create_dir_all(&bins).unwrap();
+    let real = env!("CARGO_BIN_EXE_apim-gate");
+    for target in [
+        "x86_64-unknown-linux-musl",
+        "aarch64-unknown-linux-musl",
+        "aarch64-apple-darwin",
+    ] {
+        std::fs::copy(real, bins.join(format!("apim-gate-{target}"))).unwrap();
+    }
+    std::fs::write(bins.join("apim-gate-x86_64-pc-windows-msvc.exe"), "MZ").unwrap();
+    let out = dir.path().join("ext");
+    let r = std::process::Command::new("bash")
+        .arg(root().join("scripts/package-azure-devops.sh"))
+        .args(["v1.2.3", bins.to_str().unwrap(), out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("vss-extension.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["version"], "1.2.3");
+    assert_eq!(manifest["files"][0]["path"], "ApimGate");
+    assert_eq!(
+        manifest["contributions"][0]["type"],
+        "ms.vss-distributed-task.task"
+    );
+    assert!(
+        out.join(manifest["content"]["details"]["path"].as_str().unwrap())
+            .is_file()
+    );
+    let task: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ApimGate/task.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        task["version"],
+        serde_json::json!({"Major": 1, "Minor": 2, "Patch": 3})
+    );
+    let original: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("task.json")).unwrap()).unwrap();
+    assert_eq!(task["inputs"], original["inputs"]);
+    assert_eq!(task["id"], original["id"]);
+    for exe in [
+        "linux-x64/apim-gate",
+        "linux-arm64/apim-gate",
+        "darwin-arm64/apim-gate",
+        "win32-x64/apim-gate.exe",
+    ] {
+        assert!(out.join("ApimGate/bin").join(exe).is_file(), "{exe}");
+    }
+    assert!(out.join("ApimGate/run.js").is_file());
+
+    if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        let ran = std::process::Command::new("node")
+            .arg(out.join("ApimGate/run.js"))
+            .arg("--version")
+            .env_remove("APIM_GATE_BIN")
+            .output()
+            .unwrap();
+        assert!(ran.status.success(), "{ran:?}");
+        assert!(String::from_utf8_lossy(&ran.stdout).contains(env!("CARGO_PKG_VERSION")));
+    }
+}
