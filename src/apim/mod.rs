@@ -1167,20 +1167,36 @@ async fn in_place(
     if let Some(d) = &target.display_name {
         props["displayName"] = json!(d);
     }
-    let mut put = ArmRequest::put(target.api_url(None), json!({ "properties": props }));
-    if let Some(etag) = &current.etag {
-        // Refuse to overwrite a change made since the read: it may be someone's fix.
-        put = put.if_match(etag.clone());
-    }
     let what = format!(
         "import {} into the current revision {} of API '{}' (in-place)",
         describe_import(import, expected.len()),
         current.revision,
         target.api_id
     );
-    if let Err(error) = ctx.write_and_wait(put, &what).await {
+    // If-Match refuses to overwrite a change made since the read; a 412 means the API moved
+    // on, so its new ETag is read and the import tried again, a bounded number of times.
+    let mut etag = current.etag.clone();
+    let mut attempt = 0;
+    let result = loop {
+        attempt += 1;
+        let mut put = ArmRequest::put(target.api_url(None), json!({ "properties": props }));
+        if let Some(e) = &etag {
+            put = put.if_match(e.clone());
+        }
+        match ctx.write_and_wait(put, &what).await {
+            Err(e) if e.status() == Some(412) && attempt < PRECONDITION_ATTEMPTS => {
+                match ctx.read(None).await {
+                    Ok(Some(api)) if api.etag.is_some() => etag = api.etag,
+                    _ => break Err(e),
+                }
+            }
+            other => break other,
+        }
+    };
+    if let Err(error) = result {
         let hint = if error.status() == Some(412) {
-            ". The API changed since it was read (ETag mismatch); run again.".to_string()
+            ". The API kept changing while it was imported into (ETag mismatch); run again."
+                .to_string()
         } else {
             import_hint(&error)
         };
