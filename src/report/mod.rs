@@ -126,7 +126,18 @@ pub fn outputs(verdict: &Verdict) -> Vec<(&'static str, &'static str, String)> {
 /// [`Inputs`] (they may have failed to load) by reading the secret inputs' raw variables too.
 pub fn secrets(env: &Env, inputs: Option<&Inputs>) -> Vec<String> {
     let mut out: Vec<String> = inputs.map(Inputs::secrets).unwrap_or_default();
-    for spec in INPUTS.iter().filter(|s| s.is_secret()) {
+    // An inline kubeconfig (YAML or base64, not a path) carries a token or a client key.
+    let inline_kubeconfig = |s: &&crate::inputs::InputSpec| {
+        s.kind == crate::inputs::Kind::Kubeconfig
+            && [s.github_var(), s.ado_var(), s.local_var()]
+                .iter()
+                .filter_map(|v| env.get(v))
+                .any(|v| !Path::new(v.trim()).is_file())
+    };
+    for spec in INPUTS
+        .iter()
+        .filter(|s| s.is_secret() || inline_kubeconfig(s))
+    {
         for var in [spec.github_var(), spec.ado_var(), spec.local_var()] {
             if let Some(v) = env.get(&var) {
                 out.push(v.to_string());
@@ -299,6 +310,32 @@ pub(crate) const MAX_LOG_ANNOTATIONS: usize = 50;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_come_from_the_environment_before_inputs_load() {
+        let env = Env::from_pairs([
+            (
+                "INPUT_CLIENTSECRET".to_string(),
+                "from-ado-1234".to_string(),
+            ),
+            (
+                "APIM_GATE_KUBECONFIG".to_string(),
+                "users:\n- user:\n    token: kube-token-5678\n".to_string(),
+            ),
+            ("GITHUB_TOKEN".to_string(), "ghs_abcdef".to_string()),
+            (
+                "APIM_GATE_NAMESPACE".to_string(),
+                "not-a-secret".to_string(),
+            ),
+        ]);
+        let found = secrets(&env, None);
+        assert!(found.contains(&"from-ado-1234".to_string()));
+        assert!(found.contains(&"ghs_abcdef".to_string()));
+        assert!(found.iter().any(|s| s.contains("kube-token-5678")));
+        assert!(!found.iter().any(|s| s.contains("not-a-secret")));
+        let clean = Cleaner::new(&found);
+        assert_eq!(clean.line("token: kube-token-5678"), "***");
+    }
 
     #[test]
     fn durations_read_well() {
