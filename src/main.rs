@@ -6,11 +6,14 @@ use std::process::ExitCode;
 
 use apim_gate::cluster::{Event, Observer};
 use apim_gate::exit::Exit;
-use apim_gate::gate::cluster_side;
+use apim_gate::gate::verdict::{Step, StepName};
+use apim_gate::gate::{self, cluster_side};
+use apim_gate::inputs::Platform;
 use apim_gate::inputs::{Env, Inputs, Need, table};
 use apim_gate::spec::finding::{self, Report};
 use apim_gate::spec::rewrite::{RewriteOptions, Scheme, rewrite};
 use apim_gate::spec::{Document, Level, diff, lint};
+use apim_gate::{apim, report};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -29,6 +32,9 @@ use clap::{Args, Parser, Subcommand};
 struct Cli {
     #[command(flatten)]
     env: EnvArgs,
+    /// Also write the Markdown summary of the run to FILE.
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -149,7 +155,7 @@ fn main() -> ExitCode {
         Some(Command::Fetch(args)) => with_runtime(fetch(&cli.env, args)),
         Some(Command::Diff(args)) => diff(args),
         Some(Command::Lint(args)) => lint(args),
-        None => run(&cli.env),
+        None => run(&cli.env, cli.summary.as_deref()),
     };
     exit.into()
 }
@@ -168,24 +174,89 @@ fn with_runtime(work: impl std::future::Future<Output = Exit>) -> Exit {
     }
 }
 
-/// Progress for a person watching a local run or a CI log.
-struct StderrProgress;
+/// Progress for a person watching a local run or a CI log, on standard error so standard
+/// output stays the report. Untrusted text (pod answers, Azure messages) is cleaned first.
+struct StderrProgress {
+    clean: report::Cleaner,
+}
+
+impl StderrProgress {
+    fn new(inputs: &Inputs, env: &Env) -> StderrProgress {
+        StderrProgress {
+            clean: report::Cleaner::new(&report::secrets(env, Some(inputs))),
+        }
+    }
+
+    fn say(&self, line: &str) {
+        eprintln!("apim-gate: {}", self.clean.line(line));
+    }
+}
 
 impl Observer for StderrProgress {
     fn event(&self, event: Event) {
         match event {
-            Event::WaitingForPod { service, status } => {
-                eprintln!("apim-gate: waiting for a ready pod behind {service}: {status}")
-            }
+            Event::WaitingForPod { service, status } => self.say(&format!(
+                "waiting for a ready pod behind {service}: {status}"
+            )),
             Event::Retrying {
                 what,
                 error,
                 attempt,
-            } => eprintln!(
-                "apim-gate: {what} failed ({error}); retrying (attempt {})",
+            } => self.say(&format!(
+                "{what} failed ({error}); retrying (attempt {})",
                 attempt + 1
-            ),
+            )),
         }
+    }
+}
+
+impl apim::Observer for StderrProgress {
+    fn event(&self, event: apim::Event) {
+        let line = match event {
+            apim::Event::Found { what } => what,
+            apim::Event::Writing { what } => format!("{what} …"),
+            apim::Event::Polling { what, poll } => format!("{what}: still running (poll {poll})"),
+            apim::Event::Retrying(r) => format!(
+                "{} answered {}; retrying in {} (attempt {})",
+                r.what,
+                r.reason,
+                report::duration(r.wait),
+                r.attempt + 1
+            ),
+            apim::Event::Fixed { what } => format!("corrected: {what}"),
+            apim::Event::Verified {
+                revision,
+                operations,
+            } => format!(
+                "verified{}: {operations} operations match the document",
+                revision
+                    .map(|r| format!(" revision {r}"))
+                    .unwrap_or_default()
+            ),
+            apim::Event::Released {
+                revision,
+                release_id,
+            } => format!("released revision {revision} ({release_id})"),
+            apim::Event::AddedToProduct { product } => format!("added to product {product}"),
+            apim::Event::CleanedUp { what } => format!("cleaned up: {what}"),
+        };
+        self.say(&line);
+    }
+}
+
+impl gate::Progress for StderrProgress {
+    fn step_started(&self, name: StepName) {
+        self.say(&format!("{} …", name.title()));
+    }
+
+    fn step_finished(&self, step: &Step) {
+        self.say(&format!(
+            "{}: {:?} in {} ({})",
+            step.name.title(),
+            step.outcome,
+            report::duration(step.duration),
+            step.detail
+        ));
     }
 }
 
@@ -201,7 +272,8 @@ async fn fetch(args: &EnvArgs, fetch: FetchArgs) -> Exit {
     for w in &inputs.warnings {
         eprintln!("apim-gate: warning: {w}");
     }
-    let outcome = match cluster_side::run(&inputs, &env, &StderrProgress).await {
+    let outcome = match cluster_side::run(&inputs, &env, &StderrProgress::new(&inputs, &env)).await
+    {
         Ok(o) => o,
         Err(e) => return fail(e.exit(), e),
     };
@@ -311,15 +383,40 @@ fn config(args: &EnvArgs) -> Exit {
     Exit::Passed
 }
 
-fn run(args: &EnvArgs) -> Exit {
-    match load_inputs(args, Need::Run) {
-        Ok(_) => fail(
-            Exit::Input,
-            "publishing is not available in this build yet: the cluster and APIM steps are still being built. \
-             Use `apim-gate fix` to rewrite a document, or `apim-gate config` to check the inputs.",
-        ),
-        Err(exit) => exit,
-    }
+fn run(args: &EnvArgs, summary: Option<&Path>) -> Exit {
+    let env = match load_env(args) {
+        Ok(e) => e,
+        Err(exit) => return exit,
+    };
+    // Mask what the environment holds before the first line is printed, even if inputs are bad.
+    let early = report::secrets(&env, None);
+    let platform = Platform::detect(&env);
+    let _ = report::mask_secrets(platform, &early, &mut std::io::stdout().lock());
+    let inputs = match Inputs::load(&env, Need::Run) {
+        Ok(i) => i,
+        Err(e) => {
+            return fail(
+                Exit::Input,
+                report::Cleaner::new(&early).text(&e.to_string()),
+            );
+        }
+    };
+    with_runtime(async {
+        let progress = StderrProgress::new(&inputs, &env);
+        let verdict = gate::run(&inputs, &env, &progress).await;
+        let options = report::EmitOptions {
+            summary_file: summary,
+            extra_secrets: &[],
+        };
+        let mut stdout = std::io::stdout().lock();
+        match report::emit(&verdict, &inputs, &env, &mut stdout, &options).await {
+            Ok(outcome) => outcome.exit,
+            Err(e) => {
+                eprintln!("apim-gate: error: {e}");
+                e.exit_for(&verdict)
+            }
+        }
+    })
 }
 
 fn fix(args: FixArgs) -> Exit {

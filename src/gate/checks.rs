@@ -41,7 +41,10 @@ pub fn lint_step(doc: &Document) -> CheckResult {
             format!("{errors} error(s) APIM would reject, {warnings} warning(s)"),
         )
     } else if warnings > 0 {
-        (StepOutcome::Warned, format!("no errors, {warnings} warning(s)"))
+        (
+            StepOutcome::Warned,
+            format!("no errors, {warnings} warning(s)"),
+        )
     } else {
         (StepOutcome::Passed, "nothing APIM would reject".to_string())
     };
@@ -67,7 +70,7 @@ pub enum Baseline {
 impl Baseline {
     fn describe(&self) -> String {
         match self {
-            Baseline::None => "first publish: no API in APIM yet, nothing to break".to_string(),
+            Baseline::None => "first publish: no API in APIM yet, so nothing to break".to_string(),
             Baseline::File(p) => format!("against baseline-spec {p}"),
             Baseline::Live { revision: Some(r) } => {
                 format!("against what APIM serves now (revision {r})")
@@ -103,11 +106,17 @@ pub fn breaking_step(
             false,
             format!("{what}: no breaking change, {warnings} possibly breaking"),
         ),
-        (0, _) => (StepOutcome::Passed, false, format!("{what}: no breaking change")),
+        (0, _) => (
+            StepOutcome::Passed,
+            false,
+            format!("{what}: no breaking change"),
+        ),
         (n, BreakingChanges::Fail) => (
             StepOutcome::Failed,
             true,
-            format!("{what}: {n} breaking change(s); breaking-changes is fail, so nothing is published"),
+            format!(
+                "{what}: {n} breaking change(s); breaking-changes is fail, so nothing is published"
+            ),
         ),
         (n, BreakingChanges::Warn) => (
             StepOutcome::Warned,

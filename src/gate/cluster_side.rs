@@ -77,12 +77,20 @@ pub fn schemes(inputs: &Inputs) -> Result<Vec<Scheme>, ClusterSideError> {
         .collect()
 }
 
-pub async fn run(
+/// What the cluster told us, before the rewrite.
+#[derive(Clone, Debug)]
+pub struct Discovered {
+    pub found: Found,
+    pub warnings: Vec<String>,
+    pub kubeconfig_source: String,
+}
+
+/// Connect, find the address, fetch the document.
+pub async fn discover(
     inputs: &Inputs,
     env: &Env,
     observer: &dyn Observer,
-) -> Result<ClusterOutcome, ClusterSideError> {
-    let schemes = schemes(inputs)?;
+) -> Result<Discovered, ClusterSideError> {
     let kubeconfig = KubeconfigInput {
         value: inputs.kubeconfig.as_ref(),
         context: inputs.context.as_deref(),
@@ -90,13 +98,33 @@ pub async fn run(
     };
     let conn = cluster::connect(&kubeconfig).await?;
     let found = cluster::find_and_fetch(&conn, &target(inputs), observer).await?;
-    let rewritten = rewrite_for(&found, found.address.address.clone(), schemes)?;
-    Ok(ClusterOutcome {
+    Ok(Discovered {
         found,
-        rewritten,
         warnings: conn.warnings.clone(),
         kubeconfig_source: conn.source.clone(),
     })
+}
+
+/// The whole cluster side: discover, then point the document at the address found.
+pub async fn run(
+    inputs: &Inputs,
+    env: &Env,
+    observer: &dyn Observer,
+) -> Result<ClusterOutcome, ClusterSideError> {
+    let schemes = schemes(inputs)?;
+    let discovered = discover(inputs, env, observer).await?;
+    let rewritten = rewrite_found(&discovered.found, schemes)?;
+    Ok(ClusterOutcome {
+        found: discovered.found,
+        rewritten,
+        warnings: discovered.warnings,
+        kubeconfig_source: discovered.kubeconfig_source,
+    })
+}
+
+/// The fetched document pointed at the address found.
+pub fn rewrite_found(found: &Found, schemes: Vec<Scheme>) -> Result<Rewritten, ClusterSideError> {
+    rewrite_for(found, found.address.address.clone(), schemes)
 }
 
 fn rewrite_for(

@@ -3,9 +3,12 @@
 
 pub mod checks;
 pub mod cluster_side;
+pub mod run;
 pub mod verdict;
 
 pub use verdict::{
     AddressReport, FindingSource, Outcome, PublishReport, SourcedFinding, Step, StepName,
     StepOutcome, Verdict,
 };
+
+pub use run::{Progress, Silent, run};

@@ -1,0 +1,410 @@
+//! One gate run: inputs → cluster → rewrite → lint → sign-in → breaking changes → publish. Each
+//! step is timed; the first failure ends the run with a verdict that says which step, why, and
+//! what to do. Nothing is written to APIM before every check has passed.
+
+use std::future::Future;
+use std::time::Instant;
+
+use crate::apim::{self, ApiTarget, PublishRequest};
+use crate::azure;
+use crate::cluster;
+use crate::exit::Exit;
+use crate::inputs::{Env, Inputs};
+use crate::spec::Document;
+
+use super::checks::{self, Baseline};
+use super::cluster_side;
+use super::{AddressReport, Outcome, PublishReport, Step, StepName, StepOutcome, Verdict};
+
+/// Progress of a run, for whoever shows it (a terminal, a CI log).
+pub trait Progress: cluster::Observer + apim::Observer {
+    fn step_started(&self, name: StepName);
+    fn step_finished(&self, step: &Step);
+}
+
+/// Shows nothing.
+pub struct Silent;
+
+impl cluster::Observer for Silent {
+    fn event(&self, _: cluster::Event) {}
+}
+
+impl apim::Observer for Silent {
+    fn event(&self, _: apim::Event) {}
+}
+
+impl Progress for Silent {
+    fn step_started(&self, _: StepName) {}
+    fn step_finished(&self, _: &Step) {}
+}
+
+/// A verdict under construction.
+struct Builder<'a> {
+    verdict: Verdict,
+    progress: &'a dyn Progress,
+}
+
+/// How a step ended, with its detail line.
+enum Ended<T> {
+    Ok(T, StepOutcome, String),
+    /// The step failed: exit code and the full message.
+    Err(Exit, String),
+}
+
+impl<'a> Builder<'a> {
+    async fn step<T, F>(&mut self, name: StepName, work: F) -> Result<T, ()>
+    where
+        F: Future<Output = Ended<T>>,
+    {
+        self.progress.step_started(name);
+        let started = Instant::now();
+        let ended = work.await;
+        let duration = started.elapsed();
+        let (result, outcome, detail) = match ended {
+            Ended::Ok(value, outcome, detail) => (Ok(value), outcome, detail),
+            Ended::Err(exit, message) => {
+                let first_line = message.lines().next().unwrap_or("").to_string();
+                self.verdict.exit = exit;
+                self.verdict.outcome = if exit == Exit::Refused {
+                    Outcome::Refused
+                } else {
+                    Outcome::Failed
+                };
+                self.verdict.error = Some(message);
+                (Err(()), StepOutcome::Failed, first_line)
+            }
+        };
+        let step = Step {
+            name,
+            outcome,
+            duration,
+            detail,
+        };
+        self.progress.step_finished(&step);
+        self.verdict.steps.push(step);
+        result
+    }
+
+    /// A check that passed as a step but refuses the release.
+    fn refuse(&mut self, message: String) {
+        self.verdict.exit = Exit::Refused;
+        self.verdict.outcome = Outcome::Refused;
+        self.verdict.error = Some(message);
+    }
+
+    fn finish(mut self) -> Verdict {
+        let ran: Vec<StepName> = self.verdict.steps.iter().map(|s| s.name).collect();
+        for name in [
+            StepName::Cluster,
+            StepName::Rewrite,
+            StepName::Lint,
+            StepName::SignIn,
+            StepName::BreakingChanges,
+            StepName::Publish,
+        ] {
+            if !ran.contains(&name) {
+                self.verdict.steps.push(Step {
+                    name,
+                    outcome: StepOutcome::Skipped,
+                    duration: std::time::Duration::ZERO,
+                    detail: "not run: an earlier step ended the run".to_string(),
+                });
+            }
+        }
+        self.verdict
+    }
+}
+
+/// The rewritten document and what it became.
+struct Prepared {
+    text: String,
+    document: Document,
+    service_url: String,
+}
+
+pub async fn run(inputs: &Inputs, env: &Env, progress: &dyn Progress) -> Verdict {
+    let service = inputs.service.clone().unwrap_or_default();
+    let mut b = Builder {
+        verdict: Verdict {
+            service: format!("{}/{service}", inputs.namespace),
+            outcome: Outcome::Passed,
+            exit: Exit::Passed,
+            steps: Vec::new(),
+            address: None,
+            findings: Vec::new(),
+            publish: None,
+            spec_path: None,
+            error: None,
+            warnings: inputs.warnings.clone(),
+        },
+        progress,
+    };
+    let _ = run_steps(&mut b, inputs, env, &service).await;
+    b.finish()
+}
+
+async fn run_steps(
+    b: &mut Builder<'_>,
+    inputs: &Inputs,
+    env: &Env,
+    service: &str,
+) -> Result<(), ()> {
+    let progress = b.progress;
+
+    // Cluster: the address APIM will call and the document the pod serves.
+    let discovered = b
+        .step(StepName::Cluster, async {
+            match cluster_side::discover(inputs, env, progress).await {
+                Ok(d) => {
+                    let detail = format!(
+                        "{} from pod {} ({} bytes); APIM will call {}",
+                        d.found.document.path,
+                        d.found.document.pod,
+                        d.found.document.bytes.len(),
+                        d.found.address.address
+                    );
+                    Ended::Ok(d, StepOutcome::Passed, detail)
+                }
+                Err(e) => Ended::Err(e.exit(), e.to_string()),
+            }
+        })
+        .await?;
+    b.verdict
+        .warnings
+        .extend(discovered.warnings.iter().cloned());
+    b.verdict.address = Some(AddressReport {
+        address: discovered.found.address.address.to_string(),
+        why: discovered.found.address.why.clone(),
+    });
+
+    // Rewrite: host/schemes or servers.
+    let prepared = b
+        .step(StepName::Rewrite, async {
+            let rewritten = cluster_side::schemes(inputs)
+                .and_then(|schemes| cluster_side::rewrite_found(&discovered.found, schemes));
+            let rewritten = match rewritten {
+                Ok(r) => r,
+                Err(e) => return Ended::Err(e.exit(), e.to_string()),
+            };
+            let document = match rewritten.document() {
+                Ok(d) => d,
+                Err(e) => {
+                    return Ended::Err(
+                        Exit::Kubernetes,
+                        format!("the rewritten document does not parse: {e}"),
+                    );
+                }
+            };
+            let detail = format!("{} pointed at {}", rewritten.version, rewritten.service_url);
+            Ended::Ok(
+                Prepared {
+                    text: rewritten.text,
+                    document,
+                    service_url: rewritten.service_url,
+                },
+                StepOutcome::Passed,
+                detail,
+            )
+        })
+        .await?;
+    if let Some(path) = &inputs.output_spec {
+        match crate::report::write_output_spec(path, prepared.text.as_bytes()) {
+            Ok(written) => b.verdict.spec_path = Some(written),
+            Err(e) => b.verdict.warnings.push(format!(
+                "output-spec: {e}; the run goes on without the artifact"
+            )),
+        }
+    }
+
+    // Lint: what APIM would reject.
+    let lint = checks::lint_step(&prepared.document);
+    let refused = lint.refuse;
+    b.verdict.findings.extend(lint.findings.iter().cloned());
+    let lint_detail = lint.detail.clone();
+    b.step(StepName::Lint, async {
+        Ended::Ok((), lint.outcome, lint_detail)
+    })
+    .await?;
+    if refused {
+        b.refuse(format!(
+            "APIM would reject this document ({}). Fix the findings in the service's OpenAPI generation \
+             and deploy again; nothing was written to APIM.",
+            lint.detail
+        ));
+        return Err(());
+    }
+
+    // Sign in to Azure.
+    let signed = b
+        .step(StepName::SignIn, async {
+            match azure::sign_in(inputs, env).await {
+                Ok(s) => {
+                    let detail = s.method.clone();
+                    Ended::Ok(s, StepOutcome::Passed, detail)
+                }
+                Err(e) => Ended::Err(e.exit(), e.to_string()),
+            }
+        })
+        .await?;
+    let target = match ApiTarget::from_inputs(inputs, service, &signed.subscription_id) {
+        Ok(t) => t,
+        Err(e) => {
+            b.verdict.exit = e.exit();
+            b.verdict.outcome = Outcome::Failed;
+            b.verdict.error = Some(e.to_string());
+            return Err(());
+        }
+    };
+
+    // Breaking changes against what APIM serves now (or baseline-spec).
+    let check = b
+        .step(StepName::BreakingChanges, async {
+            breaking_changes(inputs, &signed.arm, &target, &prepared.document).await
+        })
+        .await?;
+    b.verdict.findings.extend(check.findings.iter().cloned());
+    if check.refuse {
+        b.refuse(format!(
+            "{}. Keep the old operations (deprecate them first), publish this as a new API version \
+             (api-id/api-path), or set breaking-changes to warn or allow to publish anyway.",
+            check.detail
+        ));
+        return Err(());
+    }
+
+    // Publish: staged revision, verify, release (or in-place; or nothing when unchanged).
+    let request = PublishRequest {
+        target: &target,
+        document: &prepared.document,
+        service_url: &prepared.service_url,
+        revision: inputs.revision,
+        dry_run: inputs.dry_run,
+        release_notes: inputs.release_notes.clone(),
+        commit: apim::commit_from_env(env),
+    };
+    let outcome = b
+        .step(StepName::Publish, async {
+            match apim::publish(&signed.arm, &request, progress).await {
+                Ok(o) => {
+                    let detail = publish_detail(&o);
+                    Ended::Ok(o, StepOutcome::Passed, detail)
+                }
+                Err(e) => Ended::Err(e.exit(), e.to_string()),
+            }
+        })
+        .await?;
+    b.verdict.warnings.extend(outcome.notes.iter().cloned());
+    b.verdict.publish = Some(PublishReport {
+        api_id: outcome.api_id.clone(),
+        revision: outcome.revision,
+        service_url: outcome.service_url.clone(),
+        operations: outcome.operations,
+        changed: outcome.changed,
+        dry_run: outcome.dry_run,
+        portal_url: outcome.portal_url.clone(),
+    });
+    Ok(())
+}
+
+fn publish_detail(o: &apim::PublishOutcome) -> String {
+    if let Some(plan) = &o.dry_run_plan {
+        return format!("dry run: {plan}");
+    }
+    let rev = o
+        .revision
+        .map(|r| format!(" revision {r}"))
+        .unwrap_or_default();
+    match o.kind {
+        apim::PublishKind::Unchanged => format!(
+            "unchanged: APIM already serves this document (api {}{rev}); nothing written",
+            o.api_id
+        ),
+        apim::PublishKind::Created => format!(
+            "created api {}{rev} with {} operations, calling {}",
+            o.api_id, o.operations, o.service_url
+        ),
+        apim::PublishKind::Staged => format!(
+            "released api {}{rev} ({} operations, verified), calling {}",
+            o.api_id, o.operations, o.service_url
+        ),
+        apim::PublishKind::InPlace => format!(
+            "imported in place into api {}{rev} ({} operations, verified), calling {}",
+            o.api_id, o.operations, o.service_url
+        ),
+    }
+}
+
+async fn breaking_changes(
+    inputs: &Inputs,
+    arm: &azure::ArmClient,
+    target: &ApiTarget,
+    new: &Document,
+) -> Ended<checks::CheckResult> {
+    let current = match apim::current_api(arm, target).await {
+        Ok(c) => c,
+        Err(e) => return Ended::Err(e.exit(), e.to_string()),
+    };
+    let live_names: Vec<String> = current
+        .as_ref()
+        .map(|c| c.operations.iter().map(|o| o.name.clone()).collect())
+        .unwrap_or_default();
+    let (baseline, base_doc) = if let Some(path) = &inputs.baseline_spec {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                return Ended::Err(
+                    Exit::Input,
+                    format!("baseline-spec: cannot read {}: {e}", path.display()),
+                );
+            }
+        };
+        match Document::parse(&bytes) {
+            Ok(d) => (Baseline::File(path.display().to_string()), Some(d)),
+            Err(e) => {
+                return Ended::Err(
+                    Exit::Input,
+                    format!("baseline-spec {}: {e}", path.display()),
+                );
+            }
+        }
+    } else if let Some(current) = &current {
+        let exported = match apim::export_current(arm, target).await {
+            Ok(Some(bytes)) => bytes,
+            // Deleted between the two reads: nothing left to break.
+            Ok(None) => Vec::new(),
+            Err(e) => return Ended::Err(e.exit(), e.to_string()),
+        };
+        if exported.is_empty() {
+            (Baseline::None, None)
+        } else {
+            match Document::parse(&exported) {
+                Ok(d) => (
+                    Baseline::Live {
+                        revision: Some(current.revision),
+                    },
+                    Some(d),
+                ),
+                Err(e) => {
+                    return Ended::Err(
+                        Exit::Azure,
+                        format!(
+                            "APIM's export of the current API is not a document apim-gate can compare: {e}. \
+                         Give the previous document as baseline-spec to check against it instead."
+                        ),
+                    );
+                }
+            }
+        }
+    } else {
+        (Baseline::None, None)
+    };
+    let result = checks::breaking_step(
+        &baseline,
+        base_doc.as_ref(),
+        new,
+        &live_names,
+        inputs.breaking_changes,
+    );
+    let (outcome, detail) = (result.outcome, result.detail.clone());
+    Ended::Ok(result, outcome, detail)
+}
