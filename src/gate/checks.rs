@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::apim::ApiOperation;
 use crate::inputs::BreakingChanges;
 use crate::spec::lint::normalize_operation_id;
 use crate::spec::{Document, Finding, Level, diff, lint};
@@ -82,24 +83,36 @@ impl Baseline {
 
 /// The breaking-change check, plus the live operations an import would delete.
 ///
-/// `live_operation_names` are the names of the current APIM operations (APIM names them after the
-/// normalised operationId): matching on update is by that name, so an operation whose operationId
-/// disappears is deleted with its policies even when its path and method stay.
+/// `live` are the current APIM operations. APIM names them after the normalised operationId and
+/// matches on that name when importing, so an operation whose operationId disappears is deleted
+/// with its policies even when its path and method stay.
 pub fn breaking_step(
     baseline: &Baseline,
     base: Option<&Document>,
     new: &Document,
-    live_operation_names: &[String],
+    live: &[ApiOperation],
     mode: BreakingChanges,
 ) -> CheckResult {
     let mut findings = match base {
         Some(base) => diff::diff(base, new),
         None => Vec::new(),
     };
-    findings.extend(replaced_operations(live_operation_names, new));
+    // Info findings (an added operation, a new optional property) are what a release is for; a gate
+    // lists what could hurt a consumer and only counts the rest. APIM's export also differs from
+    // the source in ways that are info by nature (lower-cased operationIds, media type lists).
+    let infos = count(&findings, Level::Info);
+    findings.retain(|f| f.level > Level::Info);
+    findings.extend(replaced_operations(live, new));
     let errors = count(&findings, Level::Error);
     let warnings = count(&findings, Level::Warning);
-    let what = baseline.describe();
+    let what = if infos > 0 {
+        format!(
+            "{} ({infos} compatible change(s) not listed)",
+            baseline.describe()
+        )
+    } else {
+        baseline.describe()
+    };
     let (outcome, refuse, detail) = match (errors, mode) {
         (0, _) if warnings > 0 => (
             StepOutcome::Warned,
@@ -137,33 +150,130 @@ pub fn breaking_step(
     }
 }
 
-/// Live operations whose name no operation of `new` will take.
-pub fn replaced_operations(live_operation_names: &[String], new: &Document) -> Vec<Finding> {
-    if live_operation_names.is_empty() {
-        return Vec::new();
-    }
-    let incoming: BTreeSet<String> = new
-        .operations()
+/// Live operations that `new` still has (same method and URL template) under an operationId that
+/// no longer matches their APIM name: the import deletes and recreates them, losing their
+/// policies. Operations whose path is gone are the diff's business, not this check's.
+pub fn replaced_operations(live: &[ApiOperation], new: &Document) -> Vec<Finding> {
+    let operations = new.operations();
+    let names: BTreeSet<String> = operations
         .iter()
         .filter_map(|op| op.operation_id.as_deref().map(normalize_operation_id))
         .collect();
-    // Operations without an operationId get names APIM derives itself; only named ones can be
-    // matched with confidence.
-    if incoming.is_empty() {
+    // Without operationIds APIM derives names itself; only named operations match with confidence.
+    if names.is_empty() {
         return Vec::new();
     }
-    live_operation_names
-        .iter()
-        .filter(|name| !incoming.contains(name.as_str()))
-        .map(|name| Finding {
-            id: "apim-operation-deleted".to_string(),
-            level: Level::Warning,
-            operation: None,
-            path: format!("/operations/{name}"),
-            message: format!(
-                "APIM operation '{name}' matches no operationId of the new document, so the import deletes it \
-                 together with its policies; if it was renamed, keep the old operationId or move its policies"
-            ),
+    live.iter()
+        .filter(|op| !names.contains(&op.name))
+        .filter_map(|op| {
+            let same = operations.iter().find(|n| {
+                n.method == op.method && template_key(&n.path) == template_key(&op.url_template)
+            })?;
+            let now = same.operation_id.as_deref().unwrap_or("(none)");
+            Some(Finding {
+                id: "apim-operation-replaced".to_string(),
+                level: Level::Warning,
+                operation: Some(format!("{} {}", same.method, same.path)),
+                path: format!("/operations/{}", op.name),
+                message: format!(
+                    "APIM operation '{}' ({} {}) is now operationId '{now}', so the import deletes it with its \
+                     policies and creates a new one; keep the old operationId to keep the operation",
+                    op.name, op.method, op.url_template
+                ),
+            })
         })
         .collect()
+}
+
+/// A URL template with parameter names blanked and no trailing slash: `/pets/{id}/` → `/pets/{}`.
+fn template_key(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_param = false;
+    for c in path
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .chars()
+    {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push_str("{}");
+            }
+            '}' => in_param = false,
+            _ if in_param => {}
+            _ => out.push(c.to_ascii_lowercase()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(name: &str, method: &str, template: &str) -> ApiOperation {
+        ApiOperation {
+            name: name.into(),
+            method: method.into(),
+            url_template: template.into(),
+        }
+    }
+
+    #[test]
+    fn renamed_operation_ids_are_reported_removed_paths_are_not() {
+        let new = Document::parse(
+            br#"{"openapi":"3.0.1","paths":{"/pets/{petId}":{"get":{"operationId":"FetchPet"}},"/toys":{"get":{"operationId":"ListToys"}}}}"#,
+        )
+        .unwrap();
+        let live = [
+            op("getpet", "GET", "/pets/{id}"),
+            op("listtoys", "GET", "/toys"),
+            op("listcats", "GET", "/cats"),
+        ];
+        let found = replaced_operations(&live, &new);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].id, "apim-operation-replaced");
+        assert_eq!(found[0].operation.as_deref(), Some("GET /pets/{petId}"));
+        assert!(found[0].message.contains("'getpet'") && found[0].message.contains("FetchPet"));
+    }
+
+    #[test]
+    fn info_findings_are_counted_not_listed() {
+        let base = Document::parse(br#"{"openapi":"3.0.1","paths":{"/a":{"get":{"responses":{"200":{"description":"ok"}}}}}}"#).unwrap();
+        let new = Document::parse(br#"{"openapi":"3.0.1","paths":{"/a":{"get":{"responses":{"200":{"description":"ok"}}}},"/b":{"get":{"responses":{"200":{"description":"ok"}}}}}}"#).unwrap();
+        let r = breaking_step(
+            &Baseline::Live { revision: Some(1) },
+            Some(&base),
+            &new,
+            &[],
+            BreakingChanges::Fail,
+        );
+        assert!(r.findings.is_empty());
+        assert!(!r.refuse);
+        assert!(
+            r.detail.contains("1 compatible change(s) not listed"),
+            "{}",
+            r.detail
+        );
+        let r = breaking_step(
+            &Baseline::Live { revision: Some(1) },
+            Some(&new),
+            &base,
+            &[],
+            BreakingChanges::Fail,
+        );
+        assert!(r.refuse);
+        assert_eq!(r.outcome, StepOutcome::Failed);
+        let r = breaking_step(
+            &Baseline::Live { revision: Some(1) },
+            Some(&new),
+            &base,
+            &[],
+            BreakingChanges::Warn,
+        );
+        assert!(!r.refuse);
+        assert_eq!(r.outcome, StepOutcome::Warned);
+    }
 }

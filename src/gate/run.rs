@@ -344,9 +344,9 @@ async fn breaking_changes(
         Ok(c) => c,
         Err(e) => return Ended::Err(e.exit(), e.to_string()),
     };
-    let live_names: Vec<String> = current
+    let live = current
         .as_ref()
-        .map(|c| c.operations.iter().map(|o| o.name.clone()).collect())
+        .map(|c| c.operations.clone())
         .unwrap_or_default();
     let (baseline, base_doc) = if let Some(path) = &inputs.baseline_spec {
         let bytes = match std::fs::read(path) {
@@ -402,7 +402,7 @@ async fn breaking_changes(
         &baseline,
         base_doc.as_ref(),
         new,
-        &live_names,
+        &live,
         inputs.breaking_changes,
     );
     let (outcome, detail) = (result.outcome, result.detail.clone());
