@@ -836,3 +836,346 @@ fn run_js_passes_output_and_exit_code_through() {
     assert_ne!(missing.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&missing.stdout).contains("##vso[task.logissue type=error"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// End to end: the binary run the way each CI system runs it, against the sandbox.
+// ---------------------------------------------------------------------------------------------
+
+/// The value the runner gives `${{ inputs.NAME }}`: the workflow's `with:`, else the action's
+/// default (where `${{ github.token }}` is the job token), else "".
+fn composite_env(
+    action: &Value,
+    with: &BTreeMap<&str, String>,
+    job_token: &str,
+) -> Vec<(String, String)> {
+    let steps = action["runs"]["steps"].as_array().unwrap();
+    let gate = steps.iter().find(|s| s["id"] == "gate").unwrap();
+    gate["env"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(var, expr)| {
+            let expr = expr.as_str().unwrap();
+            let name = expr
+                .trim_start_matches("${{ inputs.")
+                .trim_end_matches(" }}");
+            let value =
+                with.get(name)
+                    .cloned()
+                    .unwrap_or_else(|| match action["inputs"][name]["default"].as_str() {
+                        Some("${{ github.token }}") => job_token.to_string(),
+                        Some(d) => d.to_string(),
+                        None => String::new(),
+                    });
+            (var.clone(), value)
+        })
+        .collect()
+}
+
+struct Deployed {
+    sb: apim_sandbox::Sandbox,
+    env: BTreeMap<String, String>,
+    dir: tempfile::TempDir,
+}
+
+async fn deployed() -> Deployed {
+    apim_gate::install_crypto_provider();
+    let sb = apim_sandbox::Sandbox::start(apim_sandbox::Config {
+        retry_after: 0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let env = sb.env().into_iter().collect();
+    Deployed {
+        sb,
+        env,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+fn remove_products_path(sb: &apim_sandbox::Sandbox) {
+    let doc = apim_sandbox::default_spec().unwrap();
+    let mut v: Value =
+        serde_json::from_slice(doc.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&doc)).unwrap();
+    v["paths"].as_object_mut().unwrap().remove("/products");
+    assert!(
+        sb.shared
+            .set_document("svc-1", serde_json::to_vec(&v).unwrap())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn github_action_end_to_end_outputs_summary_check_run_and_no_secret() {
+    let d = deployed().await;
+    let action: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(root().join("action.yml")).unwrap())
+            .unwrap();
+    let e = &d.env;
+    let with: BTreeMap<&str, String> = [
+        ("kubeconfig", e["APIM_GATE_KUBECONFIG"].clone()),
+        ("service", e["APIM_GATE_SERVICE"].clone()),
+        ("subscription-id", e["APIM_GATE_SUBSCRIPTION_ID"].clone()),
+        ("resource-group", e["APIM_GATE_RESOURCE_GROUP"].clone()),
+        ("apim-service", e["APIM_GATE_APIM_SERVICE"].clone()),
+        ("auth", "client-secret".to_string()),
+        ("tenant-id", e["APIM_GATE_TENANT_ID"].clone()),
+        ("client-id", e["APIM_GATE_CLIENT_ID"].clone()),
+        ("client-secret", e["APIM_GATE_CLIENT_SECRET"].clone()),
+        ("ca-certificates", e["APIM_GATE_CA_CERTIFICATES"].clone()),
+        ("arm-endpoint", e["APIM_GATE_ARM_ENDPOINT"].clone()),
+        ("authority-host", e["APIM_GATE_AUTHORITY_HOST"].clone()),
+        (
+            "output-spec",
+            d.dir.path().join("out/api.json").display().to_string(),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let secrets = [
+        e["APIM_GATE_CLIENT_SECRET"].clone(),
+        e["SANDBOX_GITHUB_TOKEN"].clone(),
+    ];
+
+    let run = |round: &str| {
+        let output = d.dir.path().join(format!("output-{round}"));
+        let summary = d.dir.path().join(format!("summary-{round}"));
+        std::fs::write(&output, "").unwrap();
+        std::fs::write(&summary, "").unwrap();
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_apim-gate"));
+        cmd.env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("GITHUB_ACTIONS", "true")
+            .env("CI", "true")
+            .env("GITHUB_OUTPUT", &output)
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("GITHUB_REPOSITORY", "acme/shop")
+            .env("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+            .env("GITHUB_EVENT_NAME", "push")
+            .env("GITHUB_SERVER_URL", "https://github.com")
+            .env("GITHUB_RUN_ID", "7")
+            .env("GITHUB_API_URL", &e["SANDBOX_GITHUB_URL"])
+            .envs(composite_env(&action, &with, &e["SANDBOX_GITHUB_TOKEN"]));
+        (cmd, output, summary)
+    };
+
+    // A first release passes.
+    let (mut cmd, output, summary) = run("1");
+    let out = cmd.output().await.unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let outputs = parse_github_output(&std::fs::read_to_string(&output).unwrap());
+    for name in [
+        "api-id",
+        "api-revision",
+        "service-url",
+        "operations",
+        "changed",
+        "breaking-changes",
+        "spec-path",
+        "verdict",
+    ] {
+        assert!(
+            outputs.contains_key(name),
+            "{name} missing from {outputs:?}"
+        );
+    }
+    assert_eq!(outputs["verdict"], "passed");
+    assert_eq!(outputs["api-id"], "svc-1");
+    assert_eq!(outputs["api-revision"], "1");
+    assert_eq!(outputs["service-url"], "http://10.224.0.4:30080");
+    assert_eq!(outputs["changed"], "true");
+    assert!(Path::new(&outputs["spec-path"]).is_file());
+    // Masks come before anything else.
+    let first = stdout.lines().next().unwrap_or("");
+    assert!(first.starts_with("::add-mask::"), "{first}");
+
+    // A breaking change is refused: exit 1, failure check run, findings in the summary.
+    remove_products_path(&d.sb);
+    let (mut cmd, output2, summary2) = run("2");
+    let out2 = cmd.output().await.unwrap();
+    let (stdout2, stderr2) = (
+        String::from_utf8(out2.stdout).unwrap(),
+        String::from_utf8(out2.stderr).unwrap(),
+    );
+    assert_eq!(out2.status.code(), Some(1), "{stdout2}\n{stderr2}");
+    let outputs2 = parse_github_output(&std::fs::read_to_string(&output2).unwrap());
+    assert_eq!(outputs2["verdict"], "refused");
+    assert_eq!(outputs2["breaking-changes"], "2");
+    let md = std::fs::read_to_string(&summary2).unwrap();
+    assert!(md.contains("api-path-removed-without-deprecation"), "{md}");
+    assert!(md.contains("| Level |"), "{md}");
+    let errors: Vec<Command> = stdout2
+        .lines()
+        .filter_map(parse_gh_command)
+        .filter(|c| c.name == "error")
+        .collect();
+    assert!(
+        errors.iter().any(|c| c.data.contains("/products")),
+        "{stdout2}"
+    );
+
+    let rec = recorded(&d.sb).await;
+    let conclusions: Vec<&str> = rec["check_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["conclusion"].as_str().unwrap())
+        .collect();
+    assert_eq!(conclusions, ["success", "failure"]);
+
+    // The mask commands carry the secrets to the runner, which hides them from then on; every
+    // other line, file and request must be free of them.
+    let texts = [
+        ("stdout 1", unmasked_lines(&stdout)),
+        ("stderr 1", stderr),
+        ("stdout 2", unmasked_lines(&stdout2)),
+        ("stderr 2", stderr2),
+        ("summary 2", md),
+        ("summary 1", std::fs::read_to_string(&summary).unwrap()),
+        ("outputs 1", std::fs::read_to_string(&output).unwrap()),
+        ("github", rec.to_string()),
+    ];
+    for (what, text) in &texts {
+        for s in &secrets {
+            assert!(
+                !text.contains(s.as_str()),
+                "a secret leaked into {what}: {text}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn azure_devops_task_end_to_end_through_node_with_a_service_connection() {
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").is_err(),
+            "node is required in CI (.ci/run installs it)"
+        );
+        eprintln!("note: node is not installed; the Azure DevOps end-to-end test is skipped");
+        return;
+    }
+    let d = deployed().await;
+    let e = &d.env;
+    let task: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("task.json")).unwrap()).unwrap();
+    let connection = "5f2c8c1e-0d0a-4b5a-9c3e-2a1b0c9d8e7f";
+    let upper = connection.to_ascii_uppercase();
+    // The agent sets INPUT_<NAME> for every task input, upper-cased, with defaults filled in.
+    let mut given: BTreeMap<&str, String> = [
+        ("kubeconfig", e["APIM_GATE_KUBECONFIG"].clone()),
+        ("service", e["APIM_GATE_SERVICE"].clone()),
+        ("resourceGroup", e["APIM_GATE_RESOURCE_GROUP"].clone()),
+        ("apimService", e["APIM_GATE_APIM_SERVICE"].clone()),
+        ("azureServiceConnection", connection.to_string()),
+        ("caCertificates", e["APIM_GATE_CA_CERTIFICATES"].clone()),
+        ("armEndpoint", e["APIM_GATE_ARM_ENDPOINT"].clone()),
+        ("authorityHost", e["APIM_GATE_AUTHORITY_HOST"].clone()),
+    ]
+    .into_iter()
+    .collect();
+    for input in task["inputs"].as_array().unwrap() {
+        let name = input["name"].as_str().unwrap();
+        if let Some(d) = input["defaultValue"].as_str() {
+            given.entry(name).or_insert_with(|| d.to_string());
+        }
+    }
+    let temp = d.dir.path().join("agent-temp");
+    std::fs::create_dir_all(&temp).unwrap();
+    let out = tokio::process::Command::new("node")
+        .arg(root().join("run.js"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("APIM_GATE_BIN", env!("CARGO_BIN_EXE_apim-gate"))
+        .env("TF_BUILD", "True")
+        .env("AGENT_TEMPDIRECTORY", &temp)
+        .env(
+            "BUILD_SOURCEVERSION",
+            "89abcdef0123456789abcdef0123456789abcdef",
+        )
+        .envs(
+            given
+                .iter()
+                .map(|(k, v)| (format!("INPUT_{}", k.to_ascii_uppercase()), v.clone())),
+        )
+        .env(format!("ENDPOINT_AUTH_SCHEME_{upper}"), "ServicePrincipal")
+        .env(
+            format!("ENDPOINT_AUTH_PARAMETER_{upper}_TENANTID"),
+            &e["APIM_GATE_TENANT_ID"],
+        )
+        .env(
+            format!("ENDPOINT_AUTH_PARAMETER_{upper}_SERVICEPRINCIPALID"),
+            &e["APIM_GATE_CLIENT_ID"],
+        )
+        .env(
+            format!("ENDPOINT_AUTH_PARAMETER_{upper}_SERVICEPRINCIPALKEY"),
+            &e["APIM_GATE_CLIENT_SECRET"],
+        )
+        .env(
+            format!("ENDPOINT_DATA_{upper}_SUBSCRIPTIONID"),
+            &e["APIM_GATE_SUBSCRIPTION_ID"],
+        )
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let commands: Vec<Command> = stdout.lines().filter_map(parse_ado_command).collect();
+    assert_eq!(
+        commands.first().map(|c| c.name.as_str()),
+        Some("task.setsecret"),
+        "{stdout}"
+    );
+    let vars: BTreeMap<String, String> = commands
+        .iter()
+        .filter(|c| c.name == "task.setvariable")
+        .map(|c| {
+            assert_eq!(c.props.get("isoutput").map(String::as_str), Some("true"));
+            (c.props["variable"].clone(), c.data.clone())
+        })
+        .collect();
+    for output in task["outputVariables"].as_array().unwrap() {
+        let name = output["name"].as_str().unwrap();
+        assert!(vars.contains_key(name), "{name} not set: {vars:?}");
+    }
+    assert_eq!(vars["apiId"], "svc-1");
+    assert_eq!(vars["verdict"], "passed");
+    let complete = commands
+        .iter()
+        .rfind(|c| c.name == "task.complete")
+        .unwrap();
+    assert!(
+        complete.props["result"].starts_with("Succeeded"),
+        "{:?}",
+        complete.props
+    );
+    let secret = &e["APIM_GATE_CLIENT_SECRET"];
+    assert!(
+        stdout.contains(&format!("##vso[task.setsecret]{secret}")),
+        "the key is masked first"
+    );
+    assert!(
+        !unmasked_lines(&stdout).contains(secret.as_str()) && !stderr.contains(secret.as_str())
+    );
+    assert!(
+        stderr.contains("service connection") || stdout.contains("service connection"),
+        "sign-in method named: {stdout}"
+    );
+}
+
+/// The log without the lines that hand secrets to the runner for masking.
+fn unmasked_lines(log: &str) -> String {
+    log.lines()
+        .filter(|l| !l.starts_with("::add-mask::") && !l.contains("##vso[task.setsecret]"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

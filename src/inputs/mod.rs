@@ -125,6 +125,11 @@ impl Env {
         self.vars.get(name).map(|(v, _)| v.as_str())
     }
 
+    /// Every variable and its value.
+    pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, (v, _))| (k.as_str(), v.as_str()))
+    }
+
     fn iter(&self) -> impl Iterator<Item = (&str, &str, &Origin)> {
         self.vars
             .iter()

@@ -161,6 +161,21 @@ pub fn secrets(env: &Env, inputs: Option<&Inputs>) -> Vec<String> {
             out.push(v.to_string());
         }
     }
+    // Azure DevOps service connections: the key, token or certificate parameters, and the
+    // ENDPOINT_AUTH_<id> JSON that holds them all.
+    for (name, value) in env.vars() {
+        let upper = name.to_ascii_uppercase();
+        let credential = upper.starts_with("ENDPOINT_AUTH_PARAMETER_")
+            && ["KEY", "ACCESSTOKEN", "CERTIFICATE", "PASSWORD", "SECRET"]
+                .iter()
+                .any(|suffix| upper.ends_with(suffix));
+        let blob = upper.starts_with("ENDPOINT_AUTH_")
+            && !upper.starts_with("ENDPOINT_AUTH_PARAMETER_")
+            && !upper.starts_with("ENDPOINT_AUTH_SCHEME_");
+        if credential || blob {
+            out.push(value.to_string());
+        }
+    }
     out.retain(|s| !s.trim().is_empty());
     out.sort();
     out.dedup();
