@@ -30,6 +30,8 @@ struct World {
     sandbox: Sandbox,
     dir: tempfile::TempDir,
     file: PathBuf,
+    /// Everything every run printed, to check no secret ever appears.
+    printed: std::sync::Mutex<String>,
 }
 
 impl World {
@@ -39,7 +41,12 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sandbox.env");
         sandbox.write_env(&file).unwrap();
-        World { sandbox, dir, file }
+        World {
+            sandbox,
+            dir,
+            file,
+            printed: std::sync::Mutex::new(String::new()),
+        }
     }
 
     async fn gate(&self, extra: &[(&str, &str)]) -> Run {
@@ -52,10 +59,26 @@ impl World {
             .output()
             .await
             .unwrap();
-        Run {
+        let run = Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8(out.stdout).unwrap(),
             stderr: String::from_utf8(out.stderr).unwrap(),
+        };
+        let mut printed = self.printed.lock().unwrap();
+        printed.push_str(&run.stdout);
+        printed.push_str(&run.stderr);
+        run
+    }
+
+    /// No run printed the client secret or the ARM token.
+    fn assert_no_secret_printed(&self) {
+        let printed = self.printed.lock().unwrap();
+        assert!(!printed.is_empty());
+        for secret in [
+            &self.sandbox.identity().client_secret,
+            &self.sandbox.arm_token,
+        ] {
+            assert!(!printed.contains(secret.as_str()), "a secret was printed");
         }
     }
 
@@ -94,7 +117,7 @@ impl World {
         let revisions = api["revisions"].as_array()?;
         let rev = revisions
             .iter()
-            .find(|r| r["apiRevision"] == current.to_string())?;
+            .find(|r| r["apiRevision"].as_str() == Some(current.to_string().as_str()))?;
         let mut ops: Vec<String> = rev["operations"]
             .as_array()?
             .iter()
@@ -164,7 +187,6 @@ async fn publish_then_release_a_compatible_change_then_refuse_a_breaking_one() {
         ..Config::default()
     })
     .await;
-    let secret = world.sandbox.identity().client_secret.clone();
     world.deploy(&base_doc());
 
     // 1. First publish: rev 1 is current at once.
@@ -226,9 +248,7 @@ async fn publish_then_release_a_compatible_change_then_refuse_a_breaking_one() {
     assert_eq!(world.writes_since(mark), Vec::<String>::new());
     assert_eq!(world.apim().await.unwrap().0, 3);
 
-    for r in [&run] {
-        assert!(!r.stdout.contains(&secret) && !r.stderr.contains(&secret));
-    }
+    world.assert_no_secret_printed();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -328,4 +348,5 @@ async fn a_failed_import_leaves_the_live_revision_as_it_was() {
         (before.0, &before.1, &before.2, &before.3)
     );
     assert_eq!(after.4, 1, "the staged revision was deleted");
+    world.assert_no_secret_printed();
 }
