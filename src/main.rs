@@ -178,17 +178,26 @@ fn with_runtime(work: impl std::future::Future<Output = Exit>) -> Exit {
 /// output stays the report. Untrusted text (pod answers, Azure messages) is cleaned first.
 struct StderrProgress {
     clean: report::Cleaner,
+    /// `namespace/service: ` when several services interleave their lines.
+    prefix: String,
 }
 
 impl StderrProgress {
     fn new(inputs: &Inputs, env: &Env) -> StderrProgress {
         StderrProgress {
             clean: report::Cleaner::new(&report::secrets(env, Some(inputs))),
+            prefix: String::new(),
         }
     }
 
+    fn for_service(inputs: &Inputs, env: &Env, label: &str) -> StderrProgress {
+        let mut p = StderrProgress::new(inputs, env);
+        p.prefix = format!("{}: ", p.clean.line(label));
+        p
+    }
+
     fn say(&self, line: &str) {
-        eprintln!("apim-gate: {}", self.clean.line(line));
+        eprintln!("apim-gate: {}{}", self.prefix, self.clean.line(line));
     }
 }
 
@@ -401,6 +410,9 @@ fn run(args: &EnvArgs, summary: Option<&Path>) -> Exit {
             );
         }
     };
+    if let Some(list) = inputs.services.as_deref() {
+        return run_services(&inputs, &env, list, summary);
+    }
     with_runtime(async {
         let progress = StderrProgress::new(&inputs, &env);
         let verdict = gate::run(&inputs, &env, &progress).await;
@@ -414,6 +426,43 @@ fn run(args: &EnvArgs, summary: Option<&Path>) -> Exit {
             Err(e) => {
                 eprintln!("apim-gate: error: {e}");
                 e.exit_for(&verdict)
+            }
+        }
+    })
+}
+
+/// The `services` input: every service on one session, `parallelism` at a time, one report.
+fn run_services(inputs: &Inputs, env: &Env, list: &str, summary: Option<&Path>) -> Exit {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let specs = match gate::services::parse(list, &inputs.namespace, &cwd) {
+        Ok(s) => s,
+        Err(e) => return fail(Exit::Input, e),
+    };
+    let runs: Vec<(Inputs, Box<dyn gate::Progress>)> = specs
+        .iter()
+        .map(|s| {
+            let progress: Box<dyn gate::Progress> =
+                Box::new(StderrProgress::for_service(inputs, env, &s.label()));
+            (s.inputs(inputs), progress)
+        })
+        .collect();
+    let parallelism = usize::try_from(inputs.parallelism).unwrap_or(1);
+    with_runtime(async {
+        let session = gate::Session::new(inputs, env);
+        let verdicts = gate::run_many(&session, env, &runs, parallelism).await;
+        let options = report::EmitOptions {
+            summary_file: summary,
+            extra_secrets: &[],
+        };
+        let mut stdout = std::io::stdout().lock();
+        match report::emit_many(&verdicts, inputs, env, &mut stdout, &options).await {
+            Ok(outcome) => outcome.exit,
+            Err(e) => {
+                eprintln!("apim-gate: error: {e}");
+                match gate::overall_exit(&verdicts) {
+                    Exit::Passed => Exit::Reporting,
+                    other => other,
+                }
             }
         }
     })

@@ -192,6 +192,10 @@ pub struct ArmClient {
     cache: tokio::sync::Mutex<Option<Cached>>,
     policy: RetryPolicy,
     portal: String,
+    /// ARM throttles per subscription and identity, not per request: after a 429 every request of
+    /// this client (all the services of a run) waits until then, so one shared back-off slows the
+    /// run down instead of each service hammering ARM and failing on its own.
+    throttled_until: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl std::fmt::Debug for ArmClient {
@@ -218,6 +222,7 @@ impl ArmClient {
             cache: tokio::sync::Mutex::new(None),
             policy: RetryPolicy::default(),
             portal: "https://portal.azure.com".into(),
+            throttled_until: std::sync::Mutex::new(None),
         }
     }
 
@@ -346,6 +351,7 @@ impl ArmClient {
         let mut refreshed = false;
         loop {
             attempt += 1;
+            self.wait_out_throttling().await;
             let token = self.token(false).await?;
             let mut rb = self
                 .http
@@ -442,9 +448,43 @@ impl ArmClient {
                         wait,
                         attempt,
                     });
-                    tokio::time::sleep(wait).await;
+                    if status == 429 {
+                        // The loop's next turn waits with every other request of this client.
+                        self.throttle_for(wait);
+                    } else {
+                        tokio::time::sleep(wait).await;
+                    }
                 }
                 _ => return Err(AzureError::Arm(Box::new(error))),
+            }
+        }
+    }
+
+    fn throttled(&self) -> std::sync::MutexGuard<'_, Option<tokio::time::Instant>> {
+        // Only an instant is stored; a panic elsewhere cannot leave it half-written.
+        self.throttled_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Pushes the shared back-off to at least `wait` from now.
+    fn throttle_for(&self, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        let mut t = self.throttled();
+        if t.is_none_or(|t| t < until) {
+            *t = Some(until);
+        }
+    }
+
+    /// Waits while ARM has asked this client to back off (it may ask again meanwhile).
+    async fn wait_out_throttling(&self) {
+        loop {
+            let until = *self.throttled();
+            match until {
+                Some(until) if until > tokio::time::Instant::now() => {
+                    tokio::time::sleep_until(until).await
+                }
+                _ => return,
             }
         }
     }

@@ -91,13 +91,27 @@ pub async fn discover(
     env: &Env,
     observer: &dyn Observer,
 ) -> Result<Discovered, ClusterSideError> {
+    let conn = connect(inputs, env).await?;
+    discover_on(&conn, inputs, observer).await
+}
+
+/// Connects with the kubeconfig the inputs name.
+pub async fn connect(inputs: &Inputs, env: &Env) -> Result<cluster::Connection, ClusterSideError> {
     let kubeconfig = KubeconfigInput {
         value: inputs.kubeconfig.as_ref(),
         context: inputs.context.as_deref(),
         home: env.get("HOME").map(PathBuf::from),
     };
-    let conn = cluster::connect(&kubeconfig).await?;
-    let found = cluster::find_and_fetch(&conn, &target(inputs), observer).await?;
+    Ok(cluster::connect(&kubeconfig).await?)
+}
+
+/// Finds the address and fetches the document on an open connection (shared by several services).
+pub async fn discover_on(
+    conn: &cluster::Connection,
+    inputs: &Inputs,
+    observer: &dyn Observer,
+) -> Result<Discovered, ClusterSideError> {
+    let found = cluster::find_and_fetch(conn, &target(inputs), observer).await?;
     Ok(Discovered {
         found,
         warnings: conn.warnings.clone(),

@@ -4,6 +4,7 @@
 pub mod checks;
 pub mod cluster_side;
 pub mod run;
+pub mod services;
 pub mod verdict;
 
 pub use verdict::{
@@ -11,4 +12,4 @@ pub use verdict::{
     StepOutcome, Verdict,
 };
 
-pub use run::{Progress, Silent, run};
+pub use run::{Progress, Session, Silent, overall_exit, run, run_many, run_service};

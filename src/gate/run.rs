@@ -122,7 +122,78 @@ struct Prepared {
     service_url: String,
 }
 
+/// What every service of a run shares: one Kubernetes connection and one signed-in ARM client
+/// (one token, one HTTP connection pool, one throttling back-off). Each is made on first use, so
+/// a run that stops before the cluster or before sign-in never connects or signs in, and made
+/// once, so fifty services cost one connection and one token.
+pub struct Session<'a> {
+    inputs: &'a Inputs,
+    env: &'a Env,
+    connection: tokio::sync::OnceCell<Result<cluster::Connection, Failure>>,
+    signed_in: tokio::sync::OnceCell<Result<azure::SignedIn, Failure>>,
+}
+
+/// A failure every service sharing it reports the same way.
+#[derive(Clone, Debug)]
+struct Failure {
+    exit: Exit,
+    message: String,
+}
+
+impl<'a> Session<'a> {
+    /// `inputs` are the run's (not one service's): the kubeconfig and the Azure sign-in.
+    pub fn new(inputs: &'a Inputs, env: &'a Env) -> Session<'a> {
+        Session {
+            inputs,
+            env,
+            connection: tokio::sync::OnceCell::new(),
+            signed_in: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn connection(&self) -> Result<&cluster::Connection, Failure> {
+        self.connection
+            .get_or_init(|| async {
+                cluster_side::connect(self.inputs, self.env)
+                    .await
+                    .map_err(|e| Failure {
+                        exit: e.exit(),
+                        message: e.to_string(),
+                    })
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    async fn signed_in(&self) -> Result<&azure::SignedIn, Failure> {
+        self.signed_in
+            .get_or_init(|| async {
+                azure::sign_in(self.inputs, self.env)
+                    .await
+                    .map_err(|e| Failure {
+                        exit: e.exit(),
+                        message: e.to_string(),
+                    })
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// One service, on its own session.
 pub async fn run(inputs: &Inputs, env: &Env, progress: &dyn Progress) -> Verdict {
+    run_service(&Session::new(inputs, env), inputs, env, progress).await
+}
+
+/// One service on a shared session; `inputs` are that service's.
+pub async fn run_service(
+    session: &Session<'_>,
+    inputs: &Inputs,
+    env: &Env,
+    progress: &dyn Progress,
+) -> Verdict {
     let service = inputs.service.clone().unwrap_or_default();
     let mut b = Builder {
         verdict: Verdict {
@@ -139,12 +210,42 @@ pub async fn run(inputs: &Inputs, env: &Env, progress: &dyn Progress) -> Verdict
         },
         progress,
     };
-    let _ = run_steps(&mut b, inputs, env, &service).await;
+    let _ = run_steps(&mut b, session, inputs, env, &service).await;
     b.finish()
+}
+
+/// Several services, at most `parallelism` at once, each with its own inputs and progress. One
+/// service's failure does not stop the others. Verdicts come back in the order given.
+pub async fn run_many(
+    session: &Session<'_>,
+    env: &Env,
+    services: &[(Inputs, Box<dyn Progress + '_>)],
+    parallelism: usize,
+) -> Vec<Verdict> {
+    use futures_util::StreamExt;
+    // One task, polled concurrently: the work is waiting on the network, and borrowing the
+    // session and progress avoids 'static bounds on everything.
+    futures_util::stream::iter(services.iter())
+        .map(|(inputs, progress)| run_service(session, inputs, env, progress.as_ref()))
+        .buffered(parallelism.max(1))
+        .collect()
+        .await
+}
+
+/// The exit code of a run of several services: the highest of theirs. Passed (0) < refused (1)
+/// < input (2) < Kubernetes (3) < Azure (4) < reporting (5): a failure to run outranks a refusal,
+/// so a pipeline sees the problem it must fix first.
+pub fn overall_exit(verdicts: &[Verdict]) -> Exit {
+    verdicts
+        .iter()
+        .map(|v| v.exit)
+        .max_by_key(|e| e.code())
+        .unwrap_or(Exit::Passed)
 }
 
 async fn run_steps(
     b: &mut Builder<'_>,
+    session: &Session<'_>,
     inputs: &Inputs,
     env: &Env,
     service: &str,
@@ -154,7 +255,11 @@ async fn run_steps(
     // Cluster: the address APIM will call and the document the pod serves.
     let discovered = b
         .step(StepName::Cluster, async {
-            match cluster_side::discover(inputs, env, progress).await {
+            let conn = match session.connection().await {
+                Ok(c) => c,
+                Err(f) => return Ended::Err(f.exit, f.message),
+            };
+            match cluster_side::discover_on(conn, inputs, progress).await {
                 Ok(d) => {
                     let detail = format!(
                         "{} from pod {} ({} bytes); APIM will call {}",
@@ -237,12 +342,9 @@ async fn run_steps(
     // Sign in to Azure.
     let signed = b
         .step(StepName::SignIn, async {
-            match azure::sign_in(inputs, env).await {
-                Ok(s) => {
-                    let detail = s.method.clone();
-                    Ended::Ok(s, StepOutcome::Passed, detail)
-                }
-                Err(e) => Ended::Err(e.exit(), e.to_string()),
+            match session.signed_in().await {
+                Ok(s) => Ended::Ok(s, StepOutcome::Passed, s.method.clone()),
+                Err(f) => Ended::Err(f.exit, f.message),
             }
         })
         .await?;

@@ -11,6 +11,7 @@
 pub mod azure_devops;
 pub mod github;
 pub mod local;
+pub mod many;
 pub mod markdown;
 pub mod text;
 
@@ -22,6 +23,7 @@ use crate::exit::Exit;
 use crate::gate::verdict::{Outcome, SourcedFinding, Verdict};
 use crate::inputs::{Env, INPUTS, Inputs, Platform};
 
+pub use many::emit_many;
 pub use text::Cleaner;
 
 /// What reporting did beyond printing: problems it met and what the process should exit with.
