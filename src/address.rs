@@ -75,7 +75,7 @@ impl FromStr for Host {
             return v6
                 .parse()
                 .map(Host::Ipv6)
-                .map_err(|_| AddressError::BadHost(s.to_string()));
+                .map_err(|_| AddressError::BadHost(shown(s)));
         }
         if let Ok(v4) = s.parse::<Ipv4Addr>() {
             return Ok(Host::Ipv4(v4));
@@ -86,7 +86,7 @@ impl FromStr for Host {
         if is_dns_name(s) {
             Ok(Host::Name(s.to_ascii_lowercase()))
         } else {
-            Err(AddressError::BadHost(s.to_string()))
+            Err(AddressError::BadHost(shown(s)))
         }
     }
 }
@@ -96,16 +96,16 @@ impl FromStr for HostPort {
     fn from_str(input: &str) -> Result<HostPort, AddressError> {
         let s = input.trim();
         if s.is_empty() {
-            return Err(AddressError::Empty(input.to_string()));
+            return Err(AddressError::Empty(shown(input)));
         }
         if let Some((_, host)) = s.rsplit_once('@') {
-            return Err(AddressError::HasCredentials(host.to_string()));
+            return Err(AddressError::HasCredentials(shown(host)));
         }
         if s.contains("://") {
-            return Err(AddressError::HasScheme(input.to_string()));
+            return Err(AddressError::HasScheme(shown(input)));
         }
         if s.contains(['/', '?', '#']) {
-            return Err(AddressError::HasPath(input.to_string()));
+            return Err(AddressError::HasPath(shown(input)));
         }
         // A bare IPv6 address has colons but no port.
         if let Ok(v6) = s.parse::<Ipv6Addr>() {
@@ -116,9 +116,9 @@ impl FromStr for HostPort {
                 Some((h, "")) => (format!("[{h}]"), None),
                 Some((h, p)) => match p.strip_prefix(':') {
                     Some(p) => (format!("[{h}]"), Some(p)),
-                    None => return Err(AddressError::BadHost(input.to_string())),
+                    None => return Err(AddressError::BadHost(shown(input))),
                 },
-                None => return Err(AddressError::BadHost(input.to_string())),
+                None => return Err(AddressError::BadHost(shown(input))),
             }
         } else {
             match s.rsplit_once(':') {
@@ -129,15 +129,38 @@ impl FromStr for HostPort {
         let port = match port {
             None => None,
             Some(p) => Some(parse_port(p).ok_or_else(|| AddressError::BadPort {
-                input: input.to_string(),
-                port: p.to_string(),
+                input: shown(input),
+                port: shown(p),
             })?),
         };
         let host = host
             .parse::<Host>()
-            .map_err(|_| AddressError::BadHost(input.to_string()))?;
+            .map_err(|_| AddressError::BadHost(shown(input)))?;
         Ok(HostPort { host, port })
     }
+}
+
+/// The input as an error message may repeat it: a query or fragment (where a pasted URL carries
+/// its token) is cut, and control characters are escaped so the message cannot drive a terminal
+/// or start a CI log command.
+fn shown(input: &str) -> String {
+    let (kept, cut) = match input.find(['?', '#']) {
+        Some(i) => (&input[..i], &input[i..i + 1]),
+        None => (input, ""),
+    };
+    let mut out = String::with_capacity(kept.len() + 4);
+    for c in kept.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    if !cut.is_empty() {
+        out.push_str(cut);
+        out.push('…');
+    }
+    out
 }
 
 fn parse_port(p: &str) -> Option<u16> {

@@ -583,8 +583,11 @@ fn canonicalize(spec: &InputSpec, raw: &str) -> Result<String, String> {
             }
             Ok(items.join(","))
         }
+        // Milliseconds are read back as u64: a duration beyond that is refused here rather than
+        // failing later as an internal error.
         Kind::Duration => parse_duration(v)
-            .map(|d| d.as_millis().to_string())
+            .and_then(|d| u64::try_from(d.as_millis()).ok())
+            .map(|ms| ms.to_string())
             .ok_or_else(|| {
                 format!("{v:?} is not a duration: use a number with s, m or h, like 90s or 2m")
             }),
@@ -661,13 +664,15 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
             .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
-        total += match unit {
+        let part = match unit {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
             "m" => Duration::from_secs(n.checked_mul(60)?),
             "h" => Duration::from_secs(n.checked_mul(3600)?),
             _ => return None,
         };
+        // `+=` panics past Duration::MAX: `18446744073709551615s1s` must be refused, not crash.
+        total = total.checked_add(part)?;
     }
     Some(total)
 }

@@ -134,13 +134,13 @@ pub fn render_text(findings: &[Finding]) -> String {
     }
     let mut out = String::new();
     for f in findings {
-        let operation = f.operation.as_deref().unwrap_or("(document)");
+        let operation = one_line(f.operation.as_deref().unwrap_or("(document)"));
         let message = one_line(&f.message);
         out.push_str(&format!(
             "{:<7} {}  {operation}: {message}\n        at {}\n",
             f.level.as_str(),
-            f.id,
-            if f.path.is_empty() { "/" } else { &f.path }
+            one_line(&f.id),
+            one_line(if f.path.is_empty() { "/" } else { &f.path })
         ));
     }
     out.push_str(&counts(findings));
@@ -174,18 +174,40 @@ pub fn render_markdown(findings: &[Finding]) -> String {
 }
 
 fn one_line(s: &str) -> String {
-    s.split(['\r', '\n'])
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    printable(
+        &s.split(['\r', '\n'])
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// A table cell must not end the row (`|`) or the table (a newline).
 fn md_cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace("\r\n", "<br>")
-        .replace(['\n', '\r'], "<br>")
+    printable(
+        &s.replace('\\', "\\\\")
+            .replace('|', "\\|")
+            .replace("\r\n", "<br>")
+            .replace(['\n', '\r'], "<br>"),
+    )
+}
+
+/// Findings quote the document (operationIds, paths, names), which the service's authors control:
+/// control characters are shown as `\u{1b}` so an escape sequence cannot drive the terminal and a
+/// NEL or NUL cannot cut the line a CI log reads commands from.
+fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -61,9 +61,9 @@ pub enum SourceFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error(
-        "the document is not UTF-8 text (byte {offset} is not valid UTF-8); OpenAPI documents are JSON or YAML text"
+        "the document is not UTF-8 text (byte {offset} is not valid UTF-8); OpenAPI documents are JSON or YAML text{hint}"
     )]
-    NotUtf8 { offset: usize },
+    NotUtf8 { offset: usize, hint: &'static str },
     #[error("the document is empty")]
     Empty,
     #[error(
@@ -270,6 +270,14 @@ pub(crate) fn text_of(bytes: &[u8]) -> Result<&str, SpecError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| SpecError::NotUtf8 {
         offset: e.valid_up_to(),
+        // Windows PowerShell 5's `Out-File` and `>` write UTF-16 with a byte-order mark: a
+        // document saved that way on a build agent is the usual reason for this error.
+        hint: if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+            "; this one is UTF-16 (it starts with a UTF-16 byte-order mark): save it as UTF-8 \
+             (PowerShell: Out-File -Encoding utf8)"
+        } else {
+            ""
+        },
     })?;
     let trimmed = text.trim_start();
     if trimmed.is_empty() {

@@ -6,6 +6,8 @@
 //! are re-serialised, the rest is copied verbatim (numbers, escapes and unicode survive unchanged,
 //! and a 10 MB document is rewritten without building its tree).
 
+use std::borrow::Cow;
+
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -170,10 +172,11 @@ fn rewrite_json(text: &str, options: &RewriteOptions) -> Result<Rewritten, SpecE
         }
     };
 
+    // The last of duplicate members, as `Document::parse` (serde_json) and most readers take it.
     let get = |name: &str| {
         members
             .iter()
-            .find(|(k, _)| k == name)
+            .rfind(|(k, _)| k == name)
             .and_then(|(_, v)| serde_json::from_str::<Value>(v.get()).ok())
     };
     let (replacements, service_url) = if version.is_swagger2() {
@@ -190,19 +193,20 @@ fn rewrite_json(text: &str, options: &RewriteOptions) -> Result<Rewritten, SpecE
     let trailing_newline = text.ends_with('\n');
 
     // Members in output order: originals (replaced in place), then any new ones after their anchor.
-    let mut out: Vec<(String, String)> = Vec::with_capacity(members.len() + 2);
+    // Untouched members borrow the input's text: a large document is not copied twice.
+    let mut out: Vec<(String, Cow<'_, str>)> = Vec::with_capacity(members.len() + 2);
     let mut placed = vec![false; replacements.len()];
     for (k, raw) in &members {
         if let Some(i) = replacements.iter().position(|(name, _)| name == k) {
             if !placed[i] {
-                out.push((k.clone(), render_value(&replacements[i].1, &style)));
+                out.push((k.clone(), render_value(&replacements[i].1, &style).into()));
                 placed[i] = true;
             }
             continue;
         }
         let text = match style {
-            Style::Compact => minify(raw.get()),
-            Style::Pretty { .. } => raw.get().to_string(),
+            Style::Compact => Cow::Owned(minify(raw.get())),
+            Style::Pretty { .. } => Cow::Borrowed(raw.get()),
         };
         out.push((k.clone(), text));
     }
@@ -211,7 +215,7 @@ fn rewrite_json(text: &str, options: &RewriteOptions) -> Result<Rewritten, SpecE
             continue;
         }
         let at = insertion_point(&out, name);
-        out.insert(at, (name.clone(), render_value(value, &style)));
+        out.insert(at, (name.clone(), render_value(value, &style).into()));
     }
 
     let mut text_out = String::with_capacity(text.len() + 128);
@@ -258,7 +262,7 @@ fn rewrite_json(text: &str, options: &RewriteOptions) -> Result<Rewritten, SpecE
 }
 
 /// Where a new member goes: right after the member it conventionally follows.
-fn insertion_point(out: &[(String, String)], name: &str) -> usize {
+fn insertion_point<T>(out: &[(String, T)], name: &str) -> usize {
     let anchors: &[&str] = match name {
         "host" => &["info", "swagger"],
         "schemes" => &["basePath", "host", "info", "swagger"],
@@ -288,11 +292,8 @@ fn rewrite_value(doc: Document, options: &RewriteOptions) -> Result<Rewritten, S
         if let Some(slot) = out.iter_mut().find(|(k, _)| *k == name) {
             slot.1 = value;
         } else {
-            let keys: Vec<(String, String)> = out
-                .iter()
-                .map(|(k, _)| (k.clone(), String::new()))
-                .collect();
-            out.insert(insertion_point(&keys, &name), (name, value));
+            let at = insertion_point(&out, &name);
+            out.insert(at, (name, value));
         }
     }
     let value = Value::Object(out.into_iter().collect());
