@@ -119,6 +119,7 @@ fn request<'a>(
         dry_run: false,
         release_notes: None,
         commit: Some("0123456789abcdef".into()),
+        current: None,
     }
 }
 

@@ -166,6 +166,9 @@ pub struct PublishRequest<'a> {
     pub release_notes: Option<String>,
     /// The commit being released ([`commit_from_env`]), for the default notes.
     pub commit: Option<String>,
+    /// What the caller already read with [`current_api`] or [`current_contract`] in this run
+    /// (`Some(None)`: no API yet), so publishing does not read it again; `None` reads it here.
+    pub current: Option<&'a Option<CurrentApi>>,
 }
 
 /// `GITHUB_SHA` or `BUILD_SOURCEVERSION`: the commit a pipeline builds.
@@ -300,14 +303,38 @@ pub async fn current_api(
     let Some(mut api) = ctx.read(None).await? else {
         return Ok(None);
     };
-    api.operations = ctx
-        .operations(None)
-        .await
-        .map_err(|error| ApimError::Read {
-            api: target.api_id.clone(),
-            error: Box::new(error),
-        })?;
+    api.operations = current_operations(arm, target).await?;
     Ok(Some(api))
+}
+
+/// The current revision's contract (ETag, serviceUrl, recorded SHA-256) without its operations:
+/// one request, enough to tell an unchanged document; `None` when the API does not exist.
+pub async fn current_contract(
+    arm: &ArmClient,
+    target: &ApiTarget,
+) -> Result<Option<CurrentApi>, ApimError> {
+    let ctx = Ctx {
+        arm,
+        target,
+        observer: &Quiet,
+    };
+    ctx.read(None).await
+}
+
+/// The operations of the current revision (every page).
+pub async fn current_operations(
+    arm: &ArmClient,
+    target: &ApiTarget,
+) -> Result<Vec<ApiOperation>, ApimError> {
+    let ctx = Ctx {
+        arm,
+        target,
+        observer: &Quiet,
+    };
+    ctx.operations(None).await.map_err(|error| ApimError::Read {
+        api: target.api_id.clone(),
+        error: Box::new(error),
+    })
 }
 
 /// The current revision exported as OpenAPI 3 JSON (APIM's own view of it), the breaking-change
@@ -413,7 +440,11 @@ pub async fn publish(
         version: req.document.version().to_string(),
     };
 
-    let Some(current) = ctx.read(None).await? else {
+    let current = match req.current {
+        Some(known) => known.clone(),
+        None => ctx.read(None).await?,
+    };
+    let Some(current) = current else {
         ctx.observer.event(Event::Found {
             what: format!("API '{}' does not exist yet", req.target.api_id),
         });
