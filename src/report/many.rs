@@ -15,7 +15,7 @@ use crate::inputs::{Env, Inputs, Platform};
 use super::text::{Cleaner, md_text};
 use super::{
     EmitOptions, ReportError, ReportOutcome, azure_devops, github, local, markdown, mask_secrets,
-    outputs, secrets,
+    secrets, service_outputs,
 };
 
 /// How many services ended each way.
@@ -59,7 +59,7 @@ pub fn many_outputs(verdicts: &[Verdict]) -> Vec<(&'static str, &'static str, St
             let mut m = serde_json::Map::new();
             m.insert("service".into(), json!(v.service));
             m.insert("exit".into(), json!(v.exit.code()));
-            for (name, _, value) in outputs(v) {
+            for (name, _, value) in service_outputs(v) {
                 m.insert(name.into(), json!(value));
             }
             serde_json::Value::Object(m)

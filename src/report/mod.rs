@@ -79,8 +79,22 @@ pub struct EmitOptions<'a> {
 }
 
 /// The outputs every platform receives, in order: GitHub's names (`api-id`) and Azure DevOps'
-/// (`apiId`, as task.json's `outputVariables` name them).
+/// (`apiId`, as task.json's `outputVariables` name them). A single service also gets the
+/// `services-*` totals and a one-entry `services` list, so a workflow reads the same outputs
+/// whether it publishes one service or several.
 pub fn outputs(verdict: &Verdict) -> Vec<(&'static str, &'static str, String)> {
+    let mut out = service_outputs(verdict);
+    let names: Vec<&str> = out.iter().map(|(name, _, _)| *name).collect();
+    out.extend(
+        many::many_outputs(std::slice::from_ref(verdict))
+            .into_iter()
+            .filter(|(name, _, _)| !names.contains(name)),
+    );
+    out
+}
+
+/// One service's own outputs (without the totals).
+pub fn service_outputs(verdict: &Verdict) -> Vec<(&'static str, &'static str, String)> {
     let p = verdict.publish.as_ref();
     vec![
         (
