@@ -1,0 +1,153 @@
+//! In-process timings of the spec layer: parse, rewrite, lint and diff on the largest fixture and
+//! on a 10 MB document made from it. A benchmark, not a test: it asserts nothing about time.
+//!
+//! `cargo bench --bench spec` (release profile). `benches/run.sh` measures whole processes against
+//! jq, peak memory and cold start; the README's "Benchmarks" section has the numbers.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use apim_gate::spec::diff::diff;
+use apim_gate::spec::lint::lint;
+use apim_gate::spec::rewrite::Scheme;
+use apim_gate::spec::{Document, RewriteOptions, rewrite};
+use serde_json::{Map, Value};
+
+const LARGEST: &str = "../shared/fixtures/swashbuckle/opc-publisher-swagger2-large.json";
+const TEN_MB: usize = 10 * 1024 * 1024;
+
+/// The fixture's `paths` replicated under renamed keys (and operationIds, so the copies are
+/// distinct operations) until the pretty-printed document reaches `target` bytes.
+pub fn scaled(fixture: &Value, target: usize) -> String {
+    let paths = fixture["paths"].as_object().cloned().unwrap_or_default();
+    let one = serde_json::to_string_pretty(&paths).map_or(1, |s| s.len().max(1));
+    let copies = target.div_ceil(one).max(1);
+    let mut all = Map::new();
+    for i in 0..copies {
+        for (path, item) in &paths {
+            let mut item = item.clone();
+            if let Some(ops) = item.as_object_mut() {
+                for op in ops.values_mut() {
+                    if let Some(id) = op.get_mut("operationId")
+                        && let Some(s) = id.as_str()
+                    {
+                        *id = Value::String(format!("{s}{i}"));
+                    }
+                }
+            }
+            all.insert(format!("/v{i}{path}"), item);
+        }
+    }
+    let mut doc = fixture.clone();
+    doc["paths"] = Value::Object(all);
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+struct Stats {
+    min: Duration,
+    median: Duration,
+}
+
+fn measure(runs: usize, mut f: impl FnMut()) -> Stats {
+    f(); // warm-up: page cache, allocator
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    Stats {
+        min: times[0],
+        median: times[times.len() / 2],
+    }
+}
+
+fn report(name: &str, bytes: usize, s: &Stats) {
+    let mb_s = bytes as f64 / 1_048_576.0 / s.median.as_secs_f64();
+    println!(
+        "{name:<40} median {:>9.2} ms   min {:>9.2} ms   {mb_s:>8.1} MB/s",
+        s.median.as_secs_f64() * 1e3,
+        s.min.as_secs_f64() * 1e3
+    );
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixture_bytes = match std::fs::read(root.join(LARGEST)) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cannot read {LARGEST}: {e} (the shared fixtures sit beside the repository)");
+            std::process::exit(2);
+        }
+    };
+    let fixture: Value = serde_json::from_slice(&fixture_bytes).expect("the fixture is JSON");
+    let big = scaled(&fixture, TEN_MB);
+    let options = |compact| RewriteOptions {
+        address: "10.224.0.4:30080".parse().expect("valid address"),
+        schemes: vec![Scheme::Http],
+        compact,
+    };
+    println!(
+        "apim-gate spec benchmarks ({} cores)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    for (label, bytes, runs) in [
+        ("largest fixture", fixture_bytes.as_slice(), 50),
+        ("10 MB document", big.as_bytes(), 10),
+    ] {
+        println!("\n{label}: {} bytes", bytes.len());
+        let doc = Document::parse(bytes).expect("the document parses");
+        let changed = {
+            // A second version for the diff: every string schema type becomes integer.
+            let text = String::from_utf8_lossy(bytes).replace("\"string\"", "\"integer\"");
+            Document::parse(text.as_bytes()).expect("still parses")
+        };
+        report(
+            "rewrite (keep indentation)",
+            bytes.len(),
+            &measure(runs, || {
+                black_box(rewrite(black_box(bytes), &options(false)).ok());
+            }),
+        );
+        report(
+            "rewrite --compact",
+            bytes.len(),
+            &measure(runs, || {
+                black_box(rewrite(black_box(bytes), &options(true)).ok());
+            }),
+        );
+        report(
+            "Document::parse",
+            bytes.len(),
+            &measure(runs, || {
+                black_box(Document::parse(black_box(bytes)).ok());
+            }),
+        );
+        report(
+            "lint",
+            bytes.len(),
+            &measure(runs, || {
+                black_box(lint(black_box(&doc)));
+            }),
+        );
+        report(
+            "diff (against itself)",
+            bytes.len(),
+            &measure(runs, || {
+                black_box(diff(black_box(&doc), black_box(&doc)));
+            }),
+        );
+        let mut findings = 0;
+        report(
+            "diff (every string type changed)",
+            bytes.len(),
+            &measure(runs, || {
+                findings = black_box(diff(black_box(&doc), black_box(&changed))).len();
+            }),
+        );
+        println!("{:<40} {findings} findings", "");
+    }
+}
