@@ -302,6 +302,23 @@ async fn fetch(args: &EnvArgs, fetch: FetchArgs) -> Exit {
     write_output(fetch.output.as_deref(), outcome.rewritten.text.as_bytes())
 }
 
+/// Bad inputs stop the run before any report exists; the CI still shows why where users look.
+fn annotate_input_error(platform: Platform, message: &str) {
+    let line = match platform {
+        Platform::GithubActions => report::github::command(
+            "error",
+            &[("title", "apim-gate: bad inputs")],
+            message.trim_end(),
+        ),
+        Platform::AzureDevops => format!(
+            "{}\n##vso[task.complete result=Failed;]apim-gate: bad inputs",
+            report::azure_devops::logissue("error", Some("inputs"), message.trim_end())
+        ),
+        Platform::Local => return,
+    };
+    println!("{line}");
+}
+
 fn write_output(path: Option<&Path>, bytes: &[u8]) -> Exit {
     let written = match path {
         Some(path) => {
@@ -404,10 +421,9 @@ fn run(args: &EnvArgs, summary: Option<&Path>) -> Exit {
     let inputs = match Inputs::load(&env, Need::Run) {
         Ok(i) => i,
         Err(e) => {
-            return fail(
-                Exit::Input,
-                report::Cleaner::new(&early).text(&e.to_string()),
-            );
+            let message = report::Cleaner::new(&early).text(&e.to_string());
+            annotate_input_error(platform, &message);
+            return fail(Exit::Input, message);
         }
     };
     if let Some(list) = inputs.services.as_deref() {

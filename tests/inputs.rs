@@ -382,3 +382,42 @@ fn readme_documents_every_input_and_exit_code() {
         );
     }
 }
+
+#[test]
+fn bad_inputs_are_annotated_where_ci_users_look() {
+    let gh = Command::new(env!("CARGO_BIN_EXE_apim-gate"))
+        .env_clear()
+        .env("GITHUB_ACTIONS", "true")
+        .env("INPUT_SERVICE", "orders")
+        .env("INPUT_CLIENT-SECRET", "a-secret-that-must-be-masked")
+        .output()
+        .unwrap();
+    assert_eq!(gh.status.code(), Some(2));
+    let stdout = String::from_utf8(gh.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "::add-mask::a-secret-that-must-be-masked");
+    assert!(
+        lines[1].starts_with("::error title=apim-gate%3A bad inputs::"),
+        "{stdout}"
+    );
+    assert!(lines[1].contains("resource-group") && !lines[1].contains('\n'));
+
+    let ado = Command::new(env!("CARGO_BIN_EXE_apim-gate"))
+        .env_clear()
+        .env("TF_BUILD", "True")
+        .env("INPUT_SERVICE", "orders")
+        .output()
+        .unwrap();
+    assert_eq!(ado.status.code(), Some(2));
+    let stdout = String::from_utf8(ado.stdout).unwrap();
+    assert!(
+        stdout.contains("##vso[task.logissue type=error;code=inputs;]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("INPUT_RESOURCEGROUP"), "{stdout}");
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("##vso[task.complete result=Failed;]apim-gate: bad inputs")
+    );
+}
