@@ -449,23 +449,24 @@ fn run(args: &EnvArgs, summary: Option<&Path>) -> Exit {
 
 /// The `services` input: every service on one session, `parallelism` at a time, one report.
 fn run_services(inputs: &Inputs, env: &Env, list: &str, summary: Option<&Path>) -> Exit {
+    use std::sync::Arc;
     let cwd = std::env::current_dir().unwrap_or_default();
     let specs = match gate::services::parse(list, &inputs.namespace, &cwd) {
         Ok(s) => s,
         Err(e) => return fail(Exit::Input, e),
     };
-    let runs: Vec<(Inputs, Box<dyn gate::Progress>)> = specs
+    let runs: Vec<(Inputs, Arc<dyn gate::Progress>)> = specs
         .iter()
         .map(|s| {
-            let progress: Box<dyn gate::Progress> =
-                Box::new(StderrProgress::for_service(inputs, env, &s.label()));
+            let progress: Arc<dyn gate::Progress> =
+                Arc::new(StderrProgress::for_service(inputs, env, &s.label()));
             (s.inputs(inputs), progress)
         })
         .collect();
     let parallelism = usize::try_from(inputs.parallelism).unwrap_or(1);
     with_runtime(async {
-        let session = gate::Session::new(inputs, env);
-        let verdicts = gate::run_many(&session, env, &runs, parallelism).await;
+        let session = Arc::new(gate::Session::new(inputs, env));
+        let verdicts = gate::run_many(session, env, runs, parallelism).await;
         let options = report::EmitOptions {
             summary_file: summary,
             extra_secrets: &[],

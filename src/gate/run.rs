@@ -3,6 +3,7 @@
 //! what to do. Nothing is written to APIM before every check has passed.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::apim::{self, ApiTarget, PublishRequest};
@@ -126,9 +127,9 @@ struct Prepared {
 /// (one token, one HTTP connection pool, one throttling back-off). Each is made on first use, so
 /// a run that stops before the cluster or before sign-in never connects or signs in, and made
 /// once, so fifty services cost one connection and one token.
-pub struct Session<'a> {
-    inputs: &'a Inputs,
-    env: &'a Env,
+pub struct Session {
+    inputs: Inputs,
+    env: Env,
     connection: tokio::sync::OnceCell<Result<cluster::Connection, Failure>>,
     signed_in: tokio::sync::OnceCell<Result<azure::SignedIn, Failure>>,
 }
@@ -140,12 +141,13 @@ struct Failure {
     message: String,
 }
 
-impl<'a> Session<'a> {
-    /// `inputs` are the run's (not one service's): the kubeconfig and the Azure sign-in.
-    pub fn new(inputs: &'a Inputs, env: &'a Env) -> Session<'a> {
+impl Session {
+    /// `inputs` are the run's (not one service's): the kubeconfig and the Azure sign-in. The
+    /// session keeps its own copy, so services can run as tasks of their own.
+    pub fn new(inputs: &Inputs, env: &Env) -> Session {
         Session {
-            inputs,
-            env,
+            inputs: inputs.clone(),
+            env: env.clone(),
             connection: tokio::sync::OnceCell::new(),
             signed_in: tokio::sync::OnceCell::new(),
         }
@@ -154,7 +156,7 @@ impl<'a> Session<'a> {
     async fn connection(&self) -> Result<&cluster::Connection, Failure> {
         self.connection
             .get_or_init(|| async {
-                cluster_side::connect(self.inputs, self.env)
+                cluster_side::connect(&self.inputs, &self.env)
                     .await
                     .map_err(|e| Failure {
                         exit: e.exit(),
@@ -169,7 +171,7 @@ impl<'a> Session<'a> {
     async fn signed_in(&self) -> Result<&azure::SignedIn, Failure> {
         self.signed_in
             .get_or_init(|| async {
-                azure::sign_in(self.inputs, self.env)
+                azure::sign_in(&self.inputs, &self.env)
                     .await
                     .map_err(|e| Failure {
                         exit: e.exit(),
@@ -189,7 +191,7 @@ pub async fn run(inputs: &Inputs, env: &Env, progress: &dyn Progress) -> Verdict
 
 /// One service on a shared session; `inputs` are that service's.
 pub async fn run_service(
-    session: &Session<'_>,
+    session: &Session,
     inputs: &Inputs,
     env: &Env,
     progress: &dyn Progress,
@@ -216,20 +218,42 @@ pub async fn run_service(
 
 /// Several services, at most `parallelism` at once, each with its own inputs and progress. One
 /// service's failure does not stop the others. Verdicts come back in the order given.
+///
+/// Each service runs as a task of its own, so the parsing, linting and diffing of several
+/// services use every worker thread, not one. Services start in the order given: a permit is
+/// taken before a service's task is spawned.
 pub async fn run_many(
-    session: &Session<'_>,
+    session: Arc<Session>,
     env: &Env,
-    services: &[(Inputs, Box<dyn Progress + '_>)],
+    services: Vec<(Inputs, Arc<dyn Progress>)>,
     parallelism: usize,
 ) -> Vec<Verdict> {
-    use futures_util::StreamExt;
-    // One task, polled concurrently: the work is waiting on the network, and borrowing the
-    // session and progress avoids 'static bounds on everything.
-    futures_util::stream::iter(services.iter())
-        .map(|(inputs, progress)| run_service(session, inputs, env, progress.as_ref()))
-        .buffered(parallelism.max(1))
-        .collect()
-        .await
+    let permits = Arc::new(tokio::sync::Semaphore::new(parallelism.max(1)));
+    let env = Arc::new(env.clone());
+    let mut tasks = Vec::with_capacity(services.len());
+    for (inputs, progress) in services {
+        let permit = Arc::clone(&permits)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let session = Arc::clone(&session);
+        let env = Arc::clone(&env);
+        tasks.push(tokio::spawn(async move {
+            let verdict = run_service(&session, &inputs, &env, progress.as_ref()).await;
+            drop(permit);
+            verdict
+        }));
+    }
+    let mut verdicts = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        match task.await {
+            Ok(verdict) => verdicts.push(verdict),
+            // A panic in a service is a bug: let it end the run as it did on one task.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("a service's task was cancelled: {e}"),
+        }
+    }
+    verdicts
 }
 
 /// The exit code of a run of several services: the highest of theirs. Passed (0) < refused (1)
@@ -245,7 +269,7 @@ pub fn overall_exit(verdicts: &[Verdict]) -> Exit {
 
 async fn run_steps(
     b: &mut Builder<'_>,
-    session: &Session<'_>,
+    session: &Session,
     inputs: &Inputs,
     env: &Env,
     service: &str,
