@@ -814,3 +814,46 @@ async fn a_dead_authority_or_arm_fails_in_seconds() {
     );
     assert_eq!(err.exit(), Exit::Azure);
 }
+
+#[tokio::test]
+async fn a_staged_release_reads_every_page_of_operations_and_the_revision_once() {
+    let sb = start(&[]).await;
+    let signed = sign_in(&env_with(&sb, &[], &[])).await.unwrap();
+    let t = target(&sb, &signed);
+    let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+    apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+        .await
+        .expect("first publish");
+
+    let (doc2, url2) = rewritten(&changed_swagger());
+    let ops = doc2.operations().len();
+    assert!(ops > 10, "more operations than one sandbox page: {ops}");
+    let mark = sb.requests().len();
+    let out = apim::publish(&signed.arm, &request(&t, &doc2, &url2), &apim::Quiet)
+        .await
+        .expect("staged release");
+    assert_eq!(out.kind, PublishKind::Staged);
+    assert_eq!(out.operations, ops);
+    let since = arm_since(&sb, mark);
+    let pages: Vec<&str> = since
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains(";rev=2/operations"))
+        .map(|r| r.path.as_str())
+        .collect();
+    assert_eq!(
+        pages.len(),
+        ops.div_ceil(10),
+        "every nextLink followed: {pages:?}"
+    );
+    assert!(pages[1..].iter().all(|p| p.contains("$skip=")), "{pages:?}");
+    // The import's last poll is the revision's contract; verify does not GET it again.
+    let plain_reads = since
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains(";rev=2?") && !r.path.contains("asyncId="))
+        .count();
+    assert_eq!(plain_reads, 0, "{since:?}");
+    let cur = apim::current_api(&signed.arm, &t).await.unwrap().unwrap();
+    assert_eq!(cur.revision, 2);
+    assert_eq!(cur.operations.len(), ops);
+    assert_eq!(cur.service_url.as_deref(), Some("http://10.224.0.4:30080"));
+}

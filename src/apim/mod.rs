@@ -648,12 +648,17 @@ impl Ctx<'_> {
 
     /// Step 4: the operations match the document one for one, and the service URL is the
     /// address found (set with PATCH when APIM left it empty or wrong, then read back).
+    ///
+    /// `imported` is the import's final answer when it is already the contract of this very
+    /// revision (the last `Location` poll is a GET of it): its serviceUrl and ETag are what a
+    /// first GET would return, so that GET is not sent again.
     async fn verify(
         &self,
         revision: Option<u32>,
         expected: &[(String, String)],
         service_url: &str,
         notes: &mut Vec<String>,
+        imported: Option<&crate::azure::ArmResponse>,
     ) -> Result<(), VerifyError> {
         let ops = self.operations(revision).await?;
         let found: Vec<(String, String)> = ops
@@ -666,9 +671,14 @@ impl Ctx<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let r = self
-                .send(ArmRequest::get(self.target.api_url(revision)))
-                .await?;
+            let known = imported.filter(|r| attempt == 1 && is_contract_of(r, revision));
+            let r = match known {
+                Some(r) => r.clone(),
+                None => {
+                    self.send(ArmRequest::get(self.target.api_url(revision)))
+                        .await?
+                }
+            };
             let api = parse_api(&self.target.api_id, &r.json(), r.etag());
             let actual = api.service_url.clone().unwrap_or_default();
             if actual.trim_end_matches('/') == service_url {
@@ -836,6 +846,22 @@ fn operation_differences(expected: &[(String, String)], found: &[(String, String
     out
 }
 
+/// A finished answer that is the contract of revision `revision` (with its ETag), as a GET of
+/// that revision returns it. Only a numbered revision qualifies: its number says whose it is.
+fn is_contract_of(r: &crate::azure::ArmResponse, revision: Option<u32>) -> bool {
+    let Some(n) = revision else {
+        return false;
+    };
+    let body = r.json();
+    matches!(r.status, 200 | 201)
+        && !r.in_progress()
+        && r.etag().is_some()
+        && body
+            .pointer("/properties/apiRevision")
+            .and_then(Value::as_str)
+            == Some(n.to_string().as_str())
+}
+
 fn parse_api(api_id: &str, body: &Value, etag: Option<String>) -> CurrentApi {
     let p = body.get("properties").cloned().unwrap_or(Value::Null);
     let text = |k: &str| {
@@ -966,7 +992,13 @@ async fn create(
     }
     outcome.changed = true;
     match ctx
-        .verify(None, expected, &outcome.service_url, &mut outcome.notes)
+        .verify(
+            None,
+            expected,
+            &outcome.service_url,
+            &mut outcome.notes,
+            None,
+        )
         .await
     {
         Ok(()) => {}
@@ -1104,7 +1136,7 @@ async fn staged(
     if let Some(d) = &target.display_name {
         props["displayName"] = json!(d);
     }
-    if let Err(error) = ctx
+    let imported = match ctx
         .write_and_wait(
             ArmRequest::put(target.api_url(Some(n)), json!({ "properties": props })),
             &format!(
@@ -1114,21 +1146,30 @@ async fn staged(
         )
         .await
     {
-        let cleanup = ctx.roll_back(Some(n)).await;
-        return Err(ApimError::Step {
-            api: api(),
-            step: format!(
-                "Importing the document into revision {n} of API '{}'",
-                target.api_id
-            ),
-            hint: import_hint(&error),
-            error: Box::new(error),
-            cleanup,
-        });
-    }
+        Ok(r) => r,
+        Err(error) => {
+            let cleanup = ctx.roll_back(Some(n)).await;
+            return Err(ApimError::Step {
+                api: api(),
+                step: format!(
+                    "Importing the document into revision {n} of API '{}'",
+                    target.api_id
+                ),
+                hint: import_hint(&error),
+                error: Box::new(error),
+                cleanup,
+            });
+        }
+    };
 
     if let Err(e) = ctx
-        .verify(Some(n), expected, &outcome.service_url, &mut outcome.notes)
+        .verify(
+            Some(n),
+            expected,
+            &outcome.service_url,
+            &mut outcome.notes,
+            Some(&imported),
+        )
         .await
     {
         let cleanup = ctx.roll_back(Some(n)).await;
@@ -1244,7 +1285,13 @@ async fn in_place(
     }
     outcome.changed = true;
     if let Err(e) = ctx
-        .verify(None, expected, &outcome.service_url, &mut outcome.notes)
+        .verify(
+            None,
+            expected,
+            &outcome.service_url,
+            &mut outcome.notes,
+            None,
+        )
         .await
     {
         return Err(verify_failure(ctx, None, e, Cleanup::InPlace));
