@@ -15,7 +15,8 @@
 //! at most once per operation and direction (which also cuts reference cycles), and schema nesting
 //! is followed to [`MAX_SCHEMA_DEPTH`] levels, so neither cycles nor deep documents recurse unboundedly.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
 
 use serde_json::Value;
 
@@ -37,7 +38,8 @@ pub fn diff(base: &Document, new: &Document) -> Vec<Finding> {
         new: Side::of(new),
         out: Vec::new(),
         operation: None,
-        visited: HashSet::new(),
+        memo: Memo::default(),
+        media_seen: Vec::new(),
     };
     differ.run();
     let mut out = differ.out;
@@ -162,7 +164,7 @@ enum Dir {
 }
 
 /// What a schema comparison is about: decides rule ids and the wording of messages.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Role {
     Parameter,
     Body,
@@ -228,8 +230,111 @@ struct Differ<'a> {
     new: Side<'a>,
     out: Vec<Finding>,
     operation: Option<String>,
-    /// Schema pairs already compared in the current operation, by direction.
-    visited: HashSet<(String, String, Dir)>,
+    /// Schema pairs already compared in the current operation, and comparisons remembered across
+    /// operations.
+    memo: Memo,
+    /// Media schemas (by direction and where they are) already compared in the current operation:
+    /// the media types of one body or response usually share one schema, and comparing it again
+    /// would only find its pair already visited.
+    media_seen: Vec<(Dir, bool, String, String)>,
+}
+
+/// What one schema comparison depends on besides the schema pairs visited before it: the pair
+/// (by pointers and direction), whether each side was viewed as nullable (a `{anyOf: [X, null]}`
+/// wrapper views `X` nullable), the role, the property path and the depth.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct MemoKey {
+    pair: u32,
+    name: u32,
+    depth: u32,
+    role: Role,
+    nullable: (bool, bool),
+}
+
+/// One finished comparison whose outcome did not depend on pairs visited before it: the pairs it
+/// visited (a range of [`Memo::log`]) and the findings it emitted (a range of [`Differ::out`]).
+/// Replaying it in another operation is exact as long as none of those pairs was visited there yet.
+struct Entry {
+    pairs: Range<usize>,
+    findings: Range<usize>,
+}
+
+/// A comparison in progress.
+struct Frame {
+    key: Option<MemoKey>,
+    /// Stamp of its own pair: pairs stamped earlier were visited before it started.
+    stamp: u64,
+    pairs_start: usize,
+    findings_start: usize,
+    /// It met a pair visited before it started, so its outcome depends on that and is not kept.
+    tainted: bool,
+}
+
+/// Each pair of shared schemas is compared once per direction, role and property path; later
+/// operations reaching the same pair replay the findings under their own name. Which pairs a
+/// comparison meets is logged, so a replay happens only where the original run's pruning
+/// ("each pair at most once per operation") would have been the same.
+#[derive(Default)]
+struct Memo {
+    base_ptrs: HashMap<String, u32>,
+    new_ptrs: HashMap<String, u32>,
+    names: HashMap<String, u32>,
+    pairs: HashMap<(u32, u32, Dir), u32>,
+    /// Per pair: the operation (generation) that last visited it, and when.
+    visited: Vec<(u64, u64)>,
+    generation: u64,
+    tick: u64,
+    log: Vec<u32>,
+    entries: HashMap<MemoKey, Entry>,
+    frames: Vec<Frame>,
+}
+
+fn intern(map: &mut HashMap<String, u32>, s: &str) -> u32 {
+    if let Some(&id) = map.get(s) {
+        return id;
+    }
+    let id = u32::try_from(map.len()).unwrap_or(u32::MAX);
+    map.insert(s.to_string(), id);
+    id
+}
+
+impl Memo {
+    fn pair(&mut self, b: &str, n: &str, dir: Dir) -> u32 {
+        let key = (
+            intern(&mut self.base_ptrs, b),
+            intern(&mut self.new_ptrs, n),
+            dir,
+        );
+        let next = u32::try_from(self.pairs.len()).unwrap_or(u32::MAX);
+        let id = *self.pairs.entry(key).or_insert(next);
+        if self.visited.len() <= id as usize {
+            self.visited.resize(id as usize + 1, (0, 0));
+        }
+        id
+    }
+
+    /// Starts a new operation: nothing visited yet.
+    fn next_operation(&mut self) {
+        self.generation += 1;
+    }
+
+    fn seen(&self, pair: u32) -> Option<u64> {
+        let (generation, stamp) = self.visited[pair as usize];
+        (generation == self.generation).then_some(stamp)
+    }
+
+    fn mark(&mut self, pair: u32) -> u64 {
+        self.tick += 1;
+        self.visited[pair as usize] = (self.generation, self.tick);
+        self.tick
+    }
+
+    /// Logs a pair met by the comparisons in progress.
+    fn met(&mut self, pair: u32) {
+        if !self.frames.is_empty() {
+            self.log.push(pair);
+        }
+    }
 }
 
 impl<'a> Differ<'a> {
@@ -304,7 +409,8 @@ impl<'a> Differ<'a> {
                 continue;
             };
             self.operation = Some(n.label());
-            self.visited.clear();
+            self.memo.next_operation();
+            self.media_seen.clear();
             self.compare_operation(b, n);
         }
         self.operation = None;
@@ -818,8 +924,19 @@ impl<'a> Differ<'a> {
         };
         match (&old.schema, &new.schema) {
             (Some(bs), Some(ns)) => {
+                let memoise = matches!((bs, ns), (MediaSchema::Value(..), MediaSchema::Value(..)));
+                let (bp, np) = (bs.pointer(), ns.pointer());
+                if self
+                    .media_seen
+                    .iter()
+                    .any(|(d, m, b, n)| *d == dir && *m == memoise && b == bp && n == np)
+                {
+                    return;
+                }
+                self.media_seen
+                    .push((dir, memoise, bp.to_string(), np.to_string()));
                 if let (Some(bv), Some(nv)) = (bs.view(self.base.root), ns.view(self.new.root)) {
-                    self.compare_schema(dir, Role::Body, &bv, &nv, "", 0);
+                    self.compare_schema_at(dir, Role::Body, &bv, &nv, "", 0, memoise);
                 }
             }
             (None, Some(ns)) => {
@@ -1034,13 +1151,119 @@ impl<'a> Differ<'a> {
         name: &str,
         depth: usize,
     ) {
-        if depth > MAX_SCHEMA_DEPTH
-            || !self
-                .visited
-                .insert((b.pointer.clone(), n.pointer.clone(), dir))
+        self.compare_schema_at(dir, role, b, n, name, depth, true);
+    }
+
+    /// [`Self::compare_schema`]; `memoise` is false for views not read from their pointer alone
+    /// (Swagger 2.0 forms), which are compared afresh every time.
+    #[allow(clippy::too_many_arguments)]
+    fn compare_schema_at(
+        &mut self,
+        dir: Dir,
+        role: Role,
+        b: &View<'a>,
+        n: &View<'a>,
+        name: &str,
+        depth: usize,
+        memoise: bool,
+    ) {
+        if depth > MAX_SCHEMA_DEPTH {
+            return;
+        }
+        let pair = self.memo.pair(&b.pointer, &n.pointer, dir);
+        if let Some(stamp) = self.memo.seen(pair) {
+            // Compared earlier in this operation: the comparisons in progress that started after
+            // that depend on it, so they are not remembered.
+            self.memo.met(pair);
+            for frame in self.memo.frames.iter_mut().rev() {
+                if frame.stamp <= stamp {
+                    break;
+                }
+                frame.tainted = true;
+            }
+            return;
+        }
+        let key = memoise.then(|| MemoKey {
+            pair,
+            name: intern(&mut self.memo.names, name),
+            depth: u32::try_from(depth).unwrap_or(u32::MAX),
+            role,
+            nullable: (b.nullable, n.nullable),
+        });
+        if let Some(key) = key
+            && self.replay(key)
         {
             return;
         }
+        let stamp = self.memo.mark(pair);
+        let pairs_start = self.memo.log.len();
+        self.memo.log.push(pair);
+        self.memo.frames.push(Frame {
+            key,
+            stamp,
+            pairs_start,
+            findings_start: self.out.len(),
+            tainted: false,
+        });
+        self.compare_schema_body(dir, role, b, n, name, depth);
+        if let Some(frame) = self.memo.frames.pop()
+            && !frame.tainted
+            && let Some(key) = frame.key
+        {
+            let entry = Entry {
+                pairs: frame.pairs_start..self.memo.log.len(),
+                findings: frame.findings_start..self.out.len(),
+            };
+            self.memo.entries.entry(key).or_insert(entry);
+        }
+    }
+
+    /// Replays a remembered comparison in the current operation, if no pair it visited has been
+    /// visited here yet (otherwise the original would have been pruned differently).
+    fn replay(&mut self, key: MemoKey) -> bool {
+        let Some(entry) = self.memo.entries.get(&key) else {
+            return false;
+        };
+        let (pairs, findings) = (entry.pairs.clone(), entry.findings.clone());
+        if self.memo.log[pairs.clone()]
+            .iter()
+            .any(|&p| self.memo.seen(p).is_some())
+        {
+            return false;
+        }
+        for i in pairs.clone() {
+            let p = self.memo.log[i];
+            if self.memo.seen(p).is_none() {
+                self.memo.mark(p);
+            }
+        }
+        if !self.memo.frames.is_empty() {
+            self.memo.log.extend_from_within(pairs);
+        }
+        self.out.reserve(findings.len());
+        for i in findings {
+            let f = &self.out[i];
+            let copy = Finding {
+                id: f.id.clone(),
+                level: f.level,
+                operation: self.operation.clone(),
+                path: f.path.clone(),
+                message: f.message.clone(),
+            };
+            self.out.push(copy);
+        }
+        true
+    }
+
+    fn compare_schema_body(
+        &mut self,
+        dir: Dir,
+        role: Role,
+        b: &View<'a>,
+        n: &View<'a>,
+        name: &str,
+        depth: usize,
+    ) {
         let what = describe(dir, role, name);
         self.compare_keywords(dir, role, b, n, &what);
         self.compare_additional(dir, role, b, n, name, &what, depth);
@@ -1120,12 +1343,11 @@ impl<'a> Differ<'a> {
             |root: &'a Value, p: &super::schema::Property<'a>| View::of(root, p.value, &p.pointer);
         // A property the server sets (readOnly) is never sent by clients, one clients set
         // (writeOnly) never returned; either way it is not part of that direction's contract.
-        let hidden = |v: &Option<View<'a>>| {
-            v.as_ref().is_some_and(|v| match dir {
-                Dir::Request => v.read_only,
-                Dir::Response => v.write_only,
-            })
+        let hidden_view = |v: &View<'a>| match dir {
+            Dir::Request => v.read_only,
+            Dir::Response => v.write_only,
         };
+        let hidden = |v: &Option<View<'a>>| v.as_ref().is_some_and(hidden_view);
         for np in &n.properties {
             if b.property(&np.name).is_some() {
                 continue;
@@ -1212,7 +1434,7 @@ impl<'a> Differ<'a> {
             else {
                 continue;
             };
-            if hidden(&Some(nv.clone())) {
+            if hidden_view(&nv) {
                 continue;
             }
             let child = child_name(name, &np.name);
@@ -1769,6 +1991,53 @@ fn list(values: &[&Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Shared definitions are compared once and replayed per operation, but each operation still
+    /// reports a schema only at its first place, as if compared afresh.
+    #[test]
+    fn shared_schemas_report_the_same_in_every_operation() {
+        let doc = |t: &str| {
+            let ops = |codes: &[(&str, &str)]| {
+                let responses: serde_json::Map<String, Value> = codes
+                    .iter()
+                    .map(|(c, d)| {
+                        let schema = serde_json::json!({"$ref": format!("#/definitions/{d}")});
+                        (
+                            (*c).to_string(),
+                            serde_json::json!({"description": "", "schema": schema}),
+                        )
+                    })
+                    .collect();
+                serde_json::json!({"get": {"responses": responses}})
+            };
+            let value = serde_json::json!({
+                "swagger": "2.0", "info": {"title": "t", "version": "1"},
+                "paths": {
+                    "/p1": ops(&[("200", "B"), ("201", "A")]),
+                    "/p2": ops(&[("200", "B"), ("201", "A")]),
+                    "/p3": ops(&[("201", "A")]),
+                },
+                "definitions": {
+                    "A": {"type": "object", "properties": {"x": {"type": t}, "b": {"$ref": "#/definitions/B"}}},
+                    "B": {"type": "object", "properties": {"y": {"type": t}}},
+                }
+            });
+            Document::parse(value.to_string().as_bytes()).unwrap()
+        };
+        let findings = diff(&doc("string"), &doc("integer"));
+        let of = |op: &str| {
+            findings
+                .iter()
+                .filter(|f| f.operation.as_deref() == Some(op))
+                .map(|f| (f.id.clone(), f.path.clone(), f.message.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(of("GET /p1"), of("GET /p2"));
+        assert_eq!(of("GET /p1").len(), 2);
+        assert!(!of("GET /p1").iter().any(|f| f.2.contains("`b/y`")));
+        assert_eq!(of("GET /p3").len(), 2);
+        assert!(of("GET /p3").iter().any(|f| f.2.contains("`b/y`")));
+    }
 
     #[test]
     fn template_keys_ignore_parameter_names() {
