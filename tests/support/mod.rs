@@ -1,4 +1,4 @@
-//! The sandbox and the gate binary, for tests/services.rs and tests/faults.rs.
+//! The sandbox and the gate binary, for the end-to-end tests (gate, services, faults).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -190,6 +190,39 @@ impl World {
             .filter(|r| !r.path.starts_with("/_sandbox"))
             .cloned()
             .collect()
+    }
+
+    /// ARM writes (anything but GET) since `since`, as `METHOD path`.
+    pub fn writes_since(&self, since: usize) -> Vec<String> {
+        self.requests_since(since)
+            .iter()
+            .filter(|r| r.emulator == "arm" && r.method != "GET")
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    }
+
+    /// How many revisions the API `api` has (current or not).
+    pub async fn revision_count(&self, api: &str) -> usize {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(self.sandbox.ca_pem.as_bytes()).unwrap(),
+            )
+            .build()
+            .unwrap();
+        let state: Value = client
+            .get(format!("{}/_sandbox/apim", self.sandbox.urls.arm))
+            .bearer_auth(&self.sandbox.arm_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        state["apis"]
+            .as_array()
+            .and_then(|apis| apis.iter().find(|a| a["name"] == api))
+            .and_then(|a| a["revisions"].as_array())
+            .map_or(0, Vec::len)
     }
 
     /// Token requests to Entra since `since` (one per sign-in or refresh).
