@@ -270,17 +270,10 @@ impl gate::Progress for StderrProgress {
 }
 
 async fn fetch(args: &EnvArgs, fetch: FetchArgs) -> Exit {
-    let env = match load_env(args) {
-        Ok(e) => e,
+    let (env, inputs) = match load_inputs(args, Need::Cluster) {
+        Ok(loaded) => loaded,
         Err(exit) => return exit,
     };
-    let inputs = match Inputs::load(&env, Need::Cluster) {
-        Ok(i) => i,
-        Err(e) => return fail(Exit::Input, e),
-    };
-    for w in &inputs.warnings {
-        eprintln!("apim-gate: warning: {w}");
-    }
     let outcome = match cluster_side::run(&inputs, &env, &StderrProgress::new(&inputs, &env)).await
     {
         Ok(o) => o,
@@ -389,17 +382,17 @@ fn load_env(args: &EnvArgs) -> Result<Env, Exit> {
     }
 }
 
-fn load_inputs(args: &EnvArgs, need: Need) -> Result<Inputs, Exit> {
+fn load_inputs(args: &EnvArgs, need: Need) -> Result<(Env, Inputs), Exit> {
     let env = load_env(args)?;
     let inputs = Inputs::load(&env, need).map_err(|e| fail(Exit::Input, e))?;
     for w in &inputs.warnings {
         eprintln!("apim-gate: warning: {w}");
     }
-    Ok(inputs)
+    Ok((env, inputs))
 }
 
 fn config(args: &EnvArgs) -> Exit {
-    let inputs = match load_inputs(args, Need::Run) {
+    let (_, inputs) = match load_inputs(args, Need::Run) {
         Ok(i) => i,
         Err(exit) => return exit,
     };

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use crate::address::HostPort;
 use crate::cluster::{self, ClusterError, Found, KubeconfigInput, Observer, Target};
 use crate::exit::Exit;
 use crate::inputs::{Env, Inputs};
@@ -17,8 +16,6 @@ pub struct ClusterOutcome {
     pub rewritten: Rewritten,
     /// Things worth a warning (e.g. insecure-skip-tls-verify).
     pub warnings: Vec<String>,
-    /// Where the kubeconfig came from.
-    pub kubeconfig_source: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,17 +79,6 @@ pub fn schemes(inputs: &Inputs) -> Result<Vec<Scheme>, ClusterSideError> {
 pub struct Discovered {
     pub found: Found,
     pub warnings: Vec<String>,
-    pub kubeconfig_source: String,
-}
-
-/// Connect, find the address, fetch the document.
-pub async fn discover(
-    inputs: &Inputs,
-    env: &Env,
-    observer: &dyn Observer,
-) -> Result<Discovered, ClusterSideError> {
-    let conn = connect(inputs, env).await?;
-    discover_on(&conn, inputs, observer).await
 }
 
 /// Connects with the kubeconfig the inputs name.
@@ -115,7 +101,6 @@ pub async fn discover_on(
     Ok(Discovered {
         found,
         warnings: conn.warnings.clone(),
-        kubeconfig_source: conn.source.clone(),
     })
 }
 
@@ -126,28 +111,20 @@ pub async fn run(
     observer: &dyn Observer,
 ) -> Result<ClusterOutcome, ClusterSideError> {
     let schemes = schemes(inputs)?;
-    let discovered = discover(inputs, env, observer).await?;
+    let conn = connect(inputs, env).await?;
+    let discovered = discover_on(&conn, inputs, observer).await?;
     let rewritten = rewrite_found(&discovered.found, schemes)?;
     Ok(ClusterOutcome {
         found: discovered.found,
         rewritten,
         warnings: discovered.warnings,
-        kubeconfig_source: discovered.kubeconfig_source,
     })
 }
 
 /// The fetched document pointed at the address found.
 pub fn rewrite_found(found: &Found, schemes: Vec<Scheme>) -> Result<Rewritten, ClusterSideError> {
-    rewrite_for(found, found.address.address.clone(), schemes)
-}
-
-fn rewrite_for(
-    found: &Found,
-    address: HostPort,
-    schemes: Vec<Scheme>,
-) -> Result<Rewritten, ClusterSideError> {
     let options = RewriteOptions {
-        address,
+        address: found.address.address.clone(),
         schemes,
         compact: false,
     };

@@ -132,15 +132,14 @@ impl World {
         assert!(self.sandbox.shared.set_document(service, bytes(doc)));
     }
 
-    /// APIM's state for the API `api`.
-    pub async fn apim(&self, api: &str) -> Option<ApiState> {
-        let client = reqwest::Client::builder()
+    /// The sandbox's APIM state (`GET /_sandbox/apim`).
+    async fn apim_state(&self) -> Value {
+        reqwest::Client::builder()
             .add_root_certificate(
                 reqwest::Certificate::from_pem(self.sandbox.ca_pem.as_bytes()).unwrap(),
             )
             .build()
-            .unwrap();
-        let state: Value = client
+            .unwrap()
             .get(format!("{}/_sandbox/apim", self.sandbox.urls.arm))
             .bearer_auth(&self.sandbox.arm_token)
             .send()
@@ -148,7 +147,12 @@ impl World {
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// APIM's state for the API `api`.
+    pub async fn apim(&self, api: &str) -> Option<ApiState> {
+        let state = self.apim_state().await;
         let api = state["apis"]
             .as_array()?
             .iter()
@@ -203,21 +207,7 @@ impl World {
 
     /// How many revisions the API `api` has (current or not).
     pub async fn revision_count(&self, api: &str) -> usize {
-        let client = reqwest::Client::builder()
-            .add_root_certificate(
-                reqwest::Certificate::from_pem(self.sandbox.ca_pem.as_bytes()).unwrap(),
-            )
-            .build()
-            .unwrap();
-        let state: Value = client
-            .get(format!("{}/_sandbox/apim", self.sandbox.urls.arm))
-            .bearer_auth(&self.sandbox.arm_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let state = self.apim_state().await;
         state["apis"]
             .as_array()
             .and_then(|apis| apis.iter().find(|a| a["name"] == api))
