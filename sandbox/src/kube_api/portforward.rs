@@ -153,7 +153,11 @@ async fn relay(socket: WebSocket, targets: Vec<Target>, sandbox_id: String, shar
     let mut open = 0usize;
     for (i, t) in targets.iter().enumerate() {
         let connected = match t.addr {
-            Some(addr) => TcpStream::connect(addr).await.ok(),
+            // Kubelet (Go) dials the pod with TCP_NODELAY on, as every Go TCP connection.
+            Some(addr) => TcpStream::connect(addr)
+                .await
+                .ok()
+                .inspect(|c| drop(c.set_nodelay(true))),
             None => None,
         };
         let Some(conn) = connected else {
