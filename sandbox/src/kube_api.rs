@@ -262,11 +262,16 @@ fn query_value<'q>(query: &'q [(String, String)], key: &str) -> Option<&'q str> 
 
 fn serve(api: &Api, route: Route<'_>, query: &[(String, String)], as_table: bool) -> Response {
     let view = objects::View::new(&api.cluster);
-    let objects = view.objects(route.resource, route.namespace);
     let deprecation = (route.resource == Resource::Endpoints).then_some(
         "299 - \"v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice\"",
     );
     let mut response = if let Some(name) = route.name {
+        let scope = objects::Scope {
+            namespace: route.namespace,
+            name: Some(name),
+            labels: None,
+        };
+        let objects = view.objects(route.resource, &scope);
         match objects.into_iter().find(|o| o["metadata"]["name"] == name) {
             Some(object) if as_table => ok(&table_of(route.resource, &[object], &view)),
             Some(object) => ok(&object),
@@ -287,7 +292,13 @@ fn serve(api: &Api, route: Route<'_>, query: &[(String, String)], as_table: bool
         if matches!(query_value(query, "watch"), Some("true" | "1")) {
             return watch(api, route.resource, route.namespace, labels, fields, query);
         }
-        let items: Vec<Value> = objects
+        let scope = objects::Scope {
+            namespace: route.namespace,
+            name: None,
+            labels: Some(&labels),
+        };
+        let items: Vec<Value> = view
+            .objects(route.resource, &scope)
             .into_iter()
             .filter(|o| labels.matches(o) && fields.matches(o))
             .collect();
@@ -417,7 +428,12 @@ fn watch(
                 return None;
             }
             let view = objects::View::new(&st.cluster);
-            for object in view.objects(st.resource, st.namespace.as_deref()) {
+            let scope = objects::Scope {
+                namespace: st.namespace.as_deref(),
+                name: None,
+                labels: Some(&st.labels),
+            };
+            for object in view.objects(st.resource, &scope) {
                 if !(st.labels.matches(&object) && st.fields.matches(&object)) {
                     continue;
                 }

@@ -12,6 +12,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -62,8 +63,10 @@ const WRITABLE: &[&str] = &[
 pub struct Revision {
     pub number: u32,
     pub props: Map<String, Value>,
-    pub operations: Vec<Operation>,
-    pub document: Option<Value>,
+    // Shared: a new revision starts as a copy of another, and responses copy revisions out of
+    // the lock; neither should copy every operation and the whole document.
+    pub operations: Arc<Vec<Operation>>,
+    pub document: Option<Arc<Value>>,
     pub created: String,
     pub updated: String,
     pub etag: u64,
@@ -508,6 +511,12 @@ fn get_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
 
 /// One page of `items` honouring `$top`/`$skip`, with a `nextLink` that continues it.
 fn page(req: &Req, items: Vec<Value>, path: &str) -> Response {
+    page_of(req, &items, Value::clone, path)
+}
+
+/// A page of `items`, rendering only the ones shown (an operations list is read page by page,
+/// and rendering all of them for each page made reading a list quadratic).
+fn page_of<T>(req: &Req, items: &[T], render: impl Fn(&T) -> Value, path: &str) -> Response {
     let total = items.len();
     let skip = req
         .q("$skip")
@@ -515,7 +524,7 @@ fn page(req: &Req, items: Vec<Value>, path: &str) -> Response {
         .unwrap_or(0);
     let top = req.q("$top").and_then(|s| s.parse::<usize>().ok());
     let take = top.unwrap_or(usize::MAX).min(PAGE_SIZE);
-    let value: Vec<Value> = items.into_iter().skip(skip).take(take).collect();
+    let value: Vec<Value> = items.iter().skip(skip).take(take).map(render).collect();
     let shown = value.len();
     let remaining_wanted = top.map(|t| t.saturating_sub(shown));
     let more = skip + shown < total && remaining_wanted != Some(0);
@@ -571,12 +580,12 @@ fn list_operations(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
         return not_found("Api");
     };
     let addressed = api.addressed();
-    let items = r
-        .operations
-        .iter()
-        .map(|o| operation_contract(req, &addressed, o))
-        .collect();
-    page(req, items, &format!("/apis/{addressed}/operations"))
+    page_of(
+        req,
+        &r.operations,
+        |o| operation_contract(req, &addressed, o),
+        &format!("/apis/{addressed}/operations"),
+    )
 }
 
 fn get_operation(ctx: &Ctx, req: &Req, api: &ApiRef, op: &str) -> Response {
@@ -774,7 +783,7 @@ fn put_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
     let base_rev = |props: Map<String, Value>, etag: u64| Revision {
         number: rev_number,
         props,
-        operations: Vec::new(),
+        operations: Arc::default(),
         document: None,
         created: now.clone(),
         updated: now.clone(),
@@ -974,8 +983,8 @@ fn apply_props(rev: &mut Revision, parsed: &ParsedApi, sent: &Map<String, Value>
         Some(u) => rev.props.insert("serviceUrl".into(), u),
         None => rev.props.remove("serviceUrl"),
     };
-    rev.operations = parsed.operations.clone();
-    rev.document = Some(parsed.document.clone());
+    rev.operations = Arc::clone(&parsed.operations);
+    rev.document = Some(Arc::clone(&parsed.document));
 }
 
 /// Counts one poll of `id` and completes the operation once it has been polled enough.

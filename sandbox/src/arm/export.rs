@@ -190,7 +190,7 @@ const SCHEMA_KEYS: &[&str] = &[
 
 fn openapi3(svc: &str, a: &Api, rev: &Revision) -> Value {
     let (host, path) = gateway(svc, rev);
-    let doc = rev.document.as_ref();
+    let doc = rev.document.as_deref();
     let from_oas3 = is_openapi3(doc);
     let consumes = doc
         .and_then(|d| d.get("consumes"))
@@ -207,7 +207,7 @@ fn openapi3(svc: &str, a: &Api, rev: &Revision) -> Value {
         .unwrap_or("application/json")
         .to_string();
     let mut paths = Map::new();
-    for op in &rev.operations {
+    for op in rev.operations.iter() {
         let mut o = if from_oas3 {
             op.source.clone()
         } else {
@@ -413,10 +413,10 @@ fn oas3_op_to_swagger(src: &Value) -> Value {
 
 fn swagger2(svc: &str, a: &Api, rev: &Revision) -> Value {
     let (host, path) = gateway(svc, rev);
-    let doc = rev.document.as_ref();
+    let doc = rev.document.as_deref();
     let from_oas3 = is_openapi3(doc);
     let mut paths = Map::new();
-    for op in &rev.operations {
+    for op in rev.operations.iter() {
         let mut o = if from_oas3 {
             oas3_op_to_swagger(&op.source)
         } else {

@@ -87,9 +87,10 @@ pub struct ParsedApi {
     /// `None`: the document names no usable backend.
     pub service_url: Option<String>,
     pub openapi3: bool,
-    pub operations: Vec<Operation>,
+    /// Shared with the revisions that take them (an import's status is polled several times).
+    pub operations: std::sync::Arc<Vec<Operation>>,
     /// The parsed document (schemas and security for exports).
-    pub document: Value,
+    pub document: std::sync::Arc<Value>,
 }
 
 /// Parses `text` as `format`. `link` is the URL a `*-link` document came from (it supplies the
@@ -154,8 +155,8 @@ pub fn parse(format: Format, text: &str, link: Option<&str>) -> Result<ParsedApi
         description,
         service_url,
         openapi3,
-        operations,
-        document: doc.clone(),
+        operations: std::sync::Arc::new(operations),
+        document: std::sync::Arc::new(doc),
     })
 }
 

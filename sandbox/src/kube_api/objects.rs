@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use super::selectors::LabelSelector;
+
 use crate::cluster::{
-    Cluster, PodPhase, Readiness, ServiceKind, ServiceState, TargetPort, k8s_name_hash, object_uid,
+    Cluster, PodPhase, Readiness, Service, ServiceKind, ServiceState, TargetPort, k8s_name_hash,
+    object_uid,
 };
 
 /// The control plane's address as the `kubernetes` Service's endpoints show it (AKS: a public IP).
@@ -99,6 +102,53 @@ pub fn timestamp(unix: u64) -> String {
 }
 
 /// Renders objects against one cluster at one instant.
+/// What a request narrows a list to: its namespace, a name (a GET of one object) and a label
+/// selector, all known before any object is rendered.
+#[derive(Default)]
+pub struct Scope<'a> {
+    pub namespace: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub labels: Option<&'a LabelSelector>,
+}
+
+impl Scope<'_> {
+    fn in_namespace(&self, namespace: &str) -> bool {
+        self.namespace.is_none_or(|n| n == namespace)
+    }
+
+    fn named(&self, name: &str) -> bool {
+        self.name.is_none_or(|n| n == name)
+    }
+
+    fn labelled(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.labels.is_none_or(|l| l.matches_labels(labels))
+    }
+
+    fn holds(&self, namespace: &str, name: &str, labels: &BTreeMap<String, String>) -> bool {
+        self.in_namespace(namespace) && self.named(name) && self.labelled(labels)
+    }
+}
+
+/// The labels the EndpointSlice controller (or the mirroring one, for a service without a
+/// selector) puts on a service's slices.
+fn slice_labels(s: &Service) -> BTreeMap<String, String> {
+    let mut labels = s.labels.clone();
+    labels.insert("kubernetes.io/service-name".into(), s.name.clone());
+    let manager = if s.selector.is_empty() {
+        "endpointslicemirroring-controller.k8s.io"
+    } else {
+        "endpointslice-controller.k8s.io"
+    };
+    labels.insert(
+        "endpointslice.kubernetes.io/managed-by".into(),
+        manager.into(),
+    );
+    if s.headless {
+        labels.insert("service.kubernetes.io/headless".into(), String::new());
+    }
+    labels
+}
+
 pub struct View<'a> {
     pub cluster: &'a Cluster,
 }
@@ -108,18 +158,21 @@ impl<'a> View<'a> {
         View { cluster }
     }
 
-    /// The objects of `resource` (in `namespace`, or all), with `kind`/`apiVersion` set, sorted as
-    /// etcd returns them (namespace, then name).
-    pub fn objects(&self, resource: Resource, namespace: Option<&str>) -> Vec<Value> {
-        let in_ns = |ns: &str| namespace.is_none_or(|n| n == ns);
+    /// The objects of `resource` in `scope`, with `kind`/`apiVersion` set, sorted as etcd returns
+    /// them (namespace, then name). The scope is applied before an object is rendered: rendering
+    /// every pod for each request made a list's cost grow with the whole cluster. Callers still
+    /// apply their selectors to what comes back; the scope only skips objects they would drop.
+    pub fn objects(&self, resource: Resource, scope: &Scope<'_>) -> Vec<Value> {
         let mut out: Vec<Value> = match resource {
             Resource::Nodes => (0..self.cluster.nodes.len())
+                .filter(|i| scope.named(&self.cluster.nodes[*i].name))
                 .map(|i| self.node(i))
                 .collect(),
             Resource::Namespaces => self
                 .cluster
                 .namespaces
                 .iter()
+                .filter(|n| scope.named(n))
                 .map(|n| self.namespace(n))
                 .collect(),
             Resource::Services => self
@@ -127,7 +180,7 @@ impl<'a> View<'a> {
                 .services
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| in_ns(&s.spec.namespace))
+                .filter(|(_, s)| scope.holds(&s.spec.namespace, &s.spec.name, &s.spec.labels))
                 .map(|(i, s)| self.service(i, s))
                 .collect(),
             Resource::Pods => self
@@ -135,7 +188,7 @@ impl<'a> View<'a> {
                 .pods
                 .iter()
                 .enumerate()
-                .filter(|(_, p)| in_ns(&p.spec.namespace))
+                .filter(|(_, p)| scope.holds(&p.spec.namespace, &p.spec.name, &p.spec.labels))
                 .map(|(i, _)| self.pod(i))
                 .collect(),
             Resource::Endpoints => self
@@ -143,15 +196,18 @@ impl<'a> View<'a> {
                 .services
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| in_ns(&s.spec.namespace))
+                .filter(|(_, s)| scope.holds(&s.spec.namespace, &s.spec.name, &s.spec.labels))
                 .filter_map(|(i, s)| self.endpoints(i, s))
                 .collect(),
+            // A slice's name is not the service's: only the namespace and labels narrow here.
             Resource::EndpointSlices => self
                 .cluster
                 .services
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| in_ns(&s.spec.namespace))
+                .filter(|(_, s)| {
+                    scope.in_namespace(&s.spec.namespace) && scope.labelled(&slice_labels(&s.spec))
+                })
                 .flat_map(|(i, s)| self.endpoint_slices(i, s))
                 .collect(),
         };
@@ -808,21 +864,7 @@ impl<'a> View<'a> {
                     self.created(60 + index as u64),
                     version(since, 700 + index * 8 + g % 8),
                 );
-                let mut labels: BTreeMap<String, String> = s.labels.clone();
-                labels.insert("kubernetes.io/service-name".into(), s.name.clone());
-                labels.insert(
-                    "endpointslice.kubernetes.io/managed-by".into(),
-                    if apiserver {
-                        "endpointslicemirroring-controller.k8s.io"
-                    } else {
-                        "endpointslice-controller.k8s.io"
-                    }
-                    .into(),
-                );
-                if s.headless {
-                    labels.insert("service.kubernetes.io/headless".into(), String::new());
-                }
-                metadata.insert("labels".into(), json!(labels));
+                metadata.insert("labels".into(), json!(slice_labels(s)));
                 if !apiserver {
                     metadata.insert("generateName".into(), json!(format!("{}-", s.name)));
                     metadata.insert(
