@@ -98,6 +98,10 @@ pub struct Config {
     pub retry_after: u64,
     /// Polls a long-running import takes before it completes.
     pub lro_polls: u32,
+    /// How long every request waits before it is answered: the round trip to a remote service
+    /// (ARM, Entra ID and an AKS API server are tens of milliseconds away from a build agent).
+    /// Zero by default, so tests spend no time waiting.
+    pub latency: std::time::Duration,
     /// Faults armed from the start, as `NAME=VALUE`.
     pub faults: Vec<String>,
     /// A hand-made cluster topology; `None` derives one from `specs` and `service_type`.
@@ -111,6 +115,7 @@ impl Default for Config {
             service_type: ServiceType::NodePort,
             retry_after: 1,
             lro_polls: 1,
+            latency: std::time::Duration::ZERO,
             faults: Vec::new(),
             cluster: None,
         }
@@ -176,6 +181,8 @@ pub struct Shared {
     pub documents: RwLock<BTreeMap<String, Vec<u8>>>,
     pub retry_after: u64,
     pub lro_polls: u32,
+    /// See [`Config::latency`].
+    pub latency: std::time::Duration,
     /// Set once the listeners are bound, before any request can arrive.
     pub urls: RwLock<Urls>,
 }
@@ -270,6 +277,7 @@ impl Sandbox {
             documents: RwLock::new(documents),
             retry_after: config.retry_after,
             lro_polls: config.lro_polls.max(1),
+            latency: config.latency,
             urls: RwLock::new(Urls::default()),
         });
 

@@ -75,6 +75,10 @@ pub async fn record(State(layer): State<LogLayer>, request: Request, next: Next)
         .path_and_query()
         .map(|pq| pq.as_str().to_string())
         .unwrap_or_else(|| request.uri().path().to_string());
+    // Every exchange is one round trip, the pod's too: its bytes cross the port-forward tunnel.
+    if !layer.shared.latency.is_zero() {
+        tokio::time::sleep(layer.shared.latency).await;
+    }
     let response = next.run(request).await;
     layer
         .shared

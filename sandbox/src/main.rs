@@ -36,6 +36,9 @@ enum Command {
         /// Polls a long-running import takes.
         #[arg(long, default_value_t = 1)]
         lro_polls: u32,
+        /// Milliseconds every request waits before it is answered (a remote service's round trip).
+        #[arg(long, value_name = "MS", default_value_t = 0)]
+        latency_ms: u64,
         /// Inject a fault, NAME=VALUE (arm-429, arm-5xx, arm-409, kube-5xx, lro-fail, token-ttl,
         /// pod-ready-after, portforward-cut, pod-latency).
         #[arg(long, value_name = "NAME=VALUE")]
@@ -71,6 +74,7 @@ async fn run(cli: Cli) -> Result<(), apim_sandbox::Error> {
         service_type,
         retry_after,
         lro_polls,
+        latency_ms,
         fault,
     } = cli.command;
     let config = Config {
@@ -78,6 +82,7 @@ async fn run(cli: Cli) -> Result<(), apim_sandbox::Error> {
         service_type: service_type.parse::<ServiceType>()?,
         retry_after,
         lro_polls,
+        latency: std::time::Duration::from_millis(latency_ms),
         faults: fault,
         cluster: None,
     };
