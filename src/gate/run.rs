@@ -488,8 +488,23 @@ async fn breaking_changes(
         let detail = result.detail.clone();
         return Ended::Ok((result, current), StepOutcome::Passed, detail);
     }
-    if let Some(c) = current.as_mut() {
-        c.operations = match apim::current_operations(arm, target).await {
+    // The live operations and the export are independent reads: against ARM, where each takes a
+    // round trip of its own, reading them together takes one service's wait out of the path.
+    let export = async {
+        match (&current, &inputs.baseline_spec) {
+            (Some(_), None) => Some(apim::export_current(arm, target).await),
+            _ => None,
+        }
+    };
+    let operations = async {
+        match &current {
+            Some(_) => Some(apim::current_operations(arm, target).await),
+            None => None,
+        }
+    };
+    let (operations, exported) = tokio::join!(operations, export);
+    if let (Some(c), Some(operations)) = (current.as_mut(), operations) {
+        c.operations = match operations {
             Ok(ops) => ops,
             Err(e) => return Ended::Err(e.exit(), e.to_string()),
         };
@@ -517,8 +532,8 @@ async fn breaking_changes(
                 );
             }
         }
-    } else if let Some(current) = &current {
-        let exported = match apim::export_current(arm, target).await {
+    } else if let (Some(current), Some(exported)) = (&current, exported) {
+        let exported = match exported {
             Ok(Some(bytes)) => bytes,
             // Deleted between the two reads: nothing left to break.
             Ok(None) => Vec::new(),
