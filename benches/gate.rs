@@ -77,6 +77,30 @@ fn big(target: usize) -> Vec<u8> {
     }
 }
 
+/// One run of the gate: its exit code, wall time, and where the CPU went.
+struct Run {
+    code: i32,
+    wall: Duration,
+    /// User + system time of the gate process (10 ms resolution, from time(1)).
+    gate_cpu: Duration,
+    /// User + system time of this process, the in-process sandbox, over the run.
+    sandbox_cpu: Duration,
+    rss_mb: f64,
+    stderr: String,
+}
+
+/// User + system CPU time of this process so far (getrusage: microseconds).
+fn own_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct we hand it.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 struct Gate {
     sandbox: Sandbox,
     _dir: tempfile::TempDir,
@@ -85,11 +109,17 @@ struct Gate {
 
 impl Gate {
     async fn start(specs: Vec<Vec<u8>>) -> Gate {
+        Gate::start_with(specs, Duration::ZERO).await
+    }
+
+    /// `latency`: how long the sandbox takes to answer each request (a remote service's round trip).
+    async fn start_with(specs: Vec<Vec<u8>>, latency: Duration) -> Gate {
         apim_gate::install_crypto_provider();
         let sandbox = Sandbox::start(Config {
             specs,
             retry_after: 0,
             lro_polls: 1,
+            latency,
             ..Config::default()
         })
         .await
@@ -104,28 +134,44 @@ impl Gate {
         }
     }
 
-    /// Runs the binary; returns (exit code, wall time, stderr).
-    async fn run(&self, extra: &[(&str, &str)], wrap_time: bool) -> (i32, Duration, String) {
-        let mut cmd = if wrap_time {
-            let mut c = tokio::process::Command::new("/usr/bin/time");
-            c.args(["-v", BIN]);
-            c
-        } else {
-            tokio::process::Command::new(BIN)
-        };
-        cmd.args(["--env-file", self.env_file.to_str().expect("utf-8 path")])
+    /// Runs the binary under `/usr/bin/time`, so the gate's own CPU time and peak memory are
+    /// measured by the kernel (wait4), and the sandbox's CPU time (this process) beside it.
+    async fn run(&self, extra: &[(&str, &str)]) -> Run {
+        let usage = self._dir.path().join("usage");
+        let mut cmd = tokio::process::Command::new("/usr/bin/time");
+        cmd.args(["-f", "%U %S %M", "-o"])
+            .arg(&usage)
+            .arg(BIN)
+            .args(["--env-file", self.env_file.to_str().expect("utf-8 path")])
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("NO_COLOR", "1")
             .envs(extra.iter().copied());
+        let sandbox_before = own_cpu();
         let started = Instant::now();
         let out = cmd.output().await.expect("the gate runs");
         let wall = started.elapsed();
-        (
-            out.status.code().unwrap_or(-1),
+        let sandbox_cpu = own_cpu().saturating_sub(sandbox_before);
+        let usage = std::fs::read_to_string(&usage).expect("/usr/bin/time wrote its report");
+        // The last line: a failing command makes time(1) write "Command exited ..." first.
+        let fields: Vec<f64> = usage
+            .lines()
+            .last()
+            .unwrap_or("")
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let [user, sys, rss_kb] = fields[..] else {
+            panic!("unexpected /usr/bin/time report: {usage}")
+        };
+        Run {
+            code: out.status.code().unwrap_or(-1),
             wall,
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+            gate_cpu: Duration::from_secs_f64(user + sys),
+            sandbox_cpu,
+            rss_mb: rss_kb / 1024.0,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 
     fn requests_since(&self, mark: usize) -> Vec<LoggedRequest> {
@@ -156,32 +202,67 @@ fn shape(r: &LoggedRequest) -> String {
     format!("{:<6} {:<6} {}", r.emulator, r.method, folded.join("/"))
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+/// The run with the median wall time.
+fn median(mut runs: Vec<Run>) -> Run {
+    runs.sort_by_key(|r| r.wall);
+    runs.swap_remove(runs.len() / 2)
 }
 
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// Wall time, then where the CPU went: the gate process and the sandbox beside it.
+fn line(r: &Run) -> String {
+    format!(
+        "{:>7} wall, CPU: gate {:>6}, sandbox {:>6}",
+        ms(r.wall),
+        ms(r.gate_cpu),
+        ms(r.sandbox_cpu)
+    )
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // `cargo bench --bench gate -- many` runs one part (one, many, memory), e.g. under a profiler.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let part = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let one = if part("one") {
+        Some(one_service().await)
+    } else {
+        None
+    };
+    if part("many") {
+        many_services(one.as_ref()).await;
+    }
+    if part("memory") {
+        memory().await;
+    }
+    if part("latency") {
+        latency(Duration::from_millis(20)).await;
+    }
+}
+
+/// One service: the first publish, then releases of a compatible change (a staged revision).
+/// Returns the median release.
+async fn one_service() -> Run {
     const RUNS: usize = 7;
 
-    // One service: the first publish, then releases of a compatible change (a staged revision).
     let gate = Gate::start(vec![release(0)]).await;
-    let (code, create, _) = gate.run(&[], false).await;
-    assert_eq!(code, 0, "first publish");
+    let create = gate.run(&[]).await;
+    assert_eq!(create.code, 0, "first publish: {}", create.stderr);
     let mut releases = Vec::new();
     let mut shapes: BTreeMap<String, usize> = BTreeMap::new();
     let mut per_run = 0;
     for n in 1..=RUNS {
         gate.sandbox.shared.set_document("svc-1", release(n));
         let mark = gate.sandbox.requests().len();
-        let (code, wall, err) = gate.run(&[], false).await;
-        assert_eq!(code, 0, "release {n}: {err}");
-        releases.push(wall);
+        let run = gate.run(&[]).await;
+        assert_eq!(run.code, 0, "release {n}: {}", run.stderr);
+        releases.push(run);
         if n == RUNS {
             let log = gate.requests_since(mark);
             per_run = log.len();
@@ -191,24 +272,26 @@ async fn main() {
         }
     }
     let mark = gate.sandbox.requests().len();
-    let (code, unchanged, _) = gate.run(&[], false).await;
-    assert_eq!(code, 0);
+    let unchanged = gate.run(&[]).await;
+    assert_eq!(unchanged.code, 0, "{}", unchanged.stderr);
     let unchanged_requests = gate.requests_since(mark).len();
-    let one = median(releases.clone());
+    let one = median(releases);
     println!("gate, one service ({RUNS} releases, median):");
-    println!("  first publish (create)       {}", ms(create));
-    println!("  release (staged revision)    {}", ms(one));
+    println!("  first publish (create)       {}", line(&create));
+    println!("  release (staged revision)    {}", line(&one));
     println!(
         "  unchanged document           {} ({unchanged_requests} requests)",
-        ms(unchanged)
+        line(&unchanged)
     );
     println!("  requests of one release: {per_run}");
     for (s, n) in &shapes {
         println!("    {n:>2} × {s}");
     }
-    drop(gate);
+    one
+}
 
-    // 50 services, parallelism 8.
+/// 50 services at parallelism 8: the first publish, then three rounds of releases.
+async fn many_services(one: Option<&Run>) {
     let n = 50;
     let gate = Gate::start((0..n).map(|_| release(0)).collect()).await;
     let list: Vec<String> = (1..=n).map(|i| format!("svc-{i}")).collect();
@@ -218,8 +301,8 @@ async fn main() {
         ("APIM_GATE_PARALLELISM", "8"),
     ];
     let mark = gate.sandbox.requests().len();
-    let (code, create50, err) = gate.run(&extra, false).await;
-    assert_eq!(code, 0, "{err}");
+    let create50 = gate.run(&extra).await;
+    assert_eq!(create50.code, 0, "{}", create50.stderr);
     let create_requests = gate.requests_since(mark).len();
     let mut many = Vec::new();
     let mut many_requests = 0;
@@ -230,42 +313,43 @@ async fn main() {
                 .set_document(&format!("svc-{i}"), release(round));
         }
         let mark = gate.sandbox.requests().len();
-        let (code, wall, err) = gate.run(&extra, false).await;
-        assert_eq!(code, 0, "{err}");
-        many.push(wall);
+        let run = gate.run(&extra).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        many.push(run);
         many_requests = gate.requests_since(mark).len();
     }
     let fifty = median(many);
     println!("gate, {n} services, parallelism 8 (3 rounds, median):");
     println!(
         "  first publish (create)       {} ({create_requests} requests, {:.1} per service)",
-        ms(create50),
+        line(&create50),
         create_requests as f64 / n as f64
     );
     println!(
         "  release (staged revisions)   {} ({many_requests} requests, {:.1} per service)",
-        ms(fifty),
+        line(&fifty),
         many_requests as f64 / n as f64
     );
     println!(
-        "  ratio to one service's release: {:.2}× (goal < 3×)",
-        fifty.as_secs_f64() / one.as_secs_f64()
+        "  CPU per service: gate {:.1} ms, sandbox {:.1} ms",
+        fifty.gate_cpu.as_secs_f64() * 1000.0 / n as f64,
+        fifty.sandbox_cpu.as_secs_f64() * 1000.0 / n as f64,
     );
-    drop(gate);
+    if let Some(one) = one {
+        println!(
+            "  ratio to one service's release: {:.2}× (goal < 3×)",
+            fifty.wall.as_secs_f64() / one.wall.as_secs_f64()
+        );
+    }
+}
 
-    // Peak memory with a 10 MB document.
+/// Peak memory of the gate with a 10 MB document.
+async fn memory() {
     let doc = big(10 * 1024 * 1024);
     let gate = Gate::start(vec![doc.clone()]).await;
-    let (code, wall, err) = gate.run(&[], true).await;
-    let rss_kb = err
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("Maximum resident set size (kbytes): ")
-        })
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    let last_error = err
+    let run = gate.run(&[]).await;
+    let last_error = run
+        .stderr
         .lines()
         .rfind(|l| l.contains("error") || l.contains("Publish to APIM:"))
         .unwrap_or("")
@@ -273,12 +357,67 @@ async fn main() {
         .take(160)
         .collect::<String>();
     println!(
-        "gate, one {:.1} MB document: exit {code}, {} wall, peak RSS {:.1} MB (goal < 150 MB)",
+        "gate, one {:.1} MB document: exit {}, {}, peak RSS {:.1} MB (goal < 150 MB)",
         doc.len() as f64 / 1_048_576.0,
-        ms(wall),
-        rss_kb as f64 / 1024.0
+        run.code,
+        line(&run),
+        run.rss_mb
     );
     if !last_error.is_empty() {
         println!("  {last_error}");
+    }
+}
+
+/// The same releases with every request answered after `latency`, as a remote ARM, Entra ID and
+/// AKS API server answer: here the run waits rather than computes, so it shows what the 50
+/// services cost in rounds of `parallelism`, at 8 and at 50.
+async fn latency(latency: Duration) {
+    let gate = Gate::start_with(vec![release(0)], latency).await;
+    let create = gate.run(&[]).await;
+    assert_eq!(create.code, 0, "{}", create.stderr);
+    let mut releases = Vec::new();
+    for n in 1..=3 {
+        gate.sandbox.shared.set_document("svc-1", release(n));
+        let run = gate.run(&[]).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        releases.push(run);
+    }
+    let one = median(releases);
+    drop(gate);
+    println!(
+        "gate, {} ms per request (a remote service's round trip):",
+        latency.as_millis()
+    );
+    println!("  one service, release            {}", line(&one));
+
+    let n = 50;
+    let gate = Gate::start_with((0..n).map(|_| release(0)).collect(), latency).await;
+    let list: Vec<String> = (1..=n).map(|i| format!("svc-{i}")).collect();
+    let list = list.join(",");
+    let create = gate
+        .run(&[
+            ("APIM_GATE_SERVICES", list.as_str()),
+            ("APIM_GATE_PARALLELISM", "50"),
+        ])
+        .await;
+    assert_eq!(create.code, 0, "{}", create.stderr);
+    for (round, parallelism) in [(1, "8"), (2, "50")] {
+        for i in 1..=n {
+            gate.sandbox
+                .shared
+                .set_document(&format!("svc-{i}"), release(round));
+        }
+        let run = gate
+            .run(&[
+                ("APIM_GATE_SERVICES", list.as_str()),
+                ("APIM_GATE_PARALLELISM", parallelism),
+            ])
+            .await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        println!(
+            "  {n} services, parallelism {parallelism:>2}, release {} ({:.2}× one service)",
+            line(&run),
+            run.wall.as_secs_f64() / one.wall.as_secs_f64()
+        );
     }
 }
