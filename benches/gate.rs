@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 use apim_sandbox::{Config, LoggedRequest, Sandbox};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_apim-gate");
+/// The binary under test: this build's, or `BENCH_BIN` (e.g. the static musl build, which
+/// pipelines download, to compare allocators).
+fn bin() -> String {
+    std::env::var("BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_apim-gate").to_string())
+}
 
 fn fixture() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -141,7 +145,7 @@ impl Gate {
         let mut cmd = tokio::process::Command::new("/usr/bin/time");
         cmd.args(["-f", "%U %S %M", "-o"])
             .arg(&usage)
-            .arg(BIN)
+            .arg(bin())
             .args(["--env-file", self.env_file.to_str().expect("utf-8 path")])
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -230,6 +234,7 @@ async fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let part = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    println!("binary: {}", bin());
     let one = if part("one") {
         Some(one_service().await)
     } else {
