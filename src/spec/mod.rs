@@ -197,7 +197,13 @@ impl Document {
 
     /// SHA-256 of the compact JSON, hex: the identity of a published document.
     pub fn sha256(&self) -> String {
-        let digest = Sha256::digest(self.to_compact_json().as_bytes());
+        // Streamed into the hash: the same bytes as `to_compact_json`, without building them.
+        let mut hasher = Sha256::new();
+        if serde_json::to_writer(&mut hasher, &self.value).is_err() {
+            // Invariant: a `Value` always serialises and the hasher's writes never fail.
+            unreachable!("serialising a serde_json::Value into a hasher cannot fail");
+        }
+        let digest = hasher.finalize();
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
 
@@ -331,6 +337,25 @@ fn first_line(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hash is recorded in APIM by earlier runs: streaming it must keep the very bytes
+    /// (`printf '{"swagger":"2.0","info":{"title":"café"},"paths":{}}' | sha256sum`).
+    #[test]
+    fn sha256_is_the_hash_of_the_compact_json() {
+        let d = Document::parse(
+            "{ \"swagger\": \"2.0\",\n  \"info\": {\"title\": \"caf\\u00e9\"}, \"paths\": {} }"
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            d.to_compact_json(),
+            "{\"swagger\":\"2.0\",\"info\":{\"title\":\"café\"},\"paths\":{}}"
+        );
+        assert_eq!(
+            d.sha256(),
+            "b2e291fe766ff2036fca384070ea04a53e4934470b9e11c20eb5d10a5edc8a62"
+        );
+    }
 
     #[test]
     fn detects_versions_and_formats() {
