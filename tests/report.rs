@@ -725,6 +725,97 @@ async fn check_run_and_pr_comment_land_in_the_sandbox() {
     assert_eq!(rec["check_runs"][1]["conclusion"], "neutral");
 }
 
+/// A run of several services: a check run per service (each with its own conclusion and
+/// annotations) and one pull-request comment with the table, updated rather than repeated.
+#[tokio::test]
+async fn several_services_get_a_check_run_each_and_one_comment() {
+    let (sb, senv) = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"pull_request": {"number": 9, "head": {"sha": "feedfacefeedfacefeedfacefeedfacefeedface"}}}"#,
+    )
+    .unwrap();
+    let extra = [
+        ("GITHUB_EVENT_NAME", "pull_request"),
+        ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ("INPUT_PR-COMMENT", "true"),
+    ];
+    let (inputs, env) = inputs(&github_env(&senv, &senv["SANDBOX_GITHUB_TOKEN"], &extra));
+    let mut orders = verdict(Outcome::Passed, Vec::new());
+    orders.service = "shop/orders".into();
+    let mut payments = verdict(
+        Outcome::Refused,
+        vec![finding(
+            1,
+            Level::Error,
+            FindingSource::BreakingChange,
+            "removed",
+        )],
+    );
+    payments.service = "shop/payments".into();
+    let emit = |verdicts: Vec<Verdict>| {
+        let (inputs, env) = (&inputs, &env);
+        async move {
+            let mut out = Vec::new();
+            let outcome =
+                report::emit_many(&verdicts, inputs, env, &mut out, &EmitOptions::default())
+                    .await
+                    .expect("report emitted");
+            (String::from_utf8(out).unwrap(), outcome)
+        }
+    };
+    let (log, outcome) = emit(vec![orders.clone(), payments.clone()]).await;
+    assert!(outcome.failures.is_empty(), "{:?}\n{log}", outcome.failures);
+    assert!(outcome.warnings.is_empty(), "{:?}\n{log}", outcome.warnings);
+    assert_eq!(outcome.exit, Exit::Refused);
+    assert!(outcome.check_run_url.is_some());
+    assert!(outcome.comment_url.is_some());
+
+    let rec = recorded(&sb).await;
+    let runs = rec["check_runs"].as_array().unwrap();
+    let by_name: BTreeMap<&str, &Value> = runs
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r))
+        .collect();
+    assert_eq!(runs.len(), 2, "{rec:#}");
+    assert_eq!(by_name["apim-gate (shop/orders)"]["conclusion"], "success");
+    assert_eq!(
+        by_name["apim-gate (shop/payments)"]["conclusion"],
+        "failure"
+    );
+    assert_eq!(
+        by_name["apim-gate (shop/payments)"]["output"]["annotations_count"],
+        1
+    );
+    let comments = rec["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 1, "{rec:#}");
+    let body = comments[0]["body"].as_str().unwrap();
+    assert!(body.starts_with("<!-- apim-gate:services:"), "{body}");
+    assert!(body.contains("shop/orders") && body.contains("shop/payments"));
+    assert!(body.contains("1 passed, 1 refused, 0 failed"), "{body}");
+
+    // The same services again (in another order): the comment is updated, not posted again.
+    payments.outcome = Outcome::Passed;
+    payments.exit = Exit::Passed;
+    let (_, outcome) = emit(vec![payments, orders.clone()]).await;
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    let rec = recorded(&sb).await;
+    let comments = rec["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 1, "updated, not posted again");
+    assert!(
+        comments[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("2 passed, 0 refused, 0 failed")
+    );
+    // Another set of services keeps its own comment.
+    let (_, outcome) = emit(vec![orders]).await;
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    assert_eq!(recorded(&sb).await["comments"].as_array().unwrap().len(), 2);
+}
+
 #[tokio::test]
 async fn a_read_only_token_is_a_warning_naming_the_permission() {
     let (sb, senv) = sandbox().await;

@@ -205,44 +205,20 @@ pub(crate) async fn emit(
         }
     }
 
-    let check_run = inputs.check_run.unwrap_or(inputs.github_token.is_some());
-    if check_run || inputs.pr_comment {
-        match (&inputs.github_token, api::Context::from_env(env)) {
-            (None, _) => warnings.push(
-                "check-run and pr-comment need github-token (the action passes ${{ github.token }} by default); skipped"
-                    .to_string(),
-            ),
-            (Some(_), Err(why)) => warnings.push(format!("no check run or comment: {why}")),
-            (Some(token), Ok(ctx)) => {
-                match api::client(&ctx.api_url, token.expose(), inputs.ca_certificates.as_deref()) {
-                    Err(e) => failures.push(format!("cannot reach the GitHub API at {}: {e}", ctx.api_url)),
-                    Ok(octo) => {
-                        if check_run {
-                            let path = annotation_path(verdict, env);
-                            match api::check_run(&octo, &ctx, verdict, clean, &path).await {
-                                Ok(url) => outcome.check_run_url = url,
-                                Err(e) => sort_api_error(e, &mut warnings, &mut failures),
-                            }
-                        }
-                        if inputs.pr_comment {
-                            match ctx.pull_request {
-                                None => warnings.push(
-                                    "pr-comment is set but this run is not for a pull request; no comment written"
-                                        .to_string(),
-                                ),
-                                Some(number) => {
-                                    match api::upsert_comment(&octo, &ctx, number, verdict, clean).await {
-                                        Ok(url) => outcome.comment_url = url,
-                                        Err(e) => sort_api_error(e, &mut warnings, &mut failures),
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let marker = api::comment_marker(verdict);
+    let comment = || markdown::summary(verdict, clean, markdown::COMMENT_BUDGET, Some(&marker));
+    let (check_run_url, comment_url) = to_pull_request(
+        std::slice::from_ref(verdict),
+        (&marker, &comment),
+        inputs,
+        env,
+        clean,
+        &mut warnings,
+        &mut failures,
+    )
+    .await;
+    outcome.check_run_url = check_run_url;
+    outcome.comment_url = comment_url;
 
     let mut tail = String::new();
     for w in &warnings {
@@ -266,6 +242,85 @@ pub(crate) async fn emit(
     outcome.warnings.extend(warnings);
     outcome.failures.extend(failures);
     Ok(())
+}
+
+/// The check runs (one per service: their names differ) and the pull-request comment (one for
+/// the run, found again by `marker`, its body made only when it is written). Problems become
+/// warnings (a missing permission, no token) or failures (the API refused). Returns the URLs of
+/// the first check run and of the comment.
+pub(crate) async fn to_pull_request(
+    verdicts: &[Verdict],
+    (marker, body): (&str, &dyn Fn() -> String),
+    inputs: &Inputs,
+    env: &Env,
+    clean: &Cleaner,
+    warnings: &mut Vec<String>,
+    failures: &mut Vec<String>,
+) -> (Option<String>, Option<String>) {
+    let (mut check_run_url, mut comment_url) = (None, None);
+    let check_run = inputs.check_run.unwrap_or(inputs.github_token.is_some());
+    if !check_run && !inputs.pr_comment {
+        return (None, None);
+    }
+    let token = match (&inputs.github_token, api::Context::from_env(env)) {
+        (None, _) => {
+            warnings.push(
+                "check-run and pr-comment need github-token (the action passes ${{ github.token }} by default); skipped"
+                    .to_string(),
+            );
+            return (None, None);
+        }
+        (Some(_), Err(why)) => {
+            warnings.push(format!("no check run or comment: {why}"));
+            return (None, None);
+        }
+        (Some(token), Ok(ctx)) => (token, ctx),
+    };
+    let (token, ctx) = token;
+    let octo = match api::client(
+        &ctx.api_url,
+        token.expose(),
+        inputs.ca_certificates.as_deref(),
+    ) {
+        Ok(octo) => octo,
+        Err(e) => {
+            failures.push(format!(
+                "cannot reach the GitHub API at {}: {e}",
+                ctx.api_url
+            ));
+            return (None, None);
+        }
+    };
+    if check_run {
+        for verdict in verdicts {
+            let path = annotation_path(verdict, env);
+            match api::check_run(&octo, &ctx, verdict, clean, &path).await {
+                // A run of several services links the first check run; each has its own.
+                Ok(url) => check_run_url = check_run_url.or(url),
+                Err(e) => {
+                    let permission = matches!(e, api::ApiError::Permission { .. });
+                    sort_api_error(e, warnings, failures);
+                    // Without the permission the next service's check run fails the same way.
+                    if permission {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if inputs.pr_comment {
+        match ctx.pull_request {
+            None => warnings.push(
+                "pr-comment is set but this run is not for a pull request; no comment written"
+                    .to_string(),
+            ),
+            Some(number) => match api::upsert_comment(&octo, &ctx, number, marker, &body()).await {
+                Ok(url) => comment_url = url,
+                Err(e) => sort_api_error(e, warnings, failures),
+            },
+        }
+    }
+    (check_run_url, comment_url)
 }
 
 fn sort_api_error(e: api::ApiError, warnings: &mut Vec<String>, failures: &mut Vec<String>) {

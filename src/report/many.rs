@@ -198,8 +198,8 @@ pub fn summary(verdicts: &[Verdict], clean: &Cleaner, budget: usize) -> String {
     md
 }
 
-/// Reports several verdicts on the inputs' platform. Check runs and pull-request comments are
-/// per-service features and are not written for a run of several services (a warning says so).
+/// Reports several verdicts on the inputs' platform. On GitHub each service gets its own check
+/// run, and the pull request one comment with the table of services (updated by later runs).
 pub async fn emit_many(
     verdicts: &[Verdict],
     inputs: &Inputs,
@@ -264,12 +264,28 @@ pub async fn emit_many(
                     ));
                 }
             }
-            if inputs.pr_comment || inputs.check_run == Some(true) {
-                outcome.warnings.push(
-                    "check-run and pr-comment are written for a single service only; the job summary has every service"
-                        .into(),
-                );
-            }
+            let marker = github::api::services_marker(verdicts);
+            let comment = || {
+                format!(
+                    "{marker}\n{}",
+                    summary(verdicts, &clean, markdown::COMMENT_BUDGET)
+                )
+            };
+            let (mut warnings, mut failures) = (Vec::new(), Vec::new());
+            let (check_run_url, comment_url) = github::to_pull_request(
+                verdicts,
+                (&marker, &comment),
+                inputs,
+                env,
+                &clean,
+                &mut warnings,
+                &mut failures,
+            )
+            .await;
+            outcome.check_run_url = check_run_url;
+            outcome.comment_url = comment_url;
+            outcome.warnings.extend(warnings);
+            outcome.failures.extend(failures);
             for w in outcome.warnings.iter().chain(&outcome.failures) {
                 writeln!(
                     out,

@@ -379,16 +379,26 @@ pub fn comment_marker(verdict: &Verdict) -> String {
     format!("<!-- apim-gate:{service} -->")
 }
 
-/// Posts the verdict on the pull request, or updates the comment already there.
+/// The hidden marker of a run of several services: one comment for the run, found again by
+/// the same set of services (another workflow gating other services keeps its own).
+pub fn services_marker(verdicts: &[Verdict]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut services: Vec<&str> = verdicts.iter().map(|v| v.service.as_str()).collect();
+    services.sort_unstable();
+    let digest = Sha256::digest(services.join("\n").as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("<!-- apim-gate:services:{hex} -->")
+}
+
+/// Posts `body` on the pull request, or updates the comment already there: the one holding
+/// `marker`, which `body` holds too.
 pub async fn upsert_comment(
     octo: &Octocrab,
     ctx: &Context,
     number: u64,
-    verdict: &Verdict,
-    clean: &Cleaner,
+    marker: &str,
+    body: &str,
 ) -> Result<Option<String>, ApiError> {
-    let marker = comment_marker(verdict);
-    let body = markdown::summary(verdict, clean, markdown::COMMENT_BUDGET, Some(&marker));
     let base = format!("/repos/{}/{}/issues", ctx.owner, ctx.repo);
     let mut existing = None;
     // A busy pull request has many comments; ours is usually early, and 20 pages is plenty.
@@ -404,7 +414,7 @@ pub async fn upsert_comment(
         let done = list.len() < 100;
         existing = list
             .into_iter()
-            .find(|c| c.body.as_deref().is_some_and(|b| b.contains(&marker)));
+            .find(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)));
         if existing.is_some() || done {
             break;
         }
