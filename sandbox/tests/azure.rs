@@ -1269,3 +1269,48 @@ async fn github_answers_in_octocrabs_shapes_and_records() {
     assert_eq!(recorded["statuses"][0]["state"], "success");
     assert_eq!(recorded["comments"][0]["body"], "second");
 }
+
+/// `latency` holds every answer back at least that long (a remote service's round trip), each of
+/// several requests in flight at once too. Only the lower bound is asserted: an upper one would be
+/// a timed test on a shared machine.
+#[tokio::test]
+async fn latency_delays_every_answer() {
+    crypto();
+    let latency = std::time::Duration::from_millis(150);
+    let sb = Sandbox::start(Config {
+        latency,
+        ..Config::default()
+    })
+    .await
+    .expect("sandbox starts");
+    let client = http(&sb);
+    let openid = format!(
+        "{}/{}/v2.0/.well-known/openid-configuration",
+        sb.urls.entra, sb.shared.identity.tenant_id
+    );
+    let get = || {
+        let (client, url) = (client.clone(), openid.clone());
+        async move {
+            let started = std::time::Instant::now();
+            let status = client.get(url).send().await.unwrap().status();
+            (status, started.elapsed())
+        }
+    };
+    let (status, took) = get().await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(took >= latency, "answered after {took:?}");
+    let all = futures_util::future::join_all((0..10).map(|_| get())).await;
+    for (status, took) in all {
+        assert_eq!(status, StatusCode::OK);
+        assert!(took >= latency, "answered after {took:?}");
+    }
+    let entra = sb
+        .requests()
+        .iter()
+        .filter(|r| r.emulator == "entra")
+        .count();
+    assert_eq!(entra, 11);
+
+    // Without it (the default), nothing waits: the tests' sandbox answers at once.
+    assert!(Config::default().latency.is_zero());
+}
