@@ -647,16 +647,22 @@ fn github_env<'a>(
     v
 }
 
+/// A `pull_request` event payload in `dir`, as the runner writes it at GITHUB_EVENT_PATH.
+fn pull_request_event(dir: &Path, number: u64) -> std::path::PathBuf {
+    let event = dir.join("event.json");
+    let payload = serde_json::json!({"pull_request": {
+        "number": number,
+        "head": {"sha": "feedfacefeedfacefeedfacefeedfacefeedface"},
+    }});
+    std::fs::write(&event, payload.to_string()).unwrap();
+    event
+}
+
 #[tokio::test]
 async fn check_run_and_pr_comment_land_in_the_sandbox() {
     let (sb, senv) = sandbox().await;
     let dir = tempfile::tempdir().unwrap();
-    let event = dir.path().join("event.json");
-    std::fs::write(
-        &event,
-        r#"{"pull_request": {"number": 7, "head": {"sha": "feedfacefeedfacefeedfacefeedfacefeedface"}}}"#,
-    )
-    .unwrap();
+    let event = pull_request_event(dir.path(), 7);
     let output = dir.path().join("o");
     let extra = [
         ("GITHUB_EVENT_NAME", "pull_request"),
@@ -731,12 +737,7 @@ async fn check_run_and_pr_comment_land_in_the_sandbox() {
 async fn several_services_get_a_check_run_each_and_one_comment() {
     let (sb, senv) = sandbox().await;
     let dir = tempfile::tempdir().unwrap();
-    let event = dir.path().join("event.json");
-    std::fs::write(
-        &event,
-        r#"{"pull_request": {"number": 9, "head": {"sha": "feedfacefeedfacefeedfacefeedfacefeedface"}}}"#,
-    )
-    .unwrap();
+    let event = pull_request_event(dir.path(), 9);
     let extra = [
         ("GITHUB_EVENT_NAME", "pull_request"),
         ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
