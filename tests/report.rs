@@ -812,9 +812,38 @@ async fn several_services_get_a_check_run_each_and_one_comment() {
             .contains("2 passed, 0 refused, 0 failed")
     );
     // Another set of services keeps its own comment.
-    let (_, outcome) = emit(vec![orders]).await;
+    let (_, outcome) = emit(vec![orders.clone()]).await;
     assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
     assert_eq!(recorded(&sb).await["comments"].as_array().unwrap().len(), 2);
+
+    // A token without `checks: write`: one warning naming the service, not one per service.
+    let (inputs, env) = self::inputs(&github_env(
+        &senv,
+        &senv["SANDBOX_GITHUB_READONLY_TOKEN"],
+        &extra,
+    ));
+    let mut many = Vec::new();
+    for name in ["shop/a", "shop/b", "shop/c"] {
+        let mut v = orders.clone();
+        v.service = name.into();
+        many.push(v);
+    }
+    let mut out = Vec::new();
+    let outcome = report::emit_many(&many, &inputs, &env, &mut out, &EmitOptions::default())
+        .await
+        .expect("report emitted");
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    let checks: Vec<&String> = outcome
+        .warnings
+        .iter()
+        .filter(|w| w.contains("checks: write"))
+        .collect();
+    assert_eq!(checks.len(), 1, "{:?}", outcome.warnings);
+    assert!(
+        checks[0].starts_with("check run of shop/a: "),
+        "{}",
+        checks[0]
+    );
 }
 
 #[tokio::test]

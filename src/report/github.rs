@@ -262,7 +262,7 @@ pub(crate) async fn to_pull_request(
     if !check_run && !inputs.pr_comment {
         return (None, None);
     }
-    let token = match (&inputs.github_token, api::Context::from_env(env)) {
+    let (token, ctx) = match (&inputs.github_token, api::Context::from_env(env)) {
         (None, _) => {
             warnings.push(
                 "check-run and pr-comment need github-token (the action passes ${{ github.token }} by default); skipped"
@@ -276,7 +276,6 @@ pub(crate) async fn to_pull_request(
         }
         (Some(token), Ok(ctx)) => (token, ctx),
     };
-    let (token, ctx) = token;
     let octo = match api::client(
         &ctx.api_url,
         token.expose(),
@@ -299,7 +298,15 @@ pub(crate) async fn to_pull_request(
                 Ok(url) => check_run_url = check_run_url.or(url),
                 Err(e) => {
                     let permission = matches!(e, api::ApiError::Permission { .. });
-                    sort_api_error(e, warnings, failures);
+                    let (mut w, mut f) = (Vec::new(), Vec::new());
+                    sort_api_error(e, &mut w, &mut f);
+                    // With several services, say whose check run it was.
+                    let named = |m: String| match verdicts.len() {
+                        1 => m,
+                        _ => format!("check run of {}: {m}", clean.line(&verdict.service)),
+                    };
+                    warnings.extend(w.into_iter().map(named));
+                    failures.extend(f.into_iter().map(named));
                     // Without the permission the next service's check run fails the same way.
                     if permission {
                         break;
