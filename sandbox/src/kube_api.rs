@@ -269,7 +269,7 @@ fn serve(api: &Api, route: Route<'_>, query: &[(String, String)], as_table: bool
         let scope = objects::Scope {
             namespace: route.namespace,
             name: Some(name),
-            labels: None,
+            ..Default::default()
         };
         let objects = view.objects(route.resource, &scope);
         match objects.into_iter().find(|o| o["metadata"]["name"] == name) {
@@ -294,8 +294,8 @@ fn serve(api: &Api, route: Route<'_>, query: &[(String, String)], as_table: bool
         }
         let scope = objects::Scope {
             namespace: route.namespace,
-            name: None,
             labels: Some(&labels),
+            ..Default::default()
         };
         let items: Vec<Value> = view
             .objects(route.resource, &scope)
@@ -430,8 +430,8 @@ fn watch(
             let view = objects::View::new(&st.cluster);
             let scope = objects::Scope {
                 namespace: st.namespace.as_deref(),
-                name: None,
                 labels: Some(&st.labels),
+                ..Default::default()
             };
             for object in view.objects(st.resource, &scope) {
                 if !(st.labels.matches(&object) && st.fields.matches(&object)) {
