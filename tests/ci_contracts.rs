@@ -371,7 +371,7 @@ fn install_script_checks_build_provenance_with_gh() {
 
 /// The extension layout for `tfx extension create`: manifest, task with the release's version,
 /// launcher, one binary per agent platform where run.js looks for it; and the packaged task
-/// starts the binary for this machine without APIM_GATE_BIN.
+/// starts the binary for this machine and no other.
 #[test]
 fn package_script_lays_out_the_azure_devops_extension() {
     let has = |tool: &str| {
@@ -439,14 +439,47 @@ fn package_script_lays_out_the_azure_devops_extension() {
     assert!(out.join("ApimGate/run.js").is_file());
 
     if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        // APIM_GATE_BIN (any pipeline variable reaches the task's environment) changes nothing:
+        // only the bundled binary runs.
+        let decoy = dir.path().join("decoy");
+        std::fs::write(&decoy, "#!/bin/sh\necho decoy ran\n").unwrap();
+        std::fs::set_permissions(&decoy, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
         let ran = std::process::Command::new("node")
             .arg(out.join("ApimGate/run.js"))
             .arg("--version")
-            .env_remove("APIM_GATE_BIN")
+            .env("APIM_GATE_BIN", &decoy)
             .output()
             .unwrap();
         assert!(ran.status.success(), "{ran:?}");
         assert!(String::from_utf8_lossy(&ran.stdout).contains(env!("CARGO_PKG_VERSION")));
+        assert!(!String::from_utf8_lossy(&ran.stdout).contains("decoy"));
+
+        // A bundled path that resolves outside the task's directory is refused, not run.
+        let bundled = out.join("ApimGate/bin/linux-x64/apim-gate");
+        std::fs::remove_file(&bundled).unwrap();
+        std::os::unix::fs::symlink(&decoy, &bundled).unwrap();
+        let ran = std::process::Command::new("node")
+            .arg(out.join("ApimGate/run.js"))
+            .output()
+            .unwrap();
+        assert_eq!(ran.status.code(), Some(2), "{ran:?}");
+        let said = String::from_utf8_lossy(&ran.stdout);
+        assert!(!said.contains("decoy ran"), "{said}");
+        assert!(said.contains("outside the task's directory"), "{said}");
+        assert!(
+            said.contains("##vso[task.complete result=Failed;]"),
+            "{said}"
+        );
+        // A symlink that stays inside (bin/ pointing at another bundled copy) is fine.
+        std::fs::remove_file(&bundled).unwrap();
+        std::os::unix::fs::symlink("../linux-arm64/apim-gate", &bundled).unwrap();
+        let ran = std::process::Command::new("node")
+            .arg(out.join("ApimGate/run.js"))
+            .arg("--version")
+            .output()
+            .unwrap();
+        assert!(ran.status.success(), "{ran:?}");
     }
 }
 

@@ -915,6 +915,33 @@ async fn a_read_only_token_is_a_warning_naming_the_permission() {
     assert_eq!(outcome.exit, Exit::Refused);
 }
 
+/// The Azure DevOps task as the extension installs it: run.js with the binary for this machine
+/// under `bin/<node platform>-<node arch>/`, where run.js looks (and the only place it runs from).
+fn packaged_task(dir: &Path) -> std::path::PathBuf {
+    let platform = match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => "linux-x64",
+        ("linux", "aarch64") => "linux-arm64",
+        ("macos", "aarch64") => "darwin-arm64",
+        ("macos", "x86_64") => "darwin-x64",
+        ("windows", "x86_64") => "win32-x64",
+        (os, arch) => panic!("no Azure DevOps agent platform for {os}/{arch}"),
+    };
+    let exe = if cfg!(windows) {
+        "apim-gate.exe"
+    } else {
+        "apim-gate"
+    };
+    let task = dir.join("ApimGate");
+    let bin = task.join("bin").join(platform);
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(root().join("run.js"), task.join("run.js")).unwrap();
+    let from = env!("CARGO_BIN_EXE_apim-gate");
+    if std::fs::hard_link(from, bin.join(exe)).is_err() {
+        std::fs::copy(from, bin.join(exe)).unwrap();
+    }
+    task.join("run.js")
+}
+
 #[test]
 fn run_js_passes_output_and_exit_code_through() {
     let bin = env!("CARGO_BIN_EXE_apim-gate");
@@ -926,12 +953,13 @@ fn run_js_passes_output_and_exit_code_through() {
         eprintln!("note: node is not installed; the run.js passthrough test is skipped");
         return;
     }
+    let dir = tempfile::tempdir().unwrap();
+    let run_js = packaged_task(dir.path());
     for args in [&["--version"][..], &["--no-such-flag"][..]] {
         let direct = std::process::Command::new(bin).args(args).output().unwrap();
         let via = std::process::Command::new("node")
-            .arg(root().join("run.js"))
+            .arg(&run_js)
             .args(args)
-            .env("APIM_GATE_BIN", bin)
             .output()
             .unwrap();
         assert_eq!(via.status.code(), direct.status.code(), "{args:?}");
@@ -939,9 +967,8 @@ fn run_js_passes_output_and_exit_code_through() {
         assert_eq!(via.stderr, direct.stderr, "{args:?}");
     }
     let version = std::process::Command::new("node")
-        .arg(root().join("run.js"))
+        .arg(&run_js)
         .arg("--version")
-        .env("APIM_GATE_BIN", bin)
         .output()
         .unwrap();
     assert!(version.status.success());
@@ -949,13 +976,67 @@ fn run_js_passes_output_and_exit_code_through() {
         String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")),
         "{version:?}"
     );
+    // Without the bundled binary: a logged error, not a crash.
     let missing = std::process::Command::new("node")
         .arg(root().join("run.js"))
-        .env("APIM_GATE_BIN", root().join("no-such-binary"))
         .output()
         .unwrap();
     assert_ne!(missing.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&missing.stdout).contains("##vso[task.logissue type=error"));
+}
+
+/// task.json declares, and lets the task set, exactly the output variables the binary writes on
+/// Azure DevOps (one service and several): an unlisted `task.setvariable` is dropped by the agent.
+#[tokio::test]
+async fn task_json_lists_exactly_the_output_variables_the_binary_writes() {
+    let task: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("task.json")).unwrap()).unwrap();
+    let declared: std::collections::BTreeSet<String> = task["outputVariables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect();
+    let allowed: std::collections::BTreeSet<String> =
+        task["restrictions"]["settableVariables"]["allowed"]
+            .as_array()
+            .expect("restrictions.settableVariables.allowed")
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let temp = dir.path().to_str().unwrap();
+    let (inputs, env) = inputs(&[("TF_BUILD", "True"), ("AGENT_TEMPDIRECTORY", temp)]);
+    let mut written = std::collections::BTreeSet::new();
+    let mut collect = |log: &str| {
+        for line in log.lines() {
+            if let Some(rest) = line.strip_prefix("##vso[task.setvariable variable=") {
+                let name = rest.split(';').next().unwrap();
+                assert!(rest.contains(";isOutput=true;"), "{line}");
+                written.insert(name.to_string());
+            }
+        }
+    };
+    let (log, _) = run(&verdict(Outcome::Passed, Vec::new()), &inputs, &env).await;
+    collect(&log);
+    let mut other = verdict(Outcome::Refused, Vec::new());
+    other.service = "shop/orders".into();
+    let mut out = Vec::new();
+    report::emit_many(
+        &[verdict(Outcome::Passed, Vec::new()), other],
+        &inputs,
+        &env,
+        &mut out,
+        &EmitOptions::default(),
+    )
+    .await
+    .unwrap();
+    collect(&String::from_utf8(out).unwrap());
+
+    assert!(written.contains("verdict") && written.contains("servicesFailed"));
+    assert_eq!(declared, written, "task.json outputVariables");
+    assert_eq!(allowed, written, "task.json restrictions.settableVariables");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1211,11 +1292,11 @@ async fn azure_devops_task_end_to_end_through_node_with_a_service_connection() {
     }
     let temp = d.dir.path().join("agent-temp");
     std::fs::create_dir_all(&temp).unwrap();
+    let run_js = packaged_task(&d.dir.path().join("extension"));
     let out = tokio::process::Command::new("node")
-        .arg(root().join("run.js"))
+        .arg(&run_js)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("APIM_GATE_BIN", env!("CARGO_BIN_EXE_apim-gate"))
         .env("TF_BUILD", "True")
         .env("AGENT_TEMPDIRECTORY", &temp)
         .env(
