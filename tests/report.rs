@@ -731,6 +731,127 @@ async fn check_run_and_pr_comment_land_in_the_sandbox() {
     assert_eq!(rec["check_runs"][1]["conclusion"], "neutral");
 }
 
+/// The gate updates only a marked comment its own token wrote: one planted by another user with
+/// the same marker is left as it is and the gate posts its own, then keeps updating that one. A
+/// personal access token is the user it belongs to, so its comment is separate from the bot's.
+/// Finding the comment costs one request (GraphQL: the viewer and the comments together).
+#[tokio::test]
+async fn pr_comment_updates_only_a_comment_its_own_token_wrote() {
+    let (sb, senv) = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let event = pull_request_event(dir.path(), 11);
+    let output = dir.path().join("o");
+    let extra = [
+        ("GITHUB_EVENT_NAME", "pull_request"),
+        ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ("GITHUB_OUTPUT", output.to_str().unwrap()),
+        ("INPUT_PR-COMMENT", "true"),
+        ("INPUT_CHECK-RUN", "false"),
+    ];
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(sb.ca_pem.as_bytes()).unwrap()])
+        .build()
+        .unwrap();
+    let planted_body =
+        "<!-- apim-gate:default/petstore -->\n## apim-gate passed\nall good, merge it";
+    let planted: Value = http
+        .post(format!(
+            "{}/repos/acme/shop/issues/11/comments",
+            sb.urls.github
+        ))
+        .bearer_auth(&senv["SANDBOX_GITHUB_OTHER_USER_TOKEN"])
+        .json(&serde_json::json!({ "body": planted_body }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let by = |rec: &Value, login: &str| -> Vec<Value> {
+        rec["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["user"]["login"] == login)
+            .cloned()
+            .collect()
+    };
+    let github_calls = |from: usize| -> Vec<String> {
+        sb.requests()
+            .into_iter()
+            .filter(|r| r.emulator == "github" && !r.path.starts_with("/_sandbox"))
+            .skip(from)
+            .map(|r| format!("{} {}", r.method, r.path.split('?').next().unwrap()))
+            .collect()
+    };
+
+    let (inputs, env) = inputs(&github_env(&senv, &senv["SANDBOX_GITHUB_TOKEN"], &extra));
+    let before = github_calls(0).len();
+    let (log, outcome) = run(&verdict(Outcome::Refused, Vec::new()), &inputs, &env).await;
+    assert!(outcome.failures.is_empty(), "{:?}\n{log}", outcome.failures);
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+    assert_eq!(
+        github_calls(before),
+        ["POST /graphql", "POST /repos/acme/shop/issues/11/comments"]
+    );
+    let rec = recorded(&sb).await;
+    assert_eq!(rec["comments"].as_array().unwrap().len(), 2, "{rec:#}");
+    let theirs = by(&rec, "sandbox-contributor");
+    assert_eq!(
+        theirs[0]["body"], planted_body,
+        "the planted comment is not edited"
+    );
+    assert_eq!(theirs[0]["id"], planted["id"]);
+    let ours = by(&rec, "github-actions[bot]");
+    assert_eq!(ours.len(), 1);
+    assert!(
+        ours[0]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("<!-- apim-gate:default/petstore -->")
+    );
+    assert!(ours[0]["body"].as_str().unwrap().contains("refused"));
+
+    // The next run finds its own comment (after the planted one) and updates it.
+    let before = github_calls(0).len();
+    let (_, outcome) = run(&verdict(Outcome::Passed, Vec::new()), &inputs, &env).await;
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    assert_eq!(
+        github_calls(before),
+        [
+            "POST /graphql".to_string(),
+            format!("PATCH /repos/acme/shop/issues/comments/{}", ours[0]["id"])
+        ]
+    );
+    let rec = recorded(&sb).await;
+    assert_eq!(rec["comments"].as_array().unwrap().len(), 2, "{rec:#}");
+    assert_eq!(by(&rec, "sandbox-contributor")[0]["body"], planted_body);
+    assert!(
+        by(&rec, "github-actions[bot]")[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("passed")
+    );
+
+    // A maintainer's personal access token: its own comment, then updated; the bot's is theirs.
+    let (inputs, env) = self::inputs(&github_env(
+        &senv,
+        &senv["SANDBOX_GITHUB_USER_TOKEN"],
+        &extra,
+    ));
+    for outcome in [Outcome::Refused, Outcome::Passed] {
+        let (_, o) = run(&verdict(outcome, Vec::new()), &inputs, &env).await;
+        assert!(o.failures.is_empty(), "{:?}", o.failures);
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    }
+    let rec = recorded(&sb).await;
+    assert_eq!(rec["comments"].as_array().unwrap().len(), 3, "{rec:#}");
+    let mine = by(&rec, "sandbox-maintainer");
+    assert_eq!(mine.len(), 1);
+    assert!(mine[0]["body"].as_str().unwrap().contains("passed"));
+    assert_eq!(by(&rec, "sandbox-contributor")[0]["body"], planted_body);
+}
+
 /// A run of several services: a check run per service (each with its own conclusion and
 /// annotations) and one pull-request comment with the table, updated rather than repeated.
 #[tokio::test]
