@@ -712,8 +712,9 @@ async fn update_comment(
     // Push access (or a workflow's `pull-requests: write`) may edit anyone's comment, which is
     // why a client must check the author itself; without it, only one's own.
     // <https://docs.github.com/en/communities/moderating-comments-and-conversations/managing-disruptive-comments#editing-a-comment>
-    let own = c["user"]["login"] == actor.login;
-    if !actor.write && !(own && !actor.installation) {
+    // A user editing their own comment needs no push access; a read-only workflow token does.
+    let own_as_user = c["user"]["login"] == actor.login && !actor.installation;
+    if !(actor.write || own_as_user) {
         return forbidden(&actor, doc);
     }
     c["body"] = json!(text);

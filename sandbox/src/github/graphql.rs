@@ -125,6 +125,9 @@ impl Field {
     }
 }
 
+/// An operation: its declared variables (with defaults) and its selection.
+type Operation = (Vec<(String, Option<Value>)>, Vec<Field>);
+
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
@@ -176,7 +179,7 @@ impl Parser {
 
     /// `query Name($a: T!, …) { … }` or a bare `{ … }`; mutations and subscriptions are not
     /// emulated.
-    fn document(&mut self) -> Result<(Vec<(String, Option<Value>)>, Vec<Field>), QueryError> {
+    fn document(&mut self) -> Result<Operation, QueryError> {
         let mut vars = Vec::new();
         if let Some(Tok::Name(kw)) = self.peek().cloned() {
             if kw != "query" {
