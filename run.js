@@ -1,6 +1,6 @@
-// Azure DevOps task entry point: starts the bundled apim-gate binary for this agent's OS and
-// architecture with the task's environment unchanged (INPUT_*, ENDPOINT_*, SYSTEM_*), passes its
-// output through and returns its exit code. No dependencies: azure-pipelines-task-lib would strip
+// Azure DevOps task entry point: starts the apim-gate binary bundled for this agent's OS and
+// architecture (and no other) with the task's environment unchanged (INPUT_*, ENDPOINT_*,
+// SYSTEM_*), passes its output through and returns its exit code. No dependencies: azure-pipelines-task-lib would strip
 // the INPUT_* and ENDPOINT_* variables the binary reads.
 'use strict';
 const { spawn } = require('child_process');
@@ -18,19 +18,34 @@ function fail(message) {
   process.exit(2);
 }
 
-function binaryPath() {
-  if (process.env.APIM_GATE_BIN) {
-    return process.env.APIM_GATE_BIN;
-  }
+// Only the binary shipped inside this extension runs, with the service connection's secrets in
+// its environment: no variable can point the task at another file (every pipeline variable, a
+// queue-time one or an earlier step's task.setvariable, reaches this process's environment), and
+// a path that resolves outside the task's directory (a symlink, `..`) is refused.
+function bundledBinary() {
   const exe = process.platform === 'win32' ? 'apim-gate.exe' : 'apim-gate';
-  return path.join(__dirname, 'bin', `${process.platform}-${process.arch}`, exe);
+  const platform = `${process.platform}-${process.arch}`;
+  const candidate = path.join(__dirname, 'bin', platform, exe);
+  let resolved;
+  try {
+    resolved = fs.realpathSync(candidate);
+  } catch (_) {
+    fail(`apim-gate has no binary for ${platform} at ${candidate}. ` +
+      'Use a linux-x64, linux-arm64, win32-x64, darwin-arm64 or darwin-x64 agent.');
+  }
+  const home = fs.realpathSync(__dirname);
+  const rel = path.relative(home, resolved);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+    fail(`${candidate} resolves to ${resolved}, outside the task's directory ${home}: refusing to run it. ` +
+      'Reinstall the extension.');
+  }
+  if (!fs.statSync(resolved).isFile()) {
+    fail(`${resolved} is not a file. Reinstall the extension.`);
+  }
+  return resolved;
 }
 
-const bin = binaryPath();
-if (!fs.existsSync(bin)) {
-  fail(`apim-gate has no binary for ${process.platform}-${process.arch} at ${bin}. ` +
-    'Use a linux-x64, linux-arm64, win32-x64 or darwin-arm64 agent, or set APIM_GATE_BIN to a binary.');
-}
+const bin = bundledBinary();
 if (process.platform !== 'win32') {
   // The extension's zip does not keep the executable bit on every agent.
   try {

@@ -731,6 +731,127 @@ async fn check_run_and_pr_comment_land_in_the_sandbox() {
     assert_eq!(rec["check_runs"][1]["conclusion"], "neutral");
 }
 
+/// The gate updates only a marked comment its own token wrote: one planted by another user with
+/// the same marker is left as it is and the gate posts its own, then keeps updating that one. A
+/// personal access token is the user it belongs to, so its comment is separate from the bot's.
+/// Finding the comment costs one request (GraphQL: the viewer and the comments together).
+#[tokio::test]
+async fn pr_comment_updates_only_a_comment_its_own_token_wrote() {
+    let (sb, senv) = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let event = pull_request_event(dir.path(), 11);
+    let output = dir.path().join("o");
+    let extra = [
+        ("GITHUB_EVENT_NAME", "pull_request"),
+        ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ("GITHUB_OUTPUT", output.to_str().unwrap()),
+        ("INPUT_PR-COMMENT", "true"),
+        ("INPUT_CHECK-RUN", "false"),
+    ];
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(sb.ca_pem.as_bytes()).unwrap()])
+        .build()
+        .unwrap();
+    let planted_body =
+        "<!-- apim-gate:default/petstore -->\n## apim-gate passed\nall good, merge it";
+    let planted: Value = http
+        .post(format!(
+            "{}/repos/acme/shop/issues/11/comments",
+            sb.urls.github
+        ))
+        .bearer_auth(&senv["SANDBOX_GITHUB_OTHER_USER_TOKEN"])
+        .json(&serde_json::json!({ "body": planted_body }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let by = |rec: &Value, login: &str| -> Vec<Value> {
+        rec["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["user"]["login"] == login)
+            .cloned()
+            .collect()
+    };
+    let github_calls = |from: usize| -> Vec<String> {
+        sb.requests()
+            .into_iter()
+            .filter(|r| r.emulator == "github" && !r.path.starts_with("/_sandbox"))
+            .skip(from)
+            .map(|r| format!("{} {}", r.method, r.path.split('?').next().unwrap()))
+            .collect()
+    };
+
+    let (inputs, env) = inputs(&github_env(&senv, &senv["SANDBOX_GITHUB_TOKEN"], &extra));
+    let before = github_calls(0).len();
+    let (log, outcome) = run(&verdict(Outcome::Refused, Vec::new()), &inputs, &env).await;
+    assert!(outcome.failures.is_empty(), "{:?}\n{log}", outcome.failures);
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+    assert_eq!(
+        github_calls(before),
+        ["POST /graphql", "POST /repos/acme/shop/issues/11/comments"]
+    );
+    let rec = recorded(&sb).await;
+    assert_eq!(rec["comments"].as_array().unwrap().len(), 2, "{rec:#}");
+    let theirs = by(&rec, "sandbox-contributor");
+    assert_eq!(
+        theirs[0]["body"], planted_body,
+        "the planted comment is not edited"
+    );
+    assert_eq!(theirs[0]["id"], planted["id"]);
+    let ours = by(&rec, "github-actions[bot]");
+    assert_eq!(ours.len(), 1);
+    assert!(
+        ours[0]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("<!-- apim-gate:default/petstore -->")
+    );
+    assert!(ours[0]["body"].as_str().unwrap().contains("refused"));
+
+    // The next run finds its own comment (after the planted one) and updates it.
+    let before = github_calls(0).len();
+    let (_, outcome) = run(&verdict(Outcome::Passed, Vec::new()), &inputs, &env).await;
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    assert_eq!(
+        github_calls(before),
+        [
+            "POST /graphql".to_string(),
+            format!("PATCH /repos/acme/shop/issues/comments/{}", ours[0]["id"])
+        ]
+    );
+    let rec = recorded(&sb).await;
+    assert_eq!(rec["comments"].as_array().unwrap().len(), 2, "{rec:#}");
+    assert_eq!(by(&rec, "sandbox-contributor")[0]["body"], planted_body);
+    assert!(
+        by(&rec, "github-actions[bot]")[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("passed")
+    );
+
+    // A maintainer's personal access token: its own comment, then updated; the bot's is theirs.
+    let (inputs, env) = self::inputs(&github_env(
+        &senv,
+        &senv["SANDBOX_GITHUB_USER_TOKEN"],
+        &extra,
+    ));
+    for outcome in [Outcome::Refused, Outcome::Passed] {
+        let (_, o) = run(&verdict(outcome, Vec::new()), &inputs, &env).await;
+        assert!(o.failures.is_empty(), "{:?}", o.failures);
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    }
+    let rec = recorded(&sb).await;
+    assert_eq!(rec["comments"].as_array().unwrap().len(), 3, "{rec:#}");
+    let mine = by(&rec, "sandbox-maintainer");
+    assert_eq!(mine.len(), 1);
+    assert!(mine[0]["body"].as_str().unwrap().contains("passed"));
+    assert_eq!(by(&rec, "sandbox-contributor")[0]["body"], planted_body);
+}
+
 /// A run of several services: a check run per service (each with its own conclusion and
 /// annotations) and one pull-request comment with the table, updated rather than repeated.
 #[tokio::test]
@@ -915,6 +1036,33 @@ async fn a_read_only_token_is_a_warning_naming_the_permission() {
     assert_eq!(outcome.exit, Exit::Refused);
 }
 
+/// The Azure DevOps task as the extension installs it: run.js with the binary for this machine
+/// under `bin/<node platform>-<node arch>/`, where run.js looks (and the only place it runs from).
+fn packaged_task(dir: &Path) -> std::path::PathBuf {
+    let platform = match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => "linux-x64",
+        ("linux", "aarch64") => "linux-arm64",
+        ("macos", "aarch64") => "darwin-arm64",
+        ("macos", "x86_64") => "darwin-x64",
+        ("windows", "x86_64") => "win32-x64",
+        (os, arch) => panic!("no Azure DevOps agent platform for {os}/{arch}"),
+    };
+    let exe = if cfg!(windows) {
+        "apim-gate.exe"
+    } else {
+        "apim-gate"
+    };
+    let task = dir.join("ApimGate");
+    let bin = task.join("bin").join(platform);
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(root().join("run.js"), task.join("run.js")).unwrap();
+    let from = env!("CARGO_BIN_EXE_apim-gate");
+    if std::fs::hard_link(from, bin.join(exe)).is_err() {
+        std::fs::copy(from, bin.join(exe)).unwrap();
+    }
+    task.join("run.js")
+}
+
 #[test]
 fn run_js_passes_output_and_exit_code_through() {
     let bin = env!("CARGO_BIN_EXE_apim-gate");
@@ -926,12 +1074,13 @@ fn run_js_passes_output_and_exit_code_through() {
         eprintln!("note: node is not installed; the run.js passthrough test is skipped");
         return;
     }
+    let dir = tempfile::tempdir().unwrap();
+    let run_js = packaged_task(dir.path());
     for args in [&["--version"][..], &["--no-such-flag"][..]] {
         let direct = std::process::Command::new(bin).args(args).output().unwrap();
         let via = std::process::Command::new("node")
-            .arg(root().join("run.js"))
+            .arg(&run_js)
             .args(args)
-            .env("APIM_GATE_BIN", bin)
             .output()
             .unwrap();
         assert_eq!(via.status.code(), direct.status.code(), "{args:?}");
@@ -939,9 +1088,8 @@ fn run_js_passes_output_and_exit_code_through() {
         assert_eq!(via.stderr, direct.stderr, "{args:?}");
     }
     let version = std::process::Command::new("node")
-        .arg(root().join("run.js"))
+        .arg(&run_js)
         .arg("--version")
-        .env("APIM_GATE_BIN", bin)
         .output()
         .unwrap();
     assert!(version.status.success());
@@ -949,13 +1097,67 @@ fn run_js_passes_output_and_exit_code_through() {
         String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")),
         "{version:?}"
     );
+    // Without the bundled binary: a logged error, not a crash.
     let missing = std::process::Command::new("node")
         .arg(root().join("run.js"))
-        .env("APIM_GATE_BIN", root().join("no-such-binary"))
         .output()
         .unwrap();
     assert_ne!(missing.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&missing.stdout).contains("##vso[task.logissue type=error"));
+}
+
+/// task.json declares, and lets the task set, exactly the output variables the binary writes on
+/// Azure DevOps (one service and several): an unlisted `task.setvariable` is dropped by the agent.
+#[tokio::test]
+async fn task_json_lists_exactly_the_output_variables_the_binary_writes() {
+    let task: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("task.json")).unwrap()).unwrap();
+    let declared: std::collections::BTreeSet<String> = task["outputVariables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect();
+    let allowed: std::collections::BTreeSet<String> =
+        task["restrictions"]["settableVariables"]["allowed"]
+            .as_array()
+            .expect("restrictions.settableVariables.allowed")
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let temp = dir.path().to_str().unwrap();
+    let (inputs, env) = inputs(&[("TF_BUILD", "True"), ("AGENT_TEMPDIRECTORY", temp)]);
+    let mut written = std::collections::BTreeSet::new();
+    let mut collect = |log: &str| {
+        for line in log.lines() {
+            if let Some(rest) = line.strip_prefix("##vso[task.setvariable variable=") {
+                let name = rest.split(';').next().unwrap();
+                assert!(rest.contains(";isOutput=true;"), "{line}");
+                written.insert(name.to_string());
+            }
+        }
+    };
+    let (log, _) = run(&verdict(Outcome::Passed, Vec::new()), &inputs, &env).await;
+    collect(&log);
+    let mut other = verdict(Outcome::Refused, Vec::new());
+    other.service = "shop/orders".into();
+    let mut out = Vec::new();
+    report::emit_many(
+        &[verdict(Outcome::Passed, Vec::new()), other],
+        &inputs,
+        &env,
+        &mut out,
+        &EmitOptions::default(),
+    )
+    .await
+    .unwrap();
+    collect(&String::from_utf8(out).unwrap());
+
+    assert!(written.contains("verdict") && written.contains("servicesFailed"));
+    assert_eq!(declared, written, "task.json outputVariables");
+    assert_eq!(allowed, written, "task.json restrictions.settableVariables");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1211,11 +1413,11 @@ async fn azure_devops_task_end_to_end_through_node_with_a_service_connection() {
     }
     let temp = d.dir.path().join("agent-temp");
     std::fs::create_dir_all(&temp).unwrap();
+    let run_js = packaged_task(&d.dir.path().join("extension"));
     let out = tokio::process::Command::new("node")
-        .arg(root().join("run.js"))
+        .arg(&run_js)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("APIM_GATE_BIN", env!("CARGO_BIN_EXE_apim-gate"))
         .env("TF_BUILD", "True")
         .env("AGENT_TEMPDIRECTORY", &temp)
         .env(

@@ -1,11 +1,19 @@
-//! A GitHub REST API subset (check runs, commit statuses, issue comments) with GitHub's response
-//! shapes, so octocrab's models deserialize them, and a record of everything received
+//! A GitHub REST API subset (check runs, commit statuses, issue comments, the authenticated user)
+//! and the GraphQL queries that find a pull request's comments ([`graphql`]), with GitHub's
+//! response shapes, so octocrab's models deserialize them, and a record of everything received
 //! (`GET /_sandbox/github`).
 //!
-//! Authentication as a workflow's `GITHUB_TOKEN`: `Authorization: Bearer|token <token>`; a wrong
-//! token gets 401 "Bad credentials"; the read-only token (`SANDBOX_GITHUB_READONLY_TOKEN`, a
-//! workflow without `checks: write` / `statuses: write` / `pull-requests: write`) gets 403
-//! "Resource not accessible by integration" on every write.
+//! Every token is someone ([`Actor`]), and what an endpoint answers depends on who:
+//! - the workflow's `GITHUB_TOKEN` (`SANDBOX_GITHUB_TOKEN`) is an installation token of the GitHub
+//!   Actions app; what it writes is authored by `github-actions[bot]`;
+//! - the read-only one (`SANDBOX_GITHUB_READONLY_TOKEN`, a workflow without `checks: write` /
+//!   `statuses: write` / `pull-requests: write`) is the same bot and gets 403 "Resource not
+//!   accessible by integration" on every write;
+//! - `SANDBOX_GITHUB_USER_TOKEN` is a maintainer's personal access token (push access) and
+//!   `SANDBOX_GITHUB_OTHER_USER_TOKEN` another user's (read access: may comment, and edit only
+//!   their own comments).
+//!
+//! `Authorization: Bearer|token <token>`; a wrong token gets 401 "Bad credentials".
 
 // Handlers bail out with a finished response; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
@@ -22,6 +30,8 @@ use serde_json::{Value, json};
 
 use crate::Shared;
 use crate::arm::util::{now_millis, rfc3339_secs};
+
+pub mod graphql;
 
 const DOCS: &str = "https://docs.github.com/rest";
 const CHECK_CONCLUSIONS: &[&str] = &[
@@ -92,6 +102,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/repos/{owner}/{repo}/issues/comments/{id}",
             patch(update_comment),
         )
+        .route("/user", get(authenticated_user))
+        .route("/graphql", post(graphql_endpoint))
         .route("/_sandbox/github", get(recorded))
         .fallback(not_found_fallback)
         .with_state(gh)
@@ -113,8 +125,66 @@ async fn not_found_fallback() -> Response {
     gh_error(StatusCode::NOT_FOUND, "Not Found", "")
 }
 
-/// Checks the token; `write` requests also need write permission.
-fn authorize(gh: &Gh, headers: &HeaderMap, write: bool, doc: &str) -> Result<(), Response> {
+/// Who a token is.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    /// The REST login: `github-actions[bot]` for the Actions app's bot.
+    pub login: &'static str,
+    pub id: u64,
+    /// A GitHub App installation token (the Actions `GITHUB_TOKEN`), not a user's.
+    pub installation: bool,
+    /// May write to the repository (push access, or the workflow's write permissions).
+    pub write: bool,
+}
+
+const ACTIONS_BOT: &str = "github-actions[bot]";
+/// The users behind the sandbox's personal access tokens.
+pub const MAINTAINER: &str = "sandbox-maintainer";
+pub const CONTRIBUTOR: &str = "sandbox-contributor";
+
+/// The personal access token of the maintainer (push access).
+pub fn user_token(shared: &Shared) -> String {
+    format!("ghp_{}", &shared.identity.github_token[4..])
+}
+
+/// The personal access token of another user (read access only).
+pub fn other_user_token(shared: &Shared) -> String {
+    format!("ghp_{}_other", &shared.identity.github_token[4..])
+}
+
+fn actor_of(gh: &Gh, token: &str) -> Option<Actor> {
+    let shared = &gh.shared;
+    let bot = |write| Actor {
+        login: ACTIONS_BOT,
+        id: 41898282,
+        installation: true,
+        write,
+    };
+    if token == shared.identity.github_token {
+        Some(bot(true))
+    } else if token == readonly_token(shared) {
+        Some(bot(false))
+    } else if token == user_token(shared) {
+        Some(Actor {
+            login: MAINTAINER,
+            id: 1_000_001,
+            installation: false,
+            write: true,
+        })
+    } else if token == other_user_token(shared) {
+        Some(Actor {
+            login: CONTRIBUTOR,
+            id: 1_000_002,
+            installation: false,
+            write: false,
+        })
+    } else {
+        None
+    }
+}
+
+/// Checks the token and says who it is; `write` requests also need write permission.
+fn authorize(gh: &Gh, headers: &HeaderMap, write: bool, doc: &str) -> Result<Actor, Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -124,28 +194,35 @@ fn authorize(gh: &Gh, headers: &HeaderMap, write: bool, doc: &str) -> Result<(),
                 .or_else(|| v.strip_prefix("token "))
         })
         .map(str::trim);
-    let full = gh.shared.identity.github_token.as_str();
-    let readonly = readonly_token(&gh.shared);
-    match token {
-        Some(t) if t == full => Ok(()),
-        Some(t) if t == readonly => {
-            if write {
-                Err(gh_error(
-                    StatusCode::FORBIDDEN,
-                    "Resource not accessible by integration",
-                    doc,
-                ))
-            } else {
-                Ok(())
-            }
-        }
-        Some(_) => Err(gh_error(StatusCode::UNAUTHORIZED, "Bad credentials", "")),
-        None => Err(gh_error(
+    let Some(token) = token else {
+        return Err(gh_error(
             StatusCode::UNAUTHORIZED,
             "Requires authentication",
             doc,
-        )),
+        ));
+    };
+    let Some(actor) = actor_of(gh, token) else {
+        return Err(gh_error(StatusCode::UNAUTHORIZED, "Bad credentials", ""));
+    };
+    if write && !actor.write {
+        return Err(forbidden(&actor, doc));
     }
+    Ok(actor)
+}
+
+/// GitHub's 403 for a token without the permission: "…by integration" for an app's token,
+/// "…by personal access token" for a fine-grained PAT.
+fn forbidden(actor: &Actor, doc: &str) -> Response {
+    let by = if actor.installation {
+        "integration"
+    } else {
+        "personal access token"
+    };
+    gh_error(
+        StatusCode::FORBIDDEN,
+        &format!("Resource not accessible by {by}"),
+        doc,
+    )
 }
 
 fn parse_body(body: &Bytes, doc: &str) -> Result<serde_json::Map<String, Value>, Response> {
@@ -171,18 +248,25 @@ fn api(gh: &Gh) -> String {
     gh.shared.urls().github
 }
 
-/// The `github-actions[bot]` user, as GitHub renders the author of a workflow's writes.
-fn bot(gh: &Gh) -> Value {
+/// The user object GitHub renders for an actor: `github-actions[bot]` (type `Bot`) for what a
+/// workflow's token writes, a `User` for a personal access token.
+fn user_json(gh: &Gh, actor: &Actor) -> Value {
     let api = api(gh);
-    let u = format!("{api}/users/github-actions%5Bbot%5D");
+    let bot = actor.installation;
+    let u = format!(
+        "{api}/users/{}",
+        actor.login.replace('[', "%5B").replace(']', "%5D")
+    );
     json!({
-        "login": "github-actions[bot]",
-        "id": 41898282,
-        "node_id": "MDM6Qm90NDE4OTgyODI=",
-        "avatar_url": "https://avatars.githubusercontent.com/in/15368?v=4",
+        "login": actor.login,
+        "id": actor.id,
+        "node_id": node_id(if bot { "MDM6Qm90" } else { "MDQ6VXNlcj" }, actor.id),
+        "avatar_url": if bot { "https://avatars.githubusercontent.com/in/15368?v=4".to_string() }
+                      else { format!("https://avatars.githubusercontent.com/u/{}?v=4", actor.id) },
         "gravatar_id": "",
         "url": u,
-        "html_url": "https://github.com/apps/github-actions",
+        "html_url": if bot { "https://github.com/apps/github-actions".to_string() }
+                    else { format!("https://github.com/{}", actor.login) },
         "followers_url": format!("{u}/followers"),
         "following_url": format!("{u}/following{{/other_user}}"),
         "gists_url": format!("{u}/gists{{/gist_id}}"),
@@ -192,10 +276,72 @@ fn bot(gh: &Gh) -> Value {
         "repos_url": format!("{u}/repos"),
         "events_url": format!("{u}/events{{/privacy}}"),
         "received_events_url": format!("{u}/received_events"),
-        "type": "Bot",
+        "type": if bot { "Bot" } else { "User" },
         "user_view_type": "public",
         "site_admin": false
     })
+}
+
+/// `GET /user`: a personal access token's user. An installation token is no user: GitHub answers
+/// 403 "Resource not accessible by integration" (the reason actions that find their own comments
+/// ask GraphQL's `viewer` instead: joshjohanning/bulk-github-repo-settings-sync-action#194,
+/// pingdotgg/t3code#11273).
+/// <https://docs.github.com/en/rest/users/users#get-the-authenticated-user>
+async fn authenticated_user(State(gh): State<Arc<Gh>>, headers: HeaderMap) -> Response {
+    let doc = "/users/users#get-the-authenticated-user";
+    let actor = match authorize(&gh, &headers, false, doc) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if actor.installation {
+        return gh_error(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by integration",
+            doc,
+        );
+    }
+    axum::Json(user_json(&gh, &actor)).into_response()
+}
+
+/// `POST /graphql` with `{query, variables}`: the viewer and pull-request comments
+/// ([`graphql`]). A bad token is a 401 like REST; errors in the query are a 200 with `errors`.
+/// <https://docs.github.com/en/graphql/guides/forming-calls-with-graphql#communicating-with-graphql>
+async fn graphql_endpoint(State(gh): State<Arc<Gh>>, headers: HeaderMap, body: Bytes) -> Response {
+    let actor = match authorize(&gh, &headers, false, "/graphql") {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let sent = match parse_body(&body, "/graphql") {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(query) = sent.get("query").and_then(Value::as_str) else {
+        return gh_error(
+            StatusCode::BAD_REQUEST,
+            "A query attribute must be specified and must be a string.",
+            "/graphql",
+        );
+    };
+    let variables = sent.get("variables").cloned().unwrap_or(Value::Null);
+    let api = api(&gh);
+    let snapshot = gh.lock().comments.clone();
+    let comments = |owner: &str, repo: &str, number: u64| -> Vec<Value> {
+        let issue_url = format!("{api}/repos/{owner}/{repo}/issues/{number}");
+        snapshot
+            .iter()
+            .filter(|c| c["issue_url"] == issue_url.as_str())
+            .cloned()
+            .collect()
+    };
+    let data = graphql::Data {
+        viewer: graphql::Viewer {
+            login: actor.login.to_string(),
+            bot: actor.installation,
+            database_id: actor.id,
+        },
+        comments: &comments,
+    };
+    axum::Json(graphql::execute(query, &variables, &data)).into_response()
 }
 
 fn id_is(v: &Value, id: &str) -> bool {
@@ -209,13 +355,28 @@ fn node_id(prefix: &str, id: u64) -> String {
 
 const CHECK_DOC: &str = "/checks/runs#create-a-check-run";
 
+/// Check runs are written by GitHub Apps only: a personal access token gets 403 "You must
+/// authenticate via a GitHub App." (actions/github-script#118, EnricoMi/publish-unit-test-result-
+/// action#53). <https://docs.github.com/en/rest/checks/runs#create-a-check-run>
+fn authorize_app(gh: &Gh, headers: &HeaderMap, doc: &str) -> Result<Actor, Response> {
+    let actor = authorize(gh, headers, true, doc)?;
+    if !actor.installation {
+        return Err(gh_error(
+            StatusCode::FORBIDDEN,
+            "You must authenticate via a GitHub App.",
+            doc,
+        ));
+    }
+    Ok(actor)
+}
+
 async fn create_check_run(
     State(gh): State<Arc<Gh>>,
     Path((owner, repo)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = authorize(&gh, &headers, true, CHECK_DOC) {
+    if let Err(r) = authorize_app(&gh, &headers, CHECK_DOC) {
         return r;
     }
     let sent = match parse_body(&body, CHECK_DOC) {
@@ -348,7 +509,7 @@ async fn update_check_run(
     body: Bytes,
 ) -> Response {
     let doc = "/checks/runs#update-a-check-run";
-    if let Err(r) = authorize(&gh, &headers, true, doc) {
+    if let Err(r) = authorize_app(&gh, &headers, doc) {
         return r;
     }
     let sent = match parse_body(&body, doc) {
@@ -391,9 +552,10 @@ async fn create_status(
     body: Bytes,
 ) -> Response {
     let doc = "/commits/statuses#create-a-commit-status";
-    if let Err(r) = authorize(&gh, &headers, true, doc) {
-        return r;
-    }
+    let actor = match authorize(&gh, &headers, true, doc) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let sent = match parse_body(&body, doc) {
         Ok(s) => s,
         Err(r) => return r,
@@ -428,15 +590,17 @@ async fn create_status(
         "context": sent.get("context").cloned().unwrap_or(json!("default")),
         "created_at": now,
         "updated_at": now,
-        "creator": bot(&gh),
+        "creator": user_json(&gh, &actor),
         "sha": sha,
     });
     state.statuses.push(status.clone());
     (StatusCode::CREATED, axum::Json(status)).into_response()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn comment(
     gh: &Gh,
+    author: &Actor,
     owner: &str,
     repo: &str,
     number: &str,
@@ -452,7 +616,7 @@ fn comment(
         "html_url": format!("https://github.com/{owner}/{repo}/pull/{number}#issuecomment-{id}"),
         "issue_url": format!("{api}/repos/{owner}/{repo}/issues/{number}"),
         "body": body,
-        "user": bot(gh),
+        "user": user_json(gh, author),
         "created_at": now,
         "updated_at": now,
         "author_association": "NONE",
@@ -490,8 +654,14 @@ async fn create_comment(
     body: Bytes,
 ) -> Response {
     let doc = "/issues/comments#create-an-issue-comment";
-    if let Err(r) = authorize(&gh, &headers, true, doc) {
-        return r;
+    // Anyone who can read a public repository may comment; a workflow's token needs
+    // `pull-requests: write` (or `issues: write`).
+    let actor = match authorize(&gh, &headers, false, doc) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if actor.installation && !actor.write {
+        return forbidden(&actor, doc);
     }
     let sent = match parse_body(&body, doc) {
         Ok(s) => s,
@@ -511,7 +681,7 @@ async fn create_comment(
     state.next_id += 1;
     let id = state.next_id;
     let now = rfc3339_secs(now_millis());
-    let c = comment(&gh, &owner, &repo, &number, id, text, &now);
+    let c = comment(&gh, &actor, &owner, &repo, &number, id, text, &now);
     state.comments.push(c.clone());
     (StatusCode::CREATED, axum::Json(c)).into_response()
 }
@@ -523,9 +693,10 @@ async fn update_comment(
     body: Bytes,
 ) -> Response {
     let doc = "/issues/comments#update-an-issue-comment";
-    if let Err(r) = authorize(&gh, &headers, true, doc) {
-        return r;
-    }
+    let actor = match authorize(&gh, &headers, false, doc) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let sent = match parse_body(&body, doc) {
         Ok(s) => s,
         Err(r) => return r,
@@ -538,6 +709,14 @@ async fn update_comment(
     let Some(c) = state.comments.iter_mut().find(|c| id_is(&c["id"], &id)) else {
         return gh_error(StatusCode::NOT_FOUND, "Not Found", doc);
     };
+    // Push access (or a workflow's `pull-requests: write`) may edit anyone's comment, which is
+    // why a client must check the author itself; without it, only one's own.
+    // <https://docs.github.com/en/communities/moderating-comments-and-conversations/managing-disruptive-comments#editing-a-comment>
+    // A user editing their own comment needs no push access; a read-only workflow token does.
+    let own_as_user = c["user"]["login"] == actor.login && !actor.installation;
+    if !(actor.write || own_as_user) {
+        return forbidden(&actor, doc);
+    }
     c["body"] = json!(text);
     c["updated_at"] = json!(now);
     (StatusCode::OK, axum::Json(c.clone())).into_response()

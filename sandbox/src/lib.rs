@@ -417,6 +417,14 @@ impl Sandbox {
                 github::readonly_token(&self.shared),
             ),
             (
+                "SANDBOX_GITHUB_USER_TOKEN".into(),
+                github::user_token(&self.shared),
+            ),
+            (
+                "SANDBOX_GITHUB_OTHER_USER_TOKEN".into(),
+                github::other_user_token(&self.shared),
+            ),
+            (
                 "SANDBOX_GITHUB_OIDC_URL".into(),
                 format!("{}/_oidc/github/token?api-version=2.0", self.urls.entra),
             ),

@@ -1270,6 +1270,118 @@ async fn github_answers_in_octocrabs_shapes_and_records() {
     assert_eq!(recorded["comments"][0]["body"], "second");
 }
 
+/// Each token is someone: GET /user answers a personal access token's user and refuses an
+/// installation token; GraphQL's viewer names both; comments carry their writer, a writer with
+/// push access may edit anyone's comment, a reader only their own; check runs are for apps only.
+#[tokio::test]
+async fn github_tokens_have_identities() {
+    let sb = start(1).await;
+    let c = http(&sb);
+    let env: std::collections::HashMap<String, String> = sb.env().into_iter().collect();
+    let gh = &sb.urls.github;
+    let repo = format!("{gh}/repos/acme/shop");
+    let actions = &env["SANDBOX_GITHUB_TOKEN"];
+    let maintainer = &env["SANDBOX_GITHUB_USER_TOKEN"];
+    let contributor = &env["SANDBOX_GITHUB_OTHER_USER_TOKEN"];
+
+    let user = |token: &str| c.get(format!("{gh}/user")).bearer_auth(token).send();
+    let r = user(actions).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let msg: Value = r.json().await.unwrap();
+    assert_eq!(msg["message"], "Resource not accessible by integration");
+    let me: octocrab::models::Author = user(maintainer).await.unwrap().json().await.unwrap();
+    assert_eq!(me.login, "sandbox-maintainer");
+
+    let viewer = |token: &str| {
+        c.post(format!("{gh}/graphql"))
+            .bearer_auth(token)
+            .json(&json!({"query": "query { viewer { login __typename } }"}))
+            .send()
+    };
+    let v: Value = viewer(actions).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        v["data"]["viewer"],
+        json!({"login": "github-actions[bot]", "__typename": "Bot"})
+    );
+    let v: Value = viewer(contributor).await.unwrap().json().await.unwrap();
+    assert_eq!(v["data"]["viewer"]["login"], "sandbox-contributor");
+    assert_eq!(
+        viewer("ghp_wrong").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let post = |token: &str, body: &str| {
+        c.post(format!("{repo}/issues/3/comments"))
+            .bearer_auth(token)
+            .json(&json!({ "body": body }))
+            .send()
+    };
+    let theirs: Value = post(contributor, "mine")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["user"]["login"], "sandbox-contributor");
+    assert_eq!(theirs["user"]["type"], "User");
+    let ours: Value = post(actions, "ours").await.unwrap().json().await.unwrap();
+    assert_eq!(ours["user"]["login"], "github-actions[bot]");
+    assert_eq!(ours["user"]["type"], "Bot");
+
+    let edit = |token: &str, id: &Value| {
+        c.patch(format!("{repo}/issues/comments/{id}"))
+            .bearer_auth(token)
+            .json(&json!({"body": "edited"}))
+            .send()
+    };
+    assert_eq!(
+        edit(contributor, &ours["id"]).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        edit(contributor, &theirs["id"]).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        edit(actions, &theirs["id"]).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // GraphQL lists them with their authors as GraphQL names them.
+    let q = "query($n: Int!) { repository(owner: \"acme\", name: \"shop\") { pullRequest(number: $n) { comments(first: 10) { nodes { databaseId author { __typename login } } } } } }";
+    let page: Value = c
+        .post(format!("{gh}/graphql"))
+        .bearer_auth(maintainer)
+        .json(&json!({"query": q, "variables": {"n": 3}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let nodes = &page["data"]["repository"]["pullRequest"]["comments"]["nodes"];
+    assert_eq!(
+        nodes[0]["author"],
+        json!({"__typename": "User", "login": "sandbox-contributor"})
+    );
+    assert_eq!(
+        nodes[1]["author"],
+        json!({"__typename": "Bot", "login": "github-actions"})
+    );
+    assert_eq!(nodes[1]["databaseId"], ours["id"]);
+
+    let check = c
+        .post(format!("{repo}/check-runs"))
+        .bearer_auth(maintainer)
+        .json(&json!({"name": "apim-gate", "head_sha": "abc123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(check.status(), StatusCode::FORBIDDEN);
+    let msg: Value = check.json().await.unwrap();
+    assert_eq!(msg["message"], "You must authenticate via a GitHub App.");
+}
+
 /// `latency` holds every answer back at least that long (a remote service's round trip), each of
 /// several requests in flight at once too. Only the lower bound is asserted: an upper one would be
 /// a timed test on a shared machine.

@@ -293,7 +293,7 @@ pub(crate) async fn to_pull_request(
     if check_run {
         for verdict in verdicts {
             let path = annotation_path(verdict, env);
-            match api::check_run(&octo, &ctx, verdict, clean, &path).await {
+            match api::check_run(&octo.rest, &ctx, verdict, clean, &path).await {
                 // A run of several services links the first check run; each has its own.
                 Ok(url) => check_run_url = check_run_url.or(url),
                 Err(e) => {

@@ -1,6 +1,7 @@
-//! The GitHub REST calls of the GitHub reporter, through octocrab: the check run on the head
-//! commit (annotations in batches of 50) and the one pull-request comment found again by a hidden
-//! marker. Also where the run is: repository, head SHA, pull request, API URL (GHES).
+//! The GitHub calls of the GitHub reporter, through octocrab: the check run on the head commit
+//! (annotations in batches of 50) and the one pull-request comment found again by a hidden marker
+//! and by its author being the token's own identity. Also where the run is: repository, head SHA,
+//! pull request, API URL (GHES).
 //!
 //! octocrab gets its own hyper client so the `ca-certificates` roots are trusted next to the
 //! system's: a GitHub Enterprise Server behind a corporate CA, and the sandbox, need them.
@@ -175,9 +176,29 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// An octocrab client for `api_url` with the token, trusting the system's roots and those in
+/// The two endpoints the reporter talks to, with the same token and TLS roots: REST at
+/// `GITHUB_API_URL`, GraphQL at its sibling (`/graphql` on github.com, `/api/graphql` on GHES).
+pub struct GitHub {
+    pub rest: Octocrab,
+    graphql: Octocrab,
+}
+
+/// Where GraphQL answers, for a REST API URL: `https://api.github.com` → `…/graphql`,
+/// `https://HOST/api/v3` (GHES) → `https://HOST/api/graphql`. octocrab appends `/graphql` to a
+/// client's base, so this returns that base.
+/// <https://docs.github.com/en/graphql/guides/forming-calls-with-graphql#the-graphql-endpoint>,
+/// <https://docs.github.com/en/enterprise-server@3.13/graphql/guides/forming-calls-with-graphql#the-graphql-endpoint>
+pub fn graphql_base(api_url: &str) -> &str {
+    let api_url = api_url.trim_end_matches('/');
+    match api_url.strip_suffix("/api/v3") {
+        Some(host) => &api_url[..host.len() + "/api".len()],
+        None => api_url,
+    }
+}
+
+/// Octocrab clients for `api_url` with the token, trusting the system's roots and those in
 /// `ca_file`.
-pub fn client(api_url: &str, token: &str, ca_file: Option<&Path>) -> Result<Octocrab, String> {
+pub fn client(api_url: &str, token: &str, ca_file: Option<&Path>) -> Result<GitHub, String> {
     let mut roots = rustls::RootCertStore::empty();
     // Unreadable system stores are not fatal: the extra roots may be all that is needed.
     let native = rustls_native_certs::load_native_certs();
@@ -215,13 +236,10 @@ pub fn client(api_url: &str, token: &str, ca_file: Option<&Path>) -> Result<Octo
     let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build::<_, octocrab::OctoBody>(connector);
 
-    let base: Uri = api_url
-        .parse()
-        .map_err(|e| format!("GITHUB_API_URL {api_url:?} is not a URL: {e}"))?;
     let mut auth = HeaderValue::from_str(&format!("Bearer {token}"))
         .map_err(|_| "github-token holds characters a header cannot carry".to_string())?;
     auth.set_sensitive(true);
-    let headers: Vec<(HeaderName, HeaderValue)> = vec![
+    let headers: Arc<Vec<(HeaderName, HeaderValue)>> = Arc::new(vec![
         (
             USER_AGENT,
             HeaderValue::from_static(concat!("apim-gate/", env!("CARGO_PKG_VERSION"))),
@@ -234,15 +252,28 @@ pub fn client(api_url: &str, token: &str, ca_file: Option<&Path>) -> Result<Octo
             HeaderName::from_static("x-github-api-version"),
             HeaderValue::from_static("2022-11-28"),
         ),
-    ];
-    OctocrabBuilder::new_empty()
-        .with_service(http)
-        .with_layer(&BaseUriLayer::new(base.clone()))
-        .with_layer(&ExtraHeadersLayer::new(Arc::new(headers)))
-        .with_layer(&AuthHeaderLayer::new(Some(auth), base.clone(), base))
-        .with_auth(AuthState::None)
-        .build()
-        .map_err(|e| match e {})
+    ]);
+    let build = |url: &str| -> Result<Octocrab, String> {
+        let base: Uri = url
+            .parse()
+            .map_err(|e| format!("GITHUB_API_URL {api_url:?} is not a URL: {e}"))?;
+        OctocrabBuilder::new_empty()
+            .with_service(http.clone())
+            .with_layer(&BaseUriLayer::new(base.clone()))
+            .with_layer(&ExtraHeadersLayer::new(headers.clone()))
+            .with_layer(&AuthHeaderLayer::new(
+                Some(auth.clone()),
+                base.clone(),
+                base,
+            ))
+            .with_auth(AuthState::None)
+            .build()
+            .map_err(|e| match e {})
+    };
+    Ok(GitHub {
+        rest: build(api_url)?,
+        graphql: build(graphql_base(api_url))?,
+    })
 }
 
 fn conclusion(verdict: &Verdict) -> CheckRunConclusion {
@@ -390,10 +421,153 @@ pub fn services_marker(verdicts: &[Verdict]) -> String {
     format!("<!-- apim-gate:services:{hex} -->")
 }
 
+/// One page of the pull request's comments, with who the token is, in one GraphQL request: the
+/// way marocchino/sticky-pull-request-comment finds its own comment. `viewer` works for every
+/// kind of token, GitHub App installation tokens (the Actions `GITHUB_TOKEN`) included, which
+/// REST `GET /user` refuses.
+/// <https://docs.github.com/en/graphql/reference/queries#viewer>
+const COMMENTS_QUERY: &str =
+    "query($owner: String!, $repo: String!, $number: Int!, $after: String) {
+  viewer { login }
+  repository(owner: $owner, name: $repo) {
+    pullRequest(number: $number) {
+      comments(first: 100, after: $after) {
+        nodes { databaseId body author { __typename login } }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+  }
+}";
+
+#[derive(serde::Deserialize)]
+struct GraphqlAnswer<T> {
+    data: Option<T>,
+    #[serde(default)]
+    errors: Vec<GraphqlError>,
+}
+
+#[derive(serde::Deserialize)]
+struct GraphqlError {
+    message: String,
+    /// GitHub's error class (`FORBIDDEN`, `NOT_FOUND`, …), beside the spec's fields.
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct CommentsData {
+    viewer: Login,
+    repository: Option<Repository>,
+}
+
+#[derive(serde::Deserialize)]
+struct Login {
+    login: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Repository {
+    pull_request: Option<PullRequest>,
+}
+
+#[derive(serde::Deserialize)]
+struct PullRequest {
+    comments: CommentPage,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentPage {
+    nodes: Vec<Option<CommentNode>>,
+    page_info: PageInfo,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageInfo {
+    has_next_page: bool,
+    end_cursor: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentNode {
+    database_id: Option<u64>,
+    body: String,
+    /// None when the author's account was deleted ("ghost").
+    author: Option<Author>,
+}
+
+#[derive(serde::Deserialize)]
+struct Author {
+    #[serde(rename = "__typename")]
+    kind: String,
+    login: String,
+}
+
+/// Whether `author` is the token's own identity (`viewer`). GraphQL names a GitHub App's bot
+/// `<slug>[bot]` as the viewer but `<slug>` (type `Bot`) as a comment's author; a user is the
+/// same login either way. A user named like a bot cannot exist: `[` is not allowed in logins.
+pub fn written_by(viewer: &str, author_kind: &str, author_login: &str) -> bool {
+    match viewer.strip_suffix("[bot]") {
+        Some(slug) => author_kind == "Bot" && (author_login == slug || author_login == viewer),
+        None => author_kind == "User" && author_login == viewer,
+    }
+}
+
+async fn comments_page(
+    gh: &GitHub,
+    ctx: &Context,
+    number: u64,
+    after: Option<&str>,
+) -> Result<(String, CommentPage), ApiError> {
+    let payload = serde_json::json!({
+        "query": COMMENTS_QUERY,
+        "variables": {"owner": ctx.owner, "repo": ctx.repo, "number": number, "after": after},
+    });
+    let answer: GraphqlAnswer<CommentsData> =
+        call(&COMMENT, gh.graphql.post("/graphql", Some(&payload))).await?;
+    if let Some(e) = answer.errors.first() {
+        // GitHub answers 200 with errors: a token without `pull-requests: read` gets FORBIDDEN.
+        return Err(if e.kind.as_deref() == Some("FORBIDDEN") {
+            ApiError::Permission {
+                what: "read the pull request's comments",
+                permission: "pull-requests: read",
+                input: COMMENT.input,
+                message: e.message.clone(),
+            }
+        } else {
+            ApiError::Other {
+                what: "read the pull request's comments",
+                message: format!("GitHub GraphQL answered: {}", e.message),
+            }
+        });
+    }
+    let data = answer.data.ok_or_else(|| ApiError::Other {
+        what: "read the pull request's comments",
+        message: "GitHub GraphQL answered neither data nor errors".to_string(),
+    })?;
+    let page = data
+        .repository
+        .and_then(|r| r.pull_request)
+        .ok_or_else(|| ApiError::Other {
+            what: "read the pull request's comments",
+            message: format!(
+                "GitHub knows no pull request #{number} in {}/{}",
+                ctx.owner, ctx.repo
+            ),
+        })?
+        .comments;
+    Ok((data.viewer.login, page))
+}
+
 /// Posts `body` on the pull request, or updates the comment already there: the one holding
-/// `marker`, which `body` holds too.
+/// `marker` that the token's own identity wrote. A comment with the marker by anyone else (a
+/// user pasting it, another bot) is left alone: updating it would put the gate's verdict under
+/// their name, or let them plant a comment the gate then vouches for.
 pub async fn upsert_comment(
-    octo: &Octocrab,
+    gh: &GitHub,
     ctx: &Context,
     number: u64,
     marker: &str,
@@ -401,40 +575,88 @@ pub async fn upsert_comment(
 ) -> Result<Option<String>, ApiError> {
     let base = format!("/repos/{}/{}/issues", ctx.owner, ctx.repo);
     let mut existing = None;
+    let mut after: Option<String> = None;
     // A busy pull request has many comments; ours is usually early, and 20 pages is plenty.
-    for page in 1..=20u32 {
-        let list: Vec<Comment> = call(
-            &COMMENT,
-            octo.get(
-                format!("{base}/{number}/comments"),
-                Some(&[("per_page", "100"), ("page", &page.to_string())]),
-            ),
-        )
-        .await?;
-        let done = list.len() < 100;
-        existing = list
-            .into_iter()
-            .find(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)));
-        if existing.is_some() || done {
-            break;
+    for _ in 0..20 {
+        let (viewer, page) = comments_page(gh, ctx, number, after.as_deref()).await?;
+        existing = page.nodes.into_iter().flatten().find_map(|c| {
+            let mine = c
+                .author
+                .as_ref()
+                .is_some_and(|a| written_by(&viewer, &a.kind, &a.login));
+            (mine && c.body.contains(marker))
+                .then_some(c.database_id)
+                .flatten()
+        });
+        match page.page_info.end_cursor {
+            Some(cursor) if existing.is_none() && page.page_info.has_next_page => {
+                after = Some(cursor)
+            }
+            _ => break,
         }
     }
     let body = serde_json::json!({ "body": body });
     let comment: Comment = match existing {
-        Some(c) => {
+        Some(id) => {
             call(
                 &COMMENT,
-                octo.patch(format!("{base}/comments/{}", c.id), Some(&body)),
+                gh.rest.patch(format!("{base}/comments/{id}"), Some(&body)),
             )
             .await?
         }
         None => {
             call(
                 &COMMENT,
-                octo.post(format!("{base}/{number}/comments"), Some(&body)),
+                gh.rest
+                    .post(format!("{base}/{number}/comments"), Some(&body)),
             )
             .await?
         }
     };
     Ok(Some(comment.html_url.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graphql_lives_beside_rest() {
+        assert_eq!(
+            graphql_base("https://api.github.com"),
+            "https://api.github.com"
+        );
+        assert_eq!(
+            graphql_base("https://api.github.com/"),
+            "https://api.github.com"
+        );
+        assert_eq!(
+            graphql_base("https://ghe.example.com/api/v3"),
+            "https://ghe.example.com/api"
+        );
+        assert_eq!(
+            graphql_base("https://ghe.example.com/api/v3/"),
+            "https://ghe.example.com/api"
+        );
+        assert_eq!(
+            graphql_base("https://127.0.0.1:8443"),
+            "https://127.0.0.1:8443"
+        );
+    }
+
+    #[test]
+    fn only_the_viewer_itself_wrote_a_comment() {
+        assert!(written_by("github-actions[bot]", "Bot", "github-actions"));
+        assert!(written_by(
+            "github-actions[bot]",
+            "Bot",
+            "github-actions[bot]"
+        ));
+        assert!(!written_by("github-actions[bot]", "User", "github-actions"));
+        assert!(!written_by("github-actions[bot]", "Bot", "renovate"));
+        assert!(written_by("octocat", "User", "octocat"));
+        assert!(!written_by("octocat", "Bot", "octocat"));
+        assert!(!written_by("octocat", "User", "octocat-evil"));
+        assert!(!written_by("octocat", "User", "OCTOCAT2"));
+    }
 }
