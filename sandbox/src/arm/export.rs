@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::apim::{self, Api, ApiRef, Apim, ExportBlob, Revision};
+use super::state::{self, Api, ApiRef, Apim, ExportBlob, Revision};
 use super::util::{form_get, now_millis, rfc3339_secs};
 use super::{Ctx, Req, json_response, validation_error};
 
@@ -50,7 +50,7 @@ pub fn export(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
     };
     let svc = &ctx.shared.identity.apim_service;
     let mut apim = ctx.lock();
-    let Some((a, rev)) = apim::export_source(&apim, api) else {
+    let Some((a, rev)) = state::export_source(&apim, api) else {
         return super::arm_error(
             StatusCode::NOT_FOUND,
             "ResourceNotFound",
@@ -89,7 +89,7 @@ pub fn export(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
             "format": format,
             "value": {"link": link},
         }),
-        &[("etag", apim::etag_str(rev.etag))],
+        &[("etag", state::etag_str(rev.etag))],
     )
 }
 

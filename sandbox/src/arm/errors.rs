@@ -1,0 +1,89 @@
+//! Error answers: ARM's error body (`{"error":{"code","message"}}` with `x-ms-failure-cause`),
+//! APIM's ValidationError with details, and the APIM errors every resource shares (not found,
+//! precondition failed, operation in progress).
+
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// ARM's error body. `details: None` leaves the member out, as ARM's own front door does.
+pub fn arm_error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    details: Option<Value>,
+) -> Response {
+    let mut error = json!({"code": code, "message": message});
+    if let Some(d) = details {
+        error["details"] = d;
+    }
+    let mut r = (status, axum::Json(json!({ "error": error }))).into_response();
+    r.headers_mut().insert(
+        HeaderName::from_static("x-ms-failure-cause"),
+        HeaderValue::from_static("service"),
+    );
+    r
+}
+
+/// APIM's ValidationError with one detail.
+pub fn validation_error(target: &str, message: &str) -> Value {
+    json!({
+        "error": {
+            "code": "ValidationError",
+            "message": "One or more fields contain incorrect values:",
+            "details": [{"code": "ValidationError", "target": target, "message": message}]
+        }
+    })
+}
+
+pub fn json_response(status: StatusCode, body: Value, headers: &[(&str, String)]) -> Response {
+    let mut r = (status, axum::Json(body)).into_response();
+    add_headers(&mut r, headers);
+    r
+}
+
+pub fn add_headers(r: &mut Response, headers: &[(&str, String)]) {
+    for (k, v) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            r.headers_mut().insert(name, value);
+        }
+    }
+}
+
+pub fn precondition_failed() -> Response {
+    arm_error(
+        StatusCode::PRECONDITION_FAILED,
+        "PreconditionFailed",
+        "The specified entity tag does not match the current entity tag of the resource; it was changed by another request.",
+        Some(Value::Null),
+    )
+}
+
+pub fn in_progress() -> Response {
+    arm_error(
+        StatusCode::CONFLICT,
+        "Conflict",
+        "Operation on the API is in progress",
+        Some(Value::Null),
+    )
+}
+
+pub fn not_found(what: &str) -> Response {
+    arm_error(
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+        &format!("{what} not found."),
+        Some(Value::Null),
+    )
+}
+
+pub fn validation(target: &str, message: &str) -> Response {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        validation_error(target, message),
+        &[],
+    )
+}
