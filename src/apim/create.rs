@@ -6,7 +6,8 @@ use serde_json::json;
 
 use super::ctx::Ctx;
 use super::import::{Import, import_hint};
-use super::verify::Undo;
+use super::props::ApiProperties;
+use super::verify::{Expected, Undo};
 use super::{ApimError, PublishKind, PublishOutcome, PublishRequest, plan};
 use crate::azure::ArmRequest;
 
@@ -17,29 +18,28 @@ pub(super) async fn create(
     mut outcome: PublishOutcome,
 ) -> Result<PublishOutcome, ApimError> {
     let target = req.target;
-    let display_name = target
-        .display_name
-        .clone()
-        .or_else(|| req.document.title().map(str::to_string))
-        .unwrap_or_else(|| target.api_id.clone());
+    let want = ApiProperties::wanted(req);
     outcome.kind = PublishKind::Created;
     outcome.revision = Some(1);
     if req.dry_run {
         outcome.dry_run_plan = Some(plan::create(
             target,
-            &display_name,
+            &want.display_name,
             import,
             &outcome.service_url,
         ));
         return Ok(outcome);
     }
-    ctx.create_by_import(import, &display_name, &outcome.service_url)
+    ctx.create_by_import(import, &want, &outcome.service_url)
         .await?;
     outcome.changed = true;
     ctx.verify_or_undo(
         None,
-        &import.expected,
-        &outcome.service_url,
+        &Expected {
+            operations: &import.expected,
+            service_url: &outcome.service_url,
+            properties: &want,
+        },
         &mut outcome.notes,
         None,
         Undo::Delete(None),
@@ -54,20 +54,27 @@ impl Ctx<'_> {
     async fn create_by_import(
         &self,
         import: &Import,
-        display_name: &str,
+        want: &ApiProperties,
         service_url: &str,
     ) -> Result<(), ApimError> {
         let target = self.target;
-        let body = json!({"properties": {
+        // Re-checked right before the PUT (which creates or overwrites): an API another run
+        // created since this run's read is a conflict, left as it is.
+        if self.read(None).await?.is_some() {
+            return Err(ApimError::Conflict {
+                api: target.api_id.clone(),
+                what: "the API".into(),
+            });
+        }
+        let mut props = json!({
             "format": import.format,
             "value": import.value,
             "path": target.api_path,
-            "displayName": display_name,
-            "protocols": target.protocols,
-            "subscriptionRequired": target.subscription_required,
             "serviceUrl": service_url,
             "apiRevisionDescription": import.marker,
-        }});
+        });
+        want.write_into(&mut props);
+        let body = json!({ "properties": props });
         let what = format!(
             "create API '{}' by importing {}",
             target.api_id,

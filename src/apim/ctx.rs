@@ -8,6 +8,23 @@ pub(super) struct Ctx<'a> {
     pub arm: &'a ArmClient,
     pub target: &'a ApiTarget,
     pub observer: &'a dyn Observer,
+    /// `run=<id>`, unique to this run, written into every revision it makes: a clean-up deletes
+    /// only what carries it, never what a concurrent run made. Empty when only reading.
+    pub run_marker: String,
+}
+
+/// A new `run=<id>`: 64 random bits (std's per-process random hasher keys, the clock and the
+/// process id), enough to tell two runs apart.
+pub(super) fn new_run_marker() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    h.write_u128(nanos);
+    h.write_u32(std::process::id());
+    format!("run={:016x}", h.finish())
 }
 
 impl Ctx<'_> {
@@ -29,10 +46,11 @@ impl Ctx<'_> {
         self.observer.event(Event::Writing {
             what: what.to_string(),
         });
+        let cleanup = req.cleanup;
         let accepted = self.send(req).await?;
         let observer = self.observer;
         self.arm
-            .wait(accepted, what, &self.on_retry(), &|poll| {
+            .wait(accepted, what, cleanup, &self.on_retry(), &|poll| {
                 observer.event(Event::Polling {
                     what: what.to_string(),
                     poll,

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::ctx::Ctx;
+use super::props::ApiProperties;
 use super::{
     ApimError, Cleanup, CurrentApi, INLINE_LIMIT, PRECONDITION_ATTEMPTS, SHA_MARKER, human_size,
 };
@@ -19,6 +20,8 @@ pub(super) struct Import {
     pub marker: String,
     pub version: String,
     pub sha256: String,
+    /// This run's `run=<id>`, also in `marker`.
+    pub run_marker: String,
     /// `(METHOD, template)` of each operation, as verify expects them.
     pub expected: Vec<(String, String)>,
 }
@@ -34,10 +37,12 @@ impl Import {
             });
         }
         let sha256 = document.sha256();
+        let run_marker = super::ctx::new_run_marker();
         Ok(Import {
             format: document.version().apim_format(),
             value,
-            marker: format!("{SHA_MARKER}{sha256}"),
+            marker: format!("{SHA_MARKER}{sha256} {run_marker}"),
+            run_marker,
             version: document.version().to_string(),
             expected: super::verify::expected_operations(document),
             sha256,
@@ -56,31 +61,36 @@ impl Import {
     }
 
     /// The properties of an import into an existing API or revision, which keeps its `path`.
-    fn properties(&self, ctx: &Ctx<'_>, path: &str, service_url: &str) -> Value {
+    /// `protocols` always goes with it: without it APIM takes a Swagger 2.0 document's `schemes`
+    /// as the gateway's protocols (spec example ApiManagementCreateApiUsingSwaggerImport gets
+    /// `["http"]`), and the rewrite sets `schemes` to how APIM calls the backend.
+    fn properties(&self, value: &str, path: &str, service_url: &str, api: &ApiProperties) -> Value {
         let mut props = json!({
             "format": self.format,
-            "value": self.value,
+            "value": value,
             "path": path,
             "serviceUrl": service_url,
             "apiRevisionDescription": self.marker,
         });
-        if let Some(d) = &ctx.target.display_name {
-            props["displayName"] = json!(d);
-        }
+        api.write_into(&mut props);
         props
     }
 }
 
 impl Ctx<'_> {
-    /// Imports into the staged revision `n`; a failure deletes it again.
+    /// Imports into the staged revision `n` with the current revision's `locked` values (in the
+    /// body and in the document's `info`, where APIM takes them from); a failure deletes it.
     pub async fn import_into_revision(
         &self,
         n: u32,
         import: &Import,
+        document: &Document,
+        locked: &ApiProperties,
         path: &str,
         service_url: &str,
     ) -> Result<ArmResponse, ApimError> {
-        let body = json!({ "properties": import.properties(self, path, service_url) });
+        let value = locked.applied_to(document.value()).to_string();
+        let body = json!({ "properties": import.properties(&value, path, service_url, locked) });
         let what = format!("import {} into revision {n}", import.describe());
         match self
             .write_and_wait(ArmRequest::put(self.target.api_url(Some(n)), body), &what)
@@ -112,13 +122,14 @@ impl Ctx<'_> {
         import: &Import,
         current: &CurrentApi,
         service_url: &str,
+        want: &ApiProperties,
     ) -> Result<(), ApimError> {
         let target = self.target;
         let path = current
             .path
             .clone()
             .unwrap_or_else(|| target.api_path.clone());
-        let props = import.properties(self, &path, service_url);
+        let props = import.properties(&import.value, &path, service_url, want);
         let what = format!(
             "import {} into the current revision {} of API '{}' (in-place)",
             import.describe(),

@@ -3,7 +3,8 @@
 
 use super::ctx::Ctx;
 use super::import::Import;
-use super::verify::Undo;
+use super::props::ApiProperties;
+use super::verify::{Expected, Undo};
 use super::{ApimError, CurrentApi, PublishKind, PublishOutcome, PublishRequest, plan};
 
 pub(super) async fn in_place(
@@ -24,13 +25,17 @@ pub(super) async fn in_place(
         ));
         return Ok(outcome);
     }
-    ctx.import_in_place(import, current, &outcome.service_url)
+    let want = ApiProperties::wanted(req);
+    ctx.import_in_place(import, current, &outcome.service_url, &want)
         .await?;
     outcome.changed = true;
     ctx.verify_or_undo(
         None,
-        &import.expected,
-        &outcome.service_url,
+        &Expected {
+            operations: &import.expected,
+            service_url: &outcome.service_url,
+            properties: &want,
+        },
         &mut outcome.notes,
         None,
         Undo::Nothing,

@@ -26,6 +26,7 @@ mod export;
 mod import;
 mod in_place;
 mod plan;
+mod props;
 mod read;
 mod release;
 mod request;
@@ -66,6 +67,7 @@ pub async fn publish(
         arm,
         target: req.target,
         observer,
+        run_marker: import.run_marker.clone(),
     };
     let outcome = first_outcome(arm, req, &import);
     let current = match req.current {

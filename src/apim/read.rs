@@ -23,7 +23,10 @@ pub struct CurrentApi {
     pub revision: u32,
     pub etag: Option<String>,
     pub display_name: Option<String>,
+    pub description: Option<String>,
     pub path: Option<String>,
+    pub protocols: Vec<String>,
+    pub subscription_required: bool,
     pub service_url: Option<String>,
     /// The document hash apim-gate recorded when it published this revision.
     pub sha256: Option<String>,
@@ -40,6 +43,7 @@ pub async fn current_api(
         arm,
         target,
         observer: &Quiet,
+        run_marker: String::new(),
     };
     let Some(mut api) = ctx.read(None).await? else {
         return Ok(None);
@@ -58,6 +62,7 @@ pub async fn current_contract(
         arm,
         target,
         observer: &Quiet,
+        run_marker: String::new(),
     };
     ctx.read(None).await
 }
@@ -71,6 +76,7 @@ pub async fn current_operations(
         arm,
         target,
         observer: &Quiet,
+        run_marker: String::new(),
     };
     ctx.operations(None)
         .await
@@ -161,6 +167,20 @@ pub(super) fn parse_api(api_id: &str, body: &Value, etag: Option<String>) -> Cur
             .unwrap_or(1),
         etag,
         display_name: text("displayName"),
+        description: text("description"),
+        protocols: p
+            .get("protocols")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        // APIM's default when the property is absent is true.
+        subscription_required: p
+            .get("subscriptionRequired")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
         path: p.get("path").and_then(Value::as_str).map(str::to_string),
         service_url: text("serviceUrl"),
         sha256: description.as_deref().and_then(recorded_sha),

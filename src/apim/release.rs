@@ -32,7 +32,7 @@ impl Ctx<'_> {
     pub async fn release(&self, n: u32, release_id: &str, notes: &str) -> Result<(), ApimError> {
         let target = self.target;
         let release = json!({"properties": {
-            "apiId": format!("{}/apis/{};rev={n}", target.service_path(), encode(&target.api_id)),
+            "apiId": target.resource_id(Some(n)),
             "notes": notes,
         }});
         let release_url = format!("{}/releases/{release_id}", target.api_url(Some(n)));

@@ -25,14 +25,39 @@ impl Ctx<'_> {
         }
     }
 
-    /// Deletes what this run staged, saying how that went.
+    /// Deletes what this run staged, saying how that went. Only what still carries this run's
+    /// marker is deleted: a concurrent run's revision or API is never touched.
     pub async fn roll_back(&self, revision: Option<u32>) -> Cleanup {
         let what = match revision {
             Some(n) => format!("DELETE revision {n} of API '{}'", self.target.api_id),
             None => format!("DELETE API '{}' created by this run", self.target.api_id),
         };
+        match self.read(revision).await {
+            // Never made (its creation failed): nothing to delete.
+            Ok(None) => return Cleanup::Nothing,
+            Ok(Some(api))
+                if !self.run_marker.is_empty()
+                    && api
+                        .revision_description
+                        .as_deref()
+                        .is_some_and(|d| d.contains(&self.run_marker)) => {}
+            Ok(Some(_)) => return Cleanup::NotOurs { revision },
+            Err(e) => {
+                let reason = e.to_string();
+                return match revision {
+                    Some(n) => Cleanup::LeftRevision {
+                        revision: n,
+                        reason,
+                    },
+                    None => Cleanup::LeftApi { reason },
+                };
+            }
+        }
         let result = self
-            .write_and_wait(ArmRequest::delete(self.target.api_url(revision)), &what)
+            .write_and_wait(
+                ArmRequest::delete(self.target.api_url(revision)).for_cleanup(),
+                &what,
+            )
             .await;
         match (result, revision) {
             (Ok(_), Some(n)) => {

@@ -6,10 +6,10 @@ use serde_json::json;
 
 use super::ctx::Ctx;
 use super::import::Import;
+use super::props::ApiProperties;
 use super::release::{notes_for, release_id};
-use super::target::encode;
-use super::verify::{Undo, normalize_template, operation_differences};
-use super::{ApimError, CurrentApi, PublishKind, PublishOutcome, PublishRequest, plan};
+use super::verify::{Expected, Undo, normalize_template, operation_differences};
+use super::{ApimError, CurrentApi, Event, PublishKind, PublishOutcome, PublishRequest, plan};
 use crate::azure::ArmRequest;
 
 pub(super) async fn staged(
@@ -20,6 +20,9 @@ pub(super) async fn staged(
     mut outcome: PublishOutcome,
 ) -> Result<PublishOutcome, ApimError> {
     let n = ctx.next_revision(current).await?;
+    ctx.observer.event(Event::Found {
+        what: format!("next revision of API '{}': {n}", req.target.api_id),
+    });
     let release_id = release_id(n, &import.sha256);
     let notes = notes_for(req, &import.sha256);
     outcome.kind = PublishKind::Staged;
@@ -42,16 +45,30 @@ pub(super) async fn staged(
         .path
         .clone()
         .unwrap_or_else(|| req.target.api_path.clone());
+    // Locked on a revision that is not current: staged with the current values, and the wanted
+    // ones set once it is current (see props.rs).
+    let locked = ApiProperties::of(current);
+    let want = ApiProperties::wanted(req);
     ctx.stage_revision(n, current, &path, &import.sha256)
         .await?;
     outcome.changed = true;
     let imported = ctx
-        .import_into_revision(n, import, &path, &outcome.service_url)
+        .import_into_revision(
+            n,
+            import,
+            req.document,
+            &locked,
+            &path,
+            &outcome.service_url,
+        )
         .await?;
     ctx.verify_or_undo(
         Some(n),
-        &import.expected,
-        &outcome.service_url,
+        &Expected {
+            operations: &import.expected,
+            service_url: &outcome.service_url,
+            properties: &locked,
+        },
         &mut outcome.notes,
         Some(&imported),
         Undo::Delete(Some(n)),
@@ -59,6 +76,7 @@ pub(super) async fn staged(
     .await?;
     ctx.release(n, &release_id, &notes).await?;
     outcome.release_id = Some(release_id);
+    ctx.apply_properties(n, &want).await?;
     ctx.add_products(n, &mut outcome).await?;
     Ok(outcome)
 }
@@ -96,10 +114,18 @@ impl Ctx<'_> {
         sha256: &str,
     ) -> Result<(), ApimError> {
         let target = self.target;
+        // A PUT creates or overwrites: re-checked right before it, so a revision another run
+        // made since the revisions were listed is a conflict, not something to take over.
+        if self.read(Some(n)).await?.is_some() {
+            return Err(ApimError::Conflict {
+                api: target.api_id.clone(),
+                what: format!("revision {n}"),
+            });
+        }
         let create = json!({"properties": {
-            "sourceApiId": format!("{}/apis/{}", target.service_path(), encode(&target.api_id)),
+            "sourceApiId": target.resource_id(None),
             "path": path,
-            "apiRevisionDescription": format!("apim-gate: staging {}", &sha256[..12]),
+            "apiRevisionDescription": format!("apim-gate: staging {} {}", &sha256[..12], self.run_marker),
         }});
         let what = format!(
             "create revision {n} of API '{}' from revision {}",

@@ -105,6 +105,21 @@ impl ApiTarget {
         }
     }
 
+    /// The ARM resource id of the API (`Some(n)`: of its revision `n`), literal, as request
+    /// bodies carry it (`sourceApiId`, a release's `apiId`): ids in bodies are not URL paths, so
+    /// they are not percent-encoded (spec example ApiManagementCreateApiRevisionFromExistingApi,
+    /// Microsoft.ApiManagement 2024-05-01; ARM compares them as written).
+    pub fn resource_id(&self, revision: Option<u32>) -> String {
+        let api = format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ApiManagement/service/{}/apis/{}",
+            self.subscription_id, self.resource_group, self.apim_service, self.api_id
+        );
+        match revision {
+            Some(n) => format!("{api};rev={n}"),
+            None => api,
+        }
+    }
+
     /// The API's blade in the Azure portal.
     pub fn portal_url(&self, portal: &str) -> String {
         format!(
@@ -148,6 +163,15 @@ mod tests {
         assert!(t.check().is_ok());
         assert!(t.api_url(Some(2)).ends_with("/apis/pets;rev=2"));
         assert!(t.service_path().contains("rg%20(x)"));
+        let odd = ApiTarget {
+            resource_group: "rg.contoso_(prod)-müller".into(),
+            ..t.clone()
+        };
+        assert!(odd.service_path().contains("rg.contoso_(prod)-m%C3%BCller"));
+        assert!(
+            odd.resource_id(Some(3))
+                .ends_with("/resourceGroups/rg.contoso_(prod)-müller/providers/Microsoft.ApiManagement/service/a/apis/pets;rev=3")
+        );
         let bad = ApiTarget {
             api_id: "a;rev=1".into(),
             ..t.clone()

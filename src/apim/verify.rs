@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::ctx::Ctx;
+use super::props::ApiProperties;
 use super::read::parse_api;
-use super::{ApimError, Cleanup, Event, PRECONDITION_ATTEMPTS};
+use super::{ApimError, Cleanup, CurrentApi, Event, PRECONDITION_ATTEMPTS};
 use crate::azure::{ArmRequest, ArmResponse, AzureError};
 use crate::spec::Document;
 
@@ -18,6 +19,15 @@ pub(super) enum Undo {
     Delete(Option<u32>),
     /// In-place: the live API was written; nothing to roll back to.
     Nothing,
+}
+
+/// What the imported API or revision must hold.
+pub(super) struct Expected<'a> {
+    /// `(METHOD, template)` of each operation.
+    pub operations: &'a [(String, String)],
+    pub service_url: &'a str,
+    /// Protocols and subscriptionRequired are checked against these.
+    pub properties: &'a ApiProperties,
 }
 
 /// Why verification did not pass.
@@ -38,16 +48,12 @@ impl Ctx<'_> {
     pub async fn verify_or_undo(
         &self,
         revision: Option<u32>,
-        expected: &[(String, String)],
-        service_url: &str,
+        expected: &Expected<'_>,
         notes: &mut Vec<String>,
         imported: Option<&ArmResponse>,
         undo: Undo,
     ) -> Result<(), ApimError> {
-        let Err(e) = self
-            .verify(revision, expected, service_url, notes, imported)
-            .await
-        else {
+        let Err(e) = self.verify(revision, expected, notes, imported).await else {
             return Ok(());
         };
         let cleanup = match undo {
@@ -71,8 +77,9 @@ impl Ctx<'_> {
         })
     }
 
-    /// The operations match the document one for one, and the service URL is the address
-    /// found (set with PATCH when APIM left it empty or wrong, then read back).
+    /// The operations match the document one for one, the service URL is the address found
+    /// (set with PATCH when APIM left it empty or wrong, then read back), and the protocols and
+    /// subscriptionRequired are `want`'s (an import may take them from the document).
     ///
     /// `imported` is the import's final answer when it is already the contract of this very
     /// revision (the last `Location` poll is a GET of it): its serviceUrl and ETag are what a
@@ -80,17 +87,17 @@ impl Ctx<'_> {
     async fn verify(
         &self,
         revision: Option<u32>,
-        expected: &[(String, String)],
-        service_url: &str,
+        expected: &Expected<'_>,
         notes: &mut Vec<String>,
         imported: Option<&ArmResponse>,
     ) -> Result<(), VerifyError> {
+        let (service_url, want) = (expected.service_url, expected.properties);
         let ops = self.operations(revision).await?;
         let found: Vec<(String, String)> = ops
             .iter()
             .map(|o| (o.method.clone(), normalize_template(&o.url_template)))
             .collect();
-        let mut differences = operation_differences(expected, &found);
+        let mut differences = operation_differences(expected.operations, &found);
 
         let label = self.api_label(revision);
         let mut attempt = 0;
@@ -107,12 +114,14 @@ impl Ctx<'_> {
             let api = parse_api(&self.target.api_id, &r.json(), r.etag());
             let actual = api.service_url.clone().unwrap_or_default();
             if actual.trim_end_matches('/') == service_url {
+                differences.extend(gateway_differences(want, &api));
                 break;
             }
             if attempt > PRECONDITION_ATTEMPTS {
                 differences.push(format!(
                     "its serviceUrl is '{actual}' after setting it to '{service_url}'"
                 ));
+                differences.extend(gateway_differences(want, &api));
                 break;
             }
             if attempt == 1 {
@@ -157,12 +166,28 @@ impl Ctx<'_> {
     }
 }
 
+/// Protocols and subscriptionRequired that are not `want`'s, as sentences.
+fn gateway_differences(want: &ApiProperties, api: &CurrentApi) -> Vec<String> {
+    let (_, said) = want.differences(&ApiProperties::of(api));
+    let mut out: Vec<String> = said
+        .into_iter()
+        .filter(|s| s.starts_with("protocols") || s.starts_with("subscriptionRequired"))
+        .map(|s| format!("its {s}"))
+        .collect();
+    out.sort();
+    out
+}
+
 /// `(METHOD, template)` of each operation, in the form APIM stores: the path as written in the
 /// document (basePath and server paths go into the service URL, not the template).
+///
+/// TRACE operations are left out: APIM does not import them (Learn, "API import restrictions
+/// and known issues"; `apim-gate lint` warns `apim-trace-dropped`), so they are not missing.
 pub(super) fn expected_operations(document: &Document) -> Vec<(String, String)> {
     document
         .operations()
         .into_iter()
+        .filter(|o| !o.method.eq_ignore_ascii_case("TRACE"))
         .map(|o| (o.method.to_ascii_uppercase(), normalize_template(&o.path)))
         .collect()
 }

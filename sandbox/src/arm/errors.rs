@@ -65,7 +65,7 @@ pub fn precondition_failed() -> Response {
 pub fn in_progress() -> Response {
     arm_error(
         StatusCode::CONFLICT,
-        "Conflict",
+        "PessimisticConcurrencyConflict",
         "Operation on the API is in progress",
         Some(Value::Null),
     )
