@@ -725,7 +725,7 @@ async fn reimport_replaces_operations_and_locks_the_api_while_running() {
         arm.delete("/apis/shop").await,
     ] {
         assert_eq!(r.status, StatusCode::CONFLICT);
-        assert_eq!(r.code(), "Conflict");
+        assert_eq!(r.code(), "PessimisticConcurrencyConflict");
         assert!(
             r.body["error"]["message"]
                 .as_str()
@@ -1313,4 +1313,74 @@ async fn latency_delays_every_answer() {
 
     // Without it (the default), nothing waits: the tests' sandbox answers at once.
     assert!(Config::default().latency.is_zero());
+}
+
+/// Issue 12, item 3: a large import answered 422 ManagementApiRequestFailed still completes, and
+/// writes meanwhile meet 409 PessimisticConcurrencyConflict with APIM's exact body.
+#[tokio::test]
+async fn import_answered_422_runs_on_and_conflicts_carry_apims_code() {
+    let sb = start(2).await;
+    let arm = Arm::new(&sb);
+    let doc = swagger_with_host();
+    arm.poll(&arm.import("big", "swagger-json", &doc, json!({})).await)
+        .await;
+    arm.control(
+        reqwest::Method::POST,
+        "/_sandbox/faults",
+        Some(json!({"arm-import-422": 1, "arm-409": 1})),
+    )
+    .await;
+
+    let conflict = arm
+        .patch(
+            "/apis/big",
+            json!({"properties": {"description": "d"}}),
+            None,
+        )
+        .await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert_eq!(
+        conflict.body,
+        json!({"error": {"code": "PessimisticConcurrencyConflict", "message": "Operation on the API is in progress", "details": null}})
+    );
+
+    let mut v2: Value = serde_json::from_str(&doc).unwrap();
+    v2["paths"].as_object_mut().unwrap().remove("/products");
+    let refused = arm
+        .import("big", "swagger-json", &v2.to_string(), json!({}))
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.code(), "ManagementApiRequestFailed");
+    assert!(refused.body["error"]["innerError"].is_null());
+    assert!(refused.header("location").is_empty(), "no asyncId to poll");
+
+    // The import runs on: the first request that touches the API counts as one poll of two, so a
+    // write meets the real busy conflict, not an injected one.
+    let busy = arm
+        .patch(
+            "/apis/big",
+            json!({"properties": {"description": "d"}}),
+            None,
+        )
+        .await;
+    assert_eq!(busy.status, StatusCode::CONFLICT);
+    assert_eq!(busy.code(), "PessimisticConcurrencyConflict");
+    // The second completes it: the new document's operations are there.
+    let (ops, _) = arm.all("/apis/big/operations").await;
+    let full: Value = serde_json::from_str(&doc).unwrap();
+    let before = full["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum::<usize>();
+    assert!(ops.len() < before, "{} of {before}", ops.len());
+    let done = arm
+        .patch(
+            "/apis/big",
+            json!({"properties": {"description": "d"}}),
+            None,
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
 }

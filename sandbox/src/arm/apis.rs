@@ -14,7 +14,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::errors::{in_progress, not_found, precondition_failed, validation};
+use super::errors::{
+    in_progress, management_api_request_failed, not_found, precondition_failed, validation,
+};
 use super::import::{self, Format, ParsedApi};
 use super::lro::{lro_headers, new_async_id};
 use super::paging::page;
@@ -388,10 +390,18 @@ pub fn put_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
             code,
             delete: false,
             state,
+            orphaned: false,
             started: now.clone(),
             ended: done.then(|| now.clone()),
         },
     );
+
+    if is_import && ctx.shared.faults.take("arm-import-422") {
+        if let Some(op) = apim.ops.get_mut(&async_id) {
+            op.orphaned = true;
+        }
+        return management_api_request_failed();
+    }
 
     // The accepted answer shows what the import will produce, as APIM's does.
     let Some(a) = apim.apis.get(&api.name) else {
@@ -555,6 +565,7 @@ pub fn delete_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
             code: 200,
             delete: true,
             state: OpState::Succeeded,
+            orphaned: false,
             started: now.clone(),
             ended: Some(now),
         },
