@@ -1384,3 +1384,55 @@ async fn import_answered_422_runs_on_and_conflicts_carry_apims_code() {
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
 }
+
+/// Issue 12, item 2: a Swagger 2.0 import without `protocols` takes them from `schemes`, on
+/// create and on re-import (spec example ApiManagementCreateApiUsingSwaggerImport).
+#[tokio::test]
+async fn swagger_schemes_become_protocols_unless_protocols_are_sent() {
+    let sb = start(1).await;
+    let arm = Arm::new(&sb);
+    let mut doc: Value = serde_json::from_str(&swagger_with_host()).unwrap();
+    doc["schemes"] = json!(["http"]);
+    let http_only = doc.to_string();
+
+    let (created, _) = arm
+        .poll(&arm.import("p", "swagger-json", &http_only, json!({})).await)
+        .await;
+    assert_eq!(created.body["properties"]["protocols"], json!(["http"]));
+
+    let (sent, _) = arm
+        .poll(
+            &arm.import(
+                "p",
+                "swagger-json",
+                &http_only,
+                json!({"protocols": ["https"]}),
+            )
+            .await,
+        )
+        .await;
+    assert_eq!(sent.body["properties"]["protocols"], json!(["https"]));
+    assert_eq!(
+        sent.body["properties"]["serviceUrl"],
+        "http://backend.internal:8443/api"
+    );
+
+    // An in-place re-import that sends none switches the gateway back to the document's schemes.
+    arm.poll(&arm.import("p", "swagger-json", &http_only, json!({})).await)
+        .await;
+    let now = arm.get("/apis/p").await;
+    assert_eq!(now.body["properties"]["protocols"], json!(["http"]));
+
+    // Both schemes, in the document's order; OpenAPI 3 documents leave protocols alone.
+    doc["schemes"] = json!(["https", "http"]);
+    let (both, _) = arm
+        .poll(
+            &arm.import("q", "swagger-json", &doc.to_string(), json!({}))
+                .await,
+        )
+        .await;
+    assert_eq!(
+        both.body["properties"]["protocols"],
+        json!(["https", "http"])
+    );
+}

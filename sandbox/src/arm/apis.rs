@@ -465,6 +465,11 @@ pub fn apply_props(rev: &mut Revision, parsed: &ParsedApi, sent: &Map<String, Va
     {
         props.insert("description".into(), json!(d));
     }
+    if !props.contains_key("protocols")
+        && let Some(p) = &parsed.protocols
+    {
+        props.insert("protocols".into(), json!(p));
+    }
     rev.props.extend(props);
     // OpenAPI 3 imports take the service URL from the document only (a sent one is ignored);
     // Swagger 2.0 imports let a sent one override the document's.
