@@ -1436,3 +1436,133 @@ async fn swagger_schemes_become_protocols_unless_protocols_are_sent() {
         json!(["https", "http"])
     );
 }
+
+/// Issue 12, item 1: the API-wide properties change only on the current revision: PUT and PATCH
+/// of another revision are refused at once, an import into one fails on its poll.
+#[tokio::test]
+async fn non_current_revisions_keep_the_apis_locked_properties() {
+    let sb = start(1).await;
+    let arm = Arm::new(&sb);
+    let v1 = swagger_with_host();
+    arm.poll(&arm.import("locked", "swagger-json", &v1, json!({})).await)
+        .await;
+    let current = arm.get("/apis/locked").await.body["properties"].clone();
+    let source = format!("{}/apis/locked", arm.service);
+
+    // Creating a revision that changes one: refused, with APIM's wording (and trailing space).
+    let changed = arm
+        .put(
+            "/apis/locked;rev=2",
+            json!({"properties": {"sourceApiId": source, "apiVersion": "v9"}}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::BAD_REQUEST, "{}", changed.body);
+    assert_eq!(
+        changed.body["error"]["message"],
+        "Can't change property ApiVersion for non-current revision "
+    );
+    assert_eq!(changed.code(), "ValidationError");
+
+    // Sending the current values is not a change.
+    let staged = arm
+        .put(
+            "/apis/locked;rev=2",
+            json!({"properties": {
+                "sourceApiId": source,
+                "displayName": current["displayName"],
+                "path": current["path"],
+                "protocols": current["protocols"],
+                "subscriptionRequired": true,
+                "serviceUrl": "https://elsewhere.example",
+            }}),
+        )
+        .await;
+    assert_eq!(staged.status, StatusCode::CREATED, "{}", staged.body);
+
+    for (prop, value, label) in [
+        ("displayName", json!("Renamed"), "Name"),
+        ("description", json!("new words"), "Description"),
+        ("path", json!("elsewhere"), "Path"),
+        ("protocols", json!(["http"]), "Protocols"),
+        ("subscriptionRequired", json!(false), "SubscriptionRequired"),
+        ("apiVersionDescription", json!("v"), "ApiVersionDescription"),
+        ("type", json!("soap"), "Type"),
+    ] {
+        let patch = arm
+            .patch(
+                "/apis/locked;rev=2",
+                json!({ "properties": { prop: value } }),
+                None,
+            )
+            .await;
+        assert_eq!(
+            patch.status,
+            StatusCode::BAD_REQUEST,
+            "{prop}: {}",
+            patch.body
+        );
+        assert_eq!(
+            patch.body["error"]["message"],
+            format!("Can't change property {label} for non-current revision ")
+        );
+        let put = arm
+            .put(
+                "/apis/locked;rev=2",
+                json!({ "properties": { prop: value } }),
+            )
+            .await;
+        assert_eq!(put.status, StatusCode::BAD_REQUEST, "{prop}: {}", put.body);
+    }
+    // What is not API-wide still changes on the revision; the current one accepts anything.
+    let ok = arm
+        .patch(
+            "/apis/locked;rev=2",
+            json!({"properties": {"serviceUrl": "https://b.example", "apiRevisionDescription": "x"}}),
+            None,
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let cur = arm
+        .patch(
+            "/apis/locked;rev=1",
+            json!({"properties": {"description": "fine here"}}),
+            None,
+        )
+        .await;
+    assert_eq!(cur.status, StatusCode::OK, "{}", cur.body);
+
+    // An import into the revision takes title and description from the document: accepted, then
+    // Failed on both pollers; the revision keeps its operations.
+    let mut v2: Value = serde_json::from_str(&v1).unwrap();
+    v2["info"]["title"] = json!("A new title");
+    v2["paths"].as_object_mut().unwrap().remove("/products/all");
+    let import = arm
+        .put(
+            "/apis/locked;rev=2",
+            json!({"properties": {"format": "swagger-json", "value": v2.to_string(), "path": current["path"], "protocols": current["protocols"]}}),
+        )
+        .await;
+    assert_eq!(import.status, StatusCode::OK, "{}", import.body);
+    let status = arm.get(&import.header("azure-asyncoperation")).await;
+    assert_eq!(status.body["status"], "Failed");
+    let (failed, _) = arm.poll(&import).await;
+    assert_eq!(failed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        failed.body["error"]["message"],
+        "Can't change property Name for non-current revision "
+    );
+    assert_eq!(arm.all("/apis/locked;rev=2/operations").await.0.len(), 35);
+
+    // With the API's title, description and protocols sent along, the same import goes through.
+    let import = arm
+        .put(
+            "/apis/locked;rev=2",
+            json!({"properties": {"format": "swagger-json", "value": v2.to_string(),
+                "path": current["path"], "protocols": current["protocols"],
+                "displayName": current["displayName"], "description": "fine here"}}),
+        )
+        .await;
+    let (done, _) = arm.poll(&import).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(arm.all("/apis/locked;rev=2/operations").await.0.len(), 34);
+}
