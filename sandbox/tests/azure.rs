@@ -725,7 +725,7 @@ async fn reimport_replaces_operations_and_locks_the_api_while_running() {
         arm.delete("/apis/shop").await,
     ] {
         assert_eq!(r.status, StatusCode::CONFLICT);
-        assert_eq!(r.code(), "Conflict");
+        assert_eq!(r.code(), "PessimisticConcurrencyConflict");
         assert!(
             r.body["error"]["message"]
                 .as_str()
@@ -1313,4 +1313,256 @@ async fn latency_delays_every_answer() {
 
     // Without it (the default), nothing waits: the tests' sandbox answers at once.
     assert!(Config::default().latency.is_zero());
+}
+
+/// Issue 12, item 3: a large import answered 422 ManagementApiRequestFailed still completes, and
+/// writes meanwhile meet 409 PessimisticConcurrencyConflict with APIM's exact body.
+#[tokio::test]
+async fn import_answered_422_runs_on_and_conflicts_carry_apims_code() {
+    let sb = start(2).await;
+    let arm = Arm::new(&sb);
+    let doc = swagger_with_host();
+    arm.poll(&arm.import("big", "swagger-json", &doc, json!({})).await)
+        .await;
+    arm.control(
+        reqwest::Method::POST,
+        "/_sandbox/faults",
+        Some(json!({"arm-import-422": 1, "arm-409": 1})),
+    )
+    .await;
+
+    let conflict = arm
+        .patch(
+            "/apis/big",
+            json!({"properties": {"description": "d"}}),
+            None,
+        )
+        .await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert_eq!(
+        conflict.body,
+        json!({"error": {"code": "PessimisticConcurrencyConflict", "message": "Operation on the API is in progress", "details": null}})
+    );
+
+    let mut v2: Value = serde_json::from_str(&doc).unwrap();
+    v2["paths"].as_object_mut().unwrap().remove("/products");
+    let refused = arm
+        .import("big", "swagger-json", &v2.to_string(), json!({}))
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.code(), "ManagementApiRequestFailed");
+    assert!(refused.body["error"]["innerError"].is_null());
+    assert!(refused.header("location").is_empty(), "no asyncId to poll");
+
+    // The import runs on: the first request that touches the API counts as one poll of two, so a
+    // write meets the real busy conflict, not an injected one.
+    let busy = arm
+        .patch(
+            "/apis/big",
+            json!({"properties": {"description": "d"}}),
+            None,
+        )
+        .await;
+    assert_eq!(busy.status, StatusCode::CONFLICT);
+    assert_eq!(busy.code(), "PessimisticConcurrencyConflict");
+    // The second completes it: the new document's operations are there.
+    let (ops, _) = arm.all("/apis/big/operations").await;
+    let full: Value = serde_json::from_str(&doc).unwrap();
+    let before = full["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum::<usize>();
+    assert!(ops.len() < before, "{} of {before}", ops.len());
+    let done = arm
+        .patch(
+            "/apis/big",
+            json!({"properties": {"description": "d"}}),
+            None,
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+}
+
+/// Issue 12, item 2: a Swagger 2.0 import without `protocols` takes them from `schemes`, on
+/// create and on re-import (spec example ApiManagementCreateApiUsingSwaggerImport).
+#[tokio::test]
+async fn swagger_schemes_become_protocols_unless_protocols_are_sent() {
+    let sb = start(1).await;
+    let arm = Arm::new(&sb);
+    let mut doc: Value = serde_json::from_str(&swagger_with_host()).unwrap();
+    doc["schemes"] = json!(["http"]);
+    let http_only = doc.to_string();
+
+    let (created, _) = arm
+        .poll(&arm.import("p", "swagger-json", &http_only, json!({})).await)
+        .await;
+    assert_eq!(created.body["properties"]["protocols"], json!(["http"]));
+
+    let (sent, _) = arm
+        .poll(
+            &arm.import(
+                "p",
+                "swagger-json",
+                &http_only,
+                json!({"protocols": ["https"]}),
+            )
+            .await,
+        )
+        .await;
+    assert_eq!(sent.body["properties"]["protocols"], json!(["https"]));
+    assert_eq!(
+        sent.body["properties"]["serviceUrl"],
+        "http://backend.internal:8443/api"
+    );
+
+    // An in-place re-import that sends none switches the gateway back to the document's schemes.
+    arm.poll(&arm.import("p", "swagger-json", &http_only, json!({})).await)
+        .await;
+    let now = arm.get("/apis/p").await;
+    assert_eq!(now.body["properties"]["protocols"], json!(["http"]));
+
+    // Both schemes, in the document's order; OpenAPI 3 documents leave protocols alone.
+    doc["schemes"] = json!(["https", "http"]);
+    let (both, _) = arm
+        .poll(
+            &arm.import("q", "swagger-json", &doc.to_string(), json!({}))
+                .await,
+        )
+        .await;
+    assert_eq!(
+        both.body["properties"]["protocols"],
+        json!(["https", "http"])
+    );
+}
+
+/// Issue 12, item 1: the API-wide properties change only on the current revision: PUT and PATCH
+/// of another revision are refused at once, an import into one fails on its poll.
+#[tokio::test]
+async fn non_current_revisions_keep_the_apis_locked_properties() {
+    let sb = start(1).await;
+    let arm = Arm::new(&sb);
+    let v1 = swagger_with_host();
+    arm.poll(&arm.import("locked", "swagger-json", &v1, json!({})).await)
+        .await;
+    let current = arm.get("/apis/locked").await.body["properties"].clone();
+    let source = format!("{}/apis/locked", arm.service);
+
+    // Creating a revision that changes one: refused, with APIM's wording (and trailing space).
+    let changed = arm
+        .put(
+            "/apis/locked;rev=2",
+            json!({"properties": {"sourceApiId": source, "apiVersion": "v9"}}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::BAD_REQUEST, "{}", changed.body);
+    assert_eq!(
+        changed.body["error"]["message"],
+        "Can't change property ApiVersion for non-current revision "
+    );
+    assert_eq!(changed.code(), "ValidationError");
+
+    // Sending the current values is not a change.
+    let staged = arm
+        .put(
+            "/apis/locked;rev=2",
+            json!({"properties": {
+                "sourceApiId": source,
+                "displayName": current["displayName"],
+                "path": current["path"],
+                "protocols": current["protocols"],
+                "subscriptionRequired": true,
+                "serviceUrl": "https://elsewhere.example",
+            }}),
+        )
+        .await;
+    assert_eq!(staged.status, StatusCode::CREATED, "{}", staged.body);
+
+    for (prop, value, label) in [
+        ("displayName", json!("Renamed"), "Name"),
+        ("description", json!("new words"), "Description"),
+        ("path", json!("elsewhere"), "Path"),
+        ("protocols", json!(["http"]), "Protocols"),
+        ("subscriptionRequired", json!(false), "SubscriptionRequired"),
+        ("apiVersionDescription", json!("v"), "ApiVersionDescription"),
+        ("type", json!("soap"), "Type"),
+    ] {
+        let patch = arm
+            .patch(
+                "/apis/locked;rev=2",
+                json!({ "properties": { prop: value } }),
+                None,
+            )
+            .await;
+        assert_eq!(
+            patch.status,
+            StatusCode::BAD_REQUEST,
+            "{prop}: {}",
+            patch.body
+        );
+        assert_eq!(
+            patch.body["error"]["message"],
+            format!("Can't change property {label} for non-current revision ")
+        );
+        let put = arm
+            .put(
+                "/apis/locked;rev=2",
+                json!({ "properties": { prop: value } }),
+            )
+            .await;
+        assert_eq!(put.status, StatusCode::BAD_REQUEST, "{prop}: {}", put.body);
+    }
+    // What is not API-wide still changes on the revision; the current one accepts anything.
+    let ok = arm
+        .patch(
+            "/apis/locked;rev=2",
+            json!({"properties": {"serviceUrl": "https://b.example", "apiRevisionDescription": "x"}}),
+            None,
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let cur = arm
+        .patch(
+            "/apis/locked;rev=1",
+            json!({"properties": {"description": "fine here"}}),
+            None,
+        )
+        .await;
+    assert_eq!(cur.status, StatusCode::OK, "{}", cur.body);
+
+    // An import into the revision takes title and description from the document: accepted, then
+    // Failed on both pollers; the revision keeps its operations.
+    let mut v2: Value = serde_json::from_str(&v1).unwrap();
+    v2["info"]["title"] = json!("A new title");
+    v2["paths"].as_object_mut().unwrap().remove("/products/all");
+    let import = arm
+        .put(
+            "/apis/locked;rev=2",
+            json!({"properties": {"format": "swagger-json", "value": v2.to_string(), "path": current["path"], "protocols": current["protocols"]}}),
+        )
+        .await;
+    assert_eq!(import.status, StatusCode::OK, "{}", import.body);
+    let status = arm.get(&import.header("azure-asyncoperation")).await;
+    assert_eq!(status.body["status"], "Failed");
+    let (failed, _) = arm.poll(&import).await;
+    assert_eq!(failed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        failed.body["error"]["message"],
+        "Can't change property Name for non-current revision "
+    );
+    assert_eq!(arm.all("/apis/locked;rev=2/operations").await.0.len(), 35);
+
+    // With the API's title, description and protocols sent along, the same import goes through.
+    let import = arm
+        .put(
+            "/apis/locked;rev=2",
+            json!({"properties": {"format": "swagger-json", "value": v2.to_string(),
+                "path": current["path"], "protocols": current["protocols"],
+                "displayName": current["displayName"], "description": "fine here"}}),
+        )
+        .await;
+    let (done, _) = arm.poll(&import).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(arm.all("/apis/locked;rev=2/operations").await.0.len(), 34);
 }

@@ -14,7 +14,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::errors::{in_progress, not_found, precondition_failed, validation};
+use super::errors::{
+    in_progress, management_api_request_failed, not_found, precondition_failed, validation,
+};
 use super::import::{self, Format, ParsedApi};
 use super::lro::{lro_headers, new_async_id};
 use super::paging::page;
@@ -22,7 +24,7 @@ use super::state::{
     Api, ApiRef, Apim, AsyncOp, OpState, PendingImport, Revision, etag_matches, etag_str, find,
 };
 use super::util::{now_millis, rfc3339_millis};
-use super::{Ctx, Req, add_headers, export, json_response, validation_error};
+use super::{Ctx, Req, add_headers, export, json_response, revisions, validation_error};
 
 /// Contract properties a PUT or PATCH may set and APIM keeps.
 pub const WRITABLE: &[&str] = &[
@@ -252,6 +254,17 @@ pub fn put_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
         }
     };
     let is_import = import_format.is_some();
+    // A PUT that lands on a revision other than the current one (a new revision always does) may
+    // not change the API-wide properties; an import finds out on its poll (see below).
+    let non_current: Option<Api> = existing
+        .filter(|a| api.rev.is_some_and(|n| n != a.current))
+        .cloned();
+    if !is_import
+        && let Some(a) = &non_current
+        && let Some(label) = revisions::locked_change(a, &writable(&sent))
+    {
+        return revisions::locked_response(label);
+    }
     if creating_api && sent.get("path").and_then(Value::as_str).is_none() && source.is_none() {
         return validation("path", "'path' is required.");
     }
@@ -278,6 +291,20 @@ pub fn put_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
     let parsed: Option<Result<ParsedApi, Value>> = match (import_format, value) {
         (Some(fm), Some(v)) => Some(parse_import(ctx, &mut apim, fm, v)),
         _ => None,
+    };
+    // An import into a non-current revision takes display name and description from the
+    // document's info and protocols from its schemes: when they differ from the API's, the
+    // import is accepted and fails on its poll (Azure/azure-powershell#9270).
+    let parsed = match (parsed, &non_current) {
+        (Some(Ok(p)), Some(a)) => {
+            let mut wanted = writable(&sent);
+            derived_props(&mut wanted, &p);
+            match revisions::locked_change(a, &wanted) {
+                Some(label) => Some(Err(revisions::locked_error(label))),
+                None => Some(Ok(p)),
+            }
+        }
+        (other, _) => other,
     };
     let injected_failure = is_import && ctx.shared.faults.take("lro-fail");
 
@@ -388,10 +415,18 @@ pub fn put_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
             code,
             delete: false,
             state,
+            orphaned: false,
             started: now.clone(),
             ended: done.then(|| now.clone()),
         },
     );
+
+    if is_import && ctx.shared.faults.take("arm-import-422") {
+        if let Some(op) = apim.ops.get_mut(&async_id) {
+            op.orphaned = true;
+        }
+        return management_api_request_failed();
+    }
 
     // The accepted answer shows what the import will produce, as APIM's does.
     let Some(a) = apim.apis.get(&api.name) else {
@@ -441,10 +476,9 @@ pub fn parse_import(
     import::parse(format, &text, link).map_err(|m| validation_error("representation", &m))
 }
 
-/// Applies what a completed import derives, with the properties sent alongside it.
-pub fn apply_props(rev: &mut Revision, parsed: &ParsedApi, sent: &Map<String, Value>) {
-    let mut props = writable(sent);
-    let sent_service_url = props.remove("serviceUrl");
+/// What an import takes from the document unless the request sends it: display name and
+/// description from `info`, protocols from a Swagger 2.0 document's `schemes`.
+fn derived_props(props: &mut Map<String, Value>, parsed: &ParsedApi) {
     if !props.contains_key("displayName")
         && let Some(t) = &parsed.title
     {
@@ -455,6 +489,18 @@ pub fn apply_props(rev: &mut Revision, parsed: &ParsedApi, sent: &Map<String, Va
     {
         props.insert("description".into(), json!(d));
     }
+    if !props.contains_key("protocols")
+        && let Some(p) = &parsed.protocols
+    {
+        props.insert("protocols".into(), json!(p));
+    }
+}
+
+/// Applies what a completed import derives, with the properties sent alongside it.
+pub fn apply_props(rev: &mut Revision, parsed: &ParsedApi, sent: &Map<String, Value>) {
+    let mut props = writable(sent);
+    let sent_service_url = props.remove("serviceUrl");
+    derived_props(&mut props, parsed);
     rev.props.extend(props);
     // OpenAPI 3 imports take the service URL from the document only (a sent one is ignored);
     // Swagger 2.0 imports let a sent one override the document's.
@@ -483,13 +529,18 @@ pub fn patch_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
     if apim.apis.get(&api.name).is_some_and(|a| a.busy.is_some()) {
         return in_progress();
     }
-    let Some((_, rev)) = find(&apim, api) else {
+    let Some((a, rev)) = find(&apim, api) else {
         return not_found("Api");
     };
     if let Some(m) = req.if_match()
         && !etag_matches(&m, rev.etag)
     {
         return precondition_failed();
+    }
+    if rev.number != a.current
+        && let Some(label) = revisions::locked_change(a, &writable(&sent))
+    {
+        return revisions::locked_response(label);
     }
     let etag = apim.next_etag();
     let now = rfc3339_millis(now_millis());
@@ -555,6 +606,7 @@ pub fn delete_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
             code: 200,
             delete: true,
             state: OpState::Succeeded,
+            orphaned: false,
             started: now.clone(),
             ended: Some(now),
         },

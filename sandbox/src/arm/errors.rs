@@ -62,6 +62,10 @@ pub fn precondition_failed() -> Response {
     )
 }
 
+/// A write to an API while an operation on it runs. The code is APIM's own, byte for byte as
+/// clients log it: `{"error":{"code":"PessimisticConcurrencyConflict","message":"Operation on the
+/// API is in progress","details":null}}` (Azure/apiops#141, #379, #497; apiops PR #799 retries on
+/// this code).
 pub fn in_progress() -> Response {
     arm_error(
         StatusCode::CONFLICT,
@@ -69,6 +73,27 @@ pub fn in_progress() -> Response {
         "Operation on the API is in progress",
         Some(Value::Null),
     )
+}
+
+/// APIM's management API giving up on a request whose work goes on: a large import is answered
+/// `422 ManagementApiRequestFailed` after a while, yet completes (Azure/apiops#689, #497; the
+/// body's shape, with `details` and `innerError` null, is the one #497 logs).
+pub fn management_api_request_failed() -> Response {
+    let mut r = json_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({"error": {
+            "code": "ManagementApiRequestFailed",
+            "message": "The management API request failed: the request timed out while the API was being updated.",
+            "details": null,
+            "innerError": null,
+        }}),
+        &[],
+    );
+    r.headers_mut().insert(
+        HeaderName::from_static("x-ms-failure-cause"),
+        HeaderValue::from_static("service"),
+    );
+    r
 }
 
 pub fn not_found(what: &str) -> Response {

@@ -13,6 +13,10 @@ use super::{Ctx, Req, apis, export, lro, operations, products, releases, revisio
 pub fn dispatch(ctx: &Ctx, req: &Req) -> Response {
     let rest: Vec<&str> = req.rest.iter().map(String::as_str).collect();
     let m = &req.method;
+    if let ["apis", api, ..] = rest.as_slice() {
+        let name = api.split(';').next().unwrap_or(api);
+        lro::settle_orphans(ctx, name);
+    }
     match rest.as_slice() {
         [] if m == Method::GET => service(ctx, req),
         ["apis"] if m == Method::GET => apis::list_apis(ctx, req),

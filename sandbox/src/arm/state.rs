@@ -67,6 +67,9 @@ pub struct AsyncOp {
     pub code: u16,
     pub delete: bool,
     pub state: OpState,
+    /// The client was told the request failed (fault `arm-import-422`) and has no `asyncId` to
+    /// poll; the import runs on and requests touching the API move it forward.
+    pub orphaned: bool,
     pub started: String,
     pub ended: Option<String>,
 }
