@@ -55,6 +55,15 @@ fn cases() -> Vec<Case> {
             retries: |l| count(l, |r| r.emulator == "arm" && r.status == 409),
         },
         Case {
+            // A large import answered 422 ManagementApiRequestFailed while it runs on
+            // (Azure/apiops#497, #689): waited out, not rolled back.
+            fault: "arm-import-422",
+            value: 1,
+            retry_after: 0,
+            expect: Expect::Survives,
+            retries: |l| count(l, |r| r.emulator == "arm" && r.status == 422),
+        },
+        Case {
             fault: "kube-5xx",
             value: 2,
             retry_after: 0,
@@ -232,6 +241,11 @@ async fn kube_5xx_past_the_retry_bound_fails_with_exit_3() {
 #[tokio::test(flavor = "multi_thread")]
 async fn arm_409_in_progress_is_retried() {
     assert!(one("arm-409").await.retries >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_answered_422_while_it_runs_on_is_waited_out() {
+    assert!(one("arm-import-422").await.retries >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
