@@ -1566,3 +1566,29 @@ async fn non_current_revisions_keep_the_apis_locked_properties() {
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert_eq!(arm.all("/apis/locked;rev=2/operations").await.0.len(), 34);
 }
+
+/// Issue 12, item 6: APIM does not import TRACE operations; the rest of the document imports.
+#[tokio::test]
+async fn trace_operations_are_not_imported() {
+    let sb = start(1).await;
+    let arm = Arm::new(&sb);
+    let mut doc: Value = serde_json::from_str(&swagger_with_host()).unwrap();
+    let paths = doc["paths"].as_object_mut().unwrap();
+    let before: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    let first = paths.keys().next().unwrap().clone();
+    paths[&first]["trace"] =
+        json!({"operationId": "Trace_Me", "responses": {"200": {"description": "echo"}}});
+    let (done, _) = arm
+        .poll(
+            &arm.import("t", "swagger-json", &doc.to_string(), json!({}))
+                .await,
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::CREATED, "{}", done.body);
+    let (ops, _) = arm.all("/apis/t/operations").await;
+    assert_eq!(ops.len(), before);
+    assert!(
+        ops.iter()
+            .all(|o| o["properties"]["method"] != "TRACE" && o["name"] != "trace-me")
+    );
+}

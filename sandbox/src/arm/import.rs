@@ -5,7 +5,8 @@
 //! characters to `-`, at most 76 characters, `-1`, `-2`… on collisions) or, without one, derived
 //! from method and path; `summary` becomes the display name; the Swagger 2.0 service URL is
 //! `scheme://host/basePath` (https preferred) and a document without `schemes` cannot be imported
-//! inline; the OpenAPI 3 service URL is the first absolute HTTPS server, else none.
+//! inline; the OpenAPI 3 service URL is the first absolute HTTPS server, else none; `trace`
+//! operations are not imported.
 
 use serde_json::{Map, Value, json};
 
@@ -13,9 +14,10 @@ use serde_json::{Map, Value, json};
 pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 /// APIM's limit on operation names.
 const MAX_NAME: usize = 76;
-const METHODS: &[&str] = &[
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+/// The methods APIM makes operations of. A document's `trace` operations are dropped: APIM does
+/// not import them (Microsoft Learn, "API import restrictions and known issues", OpenAPI import);
+/// the rest of the document imports as usual.
+const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch"];
 
 /// The `properties.format` values this emulator imports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
