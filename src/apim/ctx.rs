@@ -46,6 +46,15 @@ impl Ctx<'_> {
         self.observer.event(Event::Writing {
             what: what.to_string(),
         });
+        self.send_and_wait(req, what).await
+    }
+
+    /// [`Ctx::write_and_wait`] without announcing it (the caller did).
+    pub async fn send_and_wait(
+        &self,
+        req: ArmRequest,
+        what: &str,
+    ) -> Result<ArmResponse, AzureError> {
         let cleanup = req.cleanup;
         let accepted = self.send(req).await?;
         let observer = self.observer;

@@ -32,6 +32,7 @@ impl Ctx<'_> {
             Some(n) => format!("DELETE revision {n} of API '{}'", self.target.api_id),
             None => format!("DELETE API '{}' created by this run", self.target.api_id),
         };
+        self.observer.event(Event::Writing { what: what.clone() });
         match self.read(revision).await {
             // Never made (its creation failed): nothing to delete.
             Ok(None) => return Cleanup::Nothing,
@@ -54,7 +55,7 @@ impl Ctx<'_> {
             }
         }
         let result = self
-            .write_and_wait(
+            .send_and_wait(
                 ArmRequest::delete(self.target.api_url(revision)).for_cleanup(),
                 &what,
             )
