@@ -106,6 +106,10 @@ pub struct Config {
     pub faults: Vec<String>,
     /// A hand-made cluster topology; `None` derives one from `specs` and `service_type`.
     pub cluster: Option<cluster::Topology>,
+    /// The resource group ARM serves the APIM instance in. Real names may hold periods,
+    /// parentheses and non-ASCII letters (`rg.contoso_(prod)`), which clients must not
+    /// percent-encode in resource ids they send in bodies.
+    pub resource_group: String,
 }
 
 impl Default for Config {
@@ -118,6 +122,7 @@ impl Default for Config {
             latency: std::time::Duration::ZERO,
             faults: Vec::new(),
             cluster: None,
+            resource_group: "rg-sandbox".to_string(),
         }
     }
 }
@@ -144,13 +149,13 @@ pub struct Identity {
 }
 
 impl Identity {
-    fn generate() -> Identity {
+    fn generate(resource_group: &str) -> Identity {
         Identity {
             tenant_id: tokens::guid(),
             client_id: tokens::guid(),
             client_secret: format!("sbx~{}", tokens::random_hex(20)),
             subscription_id: tokens::guid(),
-            resource_group: "rg-sandbox".to_string(),
+            resource_group: resource_group.to_string(),
             apim_service: "apim-sandbox".to_string(),
             kube_token: format!("kube-{}", tokens::random_hex(24)),
             github_oidc_request_token: format!("ghrt-{}", tokens::random_hex(20)),
@@ -268,7 +273,7 @@ impl Sandbox {
         for (service, doc) in topology.documents(&specs) {
             documents.insert(service, doc);
         }
-        let identity = Identity::generate();
+        let identity = Identity::generate(&config.resource_group);
         let shared = Arc::new(Shared {
             identity,
             faults,

@@ -823,7 +823,7 @@ async fn staged_revision_then_release() {
     let staged = arm
         .put(
             "/apis/orders;rev=2",
-            json!({"properties": {"sourceApiId": "/apis/orders", "apiRevisionDescription": "v2 staged"}}),
+            json!({"properties": {"sourceApiId": format!("{}/apis/orders", arm.service), "apiRevisionDescription": "v2 staged"}}),
         )
         .await;
     assert_eq!(staged.status, StatusCode::CREATED, "{}", staged.body);
@@ -888,7 +888,7 @@ async fn staged_revision_then_release() {
     // The path form the issue describes releases the revision it names.
     arm.put(
         "/apis/orders;rev=3",
-        json!({"properties": {"sourceApiId": "/apis/orders"}}),
+        json!({"properties": {"sourceApiId": format!("{}/apis/orders", arm.service)}}),
     )
     .await;
     let r = arm
@@ -1591,4 +1591,110 @@ async fn trace_operations_are_not_imported() {
         ops.iter()
             .all(|o| o["properties"]["method"] != "TRACE" && o["name"] != "trace-me")
     );
+}
+
+/// Issue 12, item 4: resource ids in bodies are compared literally. With a resource group that
+/// holds a period, parentheses or non-ASCII letters, and an API whose name has non-ASCII
+/// letters, the literal id works and a percent-encoded one names nothing.
+#[tokio::test]
+async fn resource_ids_in_bodies_are_literal() {
+    crypto();
+    for rg in ["rg.contoso_(prod)", "rg-Zürich-Åland"] {
+        let sb = Sandbox::start(Config {
+            retry_after: 0,
+            lro_polls: 1,
+            resource_group: rg.to_string(),
+            ..Config::default()
+        })
+        .await
+        .expect("sandbox starts");
+        let arm = Arm::new(&sb);
+        assert!(arm.service.contains(rg));
+        let api = "bücher";
+        let accepted = arm
+            .import(api, "swagger-json", &swagger_with_host(), json!({}))
+            .await;
+        assert_eq!(
+            accepted.status,
+            StatusCode::CREATED,
+            "{rg}: {}",
+            accepted.body
+        );
+        let (created, _) = arm.poll(&accepted).await;
+        assert_eq!(
+            created.status,
+            StatusCode::CREATED,
+            "{rg}: {}",
+            created.body
+        );
+        assert_eq!(
+            created.body["id"],
+            format!("{}/apis/{api}", arm.service),
+            "ids in answers are literal too"
+        );
+
+        let encoded_service = arm
+            .service
+            .replace('(', "%28")
+            .replace(')', "%29")
+            .replace('ü', "%C3%BC")
+            .replace('Å', "%C3%85");
+        for source in [
+            format!("{encoded_service}/apis/{api}"),
+            format!("{}/apis/b%C3%BCcher", arm.service),
+        ] {
+            let refused = arm
+                .put(
+                    &format!("/apis/{api};rev=2"),
+                    json!({"properties": {"sourceApiId": source}}),
+                )
+                .await;
+            assert_eq!(
+                refused.status,
+                StatusCode::NOT_FOUND,
+                "{source}: {}",
+                refused.body
+            );
+        }
+        let staged = arm
+            .put(
+                &format!("/apis/{api};rev=2"),
+                json!({"properties": {"sourceApiId": format!("{}/apis/{api}", arm.service)}}),
+            )
+            .await;
+        assert_eq!(staged.status, StatusCode::CREATED, "{rg}: {}", staged.body);
+
+        for api_id in [
+            format!("{encoded_service}/apis/{api};rev=2"),
+            format!("{}/apis/{api}%3Brev%3D2", arm.service),
+        ] {
+            let refused = arm
+                .put(
+                    &format!("/apis/{api}/releases/r1"),
+                    json!({"properties": {"apiId": api_id}}),
+                )
+                .await;
+            assert_eq!(
+                refused.status,
+                StatusCode::BAD_REQUEST,
+                "{api_id}: {}",
+                refused.body
+            );
+            assert_eq!(refused.code(), "ValidationError");
+        }
+        let released = arm
+            .put(
+                &format!("/apis/{api}/releases/r1"),
+                json!({"properties": {"apiId": format!("{}/apis/{api};rev=2", arm.service)}}),
+            )
+            .await;
+        assert_eq!(
+            released.status,
+            StatusCode::CREATED,
+            "{rg}: {}",
+            released.body
+        );
+        let now = arm.get(&format!("/apis/{api}")).await;
+        assert_eq!(now.body["properties"]["apiRevision"], "2");
+    }
 }

@@ -233,7 +233,7 @@ pub fn put_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
     }
     let source = match sent.get("sourceApiId").and_then(Value::as_str) {
         None => None,
-        Some(s) => match ApiRef::from_resource_id(s)
+        Some(s) => match ApiRef::from_resource_id(s, &req.service_id)
             .as_ref()
             .and_then(|r| find(&apim, r).map(|(_, rev)| rev.clone()))
         {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::apis::{apply_props, contract, get_api};
 use super::errors::not_found;
 use super::state::{ApiRef, Apim, OpState, etag_str, find};
-use super::util::{now_millis, rfc3339_millis};
+use super::util::{encode_path, now_millis, rfc3339_millis};
 use super::{API_VERSION, Ctx, Req, add_headers, json_response};
 
 pub fn lro_headers(
@@ -23,15 +23,17 @@ pub fn lro_headers(
         (
             "location",
             format!(
-                "{}{}/apis/{addressed}?api-version={API_VERSION}&asyncId={id}&asyncCode={code}",
-                req.arm_url, req.service_id
+                "{}{}?api-version={API_VERSION}&asyncId={id}&asyncCode={code}",
+                req.arm_url,
+                encode_path(&format!("{}/apis/{addressed}", req.service_id))
             ),
         ),
         (
             "azure-asyncoperation",
             format!(
                 "{}{}/tenant/operationResults/{id}?api-version={API_VERSION}",
-                req.arm_url, req.service_id
+                req.arm_url,
+                encode_path(&req.service_id)
             ),
         ),
         ("retry-after", retry.to_string()),

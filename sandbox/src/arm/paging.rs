@@ -31,9 +31,9 @@ pub fn page_of<T>(req: &Req, items: &[T], render: impl Fn(&T) -> Value, path: &s
     let more = skip + shown < total && remaining_wanted != Some(0);
     let next = if more {
         let mut link = format!(
-            "{}{}{path}?api-version={API_VERSION}&$skip={}",
+            "{}{}?api-version={API_VERSION}&$skip={}",
             req.arm_url,
-            req.service_id,
+            super::util::encode_path(&format!("{}{path}", req.service_id)),
             skip + shown
         );
         if let Some(t) = remaining_wanted {

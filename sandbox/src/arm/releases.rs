@@ -68,9 +68,17 @@ pub fn put_release(ctx: &Ctx, req: &Req, api: &ApiRef, rid: &str) -> Response {
         Err(r) => return r,
     };
     let target = match sent.get("apiId").and_then(Value::as_str) {
-        Some(id) => match ApiRef::from_resource_id(id) {
+        Some(id) => match ApiRef::from_resource_id(id, &req.service_id) {
             Some(t) => t,
-            None => return validation("apiId", &format!("'{id}' is not an API identifier.")),
+            None => {
+                return validation(
+                    "apiId",
+                    &format!(
+                        "'{id}' is not the resource id of an API of this service ('{}/apis/{{apiId}};rev=N', names spelled as they are, not percent-encoded).",
+                        req.service_id
+                    ),
+                );
+            }
         },
         None => match api.rev {
             Some(_) => ApiRef {

@@ -11,7 +11,6 @@ use serde_json::{Map, Value, json};
 use super::errors::validation;
 use super::import::{Operation, ParsedApi};
 use super::products::PRODUCTS;
-use super::util::percent_decode;
 
 #[derive(Clone, Debug)]
 pub struct Revision {
@@ -206,12 +205,21 @@ impl ApiRef {
         }
     }
 
-    /// From an id in a body (`sourceApiId`, release `apiId`): a full resource id or `/apis/x;rev=N`.
-    pub fn from_resource_id(s: &str) -> Option<ApiRef> {
-        let decoded = percent_decode(s, false);
-        let idx = decoded.to_ascii_lowercase().rfind("/apis/")?;
-        let tail = &decoded[idx + "/apis/".len()..];
-        let tail = tail.split('/').next().unwrap_or(tail);
+    /// From an id in a body (`sourceApiId`, a release's `apiId`): the full resource id of an API
+    /// of this service, `{service_id}/apis/{apiId}[;rev=N]`. Taken literally, never
+    /// percent-decoded: a body is JSON, not a URL, and ARM's ids spell names as they are
+    /// (`rg.contoso_(prod)`, `;rev=2`), as the spec's examples ApiManagementCreateApiRevisionFromExistingApi
+    /// and ApiManagementCreateApiRelease do. An encoded id (`rg.contoso_%28prod%29`,
+    /// `%3Brev%3D2`) names nothing. ARM compares ids without regard to ASCII case.
+    pub fn from_resource_id(s: &str, service_id: &str) -> Option<ApiRef> {
+        let prefix = format!("{service_id}/apis/");
+        if !s.is_char_boundary(prefix.len().min(s.len())) || s.len() <= prefix.len() {
+            return None;
+        }
+        let (head, tail) = s.split_at(prefix.len());
+        if !head.eq_ignore_ascii_case(&prefix) || tail.contains('/') {
+            return None;
+        }
         ApiRef::parse(tail).ok()
     }
 
