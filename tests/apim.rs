@@ -1262,3 +1262,36 @@ async fn a_clean_up_deletes_only_what_carries_this_runs_marker() {
     assert!(!sb.requests().iter().any(|r| r.method == "DELETE"));
     assert_eq!(revisions(&signed, &t).await, [(1, true), (2, false)]);
 }
+
+#[tokio::test]
+async fn resource_ids_in_bodies_are_literal_for_any_resource_group_name() {
+    // sourceApiId and a release's apiId are compared as written (spec example
+    // ApiManagementCreateApiRevisionFromExistingApi), while the URL path is percent-encoded.
+    for rg in ["rg.contoso_(prod)", "rg-müller-østergård"] {
+        apim_gate::install_crypto_provider();
+        let sb = Sandbox::start(Config {
+            retry_after: 0,
+            resource_group: rg.to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let signed = sign_in(&env_with(&sb, &[], &[])).await.unwrap();
+        let t = target(&sb, &signed);
+        assert_eq!(t.resource_group, rg);
+        let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+        apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+            .await
+            .unwrap_or_else(|e| panic!("{rg}: create: {e}"));
+        let (doc2, url2) = rewritten(&changed_swagger());
+        let out = apim::publish(&signed.arm, &request(&t, &doc2, &url2), &apim::Quiet)
+            .await
+            .unwrap_or_else(|e| panic!("{rg}: staged: {e}"));
+        assert_eq!(out.revision, Some(2), "{rg}");
+        assert_eq!(
+            revisions(&signed, &t).await,
+            [(1, false), (2, true)],
+            "{rg}"
+        );
+    }
+}
