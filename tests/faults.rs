@@ -298,3 +298,24 @@ async fn every_fault_has_a_case_and_the_matrix_is_printed() {
     }
     println!("{table}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_out_of_time_names_the_timeout_input() {
+    // Every long-running operation asks for 30 s between polls; the run has 2 s.
+    let slow = World::start(Config {
+        retry_after: 30,
+        ..Config::default()
+    })
+    .await;
+    slow.deploy("svc-1", &base_doc("Service 1"));
+    let run = slow.gate(&[("APIM_GATE_TIMEOUT", "2s")]).await;
+    assert_eq!(run.code, 4, "{}", run.both());
+    assert!(run.both().contains("timeout input is 2s"), "{}", run.both());
+    let polls = slow
+        .requests_since(0)
+        .iter()
+        .filter(|r| r.path.contains("asyncId="))
+        .count();
+    assert_eq!(polls, 0, "no poll past the deadline");
+    slow.assert_no_secret_printed();
+}
