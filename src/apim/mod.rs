@@ -3,20 +3,22 @@
 //! [`publish`] puts a rewritten document into API Management without ever leaving the live API
 //! broken. The sequence, one file per step:
 //!
-//! 1. [`read`]: the current revision's contract (or none: the API does not exist yet);
-//!    [`export`] gives the breaking-change baseline before publishing;
+//! 1. `read`: the current revision's contract (or none: the API does not exist yet); `export`
+//!    gives the breaking-change baseline before publishing;
 //! 2. unchanged: a document whose SHA-256 is already recorded on the current revision changes
 //!    nothing;
-//! 3. [`create`] a new API by importing the document, or
-//!    [`stage`] a revision from the current one (`revision: staged`), or import
-//!    [`in_place`] (`revision: in-place`);
-//! 4. [`import`] the document and follow its long-running operation;
-//! 5. [`verify`] the operations and serviceUrl against the document;
-//! 6. [`release`] the staged revision as current, then add the API to its products;
-//! 7. on any failure before the release, [`rollback`] deletes what this run staged, so the
-//!    current revision stays exactly as it was.
+//! 3. `create` a new API by importing the document, or `stage` a revision from the current one
+//!    (`revision: staged`), or import `in_place` (`revision: in-place`); the API and a revision
+//!    are re-checked right before they are created, so another run's work is a conflict;
+//! 4. `import` the document (with `protocols` always) and follow its long-running operation;
+//! 5. `verify` the operations, serviceUrl, protocols and subscriptionRequired;
+//! 6. `release` the staged revision as current, set on it what a non-current revision may not
+//!    change (`props`: display name, description, protocols, subscription required), then add
+//!    the API to its products;
+//! 7. on any failure before the release, `rollback` deletes what this run staged (only what
+//!    carries this run's marker), so the current revision stays exactly as it was.
 //!
-//! Nothing here prints: progress goes to an [`Observer`] ([`events`]).
+//! Nothing here prints: progress goes to an [`Observer`].
 
 mod create;
 mod ctx;
