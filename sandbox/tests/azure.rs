@@ -1766,3 +1766,42 @@ async fn export_links_live_elsewhere_and_refuse_bearer_tokens() {
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
     assert_eq!(unknown.code(), "ValidationError");
 }
+
+/// Issue 12, item 7: every answer that leaves an operation running tells the client how long to
+/// wait before polling again, as ARM does, and the finished answers do not.
+#[tokio::test]
+async fn long_running_answers_carry_retry_after() {
+    crypto();
+    let sb = Sandbox::start(Config {
+        retry_after: 7,
+        lro_polls: 2,
+        ..Config::default()
+    })
+    .await
+    .expect("sandbox starts");
+    let arm = Arm::new(&sb);
+    let doc = swagger_with_host();
+    let created = arm.import("ra", "swagger-json", &doc, json!({})).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.header("retry-after"), "7");
+    let running = arm.get(&created.header("location")).await;
+    assert_eq!(running.status, StatusCode::ACCEPTED);
+    assert_eq!(running.header("retry-after"), "7");
+    let status = arm.get(&created.header("azure-asyncoperation")).await;
+    assert_eq!(status.body["status"], "Succeeded");
+    assert!(status.header("retry-after").is_empty());
+
+    let updated = arm.import("ra", "swagger-json", &doc, json!({})).await;
+    assert_eq!(updated.status, StatusCode::OK);
+    assert_eq!(updated.header("retry-after"), "7");
+    let in_progress = arm.get(&updated.header("azure-asyncoperation")).await;
+    assert_eq!(in_progress.body["status"], "InProgress");
+    assert_eq!(in_progress.header("retry-after"), "7");
+    let done = arm.get(&updated.header("location")).await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(done.header("retry-after").is_empty());
+
+    let deleted = arm.delete("/apis/ra").await;
+    assert_eq!(deleted.status, StatusCode::ACCEPTED);
+    assert_eq!(deleted.header("retry-after"), "7");
+}
