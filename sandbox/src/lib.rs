@@ -172,6 +172,8 @@ pub struct Urls {
     pub kube: String,
     pub entra: String,
     pub arm: String,
+    /// The storage account export links point at (another origin than ARM).
+    pub blob: String,
     pub github: String,
 }
 
@@ -294,16 +296,19 @@ impl Sandbox {
         let (entra_l, entra_a) = tls::bind_loopback().await?;
         let (arm_l, arm_a) = tls::bind_loopback().await?;
         let (gh_l, gh_a) = tls::bind_loopback().await?;
+        let (blob_l, blob_a) = tls::bind_loopback().await?;
         let urls = Urls {
             kube: format!("https://127.0.0.1:{}", kube_a.port()),
             entra: format!("https://127.0.0.1:{}", entra_a.port()),
             arm: format!("https://127.0.0.1:{}", arm_a.port()),
+            blob: format!("https://127.0.0.1:{}", blob_a.port()),
             github: format!("https://127.0.0.1:{}", gh_a.port()),
         };
         *shared.urls.write().unwrap_or_else(|e| e.into_inner()) = urls.clone();
 
         let cluster =
             cluster::Cluster::start(topology, shared.clone(), shutdown_rx.clone()).await?;
+        let (arm_router, blob_router) = arm::routers(shared.clone());
         let routers = [
             (
                 kube_l,
@@ -317,10 +322,8 @@ impl Sandbox {
                 entra_l,
                 log::logged(entra::router(shared.clone()), "entra", shared.clone()),
             ),
-            (
-                arm_l,
-                log::logged(arm::router(shared.clone()), "arm", shared.clone()),
-            ),
+            (arm_l, log::logged(arm_router, "arm", shared.clone())),
+            (blob_l, log::logged(blob_router, "blob", shared.clone())),
             (
                 gh_l,
                 log::logged(github::router(shared.clone()), "github", shared.clone()),
@@ -410,6 +413,7 @@ impl Sandbox {
             ("APIM_GATE_ARM_ENDPOINT".into(), self.urls.arm.clone()),
             ("APIM_GATE_AUTHORITY_HOST".into(), self.urls.entra.clone()),
             ("SANDBOX_ARM_URL".into(), self.urls.arm.clone()),
+            ("SANDBOX_BLOB_URL".into(), self.urls.blob.clone()),
             ("SANDBOX_KUBE_URL".into(), self.urls.kube.clone()),
             ("SANDBOX_ENTRA_URL".into(), self.urls.entra.clone()),
             ("SANDBOX_GITHUB_URL".into(), self.urls.github.clone()),

@@ -1698,3 +1698,110 @@ async fn resource_ids_in_bodies_are_literal() {
         assert_eq!(now.body["properties"]["apiRevision"], "2");
     }
 }
+
+/// Issue 12, item 5: the export link is served from another origin than ARM and refuses a
+/// request carrying a bearer token; inline exports carry the document in `value`.
+#[tokio::test]
+async fn export_links_live_elsewhere_and_refuse_bearer_tokens() {
+    let sb = start(1).await;
+    let arm = Arm::new(&sb);
+    arm.poll(
+        &arm.import("exp", "swagger-json", &swagger_with_host(), json!({}))
+            .await,
+    )
+    .await;
+    let export = arm
+        .get("/apis/exp?format=openapi%2Bjson-link&export=true")
+        .await;
+    assert_eq!(export.status, StatusCode::OK, "{}", export.body);
+    let link = export.body["value"]["link"].as_str().unwrap().to_string();
+    let origin = |u: &str| {
+        let rest = u.split_once("://").unwrap().1;
+        rest.split('/').next().unwrap().to_string()
+    };
+    assert_ne!(origin(&link), origin(&sb.urls.arm), "{link}");
+    assert!(link.starts_with(&sb.urls.blob));
+
+    let with_token = http(&sb)
+        .get(&link)
+        .bearer_auth(&sb.arm_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        with_token.headers()["x-ms-error-code"],
+        "AuthenticationFailed"
+    );
+    assert!(
+        with_token
+            .text()
+            .await
+            .unwrap()
+            .contains("Authentication scheme Bearer is not supported")
+    );
+    let anonymous = http(&sb).get(&link).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::OK);
+    let doc: Value = anonymous.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.0.1");
+    // The ARM listener no longer serves blobs.
+    let path = link.strip_prefix(&sb.urls.blob).unwrap();
+    let on_arm = http(&sb)
+        .get(format!("{}{path}", sb.urls.arm))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(on_arm.status(), StatusCode::OK);
+
+    // Inline: the document itself in `value` (an object for JSON, text for YAML).
+    let inline = arm.get("/apis/exp?format=openapi%2Bjson&export=true").await;
+    assert_eq!(inline.status, StatusCode::OK, "{}", inline.body);
+    assert_eq!(inline.body["format"], "openapi+json");
+    assert_eq!(inline.body["value"], doc);
+    let swagger = arm.get("/apis/exp?format=swagger&export=true").await;
+    assert_eq!(swagger.body["value"]["swagger"], "2.0");
+    let yaml = arm.get("/apis/exp?format=openapi&export=true").await;
+    assert!(yaml.body["value"].as_str().unwrap().contains("\"openapi\""));
+    let unknown = arm.get("/apis/exp?format=swagger-json&export=true").await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert_eq!(unknown.code(), "ValidationError");
+}
+
+/// Issue 12, item 7: every answer that leaves an operation running tells the client how long to
+/// wait before polling again, as ARM does, and the finished answers do not.
+#[tokio::test]
+async fn long_running_answers_carry_retry_after() {
+    crypto();
+    let sb = Sandbox::start(Config {
+        retry_after: 7,
+        lro_polls: 2,
+        ..Config::default()
+    })
+    .await
+    .expect("sandbox starts");
+    let arm = Arm::new(&sb);
+    let doc = swagger_with_host();
+    let created = arm.import("ra", "swagger-json", &doc, json!({})).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.header("retry-after"), "7");
+    let running = arm.get(&created.header("location")).await;
+    assert_eq!(running.status, StatusCode::ACCEPTED);
+    assert_eq!(running.header("retry-after"), "7");
+    let status = arm.get(&created.header("azure-asyncoperation")).await;
+    assert_eq!(status.body["status"], "Succeeded");
+    assert!(status.header("retry-after").is_empty());
+
+    let updated = arm.import("ra", "swagger-json", &doc, json!({})).await;
+    assert_eq!(updated.status, StatusCode::OK);
+    assert_eq!(updated.header("retry-after"), "7");
+    let in_progress = arm.get(&updated.header("azure-asyncoperation")).await;
+    assert_eq!(in_progress.body["status"], "InProgress");
+    assert_eq!(in_progress.header("retry-after"), "7");
+    let done = arm.get(&updated.header("location")).await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(done.header("retry-after").is_empty());
+
+    let deleted = arm.delete("/apis/ra").await;
+    assert_eq!(deleted.status, StatusCode::ACCEPTED);
+    assert_eq!(deleted.header("retry-after"), "7");
+}

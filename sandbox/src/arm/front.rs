@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::errors::{add_headers, arm_error, in_progress};
 use super::util::{form_get, now_millis, parse_form, percent_decode, rfc3339_millis};
-use super::{API_VERSIONS, Ctx, control, export, routes};
+use super::{API_VERSIONS, Ctx, control, routes};
 use crate::Shared;
 use crate::tokens::TokenProblem;
 
@@ -71,10 +71,6 @@ pub async fn handle(
 ) -> Response {
     let path = uri.path().to_string();
     let query = parse_form(uri.query().unwrap_or(""));
-    if let Some(token) = path.strip_prefix("/_sandbox/exports/") {
-        // Export links stand in for storage SAS URLs: the signature is in the URL, not a header.
-        return export::serve_blob(&ctx, token, &query);
-    }
     if let Err(r) = check_token(&ctx.shared, &headers) {
         return r;
     }

@@ -12,6 +12,11 @@ use super::state::{ApiRef, Apim, OpState, etag_str, find};
 use super::util::{encode_path, now_millis, rfc3339_millis};
 use super::{API_VERSION, Ctx, Req, add_headers, json_response};
 
+/// The headers of every answer that leaves an operation running (the PUT's 200/201, DELETE's 202,
+/// a `Location` poll's 202): where to poll, both ways, and `Retry-After`, the seconds to wait
+/// before the next poll, as ARM's asynchronous operations carry it (Learn, "Track asynchronous
+/// Azure operations"; Azure/azure-resource-manager-rpc, async-api-reference.md, "202 Accepted and
+/// Location Headers"). `Config::retry_after` sets it; a poller that ignores it polls too fast.
 pub fn lro_headers(
     req: &Req,
     addressed: &str,

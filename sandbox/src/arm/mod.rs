@@ -59,14 +59,18 @@ impl Ctx {
     }
 }
 
-pub fn router(shared: Arc<Shared>) -> Router {
+/// ARM's router, and the storage account's that serves export links: another origin, as real
+/// export links point at a blob in APIM's storage account, not at management.azure.com.
+pub fn routers(shared: Arc<Shared>) -> (Router, Router) {
     let ctx = Arc::new(Ctx {
         shared,
         apim: Mutex::new(state::Apim::new()),
     });
-    Router::new()
+    let arm = Router::new()
         .fallback(front::handle)
         // Oversized inline documents must reach APIM's own 4 MB check, not axum's 2 MB default.
         .layer(axum::extract::DefaultBodyLimit::max(32 * 1024 * 1024))
-        .with_state(ctx)
+        .with_state(ctx.clone());
+    let blob = Router::new().fallback(export::serve_blob).with_state(ctx);
+    (arm, blob)
 }
