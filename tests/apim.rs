@@ -1295,3 +1295,65 @@ async fn resource_ids_in_bodies_are_literal_for_any_resource_group_name() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_export_link_gets_no_token_and_an_unreachable_link_falls_back_to_the_inline_export() {
+    let sb = start(&[]).await;
+    let signed = sign_in(&env_with(&sb, &[], &[])).await.unwrap();
+    let t = target(&sb, &signed);
+    let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+    apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+        .await
+        .expect("publish");
+
+    // The link is on the storage origin, which refuses a bearer token: the download succeeds
+    // only because none is sent.
+    let mark = sb.requests().len();
+    let linked = apim::export_current(&signed.arm, &t)
+        .await
+        .unwrap()
+        .expect("exported");
+    let blob: Vec<LoggedRequest> = sb
+        .requests()
+        .into_iter()
+        .skip(mark)
+        .filter(|r| r.emulator == "blob")
+        .collect();
+    assert_eq!(blob.len(), 1, "{blob:?}");
+    assert_eq!(blob[0].status, 200, "{blob:?}");
+
+    // An agent whose proxy lets ARM through but not storage: the inline export is used.
+    let blob_port = reqwest::Url::parse(&sb.urls.blob).unwrap().port();
+    let ca = reqwest::Certificate::from_pem(sb.ca_pem.as_bytes()).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_merge([ca])
+        .proxy(reqwest::Proxy::custom(move |u| {
+            (u.port() == blob_port).then(|| "http://127.0.0.1:9".to_string())
+        }))
+        .build()
+        .unwrap();
+    let arm = azure::ArmClient::with_token(
+        http,
+        &sb.urls.arm,
+        apim_gate::inputs::Secret::new(sb.arm_token.clone()),
+    )
+    .unwrap();
+    let mark = sb.requests().len();
+    let inline = apim::export_current(&arm, &t)
+        .await
+        .unwrap_or_else(|e| panic!("falls back: {e}"))
+        .expect("exported");
+    let since = arm_since(&sb, mark);
+    assert!(
+        since
+            .iter()
+            .any(|r| r.path.contains("format=openapi%2Bjson&")),
+        "{since:?}"
+    );
+    let (a, b) = (
+        Document::parse(&linked).unwrap(),
+        Document::parse(&inline).unwrap(),
+    );
+    assert_eq!(a.operations().len(), b.operations().len());
+    assert_eq!(a.operations().len(), doc.operations().len());
+}
