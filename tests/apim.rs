@@ -952,7 +952,7 @@ async fn a_changed_title_description_and_gateway_settings_go_out_as_the_next_rev
     assert!(
         rec.all()
             .iter()
-            .any(|e| e.contains("now that revision 2 is current")),
+            .any(|e| e.contains("(revision 2 is current)")),
         "{:?}",
         rec.all()
     );
@@ -1356,4 +1356,47 @@ async fn the_export_link_gets_no_token_and_an_unreachable_link_falls_back_to_the
     );
     assert_eq!(a.operations().len(), b.operations().len());
     assert_eq!(a.operations().len(), doc.operations().len());
+}
+
+#[tokio::test]
+async fn changed_inputs_on_an_unchanged_document_are_set_on_the_current_api() {
+    let sb = start(&[]).await;
+    let signed = sign_in(&env_with(&sb, &[], &[])).await.unwrap();
+    let t = target(&sb, &signed);
+    let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+    apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+        .await
+        .expect("first publish");
+    let changed = ApiTarget {
+        display_name: Some("Shown name".into()),
+        protocols: vec!["http".into(), "https".into()],
+        subscription_required: false,
+        ..t.clone()
+    };
+    let dry = PublishRequest {
+        dry_run: true,
+        ..request(&changed, &doc, &url)
+    };
+    let mark = sb.requests().len();
+    let plan = apim::publish(&signed.arm, &dry, &apim::Quiet)
+        .await
+        .unwrap();
+    assert!(writes(&arm_since(&sb, mark)).is_empty());
+    assert!(
+        plan.dry_run_plan
+            .as_deref()
+            .unwrap_or("")
+            .contains("Shown name"),
+        "{plan:?}"
+    );
+    let out = apim::publish(&signed.arm, &request(&changed, &doc, &url), &apim::Quiet)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.kind, PublishKind::Unchanged);
+    assert!(out.changed);
+    assert_eq!(revisions(&signed, &t).await, [(1, true)], "no new revision");
+    let p = api_properties(&signed, &t).await;
+    assert_eq!(p["displayName"], "Shown name");
+    assert_eq!(sorted_protocols(&p), ["http", "https"]);
+    assert_eq!(p["subscriptionRequired"], false);
 }

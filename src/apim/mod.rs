@@ -84,12 +84,44 @@ pub async fn publish(
     };
     let outcome = found_current(req, &import, &current, outcome, observer);
     if outcome.kind == PublishKind::Unchanged {
-        return Ok(outcome);
+        return unchanged_document(&ctx, req, &current, outcome).await;
     }
     match req.revision {
         RevisionMode::Staged => stage::staged(&ctx, req, &import, &current, outcome).await,
         RevisionMode::InPlace => in_place::in_place(&ctx, req, &import, &current, outcome).await,
     }
+}
+
+/// The current revision holds this document; only what the inputs say about the API (display
+/// name, protocols, subscription required) may have changed, and is set on the current API.
+async fn unchanged_document(
+    ctx: &Ctx<'_>,
+    req: &PublishRequest<'_>,
+    current: &CurrentApi,
+    mut outcome: PublishOutcome,
+) -> Result<PublishOutcome, ApimError> {
+    let want = props::ApiProperties::wanted(req);
+    let (patch, said) = want.differences(&props::ApiProperties::of(current));
+    if patch.is_empty() {
+        return Ok(outcome);
+    }
+    if req.dry_run {
+        outcome.dry_run_plan = Some(format!(
+            "Dry run, nothing was written. Revision {} of API '{}' already holds this document; would set {} on the API.",
+            current.revision,
+            req.target.api_id,
+            said.join(", ")
+        ));
+        return Ok(outcome);
+    }
+    ctx.apply_properties(current.revision, &want).await?;
+    outcome.changed = true;
+    outcome.notes.push(format!(
+        "the document is unchanged; set {} on API '{}'",
+        said.join(", "),
+        req.target.api_id
+    ));
+    Ok(outcome)
 }
 
 /// The outcome before anything is read: nothing changed yet.

@@ -158,7 +158,7 @@ impl Ctx<'_> {
         }
         self.observer.event(Event::Writing {
             what: format!(
-                "set {} on API '{}' now that revision {revision} is current",
+                "set {} on API '{}' (revision {revision} is current)",
                 said.join(", "),
                 self.target.api_id
             ),

@@ -463,6 +463,10 @@ fn publish_detail(o: &apim::PublishOutcome) -> String {
         .map(|r| format!(" revision {r}"))
         .unwrap_or_default();
     match o.kind {
+        apim::PublishKind::Unchanged if o.changed => format!(
+            "document unchanged (api {}{rev}); set the API's display name, protocols or subscription required from the inputs",
+            o.api_id
+        ),
         apim::PublishKind::Unchanged => format!(
             "unchanged: APIM already serves this document (api {}{rev}); nothing written",
             o.api_id
