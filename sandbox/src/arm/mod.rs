@@ -1,5 +1,6 @@
-//! Azure Resource Manager with Microsoft.ApiManagement 2024-05-01, and the `/_sandbox`
-//! test-control endpoints on the same listener. One file per resource or concern:
+//! Azure Resource Manager with Microsoft.ApiManagement 2024-05-01, the `/_sandbox` test-control
+//! endpoints on the same listener, and the storage origin export links point at. One file per
+//! resource or concern:
 //!
 //! - [`front`] is ARM's own layer (bearer tokens, `api-version`, subscription / resource group /
 //!   service resolution, throttling and transient faults); [`routes`] maps APIM's resources to
@@ -10,7 +11,7 @@
 //! - [`import`] turns a document into title, description, service URL and operations;
 //! - [`lro`] runs long-running operations and answers their two pollers;
 //! - [`revisions`], [`releases`], [`operations`] and [`products`] are the child resources;
-//! - [`export`] serves exports and the SAS-like links they return;
+//! - [`export`] serves exports, inline or as SAS links to a blob origin of its own ([`routers`]);
 //! - [`paging`] pages lists, [`errors`] builds error bodies, [`util`] holds small helpers;
 //! - [`control`] answers `/_sandbox/*`.
 
