@@ -686,7 +686,9 @@ async fn swagger_without_schemes_fails_with_the_reason_and_leaves_nothing() {
     let text = err.to_string();
     assert!(text.contains("Cannot infer scheme"), "{text}");
     assert!(text.contains("schemes"), "{text}");
-    assert_eq!(err.cleanup(), Some(&Cleanup::DeletedApi));
+    // APIM refused the create outright, so there was no API to delete (a clean-up deletes only
+    // what exists and carries this run's marker).
+    assert_eq!(err.cleanup(), Some(&Cleanup::Nothing));
     assert!(apim::current_api(&signed.arm, &t).await.unwrap().is_none());
 }
 
@@ -846,14 +848,555 @@ async fn a_staged_release_reads_every_page_of_operations_and_the_revision_once()
         "every nextLink followed: {pages:?}"
     );
     assert!(pages[1..].iter().all(|p| p.contains("$skip=")), "{pages:?}");
-    // The import's last poll is the revision's contract; verify does not GET it again.
+    // The import's last poll is the revision's contract; verify does not GET it again. (The one
+    // 404 is the re-check that revision 2 does not exist yet, right before creating it.)
     let plain_reads = since
         .iter()
         .filter(|r| r.method == "GET" && r.path.contains(";rev=2?") && !r.path.contains("asyncId="))
+        .filter(|r| r.status != 404)
         .count();
     assert_eq!(plain_reads, 0, "{since:?}");
     let cur = apim::current_api(&signed.arm, &t).await.unwrap().unwrap();
     assert_eq!(cur.revision, 2);
     assert_eq!(cur.operations.len(), ops);
     assert_eq!(cur.service_url.as_deref(), Some("http://10.224.0.4:30080"));
+}
+
+// ------------------------------------------- real APIM behaviour (issue 12, issue 13 item 7)
+
+/// The API's properties as ARM returns them (current revision).
+async fn api_properties(signed: &SignedIn, t: &ApiTarget) -> Value {
+    let r = signed
+        .arm
+        .send(ArmRequest::get(t.api_url(None)), &|_| {})
+        .await
+        .unwrap();
+    r.json()["properties"].clone()
+}
+
+/// The basic Swagger 2.0 fixture with `info` changed and its first path removed.
+fn retitled_swagger(title: &str, description: &str) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(&changed_swagger()).unwrap();
+    v["info"]["title"] = json!(title);
+    v["info"]["description"] = json!(description);
+    serde_json::to_vec(&v).unwrap()
+}
+
+fn sorted_protocols(p: &Value) -> Vec<String> {
+    let mut v: Vec<String> = p["protocols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// An observer that runs `hook` on every event, in line (so a test can act between two of the
+/// gate's requests, as a concurrent run would).
+struct Hook<F: Fn(&Event) + Send + Sync>(F);
+
+impl<F: Fn(&Event) + Send + Sync> Observer for Hook<F> {
+    fn event(&self, event: Event) {
+        (self.0)(&event)
+    }
+}
+
+/// Runs `fut` to its end from inside a synchronous observer (multi-thread runtime only).
+fn block_on<T>(fut: impl std::future::Future<Output = T>) -> T {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(fut))
+}
+
+fn is_writing(e: &Event, needle: &str) -> bool {
+    matches!(e, Event::Writing { what } if what.contains(needle))
+}
+
+fn is_found(e: &Event, needle: &str) -> bool {
+    matches!(e, Event::Found { what } if what.contains(needle))
+}
+
+#[tokio::test]
+async fn a_changed_title_description_and_gateway_settings_go_out_as_the_next_revision() {
+    // Real APIM locks these on a non-current revision (Learn, "Revisions"; apiops#285,
+    // #436; azure-powershell#9270): the gate stages with the current values and sets the new
+    // ones once the revision is current.
+    let sb = start(&[]).await;
+    let signed = sign_in(&env_with(&sb, &[], &[])).await.unwrap();
+    let t = target(&sb, &signed);
+    let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+    apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+        .await
+        .expect("first publish");
+    let before = api_properties(&signed, &t).await;
+    assert_eq!(sorted_protocols(&before), ["https"]);
+
+    let (doc2, url2) = rewritten(&retitled_swagger("Pets, renamed", "New words for the API"));
+    let changed = ApiTarget {
+        protocols: vec!["https".into(), "http".into()],
+        subscription_required: false,
+        ..t.clone()
+    };
+    let rec = Recorder::default();
+    let out = apim::publish(&signed.arm, &request(&changed, &doc2, &url2), &rec)
+        .await
+        .unwrap_or_else(|e| panic!("a retitled document is released: {e}"));
+    assert_eq!(out.kind, PublishKind::Staged);
+    assert_eq!(out.revision, Some(2));
+    assert_eq!(revisions(&signed, &t).await, [(1, false), (2, true)]);
+    let after = api_properties(&signed, &t).await;
+    assert_eq!(after["displayName"], "Pets, renamed");
+    assert_eq!(after["description"], "New words for the API");
+    assert_eq!(sorted_protocols(&after), ["http", "https"]);
+    assert_eq!(after["subscriptionRequired"], false);
+    assert!(
+        rec.all()
+            .iter()
+            .any(|e| e.contains("(revision 2 is current)")),
+        "{:?}",
+        rec.all()
+    );
+
+    // A changed api-display-name alone goes out the same way.
+    let (doc3, url3) = rewritten(&fixture("basic-swagger2.json"));
+    let named = ApiTarget {
+        display_name: Some("Shown name".into()),
+        ..changed.clone()
+    };
+    apim::publish(&signed.arm, &request(&named, &doc3, &url3), &apim::Quiet)
+        .await
+        .unwrap_or_else(|e| panic!("a new display name is released: {e}"));
+    let last = api_properties(&signed, &t).await;
+    assert_eq!(last["displayName"], "Shown name");
+    assert_eq!(last["apiRevision"], "3");
+}
+
+#[tokio::test]
+async fn swagger2_http_schemes_keep_the_gateway_on_https_in_every_import() {
+    // The rewrite writes `schemes: ["http"]` (how APIM calls the backend); APIM takes a Swagger
+    // 2.0 document's schemes as the gateway's protocols unless the import sends `protocols`.
+    let sb = start(&[]).await;
+    let signed = sign_in(&env_with(&sb, &[], &[])).await.unwrap();
+    let t = target(&sb, &signed);
+    let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+    assert_eq!(doc.value()["schemes"], json!(["http"]));
+    apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+        .await
+        .expect("create");
+    assert_eq!(
+        sorted_protocols(&api_properties(&signed, &t).await),
+        ["https"]
+    );
+
+    let (doc2, url2) = rewritten(&changed_swagger());
+    let in_place = PublishRequest {
+        revision: RevisionMode::InPlace,
+        ..request(&t, &doc2, &url2)
+    };
+    let out = apim::publish(&signed.arm, &in_place, &apim::Quiet)
+        .await
+        .expect("in-place");
+    assert_eq!(out.kind, PublishKind::InPlace);
+    let p = api_properties(&signed, &t).await;
+    assert_eq!(sorted_protocols(&p), ["https"]);
+    assert_eq!(p["subscriptionRequired"], true);
+    assert_eq!(p["serviceUrl"], "http://10.224.0.4:30080");
+
+    let (doc3, url3) = rewritten(&fixture("basic-swagger2.json"));
+    apim::publish(&signed.arm, &request(&t, &doc3, &url3), &apim::Quiet)
+        .await
+        .expect("staged");
+    assert_eq!(
+        sorted_protocols(&api_properties(&signed, &t).await),
+        ["https"]
+    );
+}
+
+#[tokio::test]
+async fn an_import_answered_422_and_a_409_while_it_runs_are_waited_out() {
+    // Azure/apiops#497, #689, #141: the import goes on behind both answers.
+    let sb = start(&["arm-import-422=1", "arm-409=1"]).await;
+    let signed = fast(sign_in(&env_with(&sb, &[], &[])).await.unwrap());
+    let t = target(&sb, &signed);
+    let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+    let out = apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+        .await
+        .unwrap_or_else(|e| panic!("the first publish waits them out: {e}"));
+    assert_eq!(out.kind, PublishKind::Created);
+    let statuses: Vec<u16> = sb.requests().iter().map(|r| r.status).collect();
+    assert!(statuses.contains(&422), "{statuses:?}");
+    assert!(statuses.contains(&409), "{statuses:?}");
+    assert!(!sb.requests().iter().any(|r| r.method == "DELETE"));
+
+    arm_fault(&sb, json!({"arm-import-422": 1, "arm-409": 1})).await;
+    let (doc2, url2) = rewritten(&changed_swagger());
+    let out = apim::publish(&signed.arm, &request(&t, &doc2, &url2), &apim::Quiet)
+        .await
+        .unwrap_or_else(|e| panic!("a staged publish waits them out: {e}"));
+    assert_eq!(out.revision, Some(2));
+    assert_eq!(revisions(&signed, &t).await, [(1, false), (2, true)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rollback_delete_that_meets_409_is_retried() {
+    let sb = start(&[]).await;
+    let signed = fast(sign_in(&env_with(&sb, &[], &[])).await.unwrap());
+    let t = target(&sb, &signed);
+    let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+    apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+        .await
+        .expect("first publish");
+    sb.shared.faults.set("lro-fail", 1).unwrap();
+    let shared = sb.shared.clone();
+    let hook = Hook(move |e: &Event| {
+        if is_writing(e, "DELETE revision 2") {
+            shared.faults.set("arm-409", 2).unwrap();
+        }
+    });
+    let (doc2, url2) = rewritten(&changed_swagger());
+    let err = apim::publish(&signed.arm, &request(&t, &doc2, &url2), &hook)
+        .await
+        .expect_err("the import fails");
+    assert_eq!(err.cleanup(), Some(&Cleanup::DeletedRevision(2)), "{err}");
+    let deletes: Vec<u16> = sb
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(deletes.len(), 3, "{deletes:?}");
+    assert_eq!(deletes[..2], [409, 409], "{deletes:?}");
+    assert!(
+        (200..300).contains(&deletes[2]),
+        "went through: {deletes:?}"
+    );
+    assert_eq!(revisions(&signed, &t).await, [(1, true)]);
+}
+
+#[tokio::test]
+async fn trace_operations_are_not_expected_in_apim() {
+    // Learn, "API import restrictions": APIM does not import TRACE.
+    let sb = start(&[]).await;
+    let signed = sign_in(&env_with(&sb, &[], &[])).await.unwrap();
+    let t = target(&sb, &signed);
+    let mut v: Value = serde_json::from_slice(&changed_swagger()).unwrap();
+    v["paths"]["/diagnostics"] = json!({"trace": {"operationId": "Trace",
+        "responses": {"200": {"description": "ok"}}}});
+    let (doc, url) = rewritten(&serde_json::to_vec(&v).unwrap());
+    let out = apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+        .await
+        .unwrap_or_else(|e| panic!("verify does not call TRACE missing: {e}"));
+    assert_eq!(out.operations, doc.operations().len() - 1);
+    let cur = apim::current_api(&signed.arm, &t).await.unwrap().unwrap();
+    assert!(cur.operations.iter().all(|o| o.method != "TRACE"));
+    let lint = apim_gate::spec::lint::lint(&doc);
+    assert!(
+        lint.iter().any(|f| f.id == "apim-trace-dropped"),
+        "{lint:?}"
+    );
+}
+
+#[tokio::test]
+async fn polling_stops_at_the_timeout_input_and_says_so() {
+    // Retry-After 30 on every poll: the first wait would pass a 1-second deadline.
+    apim_gate::install_crypto_provider();
+    let sb = Sandbox::start(Config {
+        retry_after: 30,
+        lro_polls: 3,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let signed = sign_in(&env_with(&sb, &[], &[])).await.unwrap();
+    let signed = SignedIn {
+        arm: signed.arm.with_deadline(
+            tokio::time::Instant::now() + Duration::from_secs(1),
+            Duration::from_secs(1),
+        ),
+        ..signed
+    };
+    let t = target(&sb, &signed);
+    let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+    let err = apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+        .await
+        .expect_err("out of time");
+    let text = err.to_string();
+    assert!(text.contains("the timeout input is 1s"), "{text}");
+    assert_eq!(err.exit(), Exit::Azure);
+    let polls = sb
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("asyncId="))
+        .count();
+    assert_eq!(polls, 0, "no poll was sent past the deadline");
+}
+
+#[tokio::test]
+async fn arm_api_version_is_an_input() {
+    let sb = start(&[]).await;
+    let env = env_with(
+        &sb,
+        &[],
+        &[("APIM_GATE_ARM_API_VERSION", "2022-08-01".to_string())],
+    );
+    let signed = sign_in(&env).await.unwrap();
+    assert_eq!(signed.arm.api_version(), "2022-08-01");
+    let t = target(&sb, &signed);
+    let mark = sb.requests().len();
+    let _ = apim::current_contract(&signed.arm, &t).await;
+    let sent = arm_since(&sb, mark);
+    assert!(!sent.is_empty());
+    assert!(
+        sent.iter()
+            .all(|r| r.path.contains("api-version=2022-08-01")),
+        "{sent:?}"
+    );
+
+    let bad = env_with(
+        &sb,
+        &[],
+        &[("APIM_GATE_ARM_API_VERSION", "latest".to_string())],
+    );
+    let e = sign_in(&bad).await.unwrap_err();
+    assert_eq!(e.exit(), Exit::Input);
+    assert!(e.to_string().contains("arm-api-version"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_api_another_run_creates_meanwhile_is_a_conflict_and_left_alone() {
+    let sb = start(&[]).await;
+    let signed = sign_in(&env_with(&sb, &[], &[])).await.unwrap();
+    let t = target(&sb, &signed);
+    let other = ArmRequest::put(
+        t.api_url(None),
+        json!({"properties": {"displayName": "Other run", "path": "other", "protocols": ["https"]}}),
+    );
+    let arm = &signed.arm;
+    let hook = Hook(|e: &Event| {
+        if is_found(e, "does not exist yet") {
+            block_on(arm.send(other.clone(), &|_| {})).expect("the other run creates the API");
+        }
+    });
+    let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+    let mark = sb.requests().len();
+    let err = apim::publish(&signed.arm, &request(&t, &doc, &url), &hook)
+        .await
+        .expect_err("a conflict");
+    assert!(matches!(err, ApimError::Conflict { .. }), "{err}");
+    assert_eq!(err.exit(), Exit::Azure);
+    let ours: Vec<String> = writes(&arm_since(&sb, mark))
+        .into_iter()
+        .skip(1) // the other run's PUT
+        .collect();
+    assert!(ours.is_empty(), "nothing written or deleted: {ours:?}");
+    assert_eq!(
+        api_properties(&signed, &t).await["displayName"],
+        "Other run"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revision_another_run_creates_meanwhile_is_a_conflict_and_left_alone() {
+    let sb = start(&[]).await;
+    let signed = sign_in(&env_with(&sb, &[], &[])).await.unwrap();
+    let t = target(&sb, &signed);
+    let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+    apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+        .await
+        .expect("first publish");
+    let other = ArmRequest::put(
+        t.api_url(Some(2)),
+        json!({"properties": {"sourceApiId": t.resource_id(None),
+            "apiRevisionDescription": "another run's revision"}}),
+    );
+    let arm = &signed.arm;
+    let hook = Hook(|e: &Event| {
+        if is_found(e, "next revision") {
+            block_on(arm.send(other.clone(), &|_| {})).expect("the other run stages revision 2");
+        }
+    });
+    let (doc2, url2) = rewritten(&changed_swagger());
+    let mark = sb.requests().len();
+    let err = apim::publish(&signed.arm, &request(&t, &doc2, &url2), &hook)
+        .await
+        .expect_err("a conflict");
+    assert!(matches!(err, ApimError::Conflict { .. }), "{err}");
+    assert_eq!(err.exit(), Exit::Azure);
+    assert!(err.to_string().contains("revision 2"), "{err}");
+    let ours: Vec<String> = writes(&arm_since(&sb, mark)).into_iter().skip(1).collect();
+    assert!(ours.is_empty(), "nothing written or deleted: {ours:?}");
+    assert_eq!(revisions(&signed, &t).await, [(1, true), (2, false)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_clean_up_deletes_only_what_carries_this_runs_marker() {
+    let sb = start(&[]).await;
+    let signed = sign_in(&env_with(&sb, &[], &[])).await.unwrap();
+    let t = target(&sb, &signed);
+    let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+    apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+        .await
+        .expect("first publish");
+    sb.shared.faults.set("lro-fail", 1).unwrap();
+    // Another run takes revision 2 over after this run's import failed, before its clean-up.
+    let take_over = ArmRequest::patch(
+        t.api_url(Some(2)),
+        json!({"properties": {"apiRevisionDescription": "another run's revision"}}),
+    );
+    let arm = &signed.arm;
+    let hook = Hook(|e: &Event| {
+        if is_writing(e, "DELETE revision 2") {
+            block_on(arm.send(take_over.clone(), &|_| {})).expect("the other run writes");
+        }
+    });
+    let (doc2, url2) = rewritten(&changed_swagger());
+    let err = apim::publish(&signed.arm, &request(&t, &doc2, &url2), &hook)
+        .await
+        .expect_err("the import fails");
+    assert_eq!(
+        err.cleanup(),
+        Some(&Cleanup::NotOurs { revision: Some(2) }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("another run"), "{err}");
+    assert!(!sb.requests().iter().any(|r| r.method == "DELETE"));
+    assert_eq!(revisions(&signed, &t).await, [(1, true), (2, false)]);
+}
+
+#[tokio::test]
+async fn resource_ids_in_bodies_are_literal_for_any_resource_group_name() {
+    // sourceApiId and a release's apiId are compared as written (spec example
+    // ApiManagementCreateApiRevisionFromExistingApi), while the URL path is percent-encoded.
+    for rg in ["rg.contoso_(prod)", "rg-müller-østergård"] {
+        apim_gate::install_crypto_provider();
+        let sb = Sandbox::start(Config {
+            retry_after: 0,
+            resource_group: rg.to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let signed = sign_in(&env_with(&sb, &[], &[])).await.unwrap();
+        let t = target(&sb, &signed);
+        assert_eq!(t.resource_group, rg);
+        let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+        apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+            .await
+            .unwrap_or_else(|e| panic!("{rg}: create: {e}"));
+        let (doc2, url2) = rewritten(&changed_swagger());
+        let out = apim::publish(&signed.arm, &request(&t, &doc2, &url2), &apim::Quiet)
+            .await
+            .unwrap_or_else(|e| panic!("{rg}: staged: {e}"));
+        assert_eq!(out.revision, Some(2), "{rg}");
+        assert_eq!(
+            revisions(&signed, &t).await,
+            [(1, false), (2, true)],
+            "{rg}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_export_link_gets_no_token_and_an_unreachable_link_falls_back_to_the_inline_export() {
+    let sb = start(&[]).await;
+    let signed = sign_in(&env_with(&sb, &[], &[])).await.unwrap();
+    let t = target(&sb, &signed);
+    let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+    apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+        .await
+        .expect("publish");
+
+    // The link is on the storage origin, which refuses a bearer token: the download succeeds
+    // only because none is sent.
+    let mark = sb.requests().len();
+    let linked = apim::export_current(&signed.arm, &t)
+        .await
+        .unwrap()
+        .expect("exported");
+    let blob: Vec<LoggedRequest> = sb
+        .requests()
+        .into_iter()
+        .skip(mark)
+        .filter(|r| r.emulator == "blob")
+        .collect();
+    assert_eq!(blob.len(), 1, "{blob:?}");
+    assert_eq!(blob[0].status, 200, "{blob:?}");
+
+    // An agent whose proxy lets ARM through but not storage: the inline export is used.
+    let blob_port = reqwest::Url::parse(&sb.urls.blob).unwrap().port();
+    let ca = reqwest::Certificate::from_pem(sb.ca_pem.as_bytes()).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_merge([ca])
+        .proxy(reqwest::Proxy::custom(move |u| {
+            (u.port() == blob_port).then(|| "http://127.0.0.1:9".to_string())
+        }))
+        .build()
+        .unwrap();
+    let arm = azure::ArmClient::with_token(
+        http,
+        &sb.urls.arm,
+        apim_gate::inputs::Secret::new(sb.arm_token.clone()),
+    )
+    .unwrap();
+    let mark = sb.requests().len();
+    let inline = apim::export_current(&arm, &t)
+        .await
+        .unwrap_or_else(|e| panic!("falls back: {e}"))
+        .expect("exported");
+    let since = arm_since(&sb, mark);
+    assert!(
+        since
+            .iter()
+            .any(|r| r.path.contains("format=openapi%2Bjson&")),
+        "{since:?}"
+    );
+    let (a, b) = (
+        Document::parse(&linked).unwrap(),
+        Document::parse(&inline).unwrap(),
+    );
+    assert_eq!(a.operations().len(), b.operations().len());
+    assert_eq!(a.operations().len(), doc.operations().len());
+}
+
+#[tokio::test]
+async fn changed_inputs_on_an_unchanged_document_are_set_on_the_current_api() {
+    let sb = start(&[]).await;
+    let signed = sign_in(&env_with(&sb, &[], &[])).await.unwrap();
+    let t = target(&sb, &signed);
+    let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+    apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+        .await
+        .expect("first publish");
+    let changed = ApiTarget {
+        display_name: Some("Shown name".into()),
+        protocols: vec!["http".into(), "https".into()],
+        subscription_required: false,
+        ..t.clone()
+    };
+    let dry = PublishRequest {
+        dry_run: true,
+        ..request(&changed, &doc, &url)
+    };
+    let mark = sb.requests().len();
+    let plan = apim::publish(&signed.arm, &dry, &apim::Quiet)
+        .await
+        .unwrap();
+    assert!(writes(&arm_since(&sb, mark)).is_empty());
+    assert!(
+        plan.dry_run_plan
+            .as_deref()
+            .unwrap_or("")
+            .contains("Shown name"),
+        "{plan:?}"
+    );
+    let out = apim::publish(&signed.arm, &request(&changed, &doc, &url), &apim::Quiet)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.kind, PublishKind::Unchanged);
+    assert!(out.changed);
+    assert_eq!(revisions(&signed, &t).await, [(1, true)], "no new revision");
+    let p = api_properties(&signed, &t).await;
+    assert_eq!(p["displayName"], "Shown name");
+    assert_eq!(sorted_protocols(&p), ["http", "https"]);
+    assert_eq!(p["subscriptionRequired"], false);
 }

@@ -55,6 +55,15 @@ fn cases() -> Vec<Case> {
             retries: |l| count(l, |r| r.emulator == "arm" && r.status == 409),
         },
         Case {
+            // A large import answered 422 ManagementApiRequestFailed while it runs on
+            // (Azure/apiops#497, #689): waited out, not rolled back.
+            fault: "arm-import-422",
+            value: 1,
+            retry_after: 0,
+            expect: Expect::Survives,
+            retries: |l| count(l, |r| r.emulator == "arm" && r.status == 422),
+        },
+        Case {
             fault: "kube-5xx",
             value: 2,
             retry_after: 0,
@@ -235,6 +244,11 @@ async fn arm_409_in_progress_is_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_import_answered_422_while_it_runs_on_is_waited_out() {
+    assert!(one("arm-import-422").await.retries >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn kube_5xx_is_retried() {
     assert!(one("kube-5xx").await.retries >= 2);
 }
@@ -283,4 +297,25 @@ async fn every_fault_has_a_case_and_the_matrix_is_printed() {
         ));
     }
     println!("{table}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_out_of_time_names_the_timeout_input() {
+    // Every long-running operation asks for 30 s between polls; the run has 2 s.
+    let slow = World::start(Config {
+        retry_after: 30,
+        ..Config::default()
+    })
+    .await;
+    slow.deploy("svc-1", &base_doc("Service 1"));
+    let run = slow.gate(&[("APIM_GATE_TIMEOUT", "2s")]).await;
+    assert_eq!(run.code, 4, "{}", run.both());
+    assert!(run.both().contains("timeout input is 2s"), "{}", run.both());
+    let polls = slow
+        .requests_since(0)
+        .iter()
+        .filter(|r| r.path.contains("asyncId="))
+        .count();
+    assert_eq!(polls, 0, "no poll past the deadline");
+    slow.assert_no_secret_printed();
 }

@@ -438,3 +438,14 @@ fn real_documents_have_no_false_errors() {
     }
     assert!(checked >= 13);
 }
+
+#[test]
+fn trace_operations_are_not_imported() {
+    let v = oas3(
+        json!({"/a": {"get": {"operationId": "a", "responses": ok()},
+        "trace": {"operationId": "t", "responses": ok()}}}),
+    );
+    let f = expect(&v, "apim-trace-dropped", Level::Warning);
+    assert_eq!(f.len(), 1, "{}", summary(&f));
+    assert_eq!(f[0].operation.as_deref(), Some("TRACE /a"));
+}

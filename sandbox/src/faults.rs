@@ -14,6 +14,7 @@ pub const FAULT_NAMES: &[&str] = &[
     "arm-429",
     "arm-5xx",
     "arm-409",
+    "arm-import-422",
     "kube-5xx",
     "lro-fail",
     "token-ttl",

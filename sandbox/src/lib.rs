@@ -106,6 +106,10 @@ pub struct Config {
     pub faults: Vec<String>,
     /// A hand-made cluster topology; `None` derives one from `specs` and `service_type`.
     pub cluster: Option<cluster::Topology>,
+    /// The resource group ARM serves the APIM instance in. Real names may hold periods,
+    /// parentheses and non-ASCII letters (`rg.contoso_(prod)`), which clients must not
+    /// percent-encode in resource ids they send in bodies.
+    pub resource_group: String,
 }
 
 impl Default for Config {
@@ -118,6 +122,7 @@ impl Default for Config {
             latency: std::time::Duration::ZERO,
             faults: Vec::new(),
             cluster: None,
+            resource_group: "rg-sandbox".to_string(),
         }
     }
 }
@@ -144,13 +149,13 @@ pub struct Identity {
 }
 
 impl Identity {
-    fn generate() -> Identity {
+    fn generate(resource_group: &str) -> Identity {
         Identity {
             tenant_id: tokens::guid(),
             client_id: tokens::guid(),
             client_secret: format!("sbx~{}", tokens::random_hex(20)),
             subscription_id: tokens::guid(),
-            resource_group: "rg-sandbox".to_string(),
+            resource_group: resource_group.to_string(),
             apim_service: "apim-sandbox".to_string(),
             kube_token: format!("kube-{}", tokens::random_hex(24)),
             github_oidc_request_token: format!("ghrt-{}", tokens::random_hex(20)),
@@ -167,6 +172,8 @@ pub struct Urls {
     pub kube: String,
     pub entra: String,
     pub arm: String,
+    /// The storage account export links point at (another origin than ARM).
+    pub blob: String,
     pub github: String,
 }
 
@@ -268,7 +275,7 @@ impl Sandbox {
         for (service, doc) in topology.documents(&specs) {
             documents.insert(service, doc);
         }
-        let identity = Identity::generate();
+        let identity = Identity::generate(&config.resource_group);
         let shared = Arc::new(Shared {
             identity,
             faults,
@@ -289,16 +296,19 @@ impl Sandbox {
         let (entra_l, entra_a) = tls::bind_loopback().await?;
         let (arm_l, arm_a) = tls::bind_loopback().await?;
         let (gh_l, gh_a) = tls::bind_loopback().await?;
+        let (blob_l, blob_a) = tls::bind_loopback().await?;
         let urls = Urls {
             kube: format!("https://127.0.0.1:{}", kube_a.port()),
             entra: format!("https://127.0.0.1:{}", entra_a.port()),
             arm: format!("https://127.0.0.1:{}", arm_a.port()),
+            blob: format!("https://127.0.0.1:{}", blob_a.port()),
             github: format!("https://127.0.0.1:{}", gh_a.port()),
         };
         *shared.urls.write().unwrap_or_else(|e| e.into_inner()) = urls.clone();
 
         let cluster =
             cluster::Cluster::start(topology, shared.clone(), shutdown_rx.clone()).await?;
+        let (arm_router, blob_router) = arm::routers(shared.clone());
         let routers = [
             (
                 kube_l,
@@ -312,10 +322,8 @@ impl Sandbox {
                 entra_l,
                 log::logged(entra::router(shared.clone()), "entra", shared.clone()),
             ),
-            (
-                arm_l,
-                log::logged(arm::router(shared.clone()), "arm", shared.clone()),
-            ),
+            (arm_l, log::logged(arm_router, "arm", shared.clone())),
+            (blob_l, log::logged(blob_router, "blob", shared.clone())),
             (
                 gh_l,
                 log::logged(github::router(shared.clone()), "github", shared.clone()),
@@ -405,6 +413,7 @@ impl Sandbox {
             ("APIM_GATE_ARM_ENDPOINT".into(), self.urls.arm.clone()),
             ("APIM_GATE_AUTHORITY_HOST".into(), self.urls.entra.clone()),
             ("SANDBOX_ARM_URL".into(), self.urls.arm.clone()),
+            ("SANDBOX_BLOB_URL".into(), self.urls.blob.clone()),
             ("SANDBOX_KUBE_URL".into(), self.urls.kube.clone()),
             ("SANDBOX_ENTRA_URL".into(), self.urls.entra.clone()),
             ("SANDBOX_GITHUB_URL".into(), self.urls.github.clone()),

@@ -39,10 +39,13 @@ enum Command {
         /// Milliseconds every request waits before it is answered (a remote service's round trip).
         #[arg(long, value_name = "MS", default_value_t = 0)]
         latency_ms: u64,
-        /// Inject a fault, NAME=VALUE (arm-429, arm-5xx, arm-409, kube-5xx, lro-fail, token-ttl,
+        /// Inject a fault, NAME=VALUE (arm-429, arm-5xx, arm-409, arm-import-422, kube-5xx, lro-fail, token-ttl,
         /// pod-ready-after, portforward-cut, pod-latency).
         #[arg(long, value_name = "NAME=VALUE")]
         fault: Vec<String>,
+        /// The resource group ARM serves the APIM instance in.
+        #[arg(long, value_name = "NAME", default_value = "rg-sandbox")]
+        resource_group: String,
     },
 }
 
@@ -76,6 +79,7 @@ async fn run(cli: Cli) -> Result<(), apim_sandbox::Error> {
         lro_polls,
         latency_ms,
         fault,
+        resource_group,
     } = cli.command;
     let config = Config {
         specs: apim_sandbox::read_specs(&spec)?,
@@ -85,6 +89,7 @@ async fn run(cli: Cli) -> Result<(), apim_sandbox::Error> {
         latency: std::time::Duration::from_millis(latency_ms),
         faults: fault,
         cluster: None,
+        resource_group,
     };
     let sandbox = Sandbox::start(config).await?;
     sandbox.write_env(&env_out)?;

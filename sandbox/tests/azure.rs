@@ -725,7 +725,7 @@ async fn reimport_replaces_operations_and_locks_the_api_while_running() {
         arm.delete("/apis/shop").await,
     ] {
         assert_eq!(r.status, StatusCode::CONFLICT);
-        assert_eq!(r.code(), "Conflict");
+        assert_eq!(r.code(), "PessimisticConcurrencyConflict");
         assert!(
             r.body["error"]["message"]
                 .as_str()
@@ -823,7 +823,7 @@ async fn staged_revision_then_release() {
     let staged = arm
         .put(
             "/apis/orders;rev=2",
-            json!({"properties": {"sourceApiId": "/apis/orders", "apiRevisionDescription": "v2 staged"}}),
+            json!({"properties": {"sourceApiId": format!("{}/apis/orders", arm.service), "apiRevisionDescription": "v2 staged"}}),
         )
         .await;
     assert_eq!(staged.status, StatusCode::CREATED, "{}", staged.body);
@@ -888,7 +888,7 @@ async fn staged_revision_then_release() {
     // The path form the issue describes releases the revision it names.
     arm.put(
         "/apis/orders;rev=3",
-        json!({"properties": {"sourceApiId": "/apis/orders"}}),
+        json!({"properties": {"sourceApiId": format!("{}/apis/orders", arm.service)}}),
     )
     .await;
     let r = arm
@@ -1425,4 +1425,495 @@ async fn latency_delays_every_answer() {
 
     // Without it (the default), nothing waits: the tests' sandbox answers at once.
     assert!(Config::default().latency.is_zero());
+}
+
+/// Issue 12, item 3: a large import answered 422 ManagementApiRequestFailed still completes, and
+/// writes meanwhile meet 409 PessimisticConcurrencyConflict with APIM's exact body.
+#[tokio::test]
+async fn import_answered_422_runs_on_and_conflicts_carry_apims_code() {
+    let sb = start(2).await;
+    let arm = Arm::new(&sb);
+    let doc = swagger_with_host();
+    arm.poll(&arm.import("big", "swagger-json", &doc, json!({})).await)
+        .await;
+    arm.control(
+        reqwest::Method::POST,
+        "/_sandbox/faults",
+        Some(json!({"arm-import-422": 1, "arm-409": 1})),
+    )
+    .await;
+
+    let conflict = arm
+        .patch(
+            "/apis/big",
+            json!({"properties": {"description": "d"}}),
+            None,
+        )
+        .await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert_eq!(
+        conflict.body,
+        json!({"error": {"code": "PessimisticConcurrencyConflict", "message": "Operation on the API is in progress", "details": null}})
+    );
+
+    let mut v2: Value = serde_json::from_str(&doc).unwrap();
+    v2["paths"].as_object_mut().unwrap().remove("/products");
+    let refused = arm
+        .import("big", "swagger-json", &v2.to_string(), json!({}))
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.code(), "ManagementApiRequestFailed");
+    assert!(refused.body["error"]["innerError"].is_null());
+    assert!(refused.header("location").is_empty(), "no asyncId to poll");
+
+    // The import runs on: the first request that touches the API counts as one poll of two, so a
+    // write meets the real busy conflict, not an injected one.
+    let busy = arm
+        .patch(
+            "/apis/big",
+            json!({"properties": {"description": "d"}}),
+            None,
+        )
+        .await;
+    assert_eq!(busy.status, StatusCode::CONFLICT);
+    assert_eq!(busy.code(), "PessimisticConcurrencyConflict");
+    // The second completes it: the new document's operations are there.
+    let (ops, _) = arm.all("/apis/big/operations").await;
+    let full: Value = serde_json::from_str(&doc).unwrap();
+    let before = full["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum::<usize>();
+    assert!(ops.len() < before, "{} of {before}", ops.len());
+    let done = arm
+        .patch(
+            "/apis/big",
+            json!({"properties": {"description": "d"}}),
+            None,
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+}
+
+/// Issue 12, item 2: a Swagger 2.0 import without `protocols` takes them from `schemes`, on
+/// create and on re-import (spec example ApiManagementCreateApiUsingSwaggerImport).
+#[tokio::test]
+async fn swagger_schemes_become_protocols_unless_protocols_are_sent() {
+    let sb = start(1).await;
+    let arm = Arm::new(&sb);
+    let mut doc: Value = serde_json::from_str(&swagger_with_host()).unwrap();
+    doc["schemes"] = json!(["http"]);
+    let http_only = doc.to_string();
+
+    let (created, _) = arm
+        .poll(&arm.import("p", "swagger-json", &http_only, json!({})).await)
+        .await;
+    assert_eq!(created.body["properties"]["protocols"], json!(["http"]));
+
+    let (sent, _) = arm
+        .poll(
+            &arm.import(
+                "p",
+                "swagger-json",
+                &http_only,
+                json!({"protocols": ["https"]}),
+            )
+            .await,
+        )
+        .await;
+    assert_eq!(sent.body["properties"]["protocols"], json!(["https"]));
+    assert_eq!(
+        sent.body["properties"]["serviceUrl"],
+        "http://backend.internal:8443/api"
+    );
+
+    // An in-place re-import that sends none switches the gateway back to the document's schemes.
+    arm.poll(&arm.import("p", "swagger-json", &http_only, json!({})).await)
+        .await;
+    let now = arm.get("/apis/p").await;
+    assert_eq!(now.body["properties"]["protocols"], json!(["http"]));
+
+    // Both schemes, in the document's order; OpenAPI 3 documents leave protocols alone.
+    doc["schemes"] = json!(["https", "http"]);
+    let (both, _) = arm
+        .poll(
+            &arm.import("q", "swagger-json", &doc.to_string(), json!({}))
+                .await,
+        )
+        .await;
+    assert_eq!(
+        both.body["properties"]["protocols"],
+        json!(["https", "http"])
+    );
+}
+
+/// Issue 12, item 1: the API-wide properties change only on the current revision: PUT and PATCH
+/// of another revision are refused at once, an import into one fails on its poll.
+#[tokio::test]
+async fn non_current_revisions_keep_the_apis_locked_properties() {
+    let sb = start(1).await;
+    let arm = Arm::new(&sb);
+    let v1 = swagger_with_host();
+    arm.poll(&arm.import("locked", "swagger-json", &v1, json!({})).await)
+        .await;
+    let current = arm.get("/apis/locked").await.body["properties"].clone();
+    let source = format!("{}/apis/locked", arm.service);
+
+    // Creating a revision that changes one: refused, with APIM's wording (and trailing space).
+    let changed = arm
+        .put(
+            "/apis/locked;rev=2",
+            json!({"properties": {"sourceApiId": source, "apiVersion": "v9"}}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::BAD_REQUEST, "{}", changed.body);
+    assert_eq!(
+        changed.body["error"]["message"],
+        "Can't change property ApiVersion for non-current revision "
+    );
+    assert_eq!(changed.code(), "ValidationError");
+
+    // Sending the current values is not a change.
+    let staged = arm
+        .put(
+            "/apis/locked;rev=2",
+            json!({"properties": {
+                "sourceApiId": source,
+                "displayName": current["displayName"],
+                "path": current["path"],
+                "protocols": current["protocols"],
+                "subscriptionRequired": true,
+                "serviceUrl": "https://elsewhere.example",
+            }}),
+        )
+        .await;
+    assert_eq!(staged.status, StatusCode::CREATED, "{}", staged.body);
+
+    for (prop, value, label) in [
+        ("displayName", json!("Renamed"), "Name"),
+        ("description", json!("new words"), "Description"),
+        ("path", json!("elsewhere"), "Path"),
+        ("protocols", json!(["http"]), "Protocols"),
+        ("subscriptionRequired", json!(false), "SubscriptionRequired"),
+        ("apiVersionDescription", json!("v"), "ApiVersionDescription"),
+        ("type", json!("soap"), "Type"),
+    ] {
+        let patch = arm
+            .patch(
+                "/apis/locked;rev=2",
+                json!({ "properties": { prop: value } }),
+                None,
+            )
+            .await;
+        assert_eq!(
+            patch.status,
+            StatusCode::BAD_REQUEST,
+            "{prop}: {}",
+            patch.body
+        );
+        assert_eq!(
+            patch.body["error"]["message"],
+            format!("Can't change property {label} for non-current revision ")
+        );
+        let put = arm
+            .put(
+                "/apis/locked;rev=2",
+                json!({ "properties": { prop: value } }),
+            )
+            .await;
+        assert_eq!(put.status, StatusCode::BAD_REQUEST, "{prop}: {}", put.body);
+    }
+    // What is not API-wide still changes on the revision; the current one accepts anything.
+    let ok = arm
+        .patch(
+            "/apis/locked;rev=2",
+            json!({"properties": {"serviceUrl": "https://b.example", "apiRevisionDescription": "x"}}),
+            None,
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let cur = arm
+        .patch(
+            "/apis/locked;rev=1",
+            json!({"properties": {"description": "fine here"}}),
+            None,
+        )
+        .await;
+    assert_eq!(cur.status, StatusCode::OK, "{}", cur.body);
+
+    // An import into the revision takes title and description from the document: accepted, then
+    // Failed on both pollers; the revision keeps its operations.
+    let mut v2: Value = serde_json::from_str(&v1).unwrap();
+    v2["info"]["title"] = json!("A new title");
+    v2["paths"].as_object_mut().unwrap().remove("/products/all");
+    let import = arm
+        .put(
+            "/apis/locked;rev=2",
+            json!({"properties": {"format": "swagger-json", "value": v2.to_string(), "path": current["path"], "protocols": current["protocols"]}}),
+        )
+        .await;
+    assert_eq!(import.status, StatusCode::OK, "{}", import.body);
+    let status = arm.get(&import.header("azure-asyncoperation")).await;
+    assert_eq!(status.body["status"], "Failed");
+    let (failed, _) = arm.poll(&import).await;
+    assert_eq!(failed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        failed.body["error"]["message"],
+        "Can't change property Name for non-current revision "
+    );
+    assert_eq!(arm.all("/apis/locked;rev=2/operations").await.0.len(), 35);
+
+    // With the API's title, description and protocols sent along, the same import goes through.
+    let import = arm
+        .put(
+            "/apis/locked;rev=2",
+            json!({"properties": {"format": "swagger-json", "value": v2.to_string(),
+                "path": current["path"], "protocols": current["protocols"],
+                "displayName": current["displayName"], "description": "fine here"}}),
+        )
+        .await;
+    let (done, _) = arm.poll(&import).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(arm.all("/apis/locked;rev=2/operations").await.0.len(), 34);
+}
+
+/// Issue 12, item 6: APIM does not import TRACE operations; the rest of the document imports.
+#[tokio::test]
+async fn trace_operations_are_not_imported() {
+    let sb = start(1).await;
+    let arm = Arm::new(&sb);
+    let mut doc: Value = serde_json::from_str(&swagger_with_host()).unwrap();
+    let paths = doc["paths"].as_object_mut().unwrap();
+    let before: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    let first = paths.keys().next().unwrap().clone();
+    paths[&first]["trace"] =
+        json!({"operationId": "Trace_Me", "responses": {"200": {"description": "echo"}}});
+    let (done, _) = arm
+        .poll(
+            &arm.import("t", "swagger-json", &doc.to_string(), json!({}))
+                .await,
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::CREATED, "{}", done.body);
+    let (ops, _) = arm.all("/apis/t/operations").await;
+    assert_eq!(ops.len(), before);
+    assert!(
+        ops.iter()
+            .all(|o| o["properties"]["method"] != "TRACE" && o["name"] != "trace-me")
+    );
+}
+
+/// Issue 12, item 4: resource ids in bodies are compared literally. With a resource group that
+/// holds a period, parentheses or non-ASCII letters, and an API whose name has non-ASCII
+/// letters, the literal id works and a percent-encoded one names nothing.
+#[tokio::test]
+async fn resource_ids_in_bodies_are_literal() {
+    crypto();
+    for rg in ["rg.contoso_(prod)", "rg-Zürich-Åland"] {
+        let sb = Sandbox::start(Config {
+            retry_after: 0,
+            lro_polls: 1,
+            resource_group: rg.to_string(),
+            ..Config::default()
+        })
+        .await
+        .expect("sandbox starts");
+        let arm = Arm::new(&sb);
+        assert!(arm.service.contains(rg));
+        let api = "bücher";
+        let accepted = arm
+            .import(api, "swagger-json", &swagger_with_host(), json!({}))
+            .await;
+        assert_eq!(
+            accepted.status,
+            StatusCode::CREATED,
+            "{rg}: {}",
+            accepted.body
+        );
+        let (created, _) = arm.poll(&accepted).await;
+        assert_eq!(
+            created.status,
+            StatusCode::CREATED,
+            "{rg}: {}",
+            created.body
+        );
+        assert_eq!(
+            created.body["id"],
+            format!("{}/apis/{api}", arm.service),
+            "ids in answers are literal too"
+        );
+
+        let encoded_service = arm
+            .service
+            .replace('(', "%28")
+            .replace(')', "%29")
+            .replace('ü', "%C3%BC")
+            .replace('Å', "%C3%85");
+        for source in [
+            format!("{encoded_service}/apis/{api}"),
+            format!("{}/apis/b%C3%BCcher", arm.service),
+        ] {
+            let refused = arm
+                .put(
+                    &format!("/apis/{api};rev=2"),
+                    json!({"properties": {"sourceApiId": source}}),
+                )
+                .await;
+            assert_eq!(
+                refused.status,
+                StatusCode::NOT_FOUND,
+                "{source}: {}",
+                refused.body
+            );
+        }
+        let staged = arm
+            .put(
+                &format!("/apis/{api};rev=2"),
+                json!({"properties": {"sourceApiId": format!("{}/apis/{api}", arm.service)}}),
+            )
+            .await;
+        assert_eq!(staged.status, StatusCode::CREATED, "{rg}: {}", staged.body);
+
+        for api_id in [
+            format!("{encoded_service}/apis/{api};rev=2"),
+            format!("{}/apis/{api}%3Brev%3D2", arm.service),
+        ] {
+            let refused = arm
+                .put(
+                    &format!("/apis/{api}/releases/r1"),
+                    json!({"properties": {"apiId": api_id}}),
+                )
+                .await;
+            assert_eq!(
+                refused.status,
+                StatusCode::BAD_REQUEST,
+                "{api_id}: {}",
+                refused.body
+            );
+            assert_eq!(refused.code(), "ValidationError");
+        }
+        let released = arm
+            .put(
+                &format!("/apis/{api}/releases/r1"),
+                json!({"properties": {"apiId": format!("{}/apis/{api};rev=2", arm.service)}}),
+            )
+            .await;
+        assert_eq!(
+            released.status,
+            StatusCode::CREATED,
+            "{rg}: {}",
+            released.body
+        );
+        let now = arm.get(&format!("/apis/{api}")).await;
+        assert_eq!(now.body["properties"]["apiRevision"], "2");
+    }
+}
+
+/// Issue 12, item 5: the export link is served from another origin than ARM and refuses a
+/// request carrying a bearer token; inline exports carry the document in `value`.
+#[tokio::test]
+async fn export_links_live_elsewhere_and_refuse_bearer_tokens() {
+    let sb = start(1).await;
+    let arm = Arm::new(&sb);
+    arm.poll(
+        &arm.import("exp", "swagger-json", &swagger_with_host(), json!({}))
+            .await,
+    )
+    .await;
+    let export = arm
+        .get("/apis/exp?format=openapi%2Bjson-link&export=true")
+        .await;
+    assert_eq!(export.status, StatusCode::OK, "{}", export.body);
+    let link = export.body["value"]["link"].as_str().unwrap().to_string();
+    let origin = |u: &str| {
+        let rest = u.split_once("://").unwrap().1;
+        rest.split('/').next().unwrap().to_string()
+    };
+    assert_ne!(origin(&link), origin(&sb.urls.arm), "{link}");
+    assert!(link.starts_with(&sb.urls.blob));
+
+    let with_token = http(&sb)
+        .get(&link)
+        .bearer_auth(&sb.arm_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        with_token.headers()["x-ms-error-code"],
+        "AuthenticationFailed"
+    );
+    assert!(
+        with_token
+            .text()
+            .await
+            .unwrap()
+            .contains("Authentication scheme Bearer is not supported")
+    );
+    let anonymous = http(&sb).get(&link).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::OK);
+    let doc: Value = anonymous.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.0.1");
+    // The ARM listener no longer serves blobs.
+    let path = link.strip_prefix(&sb.urls.blob).unwrap();
+    let on_arm = http(&sb)
+        .get(format!("{}{path}", sb.urls.arm))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(on_arm.status(), StatusCode::OK);
+
+    // Inline: the document itself in `value` (an object for JSON, text for YAML).
+    let inline = arm.get("/apis/exp?format=openapi%2Bjson&export=true").await;
+    assert_eq!(inline.status, StatusCode::OK, "{}", inline.body);
+    assert_eq!(inline.body["format"], "openapi+json");
+    assert_eq!(inline.body["value"], doc);
+    let swagger = arm.get("/apis/exp?format=swagger&export=true").await;
+    assert_eq!(swagger.body["value"]["swagger"], "2.0");
+    let yaml = arm.get("/apis/exp?format=openapi&export=true").await;
+    assert!(yaml.body["value"].as_str().unwrap().contains("\"openapi\""));
+    let unknown = arm.get("/apis/exp?format=swagger-json&export=true").await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert_eq!(unknown.code(), "ValidationError");
+}
+
+/// Issue 12, item 7: every answer that leaves an operation running tells the client how long to
+/// wait before polling again, as ARM does, and the finished answers do not.
+#[tokio::test]
+async fn long_running_answers_carry_retry_after() {
+    crypto();
+    let sb = Sandbox::start(Config {
+        retry_after: 7,
+        lro_polls: 2,
+        ..Config::default()
+    })
+    .await
+    .expect("sandbox starts");
+    let arm = Arm::new(&sb);
+    let doc = swagger_with_host();
+    let created = arm.import("ra", "swagger-json", &doc, json!({})).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.header("retry-after"), "7");
+    let running = arm.get(&created.header("location")).await;
+    assert_eq!(running.status, StatusCode::ACCEPTED);
+    assert_eq!(running.header("retry-after"), "7");
+    let status = arm.get(&created.header("azure-asyncoperation")).await;
+    assert_eq!(status.body["status"], "Succeeded");
+    assert!(status.header("retry-after").is_empty());
+
+    let updated = arm.import("ra", "swagger-json", &doc, json!({})).await;
+    assert_eq!(updated.status, StatusCode::OK);
+    assert_eq!(updated.header("retry-after"), "7");
+    let in_progress = arm.get(&updated.header("azure-asyncoperation")).await;
+    assert_eq!(in_progress.body["status"], "InProgress");
+    assert_eq!(in_progress.header("retry-after"), "7");
+    let done = arm.get(&updated.header("location")).await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(done.header("retry-after").is_empty());
+
+    let deleted = arm.delete("/apis/ra").await;
+    assert_eq!(deleted.status, StatusCode::ACCEPTED);
+    assert_eq!(deleted.header("retry-after"), "7");
 }

@@ -21,6 +21,9 @@ pub enum Cleanup {
     LeftApi { reason: String },
     /// `revision: in-place` wrote into the live API; there is nothing to roll back to.
     InPlace,
+    /// What this run wrote no longer carries its marker (another run wrote it since), so it was
+    /// left alone. `None`: the API.
+    NotOurs { revision: Option<u32> },
 }
 
 impl Cleanup {
@@ -38,6 +41,13 @@ impl Cleanup {
             }
             Cleanup::LeftApi { reason } => format!(
                 " The API this run had just created could not be deleted ({reason}); delete API '{api}' in the portal before running again."
+            ),
+            Cleanup::NotOurs { revision } => format!(
+                " {} now carries another run's marker, so this run did not delete it; the current revision is untouched. Serialise runs that publish the same API (a concurrency group).",
+                match revision {
+                    Some(n) => format!("Revision {n}"),
+                    None => format!("API '{api}'"),
+                }
             ),
             Cleanup::InPlace => {
                 " With revision in-place the import went straight into the live API, so there is no untouched revision to fall back to: fix the cause and run again (revision staged avoids this).".into()
@@ -84,6 +94,18 @@ pub enum ApimError {
         product: String,
         error: Box<AzureError>,
     },
+    #[error(
+        "revision {revision} of API '{api}' is released and serves traffic, but setting its display name, description, protocols and subscription required failed: {reason}. Run again: the run will find the document unchanged and set them."
+    )]
+    Properties {
+        api: String,
+        revision: u32,
+        reason: String,
+    },
+    #[error(
+        "{what} of API '{api}' was created by someone else (another run?) between this run's read and its write, so this run wrote and deleted nothing. Serialise runs that publish the same API (a concurrency group per API), then run again."
+    )]
+    Conflict { api: String, what: String },
     #[error("exporting API '{api}' from API Management failed: {message}")]
     Export { api: String, message: String },
 }
@@ -98,7 +120,10 @@ impl ApimError {
                 Exit::Input => Exit::Input,
                 _ => Exit::Azure,
             },
-            ApimError::Product { .. } | ApimError::Export { .. } => Exit::Azure,
+            ApimError::Product { .. }
+            | ApimError::Properties { .. }
+            | ApimError::Conflict { .. }
+            | ApimError::Export { .. } => Exit::Azure,
         }
     }
 

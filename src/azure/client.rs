@@ -11,11 +11,21 @@ use super::credential::TokenSource;
 use super::error::{ArmError, AzureError};
 use crate::inputs::Secret;
 
-/// The Microsoft.ApiManagement api-version every call uses.
+/// The Microsoft.ApiManagement api-version every call uses unless `arm-api-version` names
+/// another.
 pub const API_VERSION: &str = "2024-05-01";
+
+/// Time a clean-up (deleting what a failed run staged) may still take after the run's
+/// `timeout` ran out: leaving a half-made revision behind is worse than overrunning a little.
+pub const CLEANUP_GRACE: Duration = Duration::from_secs(120);
+
+/// The longest wait between two polls of a long-running operation that names no `Retry-After`.
+const MAX_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Attempts when the endpoint cannot be reached at all.
 const NETWORK_ATTEMPTS: u32 = 3;
+/// Attempts while APIM says the API is busy with an import, when a deadline bounds them too.
+const BUSY_ATTEMPTS: u32 = 60;
 
 /// How hard to try before giving up. Every bound is finite: a dead endpoint fails in seconds.
 #[derive(Clone, Debug)]
@@ -65,6 +75,8 @@ pub struct ArmRequest {
     pub url: String,
     pub body: Option<Value>,
     pub if_match: Option<String>,
+    /// Part of cleaning up after a failure: allowed [`CLEANUP_GRACE`] past the run's deadline.
+    pub cleanup: bool,
 }
 
 impl ArmRequest {
@@ -74,6 +86,7 @@ impl ArmRequest {
             url: url.into(),
             body: None,
             if_match: None,
+            cleanup: false,
         }
     }
 
@@ -100,6 +113,12 @@ impl ArmRequest {
 
     pub fn if_match(mut self, etag: impl Into<String>) -> ArmRequest {
         self.if_match = Some(etag.into());
+        self
+    }
+
+    /// Marks a clean-up request (see [`ArmRequest::cleanup`]).
+    pub fn for_cleanup(mut self) -> ArmRequest {
+        self.cleanup = true;
         self
     }
 }
@@ -152,6 +171,25 @@ impl ArmResponse {
     }
 }
 
+/// `10m`, `90s`, as the `timeout` input is written.
+fn shown(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else if secs == 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// The wait before the next poll: the answer's `Retry-After`, else 1 s doubling with each poll
+/// made so far, up to [`MAX_POLL_INTERVAL`].
+fn poll_interval(retry_after: Option<Duration>, polls: u32) -> Duration {
+    retry_after
+        .unwrap_or_else(|| (Duration::from_secs(1) * (1u32 << polls.min(5))).min(MAX_POLL_INTERVAL))
+}
+
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get("retry-after")
@@ -196,6 +234,9 @@ pub struct ArmClient {
     /// this client (all the services of a run) waits until then, so one shared back-off slows the
     /// run down instead of each service hammering ARM and failing on its own.
     throttled_until: std::sync::Mutex<Option<tokio::time::Instant>>,
+    api_version: String,
+    /// The end of the run's `timeout`, and the timeout itself for messages.
+    deadline: Option<(tokio::time::Instant, Duration)>,
 }
 
 impl std::fmt::Debug for ArmClient {
@@ -223,6 +264,8 @@ impl ArmClient {
             policy: RetryPolicy::default(),
             portal: "https://portal.azure.com".into(),
             throttled_until: std::sync::Mutex::new(None),
+            api_version: API_VERSION.to_string(),
+            deadline: None,
         }
     }
 
@@ -253,6 +296,50 @@ impl ArmClient {
     pub fn with_portal(mut self, portal: impl Into<String>) -> ArmClient {
         self.portal = portal.into();
         self
+    }
+
+    /// The `arm-api-version` input: the api-version added to every request that has none.
+    pub fn with_api_version(mut self, version: impl Into<String>) -> ArmClient {
+        self.api_version = version.into();
+        self
+    }
+
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    /// The `timeout` input: no wait (retry or poll) goes past `deadline`; the error then names
+    /// the input. `timeout` is the input's value, for that message.
+    pub fn with_deadline(mut self, deadline: tokio::time::Instant, timeout: Duration) -> ArmClient {
+        self.deadline = Some((deadline, timeout));
+        self
+    }
+
+    /// Errs, naming the `timeout` input, when waiting `wait` more would pass the run's deadline
+    /// (a clean-up has [`CLEANUP_GRACE`] more).
+    fn check_deadline(
+        &self,
+        what: &str,
+        wait: Duration,
+        cleanup: bool,
+        last: &str,
+    ) -> Result<(), AzureError> {
+        let Some((deadline, timeout)) = self.deadline else {
+            return Ok(());
+        };
+        let deadline = if cleanup {
+            deadline + CLEANUP_GRACE
+        } else {
+            deadline
+        };
+        if tokio::time::Instant::now() + wait > deadline {
+            return Err(AzureError::RunTimeout {
+                what: what.to_string(),
+                timeout: shown(timeout),
+                last: last.to_string(),
+            });
+        }
+        Ok(())
     }
 
     pub fn portal(&self) -> &str {
@@ -326,7 +413,7 @@ impl ArmClient {
         if !parsed.query_pairs().any(|(k, _)| k == "api-version") {
             parsed
                 .query_pairs_mut()
-                .append_pair("api-version", API_VERSION);
+                .append_pair("api-version", &self.api_version);
         }
         Ok(parsed)
     }
@@ -373,6 +460,7 @@ impl ArmClient {
                         && (e.is_connect() || e.is_timeout() || e.is_request())
                     {
                         let wait = self.backoff(attempt);
+                        self.check_deadline(&what, wait, req.cleanup, &error_chain(&e))?;
                         on_retry(Retry {
                             what: what.clone(),
                             reason: error_chain(&e),
@@ -414,7 +502,11 @@ impl ArmClient {
                 &bytes,
                 request_id,
             );
-            let transient = matches!(status, 429 | 500 | 502 | 503 | 504) || error.is_in_progress();
+            // APIM answers 409 PessimisticConcurrencyConflict, and 422 ManagementApiRequestFailed,
+            // while an import of the same API still runs (Azure/apiops#141, #379, #497, #689):
+            // those are waited out until the run's deadline, not counted as attempts.
+            let busy = error.is_busy();
+            let transient = matches!(status, 429 | 500 | 502 | 503 | 504) || busy;
             match status {
                 401 if !refreshed && self.source.can_refresh() => {
                     refreshed = true;
@@ -438,10 +530,19 @@ impl ArmClient {
                         error: Box::new(error),
                     });
                 }
-                _ if transient && attempt < self.policy.max_attempts => {
+                _ if transient
+                    && (attempt < self.policy.max_attempts
+                        || (busy && self.deadline.is_some() && attempt < BUSY_ATTEMPTS)) =>
+                {
                     let wait = retry_after(&headers)
                         .unwrap_or_else(|| self.backoff(attempt))
                         .min(self.policy.max_wait);
+                    self.check_deadline(
+                        &what,
+                        wait,
+                        req.cleanup,
+                        &format!("{} {}", error.status, error.code),
+                    )?;
                     on_retry(Retry {
                         what: what.clone(),
                         reason: format!("{} {}: {}", error.status, error.code, error.message),
@@ -497,10 +598,15 @@ impl ArmClient {
     /// Follows a long-running operation the `accepted` answer started: polls its `Location`
     /// (or `Azure-AsyncOperation`) honouring `Retry-After` until it ends. The poll's own error
     /// (a failed import) is the one returned. `on_poll` hears each poll's number.
+    ///
+    /// A poll's `Retry-After` is honoured; without one the interval doubles from 1 s up to
+    /// 30 s, so a long import is not polled once a second for ever. The run's deadline bounds
+    /// it all (`cleanup`: with [`CLEANUP_GRACE`] more).
     pub async fn wait(
         &self,
         accepted: ArmResponse,
         what: &str,
+        cleanup: bool,
         on_retry: OnRetry<'_>,
         on_poll: &(dyn Fn(u32) + Send + Sync),
     ) -> Result<ArmResponse, AzureError> {
@@ -513,8 +619,12 @@ impl ArmClient {
             return Ok(accepted);
         }
         let started = std::time::Instant::now();
-        let mut wait = accepted.retry_after().unwrap_or(Duration::from_secs(1));
         let mut polls = 0u32;
+        let mut wait = poll_interval(accepted.retry_after(), polls);
+        let poll = |url: &String| {
+            let get = ArmRequest::get(url.clone());
+            if cleanup { get.for_cleanup() } else { get }
+        };
         loop {
             if started.elapsed() + wait > self.policy.lro_timeout {
                 return Err(AzureError::Timeout {
@@ -522,19 +632,21 @@ impl ArmClient {
                     secs: self.policy.lro_timeout.as_secs(),
                 });
             }
-            tokio::time::sleep(wait.min(self.policy.max_wait)).await;
+            let wait_now = wait.min(self.policy.max_wait);
+            self.check_deadline(what, wait_now, cleanup, "still running")?;
+            tokio::time::sleep(wait_now).await;
             polls += 1;
             on_poll(polls);
             if let Some(loc) = &location {
-                let r = self.send(ArmRequest::get(loc.clone()), on_retry).await?;
+                let r = self.send(poll(loc), on_retry).await?;
                 if r.in_progress() {
-                    wait = r.retry_after().unwrap_or(Duration::from_secs(1));
+                    wait = poll_interval(r.retry_after(), polls);
                     continue;
                 }
                 return Ok(r);
             }
             if let Some(op) = &async_op {
-                let r = self.send(ArmRequest::get(op.clone()), on_retry).await?;
+                let r = self.send(poll(op), on_retry).await?;
                 let body = r.json();
                 let status = body.get("status").and_then(Value::as_str).unwrap_or("");
                 match status.to_ascii_lowercase().as_str() {
@@ -552,7 +664,7 @@ impl ArmClient {
                         ))));
                     }
                     _ => {
-                        wait = r.retry_after().unwrap_or(Duration::from_secs(1));
+                        wait = poll_interval(r.retry_after(), polls);
                     }
                 }
             }
@@ -606,6 +718,17 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn polls_honour_retry_after_else_back_off_to_a_bound() {
+        assert_eq!(
+            poll_interval(Some(Duration::from_secs(7)), 9),
+            Duration::from_secs(7)
+        );
+        assert_eq!(poll_interval(Some(Duration::ZERO), 0), Duration::ZERO);
+        let waits: Vec<u64> = (0..8).map(|p| poll_interval(None, p).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
 
     #[test]
     fn tokens_refresh_before_expiry() {

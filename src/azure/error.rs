@@ -89,13 +89,13 @@ impl ArmError {
         s
     }
 
-    /// APIM's "Operation on the API is in progress" conflict, worth waiting out.
-    pub fn is_in_progress(&self) -> bool {
-        self.status == 409
-            && self
-                .full_text()
-                .to_ascii_lowercase()
-                .contains("in progress")
+    /// APIM is busy with another operation on the API (an import still running): `409
+    /// PessimisticConcurrencyConflict` "Operation on the API is in progress" (Azure/apiops#141,
+    /// #379), or `422 ManagementApiRequestFailed` answering a large import whose work goes on
+    /// (Azure/apiops#497, #689). Matched by code, not wording: the wording is not a contract.
+    pub fn is_busy(&self) -> bool {
+        (self.status == 409 && self.code == "PessimisticConcurrencyConflict")
+            || (self.status == 422 && self.code == "ManagementApiRequestFailed")
     }
 }
 
@@ -217,6 +217,14 @@ pub enum AzureError {
         "{what} did not finish within {secs}s. APIM may still be working on it: check the API in the portal, then run again."
     )]
     Timeout { what: String, secs: u64 },
+    #[error(
+        "{what} was still not done ({last}) when the run's time ran out: the timeout input is {timeout}. APIM may still be working on it: check the API in the portal, then run again, or give timeout more time (e.g. timeout: 20m)."
+    )]
+    RunTimeout {
+        what: String,
+        timeout: String,
+        last: String,
+    },
     #[error("Azure Resource Manager answered {what} with something that is not JSON: {snippet}")]
     BadResponse { what: String, snippet: String },
 }
@@ -326,10 +334,26 @@ mod tests {
             "PUT",
             "/p",
             409,
-            br#"{"error":{"code":"Conflict","message":"Operation on the API is in progress","details":null}}"#,
+            br#"{"error":{"code":"PessimisticConcurrencyConflict","message":"Operation on the API is in progress","details":null}}"#,
             None,
         );
-        assert!(conflict.is_in_progress());
+        assert!(conflict.is_busy());
+        let worded = ArmError::from_response(
+            "PUT",
+            "/p",
+            409,
+            br#"{"error":{"code":"Conflict","message":"Operation on the API is in progress"}}"#,
+            None,
+        );
+        assert!(!worded.is_busy(), "the code decides, not the wording");
+        let import = ArmError::from_response(
+            "PUT",
+            "/p",
+            422,
+            br#"{"error":{"code":"ManagementApiRequestFailed","message":"Request failed"}}"#,
+            None,
+        );
+        assert!(import.is_busy());
     }
 
     #[test]

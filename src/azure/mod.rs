@@ -12,7 +12,9 @@ mod error;
 use std::path::Path;
 use std::time::Duration;
 
-pub use client::{API_VERSION, ArmClient, ArmRequest, ArmResponse, OnRetry, Retry, RetryPolicy};
+pub use client::{
+    API_VERSION, ArmClient, ArmRequest, ArmResponse, CLEANUP_GRACE, OnRetry, Retry, RetryPolicy,
+};
 pub use credential::EXCHANGE_AUDIENCE;
 pub use error::{ArmError, AzureError};
 
@@ -138,8 +140,11 @@ pub async fn sign_in(inputs: &Inputs, env: &Env) -> Result<SignedIn, AzureError>
             mode: "subscription".into(),
             message: "subscription-id (or AZURE_SUBSCRIPTION_ID) is missing: give the subscription of the API Management instance".into(),
         })?;
+    let api_version = checked_api_version(&inputs.arm_api_version)?;
     let arm = ArmClient::new(http, base, chosen.source, chosen.method.clone())
-        .with_portal(endpoints.portal.clone());
+        .with_portal(endpoints.portal.clone())
+        .with_api_version(api_version)
+        .with_deadline(tokio::time::Instant::now() + inputs.timeout, inputs.timeout);
     arm.check_sign_in().await?;
     Ok(SignedIn {
         arm,
@@ -149,8 +154,49 @@ pub async fn sign_in(inputs: &Inputs, env: &Env) -> Result<SignedIn, AzureError>
     })
 }
 
+/// `arm-api-version` as ARM spells versions: `2024-05-01` or `2024-06-01-preview`.
+fn checked_api_version(v: &str) -> Result<String, AzureError> {
+    let v = v.trim();
+    let (date, suffix) = v.split_at(v.len().min(10));
+    let date_ok = date.len() == 10
+        && date.char_indices().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if date_ok && (suffix.is_empty() || suffix == "-preview") {
+        Ok(v.to_string())
+    } else {
+        Err(AzureError::Input {
+            mode: "arm-api-version".into(),
+            message: format!(
+                "arm-api-version '{v}' is not an ARM api-version: give a date like 2024-05-01 (or 2024-06-01-preview), a version Microsoft.ApiManagement publishes"
+            ),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn api_versions_are_dates() {
+        assert_eq!(checked_api_version(" 2024-05-01 ").unwrap(), "2024-05-01");
+        assert!(checked_api_version("2024-06-01-preview").is_ok());
+        for bad in [
+            "",
+            "latest",
+            "2024-5-1",
+            "2024-05-01&x=1",
+            "2024-05-01-beta",
+        ] {
+            let e = checked_api_version(bad).unwrap_err();
+            assert!(e.to_string().contains("arm-api-version"), "{e}");
+            assert_eq!(e.exit(), crate::exit::Exit::Input);
+        }
+    }
+
     use super::*;
 
     #[test]

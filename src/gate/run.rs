@@ -132,6 +132,8 @@ pub struct Session {
     env: Env,
     connection: tokio::sync::OnceCell<Result<cluster::Connection, Failure>>,
     signed_in: tokio::sync::OnceCell<Result<azure::SignedIn, Failure>>,
+    /// When the run started: the `timeout` input counts from here.
+    started: tokio::time::Instant,
 }
 
 /// A failure every service sharing it reports the same way.
@@ -150,6 +152,7 @@ impl Session {
             env: env.clone(),
             connection: tokio::sync::OnceCell::new(),
             signed_in: tokio::sync::OnceCell::new(),
+            started: tokio::time::Instant::now(),
         }
     }
 
@@ -173,6 +176,12 @@ impl Session {
             .get_or_init(|| async {
                 azure::sign_in(&self.inputs, &self.env)
                     .await
+                    .map(|s| azure::SignedIn {
+                        arm: s
+                            .arm
+                            .with_deadline(self.started + self.inputs.timeout, self.inputs.timeout),
+                        ..s
+                    })
                     .map_err(|e| Failure {
                         exit: e.exit(),
                         message: e.to_string(),
@@ -212,7 +221,19 @@ pub async fn run_service(
         },
         progress,
     };
-    let _ = run_steps(&mut b, session, inputs, env, &service).await;
+    // ARM's waits stop at the deadline themselves (and clean up); this bounds the rest, with
+    // the clean-up's grace, so nothing can hold the pipeline past the `timeout` input.
+    let limit = session.started + inputs.timeout + azure::CLEANUP_GRACE;
+    let steps = run_steps(&mut b, session, inputs, env, &service);
+    if tokio::time::timeout_at(limit, steps).await.is_err() {
+        b.verdict.exit = Exit::Azure;
+        b.verdict.outcome = Outcome::Failed;
+        b.verdict.error = Some(format!(
+            "the run did not finish within the timeout input ({}s, plus {}s to clean up): give timeout more time, or find which step waited (the steps above show it)",
+            inputs.timeout.as_secs(),
+            azure::CLEANUP_GRACE.as_secs()
+        ));
+    }
     b.finish()
 }
 
@@ -442,6 +463,10 @@ fn publish_detail(o: &apim::PublishOutcome) -> String {
         .map(|r| format!(" revision {r}"))
         .unwrap_or_default();
     match o.kind {
+        apim::PublishKind::Unchanged if o.changed => format!(
+            "document unchanged (api {}{rev}); set the API's display name, protocols or subscription required from the inputs",
+            o.api_id
+        ),
         apim::PublishKind::Unchanged => format!(
             "unchanged: APIM already serves this document (api {}{rev}); nothing written",
             o.api_id

@@ -292,6 +292,7 @@ pub struct Inputs {
     pub scheme: Vec<String>,
     pub azure_cloud: AzureCloud,
     pub arm_endpoint: Option<String>,
+    pub arm_api_version: String,
     pub authority_host: Option<String>,
     pub auth: AuthMode,
     pub tenant_id: Option<String>,
@@ -303,6 +304,8 @@ pub struct Inputs {
     pub breaking_changes: BreakingChanges,
     pub dry_run: bool,
     pub revision: RevisionMode,
+    #[serde(deserialize_with = "millis")]
+    pub timeout: Duration,
     pub release_notes: Option<String>,
     pub baseline_spec: Option<PathBuf>,
     pub output_spec: Option<PathBuf>,

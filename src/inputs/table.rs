@@ -310,6 +310,14 @@ pub static INPUTS: &[InputSpec] = &[
         "Azure Resource Manager endpoint, overriding azure-cloud.",
     ),
     input(
+        "arm-api-version",
+        Text,
+        Some("2024-05-01"),
+        &[],
+        Auth,
+        "api-version of every Microsoft.ApiManagement call through ARM (a newer GA version, without a new binary).",
+    ),
+    input(
         "authority-host",
         Url,
         None,
@@ -396,6 +404,14 @@ pub static INPUTS: &[InputSpec] = &[
         &[],
         Gate,
         "staged: import into a new revision, verify, then release it. in-place: import into the current API.",
+    ),
+    input(
+        "timeout",
+        Duration,
+        Some("10m"),
+        &[],
+        Gate,
+        "Longest the whole run may take, waits for APIM included (90s, 10m).",
     ),
     input(
         "release-notes",

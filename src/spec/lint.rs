@@ -347,6 +347,20 @@ impl<'a> Linter<'a> {
         method: &str,
     ) {
         let operation = Some(label.to_string());
+        // Learn, "API import restrictions and known issues": APIM does not import TRACE.
+        if method == "trace" {
+            self.emit(
+                "apim-trace-dropped",
+                Level::Warning,
+                operation.clone(),
+                op_ptr,
+                format!(
+                    "APIM does not import TRACE operations: `{label}` will not exist in APIM and \
+                     calls to it are refused at the gateway. Drop it from the document (or accept \
+                     that it is not published)."
+                ),
+            );
+        }
         if op.get("servers").is_some() && !self.version.is_swagger2() {
             self.emit(
                 "apim-operation-servers",

@@ -1,22 +1,42 @@
-//! API exports (`GET .../apis/{apiId}?format=…-link&export=true`) and the blob links they return.
+//! API exports (`GET .../apis/{apiId}?format=…&export=true`): inline, or as a link to a blob
+//! served from another origin, like the storage account real export links point at.
 //!
 //! Like APIM, the export is APIM's own view of the API, not the document that was imported: it is
 //! rebuilt from the revision's operations (names, display names) and the imported document's
 //! operation bodies and schemas, with `servers`/`host` pointing at the APIM gateway
 //! (`https://{service}.azure-api.net/{path}`) and APIM's subscription-key security schemes.
 //! Swagger 2.0 sources are converted to OpenAPI 3 (and back) structurally: parameters, bodies,
-//! responses and `$ref`s. The link behaves like a storage SAS URL: no bearer, valid five minutes.
+//! responses and `$ref`s.
+//!
+//! Formats: the spec's ExportFormat links (`swagger-link`, `openapi-link`, `openapi+json-link`,
+//! apimapis.json 2024-05-01, "to the Storage Blob with Sas Key valid for 5 minutes") and the
+//! inline `swagger`, `openapi`, `openapi+json` APIOps falls back to when a link cannot be
+//! downloaded, reading the document from `value` (Azure/apiops tools/code/common/Api.cs,
+//! TryGetSpecificationContents). The link is a SAS URL: APIOps downloads it with a pipeline that
+//! carries no credentials, and storage refuses a bearer token it was not issued for.
 
-use axum::http::{StatusCode, header};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::apim::{self, Api, ApiRef, Apim, ExportBlob, Revision};
-use super::util::{form_get, now_millis, rfc3339_secs};
+use super::state::{self, Api, ApiRef, Apim, ExportBlob, Revision};
+use super::util::{form_get, now_millis, parse_form, rfc3339_secs};
 use super::{Ctx, Req, json_response, validation_error};
 
 /// How long an export link stays valid, as APIM documents (five minutes).
 const LINK_LIFETIME_MS: u128 = 5 * 60 * 1000;
+/// The blob path export links use, under the storage origin.
+const BLOB_PREFIX: &str = "/api-export/";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Swagger,
+    OpenApiJson,
+    OpenApiYaml,
+}
 
 pub fn export(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
     if req.q("export") != Some("true") {
@@ -27,9 +47,13 @@ pub fn export(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
         );
     }
     let format = req.q("format").unwrap_or("");
-    let openapi = match format {
-        "openapi+json-link" | "openapi-link" => true,
-        "swagger-link" => false,
+    let (shape, link) = match format {
+        "openapi+json-link" => (Shape::OpenApiJson, true),
+        "openapi-link" => (Shape::OpenApiYaml, true),
+        "swagger-link" => (Shape::Swagger, true),
+        "openapi+json" => (Shape::OpenApiJson, false),
+        "openapi" => (Shape::OpenApiYaml, false),
+        "swagger" => (Shape::Swagger, false),
         "" => {
             return json_response(
                 StatusCode::BAD_REQUEST,
@@ -42,7 +66,9 @@ pub fn export(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
                 StatusCode::BAD_REQUEST,
                 validation_error(
                     "format",
-                    &format!("Export format '{other}' is not supported for APIs of type 'http'."),
+                    &format!(
+                        "Export format '{other}' is not supported for APIs of type 'http'. Supported: swagger-link, openapi-link, openapi+json-link, swagger, openapi, openapi+json."
+                    ),
                 ),
                 &[],
             );
@@ -50,7 +76,7 @@ pub fn export(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
     };
     let svc = &ctx.shared.identity.apim_service;
     let mut apim = ctx.lock();
-    let Some((a, rev)) = apim::export_source(&apim, api) else {
+    let Some((a, rev)) = state::export_source(&apim, api) else {
         return super::arm_error(
             StatusCode::NOT_FOUND,
             "ResourceNotFound",
@@ -58,11 +84,25 @@ pub fn export(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
             Some(Value::Null),
         );
     };
-    let doc = if openapi {
-        openapi3(svc, &a, &rev)
-    } else {
-        swagger2(svc, &a, &rev)
+    let doc = match shape {
+        Shape::Swagger => swagger2(svc, &a, &rev),
+        Shape::OpenApiJson | Shape::OpenApiYaml => openapi3(svc, &a, &rev),
     };
+    let id = format!("{}/apis/{}", req.service_id, api.addressed());
+    let etag = [("etag", state::etag_str(rev.etag))];
+    if !link {
+        // Inline: JSON formats carry the document as an object, YAML as text (written as JSON,
+        // which every YAML reader accepts).
+        let value = match shape {
+            Shape::OpenApiYaml => json!(serde_json::to_string_pretty(&doc).unwrap_or_default()),
+            _ => doc,
+        };
+        return json_response(
+            StatusCode::OK,
+            json!({"id": id, "format": format, "value": value}),
+            &etag,
+        );
+    }
     let body = serde_json::to_string_pretty(&doc).unwrap_or_default();
     let token = crate::tokens::random_hex(16);
     let sig = crate::tokens::random_hex(16);
@@ -71,25 +111,20 @@ pub fn export(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
     apim.exports.insert(
         format!("{token}/{sig}"),
         ExportBlob {
-            // OpenAPI YAML exports are written as JSON, which every YAML reader accepts.
             content_type: "application/json",
             body,
             expires_ms,
         },
     );
     let link = format!(
-        "{}/_sandbox/exports/{token}?sv=2021-08-06&sr=b&sp=r&se={}&sig={sig}",
-        req.arm_url,
+        "{}{BLOB_PREFIX}{token}?sv=2021-08-06&sr=b&sp=r&se={}&sig={sig}",
+        ctx.shared.urls().blob,
         super::util::percent_encode(&rfc3339_secs(expires_ms))
     );
     json_response(
         StatusCode::OK,
-        json!({
-            "id": format!("{}/apis/{}", req.service_id, api.addressed()),
-            "format": format,
-            "value": {"link": link},
-        }),
-        &[("etag", apim::etag_str(rev.etag))],
+        json!({"id": id, "format": format, "value": {"link": link}}),
+        &etag,
     )
 }
 
@@ -99,9 +134,55 @@ fn blob<'a>(apim: &'a Apim, token: &str, sig: &str) -> Option<&'a ExportBlob> {
         .filter(|b| b.expires_ms > now_millis())
 }
 
-/// `GET /_sandbox/exports/{token}?…&sig=…`, answered like Azure Storage answers a SAS read.
-pub fn serve_blob(ctx: &Ctx, token: &str, query: &[(String, String)]) -> Response {
-    let sig = form_get(query, "sig").unwrap_or("");
+/// Azure Storage's refusal, as an XML error with `x-ms-error-code`.
+fn storage_error(
+    status: StatusCode,
+    code: &'static str,
+    message: &str,
+    detail: Option<&str>,
+) -> Response {
+    let detail = detail
+        .map(|d| format!("<AuthenticationErrorDetail>{d}</AuthenticationErrorDetail>"))
+        .unwrap_or_default();
+    let mut r = (
+        status,
+        [(header::CONTENT_TYPE, "application/xml")],
+        format!("<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{message}</Message>{detail}</Error>"),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        HeaderName::from_static("x-ms-error-code"),
+        HeaderValue::from_static(code),
+    );
+    r
+}
+
+/// `GET {blob}/api-export/{token}?…&sig=…` on the storage origin, answered as Azure Storage
+/// answers a SAS read. A request that also carries an `Authorization` header is refused: storage
+/// then authenticates the header, not the SAS, and a management token is no storage credential
+/// (`403 AuthenticationFailed`, "Authentication scheme Bearer is not supported in this version."
+/// in MicrosoftDocs/azure-docs#95050, microsoft/typespec#7216). A client that sends it has also
+/// leaked its ARM token to another host.
+pub async fn serve_blob(State(ctx): State<Arc<Ctx>>, uri: Uri, headers: HeaderMap) -> Response {
+    const AUTH_FAILED: &str = "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.";
+    if headers.contains_key(header::AUTHORIZATION) {
+        return storage_error(
+            StatusCode::FORBIDDEN,
+            "AuthenticationFailed",
+            AUTH_FAILED,
+            Some("Authentication scheme Bearer is not supported in this version."),
+        );
+    }
+    let Some(token) = uri.path().strip_prefix(BLOB_PREFIX) else {
+        return storage_error(
+            StatusCode::NOT_FOUND,
+            "BlobNotFound",
+            "The specified blob does not exist.",
+            None,
+        );
+    };
+    let query = parse_form(uri.query().unwrap_or(""));
+    let sig = form_get(&query, "sig").unwrap_or("");
     let apim = ctx.lock();
     match blob(&apim, token, sig) {
         Some(b) => (
@@ -110,21 +191,21 @@ pub fn serve_blob(ctx: &Ctx, token: &str, query: &[(String, String)]) -> Respons
             b.body.clone(),
         )
             .into_response(),
-        None => (
+        None => storage_error(
             StatusCode::FORBIDDEN,
-            [(header::CONTENT_TYPE, "application/xml")],
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature, or the signed expiry time has not passed.</Message></Error>",
-        )
-            .into_response(),
+            "AuthenticationFailed",
+            AUTH_FAILED,
+            Some("Signature did not match, or the signed expiry time has passed."),
+        ),
     }
 }
 
 /// The text behind a link the sandbox serves itself (it has no network for anything else).
 pub fn resolve_link(ctx: &Ctx, apim: &Apim, url: &str) -> Option<String> {
-    let arm = ctx.shared.urls().arm;
-    let rest = url.strip_prefix(&format!("{arm}/_sandbox/exports/"))?;
+    let origin = ctx.shared.urls().blob;
+    let rest = url.strip_prefix(&format!("{origin}{BLOB_PREFIX}"))?;
     let (token, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let q = super::util::parse_form(query);
+    let q = parse_form(query);
     blob(apim, token, form_get(&q, "sig").unwrap_or("")).map(|b| b.body.clone())
 }
 

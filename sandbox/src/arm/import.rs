@@ -5,7 +5,8 @@
 //! characters to `-`, at most 76 characters, `-1`, `-2`… on collisions) or, without one, derived
 //! from method and path; `summary` becomes the display name; the Swagger 2.0 service URL is
 //! `scheme://host/basePath` (https preferred) and a document without `schemes` cannot be imported
-//! inline; the OpenAPI 3 service URL is the first absolute HTTPS server, else none.
+//! inline; the OpenAPI 3 service URL is the first absolute HTTPS server, else none; `trace`
+//! operations are not imported.
 
 use serde_json::{Map, Value, json};
 
@@ -13,9 +14,10 @@ use serde_json::{Map, Value, json};
 pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 /// APIM's limit on operation names.
 const MAX_NAME: usize = 76;
-const METHODS: &[&str] = &[
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+/// The methods APIM makes operations of. A document's `trace` operations are dropped: APIM does
+/// not import them (Microsoft Learn, "API import restrictions and known issues", OpenAPI import);
+/// the rest of the document imports as usual.
+const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch"];
 
 /// The `properties.format` values this emulator imports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +89,9 @@ pub struct ParsedApi {
     /// `None`: the document names no usable backend.
     pub service_url: Option<String>,
     pub openapi3: bool,
+    /// The gateway protocols a Swagger 2.0 document implies (its `schemes`, else the scheme of
+    /// the link it came from); `None` for OpenAPI 3.
+    pub protocols: Option<Vec<String>>,
     /// Shared with the revisions that take them (an import's status is polled several times).
     pub operations: std::sync::Arc<Vec<Operation>>,
     /// The parsed document (schemas and security for exports).
@@ -150,11 +155,13 @@ pub fn parse(format: Format, text: &str, link: Option<&str>) -> Result<ParsedApi
         openapi_service_url(root, link)
     };
     let operations = operations(paths)?;
+    let protocols = swagger2.then(|| swagger_protocols(root, link));
     Ok(ParsedApi {
         title,
         description,
         service_url,
         openapi3,
+        protocols,
         operations: std::sync::Arc::new(operations),
         document: std::sync::Arc::new(doc),
     })
@@ -197,6 +204,35 @@ fn swagger_service_url(
     let base = root.get("basePath").and_then(Value::as_str).unwrap_or("");
     let url = format!("{scheme}://{host}{}", base.trim_end_matches('/'));
     Ok(Some(url))
+}
+
+/// A Swagger 2.0 import that sends no `protocols` takes them from the document's `schemes`: the
+/// spec's example ApiManagementCreateApiUsingSwaggerImport (2024-05-01) sends none, imports
+/// `http://petstore.swagger.io/v2/swagger.json` and answers `"protocols": ["http"]`. Without
+/// `schemes` the link's scheme stands in, as it does for the service URL.
+fn swagger_protocols(root: &Map<String, Value>, link: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in root
+        .get("schemes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        let s = s.to_ascii_lowercase();
+        if matches!(s.as_str(), "http" | "https" | "ws" | "wss") && !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    if out.is_empty()
+        && let Some((scheme, _)) = link.and_then(|l| l.split_once("://"))
+    {
+        out.push(scheme.to_ascii_lowercase());
+    }
+    if out.is_empty() {
+        out.push("https".into());
+    }
+    out
 }
 
 fn openapi_service_url(root: &Map<String, Value>, link: Option<&str>) -> Option<String> {

@@ -50,6 +50,22 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
+/// Percent-encodes a URL path as ARM writes the URLs it hands out (`Location`,
+/// `Azure-AsyncOperation`, `nextLink`): RFC 3986 path characters stay, so `/`, `;rev=N` and
+/// `(prod)` read as they are, and non-ASCII names become UTF-8 escapes, as a header value must be
+/// ASCII. Ids in JSON bodies are never encoded.
+pub fn encode_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Parses `application/x-www-form-urlencoded` text (also a URL query) into ordered pairs.
 pub fn parse_form(s: &str) -> Vec<(String, String)> {
     s.split('&')

@@ -16,6 +16,7 @@ from azure.mgmt.apimanagement import ApiManagementClient
 from azure.mgmt.apimanagement.models import (
     ApiCreateOrUpdateParameter,
     ApiReleaseContract,
+    ApiUpdateContract,
 )
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[4] / "shared" / "fixtures"
@@ -144,27 +145,50 @@ def test_import_openapi_json_then_revision_and_release(sandbox, client):
     assert api.service_url is None  # no https server in the document; the sent one is ignored
     assert len(list(client.api_operation.list_by_api(rg, svc, api_id))) == 35
 
+    # Resource ids in bodies are full ARM ids, spelled literally.
+    service_id = (
+        f"/subscriptions/{sandbox['APIM_GATE_SUBSCRIPTION_ID']}/resourceGroups/{rg}"
+        f"/providers/Microsoft.ApiManagement/service/{svc}"
+    )
     revision = client.api.begin_create_or_update(
         rg,
         svc,
         f"{api_id};rev=2",
         ApiCreateOrUpdateParameter(
-            source_api_id=f"/apis/{api_id}",
+            source_api_id=f"{service_id}/apis/{api_id}",
             api_revision_description="staged by the SDK test",
         ),
     ).result()
     assert revision.api_revision == "2"
     assert revision.is_current is False
 
-    todo = client.api.begin_create_or_update(
+    # A non-current revision keeps the API's display name: importing a document with another
+    # title fails on the poll, as real APIM's does (azure-powershell#9270).
+    poller = client.api.begin_create_or_update(
         rg,
         svc,
         f"{api_id};rev=2",
         ApiCreateOrUpdateParameter(
             format="openapi+json", value=_doc("todoapp.json"), path=api_id
         ),
+    )
+    with pytest.raises(HttpResponseError) as locked:
+        poller.result()
+    assert "Can't change property Name for non-current revision" in str(locked.value)
+
+    todo = client.api.begin_create_or_update(
+        rg,
+        svc,
+        f"{api_id};rev=2",
+        ApiCreateOrUpdateParameter(
+            format="openapi+json",
+            value=_doc("todoapp.json"),
+            path=api_id,
+            display_name=api.display_name,
+            description=api.description,
+        ),
     ).result()
-    assert todo.display_name == "Todo API"
+    assert todo.display_name == api.display_name
     staged_ops = list(client.api_operation.list_by_api(rg, svc, f"{api_id};rev=2"))
     assert {op.name for op in staged_ops} >= {"listtodos", "createtodo"}
     assert len(list(client.api_operation.list_by_api(rg, svc, api_id))) == 35
@@ -182,13 +206,17 @@ def test_import_openapi_json_then_revision_and_release(sandbox, client):
         svc,
         api_id,
         "release-2",
-        ApiReleaseContract(api_id=f"/apis/{api_id};rev=2", notes="ship it"),
+        ApiReleaseContract(api_id=f"{service_id}/apis/{api_id};rev=2", notes="ship it"),
     )
     assert release.name == "release-2"
     assert release.notes == "ship it"
     current = client.api.get(rg, svc, api_id)
     assert current.api_revision == "2"
-    assert current.display_name == "Todo API"
+    # Once current, the revision takes the new title.
+    client.api.update(
+        rg, svc, api_id, "*", ApiUpdateContract(display_name="Todo API")
+    )
+    assert client.api.get(rg, svc, api_id).display_name == "Todo API"
     revisions = list(client.api_revision.list_by_service(rg, svc, api_id))
     assert sorted((r.api_revision, r.is_current) for r in revisions) == [
         ("1", False),

@@ -1,0 +1,181 @@
+//! The API a run publishes to ([`ApiTarget`]): its ids from the inputs, checked as APIM checks
+//! them, and the ARM paths built from them.
+
+use super::ApimError;
+use crate::inputs::Inputs;
+
+/// The API to publish, and how it is exposed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiTarget {
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub apim_service: String,
+    pub api_id: String,
+    /// URL suffix on the gateway; used when the API is created.
+    pub api_path: String,
+    /// `None`: the document's `info.title`.
+    pub display_name: Option<String>,
+    pub protocols: Vec<String>,
+    pub subscription_required: bool,
+    /// Product ids the API is added to.
+    pub products: Vec<String>,
+}
+
+impl ApiTarget {
+    /// From the inputs, for the Kubernetes Service `service` (api-id and api-path default to it).
+    pub fn from_inputs(
+        inputs: &Inputs,
+        service: &str,
+        subscription_id: &str,
+    ) -> Result<ApiTarget, ApimError> {
+        let missing = |name: &str| ApimError::Target(format!("{name} is missing: give it"));
+        let target = ApiTarget {
+            subscription_id: subscription_id.to_string(),
+            resource_group: inputs
+                .resource_group
+                .clone()
+                .ok_or_else(|| missing("resource-group"))?,
+            apim_service: inputs
+                .apim_service
+                .clone()
+                .ok_or_else(|| missing("apim-service"))?,
+            api_id: inputs.api_id.clone().unwrap_or_else(|| service.to_string()),
+            api_path: inputs
+                .api_path
+                .clone()
+                .unwrap_or_else(|| service.to_string()),
+            display_name: inputs.api_display_name.clone(),
+            protocols: if inputs.api_protocols.is_empty() {
+                vec!["https".into()]
+            } else {
+                inputs.api_protocols.clone()
+            },
+            subscription_required: inputs.subscription_required,
+            products: inputs.products.clone(),
+        };
+        target.check()?;
+        Ok(target)
+    }
+
+    pub(super) fn check(&self) -> Result<(), ApimError> {
+        let id = &self.api_id;
+        if id.is_empty()
+            || id.len() > 256
+            || id.contains(['*', '#', '&', '+', ':', '<', '>', '?', ';', '/', '%'])
+        {
+            return Err(ApimError::Target(format!(
+                "api-id '{id}' is not a valid API Management API id: use 1 to 256 letters, digits, '-', '_' or '.'"
+            )));
+        }
+        for p in &self.protocols {
+            if !matches!(p.as_str(), "http" | "https" | "ws" | "wss") {
+                return Err(ApimError::Target(format!(
+                    "api-protocols has '{p}': use http and/or https"
+                )));
+            }
+        }
+        if self.api_path.contains(['?', '#']) {
+            return Err(ApimError::Target(format!(
+                "api-path '{}' has a query or fragment: give only the URL suffix",
+                self.api_path
+            )));
+        }
+        Ok(())
+    }
+
+    /// `/subscriptions/…/providers/Microsoft.ApiManagement/service/{svc}`.
+    pub fn service_path(&self) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ApiManagement/service/{}",
+            encode(&self.subscription_id),
+            encode(&self.resource_group),
+            encode(&self.apim_service)
+        )
+    }
+
+    /// `{service}/apis/{id}` or `{service}/apis/{id};rev=N`.
+    pub fn api_url(&self, revision: Option<u32>) -> String {
+        match revision {
+            Some(n) => format!(
+                "{}/apis/{};rev={n}",
+                self.service_path(),
+                encode(&self.api_id)
+            ),
+            None => format!("{}/apis/{}", self.service_path(), encode(&self.api_id)),
+        }
+    }
+
+    /// The ARM resource id of the API (`Some(n)`: of its revision `n`), literal, as request
+    /// bodies carry it (`sourceApiId`, a release's `apiId`): ids in bodies are not URL paths, so
+    /// they are not percent-encoded (spec example ApiManagementCreateApiRevisionFromExistingApi,
+    /// Microsoft.ApiManagement 2024-05-01; ARM compares them as written).
+    pub fn resource_id(&self, revision: Option<u32>) -> String {
+        let api = format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ApiManagement/service/{}/apis/{}",
+            self.subscription_id, self.resource_group, self.apim_service, self.api_id
+        );
+        match revision {
+            Some(n) => format!("{api};rev={n}"),
+            None => api,
+        }
+    }
+
+    /// The API's blade in the Azure portal.
+    pub fn portal_url(&self, portal: &str) -> String {
+        format!(
+            "{}/#resource{}/apim-apis",
+            portal.trim_end_matches('/'),
+            self.service_path()
+        )
+    }
+}
+
+/// Percent-encodes a path segment (ARM names rarely need it, but parentheses and spaces occur).
+pub(super) fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~()".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_refuse_bad_ids() {
+        let t = ApiTarget {
+            subscription_id: "s".into(),
+            resource_group: "rg (x)".into(),
+            apim_service: "a".into(),
+            api_id: "pets".into(),
+            api_path: "pets".into(),
+            display_name: None,
+            protocols: vec!["https".into()],
+            subscription_required: true,
+            products: vec![],
+        };
+        assert!(t.check().is_ok());
+        assert!(t.api_url(Some(2)).ends_with("/apis/pets;rev=2"));
+        assert!(t.service_path().contains("rg%20(x)"));
+        let odd = ApiTarget {
+            resource_group: "rg.contoso_(prod)-müller".into(),
+            ..t.clone()
+        };
+        assert!(odd.service_path().contains("rg.contoso_(prod)-m%C3%BCller"));
+        assert!(
+            odd.resource_id(Some(3))
+                .ends_with("/resourceGroups/rg.contoso_(prod)-müller/providers/Microsoft.ApiManagement/service/a/apis/pets;rev=3")
+        );
+        let bad = ApiTarget {
+            api_id: "a;rev=1".into(),
+            ..t.clone()
+        };
+        assert_eq!(bad.check().unwrap_err().exit(), crate::exit::Exit::Input);
+    }
+}
