@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod exit;
 pub mod gate;
 pub mod inputs;
+pub mod proxy;
 pub mod report;
 pub mod spec;
 

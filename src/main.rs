@@ -399,12 +399,17 @@ fn load_inputs(args: &EnvArgs, need: Need) -> Result<(Env, Inputs), Exit> {
 }
 
 fn config(args: &EnvArgs) -> Exit {
-    let (_, inputs) = match load_inputs(args, Need::Run) {
+    let (env, inputs) = match load_inputs(args, Need::Run) {
         Ok(i) => i,
         Err(exit) => return exit,
     };
+    let mut json = inputs.to_config_json();
+    json["proxy"] = match apim_gate::proxy::ProxyEnv::from_env(&env) {
+        Ok(p) => p.to_config_json(),
+        Err(e) => serde_json::json!({ "error": e.to_string() }),
+    };
     // Pretty JSON of a Value cannot fail to serialise.
-    let text = serde_json::to_string_pretty(&inputs.to_config_json()).unwrap_or_default();
+    let text = serde_json::to_string_pretty(&json).unwrap_or_default();
     println!("{text}");
     Exit::Passed
 }

@@ -554,3 +554,173 @@ async fn a_missing_service_lists_what_the_namespace_has() {
         ],
     );
 }
+
+/// A kubeconfig as `az aks get-credentials` writes it for a cluster with Entra ID: the user runs
+/// `kubelogin get-token` with `args` (and `env`), interactiveMode IfAvailable.
+fn entra_kubeconfig(server: &str, ca_pem: &str, args: &str, env: &str) -> String {
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: aks\n  cluster:\n    server: {server}\n\
+         \x20   certificate-authority-data: {ca}\n\
+         contexts:\n- name: aks\n  context:\n    cluster: aks\n    user: clusterUser_rg_aks\n\
+         current-context: aks\nusers:\n- name: clusterUser_rg_aks\n  user:\n    exec:\n\
+         \x20     apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n\
+         \x20     args: [{args}]\n      env: {env}\n      interactiveMode: IfAvailable\n\
+         \x20     provideClusterInfo: false\n"
+    )
+}
+
+/// A directory holding an executable `kubelogin` with `body`, to put first on PATH.
+fn fake_kubelogin(body: &str) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubelogin");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+const AKS_ARGS: &str = "get-token, --environment, AzurePublicCloud, --server-id, \
+     6dae42f8-4368-4678-94ff-3960e28e3630, --client-id, 80faf920-1908-4b52-b5ef-a8e7bedfc67a, \
+     --tenant-id, 72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+/// The devicecode login `az aks get-credentials` writes would wait in a pipeline for a person
+/// (and print the code into the log): refused at once, naming the fix, and kubelogin (which would
+/// sleep for ever here) never started. Also when AAD_LOGIN_METHOD asks for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_code_kubeconfig_is_refused_before_kubelogin_starts() {
+    let env = start(Config::default()).await;
+    let bin = fake_kubelogin("touch \"$(dirname \"$0\")/started\"\nexec sleep 600");
+    let path = format!("{}:/usr/bin:/bin", bin.path().display());
+    let marker = bin.path().join("started");
+    let server = env.sandbox.urls.kube.clone();
+    for (args, env_list, inherited) in [
+        (format!("{AKS_ARGS}, --login, devicecode"), "[]", None),
+        (format!("{AKS_ARGS}, -l=interactive"), "[]", None),
+        (AKS_ARGS.to_string(), "null", None),
+        (
+            format!("{AKS_ARGS}, --login, azurecli"),
+            "[{name: AAD_LOGIN_METHOD, value: devicecode}]",
+            None,
+        ),
+        (
+            format!("{AKS_ARGS}, --login, azurecli"),
+            "[]",
+            Some("devicecode"),
+        ),
+    ] {
+        let config = entra_kubeconfig(&server, &env.sandbox.ca_pem, &args, env_list);
+        let mut extra = vec![
+            ("APIM_GATE_KUBECONFIG", config.as_str()),
+            ("PATH", path.as_str()),
+        ];
+        if let Some(v) = inherited {
+            extra.push(("AAD_LOGIN_METHOD", v));
+        }
+        let run = fetch(&env, &extra).await;
+        run.assert_fails(
+            3,
+            &[
+                "clusterUser_rg_aks",
+                "kubelogin convert-kubeconfig -l azurecli",
+                "use-kubelogin: true",
+            ],
+        );
+        assert!(
+            run.stderr.contains("devicecode") || run.stderr.contains("interactive"),
+            "{}",
+            run.stderr
+        );
+        assert!(!marker.exists(), "kubelogin was started for {args}");
+    }
+    assert!(!env.sandbox.requests().iter().any(|r| r.emulator == "kube"));
+}
+
+/// A credential plugin that never answers is stopped at the limit (pod-ready-timeout here) and
+/// named; one that answers is used as kubectl would, its token reaching the API server.
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_plugins_run_under_a_time_limit() {
+    let env = start(Config::default()).await;
+    let server = env.sandbox.urls.kube.clone();
+    let config = entra_kubeconfig(
+        &server,
+        &env.sandbox.ca_pem,
+        &format!("{AKS_ARGS}, --login, azurecli"),
+        "[]",
+    );
+
+    let hangs = fake_kubelogin("exec sleep 600");
+    let path = format!("{}:/usr/bin:/bin", hangs.path().display());
+    let run = fetch(
+        &env,
+        &[
+            ("APIM_GATE_KUBECONFIG", config.as_str()),
+            ("PATH", path.as_str()),
+            ("APIM_GATE_POD_READY_TIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    run.assert_fails(
+        3,
+        &[
+            "`kubelogin`",
+            "clusterUser_rg_aks",
+            "no credentials within 1s",
+            "pod-ready-timeout",
+        ],
+    );
+
+    let fails = fake_kubelogin("echo 'AADSTS70043: The refresh token has expired' >&2\nexit 1");
+    let path = format!("{}:/usr/bin:/bin", fails.path().display());
+    let run = fetch(
+        &env,
+        &[
+            ("APIM_GATE_KUBECONFIG", config.as_str()),
+            ("PATH", path.as_str()),
+        ],
+    )
+    .await;
+    run.assert_fails(3, &["`kubelogin`", "exit status: 1", "AADSTS70043"]);
+    // The plugin's arguments (which can hold a client secret) are not quoted.
+    assert!(!run.stderr.contains("6dae42f8"), "{}", run.stderr);
+
+    let token = &env.sandbox.identity().kube_token;
+    let works = fake_kubelogin(&format!(
+        "echo '{{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"status\":{{\"token\":\"{token}\",\"expirationTimestamp\":\"2099-01-01T00:00:00Z\"}}}}'"
+    ));
+    let path = format!("{}:/usr/bin:/bin", works.path().display());
+    let run = fetch(
+        &env,
+        &[
+            ("APIM_GATE_KUBECONFIG", config.as_str()),
+            ("PATH", path.as_str()),
+        ],
+    )
+    .await;
+    run.assert_host(&format!("{}:30080", DEFAULT_NODES[0].1));
+    assert!(!run.stderr.contains(token.as_str()));
+}
+
+/// KUBECONFIG lists are split with the platform's separator (`std::env::split_paths`, `:` here)
+/// and a listed file that does not exist is skipped with a warning, as kubectl does.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kubeconfig_list_skips_missing_files_like_kubectl() {
+    let env = start(Config::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("not-there.yaml");
+    let list = std::env::join_paths([missing.as_path(), env.sandbox.kubeconfig.as_path()]).unwrap();
+    let list = list.to_str().unwrap();
+    let run = fetch(&env, &[("APIM_GATE_KUBECONFIG", list)]).await;
+    run.assert_host(&format!("{}:30080", DEFAULT_NODES[0].1));
+    assert!(
+        run.stderr.contains("not-there.yaml") && run.stderr.contains("skipped"),
+        "{}",
+        run.stderr
+    );
+    // None of the list exists: an input error naming the first.
+    let other = dir.path().join("neither.yaml");
+    let none = std::env::join_paths([missing.as_path(), other.as_path()]).unwrap();
+    let run = fetch(&env, &[("APIM_GATE_KUBECONFIG", none.to_str().unwrap())]).await;
+    run.assert_fails(2, &["not-there.yaml", "does not exist"]);
+}

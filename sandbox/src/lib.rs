@@ -6,7 +6,9 @@
 //! - Entra ID's token endpoint and the GitHub / Azure DevOps OIDC issuers ([`entra`]);
 //! - Azure Resource Manager with Microsoft.ApiManagement 2024-05-01 and the `/_sandbox` test
 //!   control endpoints ([`arm`]);
-//! - a GitHub REST API subset that records what it received ([`github`]).
+//! - a GitHub REST API subset that records what it received ([`github`]);
+//! - on request, a corporate forward proxy (HTTP CONNECT, Basic credentials) in front of them all
+//!   ([`proxy`]).
 //!
 //! It behaves as users of those services know them (status codes, error bodies, long-running
 //! operations, ETags), so the real client crates can be pointed at it. It never depends on apim-gate.
@@ -19,6 +21,7 @@ pub mod github;
 pub mod kube_api;
 pub mod log;
 pub mod pods;
+pub mod proxy;
 pub mod tls;
 pub mod tokens;
 
@@ -258,6 +261,14 @@ pub fn default_spec() -> Result<Vec<u8>, Error> {
 
 impl Sandbox {
     pub async fn start(config: Config) -> Result<Sandbox, Error> {
+        Sandbox::start_with_host(config, None).await
+    }
+
+    /// [`Sandbox::start`], with every URL naming `host` instead of 127.0.0.1 (and the certificate
+    /// naming it too). Nothing resolves such a name but a proxy that knows it
+    /// ([`proxy::ConnectProxy`]), as on a network whose names only its proxy resolves: a client
+    /// that reaches the sandbox at all went through the proxy.
+    pub async fn start_with_host(config: Config, host: Option<String>) -> Result<Sandbox, Error> {
         let faults = Faults::default();
         for f in &config.faults {
             faults.set_from_arg(f)?;
@@ -289,7 +300,7 @@ impl Sandbox {
         });
 
         let ca = tls::Ca::generate()?;
-        let server_tls = ca.server_config()?;
+        let server_tls = ca.server_config_for(host.as_slice())?;
         let (shutdown, shutdown_rx) = watch::channel(false);
 
         let (kube_l, kube_a) = tls::bind_loopback().await?;
@@ -297,12 +308,13 @@ impl Sandbox {
         let (arm_l, arm_a) = tls::bind_loopback().await?;
         let (gh_l, gh_a) = tls::bind_loopback().await?;
         let (blob_l, blob_a) = tls::bind_loopback().await?;
+        let name = host.as_deref().unwrap_or("127.0.0.1");
         let urls = Urls {
-            kube: format!("https://127.0.0.1:{}", kube_a.port()),
-            entra: format!("https://127.0.0.1:{}", entra_a.port()),
-            arm: format!("https://127.0.0.1:{}", arm_a.port()),
-            blob: format!("https://127.0.0.1:{}", blob_a.port()),
-            github: format!("https://127.0.0.1:{}", gh_a.port()),
+            kube: format!("https://{name}:{}", kube_a.port()),
+            entra: format!("https://{name}:{}", entra_a.port()),
+            arm: format!("https://{name}:{}", arm_a.port()),
+            blob: format!("https://{name}:{}", blob_a.port()),
+            github: format!("https://{name}:{}", gh_a.port()),
         };
         *shared.urls.write().unwrap_or_else(|e| e.into_inner()) = urls.clone();
 

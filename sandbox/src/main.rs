@@ -46,6 +46,12 @@ enum Command {
         /// The resource group ARM serves the APIM instance in.
         #[arg(long, value_name = "NAME", default_value = "rg-sandbox")]
         resource_group: String,
+        /// Name every URL with NAME instead of 127.0.0.1 (only the --proxy resolves it).
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
+        /// Start a CONNECT proxy wanting these Basic credentials, and write HTTPS_PROXY for it.
+        #[arg(long, value_name = "USER:PASSWORD")]
+        proxy: Option<String>,
     },
 }
 
@@ -80,6 +86,8 @@ async fn run(cli: Cli) -> Result<(), apim_sandbox::Error> {
         latency_ms,
         fault,
         resource_group,
+        host,
+        proxy,
     } = cli.command;
     let config = Config {
         specs: apim_sandbox::read_specs(&spec)?,
@@ -91,8 +99,28 @@ async fn run(cli: Cli) -> Result<(), apim_sandbox::Error> {
         cluster: None,
         resource_group,
     };
-    let sandbox = Sandbox::start(config).await?;
+    let sandbox = Sandbox::start_with_host(config, host.clone()).await?;
     sandbox.write_env(&env_out)?;
+    let _proxy = match proxy {
+        Some(credentials) => {
+            let (user, password) = credentials.split_once(':').ok_or_else(|| {
+                apim_sandbox::Error::Config("--proxy is USER:PASSWORD".to_string())
+            })?;
+            let names: Vec<String> = host.into_iter().collect();
+            let proxy = apim_sandbox::proxy::ConnectProxy::start(user, password, &names).await?;
+            let mut text = std::fs::read_to_string(&env_out).unwrap_or_default();
+            text.push_str(&format!(
+                "HTTPS_PROXY={}\nSANDBOX_PROXY_URL={}\n",
+                proxy.url, proxy.url
+            ));
+            std::fs::write(&env_out, text).map_err(|source| apim_sandbox::Error::Write {
+                path: env_out.clone(),
+                source,
+            })?;
+            Some(proxy)
+        }
+        None => None,
+    };
     println!("ready");
     wait_for_signal().await;
     sandbox.shutdown();

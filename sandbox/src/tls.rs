@@ -53,7 +53,17 @@ impl Ca {
 
     /// A server certificate for `localhost` and 127.0.0.1, the names every sandbox URL uses.
     pub fn server_cert(&self) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), Error> {
-        let mut params = CertificateParams::new(vec!["localhost".to_string()]).map_err(tls_err)?;
+        self.server_cert_for(&[])
+    }
+
+    /// [`Ca::server_cert`] that also names `extra` (the host name of [`crate::Sandbox::start_with_host`]).
+    pub fn server_cert_for(
+        &self,
+        extra: &[String],
+    ) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), Error> {
+        let mut names = vec!["localhost".to_string()];
+        names.extend(extra.iter().cloned());
+        let mut params = CertificateParams::new(names).map_err(tls_err)?;
         params
             .subject_alt_names
             .push(SanType::IpAddress([127, 0, 0, 1].into()));
@@ -87,7 +97,12 @@ impl Ca {
     /// The rustls server configuration shared by every HTTPS listener (HTTP/1.1 only: the
     /// Kubernetes port-forward upgrade and every client here speak it).
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, Error> {
-        let (cert, key) = self.server_cert()?;
+        self.server_config_for(&[])
+    }
+
+    /// [`Ca::server_config`] with a certificate that also names `extra`.
+    pub fn server_config_for(&self, extra: &[String]) -> Result<Arc<rustls::ServerConfig>, Error> {
+        let (cert, key) = self.server_cert_for(extra)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

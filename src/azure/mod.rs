@@ -19,6 +19,7 @@ pub use credential::EXCHANGE_AUDIENCE;
 pub use error::{ArmError, AzureError};
 
 use crate::inputs::{AzureCloud, Env, Inputs};
+use crate::proxy::{NameProxy, ProxyEnv};
 
 /// Where a cloud's services live.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,14 +75,31 @@ impl Endpoints {
     }
 }
 
-/// The HTTP client every Azure call uses: rustls on the process provider (ring), the platform's
-/// roots plus those in `ca_certificates`, and timeouts that make a dead endpoint fail in seconds.
+/// [`http_client_via`] with no proxy: for callers that do not read the environment.
 pub fn http_client(ca_certificates: Option<&Path>) -> Result<reqwest::Client, AzureError> {
+    http_client_via(ca_certificates, &ProxyEnv::none())
+}
+
+/// The HTTP client every Azure call uses: rustls on the process provider (ring), the platform's
+/// roots plus those in `ca_certificates`, timeouts that make a dead endpoint fail in seconds, and
+/// the proxy [`ProxyEnv`] chooses per URL (ARM, Entra ID, the export link, IMDS each on its own).
+pub fn http_client_via(
+    ca_certificates: Option<&Path>,
+    proxies: &ProxyEnv,
+) -> Result<reqwest::Client, AzureError> {
     crate::install_crypto_provider();
+    // reqwest's own reading of the proxy variables (curl's rules) is turned off: every client of
+    // the gate answers "proxy or not" the same way, kubectl's (see crate::proxy).
+    let chooser = proxies.clone();
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(120))
-        .user_agent(concat!("apim-gate/", env!("CARGO_PKG_VERSION")));
+        .user_agent(concat!("apim-gate/", env!("CARGO_PKG_VERSION")))
+        .no_proxy()
+        .proxy(reqwest::Proxy::custom(move |url| {
+            chooser.for_url(url).map(|p| p.expose().to_string())
+        }))
+        .connector_layer(NameProxy::new(proxies));
     if let Some(path) = ca_certificates {
         let shown = path.display().to_string();
         let pem = std::fs::read(path).map_err(|e| AzureError::CaCertificates {
@@ -130,7 +148,11 @@ pub async fn sign_in(inputs: &Inputs, env: &Env) -> Result<SignedIn, AzureError>
         mode: "arm-endpoint".into(),
         message: format!("{} is not a URL: {e}", endpoints.arm),
     })?;
-    let http = http_client(inputs.ca_certificates.as_deref())?;
+    let proxies = ProxyEnv::from_env(env).map_err(|e| AzureError::Input {
+        mode: "proxy".to_string(),
+        message: e.to_string(),
+    })?;
+    let http = http_client_via(inputs.ca_certificates.as_deref(), &proxies)?;
     let chosen = credential::choose(inputs, env, &http, &endpoints)?;
     let subscription_id = inputs
         .subscription_id

@@ -1,13 +1,22 @@
-//! Connecting to the cluster: which kubeconfig, which context, and whether its credentials can work
-//! on this machine (exec plugins such as kubelogin are looked up before the first request).
+//! Connecting to the cluster: which kubeconfig (a path list split as the platform splits PATH,
+//! the home directory as the platform knows it), which context, the proxy to reach it through,
+//! and whether its credentials can work on this machine (exec plugins such as kubelogin are looked
+//! up, refused when they would wait for a person, and run under a time limit).
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::Engine;
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 
-use super::ClusterError;
-use crate::inputs::Secret;
+use super::{ClusterError, exec_plugin};
+use crate::inputs::{Env, Secret};
+use crate::proxy::ProxyEnv;
+
+/// Longest an exec credential plugin may take when the inputs ask for no less: kubelogin's own
+/// Azure CLI call is bounded at 30s (`get-token --timeout`), a token from a cache takes a second.
+pub const EXEC_PLUGIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A client plus what the user should know about how it was made (never secrets).
 pub struct Connection {
@@ -21,27 +30,36 @@ pub struct Connection {
     pub warnings: Vec<String>,
 }
 
-/// Where the kubeconfig comes from, in the order tried.
+/// Where the kubeconfig comes from, in the order tried, and what else the connection needs.
 pub struct KubeconfigInput<'a> {
     /// The `kubeconfig` input (which already falls back to `KUBECONFIG`).
     pub value: Option<&'a Secret>,
     pub context: Option<&'a str>,
-    /// `$HOME`, for `~/.kube/config`.
-    pub home: Option<PathBuf>,
+    /// The run's variables: the home directory, the proxy, what exec plugins inherit.
+    pub env: &'a Env,
+    /// Longest an exec credential plugin may run before it is stopped.
+    pub exec_timeout: Duration,
+    /// Where that limit comes from, for the message.
+    pub exec_timeout_name: &'static str,
 }
 
 pub async fn connect(input: &KubeconfigInput<'_>) -> Result<Connection, ClusterError> {
+    let proxies = ProxyEnv::from_env(input.env).map_err(|e| ClusterError::Proxy(e.to_string()))?;
+    let home = home_dir(
+        &|name| input.env.get(name).map(str::to_string),
+        cfg!(windows),
+    );
+    let mut warnings = Vec::new();
     let (kubeconfig, source) = match input.value {
-        Some(value) => load_input(value.expose())?,
-        None => match input.home.as_ref().map(|h| h.join(".kube").join("config")) {
+        Some(value) => load_input(value.expose(), &mut warnings)?,
+        None => match home.as_ref().map(|h| h.join(".kube").join("config")) {
             Some(path) if path.is_file() => (
                 read_file(&path)?,
                 format!("{} (default location)", path.display()),
             ),
-            home => return in_cluster(home),
+            _ => return in_cluster(home, &proxies),
         },
     };
-    let mut warnings = Vec::new();
     let context_name = input
         .context
         .map(str::to_string)
@@ -107,20 +125,64 @@ pub async fn connect(input: &KubeconfigInput<'_>) -> Result<Connection, ClusterE
             aks,
         });
     }
+    let stdin_is_terminal = std::io::stdin().is_terminal();
+    if let Some(exec) = kubeconfig
+        .auth_infos
+        .iter()
+        .find(|a| a.name == user_name)
+        .and_then(|a| a.auth_info.as_ref())
+        .and_then(|a| a.exec.as_ref())
+    {
+        exec_plugin::refuse_interactive(
+            &user_name,
+            exec,
+            input.env.get("AAD_LOGIN_METHOD"),
+            stdin_is_terminal,
+        )?;
+    }
     let options = KubeConfigOptions {
         context: Some(context_name),
         cluster: None,
         user: None,
     };
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+    let explicit_proxy = kubeconfig
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster_name)
+        .and_then(|c| c.cluster.as_ref())
+        .and_then(|c| c.proxy_url.clone())
+        .filter(|p| !p.trim().is_empty());
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .map_err(|e| ClusterError::Config(e.to_string()))?;
-    let url = config
+        .map_err(|e| match e {
+            // kube reads NO_PROXY itself when HTTPS_PROXY is set, more strictly than Go does.
+            KubeconfigError::ParseNoProxy(why) => ClusterError::Proxy(format!(
+                "NO_PROXY (or no_proxy) has an entry the Kubernetes client cannot read: {why}. Remove empty entries (a trailing comma) and anything that is not a host name, domain, IP address or CIDR"
+            )),
+            KubeconfigError::ParseProxyUrl(_) => ClusterError::Proxy(
+                "the proxy URL (the kubeconfig's proxy-url, HTTPS_PROXY or https_proxy) is not a URL"
+                    .to_string(),
+            ),
+            other => ClusterError::Config(crate::proxy::redact_userinfo(&other.to_string())),
+        })?;
+    let mut url = config
         .cluster_url
         .to_string()
         .trim_end_matches('/')
         .to_string();
-    let client = kube::Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;
+    if let Some(via) = route(&mut config, explicit_proxy.as_deref(), &proxies)? {
+        url = format!("{url} (through the proxy {via})");
+    }
+    exec_plugin::run_into(
+        &user_name,
+        &mut config.auth_info,
+        input.exec_timeout,
+        input.exec_timeout_name,
+        stdin_is_terminal,
+    )
+    .await?;
+    let client = kube::Client::try_from(config)
+        .map_err(|e| ClusterError::Config(crate::proxy::redact_userinfo(&e.to_string())))?;
     Ok(Connection {
         client,
         url,
@@ -130,13 +192,48 @@ pub async fn connect(input: &KubeconfigInput<'_>) -> Result<Connection, ClusterE
     })
 }
 
-fn in_cluster(home: Option<PathBuf>) -> Result<Connection, ClusterError> {
+/// Sets the proxy the cluster is reached through, and says which one (without credentials).
+///
+/// kube's own choice is replaced: it takes HTTPS_PROXY from the process alone (not the env file),
+/// and checks NO_PROXY against the proxy's address rather than the cluster's. A `proxy-url` in
+/// the kubeconfig's cluster wins over the environment and NO_PROXY, as in client-go
+/// (`rest.Config.Proxy` from `proxy-url`; kubectl docs, "Configure Access to Multiple Clusters").
+fn route(
+    config: &mut kube::Config,
+    explicit: Option<&str>,
+    proxies: &ProxyEnv,
+) -> Result<Option<String>, ClusterError> {
+    if let Some(explicit) = explicit {
+        return Ok(Some(format!(
+            "{} (from the kubeconfig's proxy-url)",
+            crate::proxy::redact_userinfo(explicit)
+        )));
+    }
+    let target = &config.cluster_url;
+    let chosen = proxies.for_target(
+        target.scheme_str().unwrap_or("https"),
+        target.host().unwrap_or_default(),
+        target.port_u16(),
+    );
+    config.proxy_url = match chosen {
+        Some(p) => Some(p.expose().parse().map_err(|_| {
+            ClusterError::Proxy(format!("{p} is not a URL the Kubernetes client can use"))
+        })?),
+        None => None,
+    };
+    Ok(chosen.map(ToString::to_string))
+}
+
+fn in_cluster(home: Option<PathBuf>, proxies: &ProxyEnv) -> Result<Connection, ClusterError> {
     let home_text = home
-        .map(|h| h.join(".kube/config").display().to_string())
+        .map(|h| h.join(".kube").join("config").display().to_string())
         .unwrap_or_else(|| "~/.kube/config".to_string());
     match kube::Config::incluster() {
-        Ok(config) => {
-            let url = config.cluster_url.to_string();
+        Ok(mut config) => {
+            let mut url = config.cluster_url.to_string();
+            if let Some(via) = route(&mut config, None, proxies)? {
+                url = format!("{url} (through the proxy {via})");
+            }
             let client =
                 kube::Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;
             Ok(Connection {
@@ -154,9 +251,12 @@ fn in_cluster(home: Option<PathBuf>) -> Result<Connection, ClusterError> {
     }
 }
 
-/// The input is inline YAML, a path (or a `:`-separated list, as KUBECONFIG allows), or base64
-/// of either.
-fn load_input(value: &str) -> Result<(Kubeconfig, String), ClusterError> {
+/// The input is inline YAML, a path (or a list of paths, as KUBECONFIG allows), or base64 of
+/// either.
+fn load_input(
+    value: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(Kubeconfig, String), ClusterError> {
     let trimmed = value.trim();
     if looks_like_yaml(trimmed) {
         return Ok((
@@ -164,9 +264,18 @@ fn load_input(value: &str) -> Result<(Kubeconfig, String), ClusterError> {
             "kubeconfig input (inline YAML)".to_string(),
         ));
     }
-    let paths: Vec<&str> = trimmed.split(':').filter(|p| !p.is_empty()).collect();
-    if paths.iter().any(|p| Path::new(p).exists()) || trimmed.starts_with(['/', '.', '~']) {
-        return read_paths(&paths, trimmed);
+    // The platform's list separator, as client-go's `filepath.SplitList` (`;` on Windows, where
+    // `C:\Users\me\.kube\config` holds a `:`; `:` elsewhere). Source: kubectl docs, "Organizing
+    // Cluster Access Using kubeconfig Files" (KUBECONFIG is "a list of paths … delimited by the
+    // path delimiter of the operating system").
+    let paths: Vec<PathBuf> = std::env::split_paths(trimmed)
+        .filter(|p| !p.as_os_str().is_empty())
+        .collect();
+    if paths.iter().any(|p| p.exists())
+        || trimmed.starts_with(['/', '.', '~'])
+        || Path::new(trimmed).is_absolute()
+    {
+        return read_paths(&paths, trimmed, warnings);
     }
     if let Some(decoded) = decode_base64(trimmed) {
         let decoded = decoded.trim();
@@ -191,13 +300,32 @@ fn load_input(value: &str) -> Result<(Kubeconfig, String), ClusterError> {
                 .to_string(),
         ));
     }
-    read_paths(&paths, trimmed)
+    read_paths(&paths, trimmed, warnings)
 }
 
-fn read_paths(paths: &[&str], joined: &str) -> Result<(Kubeconfig, String), ClusterError> {
+/// Reads and merges a list of kubeconfig files. A file of a list that does not exist is skipped
+/// with a warning, as client-go's loader does (`ClientConfigLoadingRules.Load`: "skip missing
+/// files"); a single path, or a list where none exists, is an error.
+fn read_paths(
+    paths: &[PathBuf],
+    joined: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(Kubeconfig, String), ClusterError> {
+    let existing: Vec<&PathBuf> = paths.iter().filter(|p| p.exists()).collect();
+    let read: Vec<&PathBuf> = if paths.len() > 1 && !existing.is_empty() {
+        for missing in paths.iter().filter(|p| !p.exists()) {
+            warnings.push(format!(
+                "kubeconfig: {} in the list does not exist and was skipped, as kubectl does",
+                missing.display()
+            ));
+        }
+        existing
+    } else {
+        paths.iter().collect()
+    };
     let mut merged: Option<Kubeconfig> = None;
-    for p in paths {
-        let config = read_file(Path::new(p))?;
+    for p in read {
+        let config = read_file(p)?;
         merged = Some(match merged {
             None => config,
             Some(m) => m
@@ -267,10 +395,90 @@ fn redact_parse_error(message: &str) -> String {
     }
 }
 
+/// The home directory whose `.kube/config` is the default, as client-go's `homedir.HomeDir`
+/// decides it (`k8s.io/client-go/util/homedir`): `HOME` on Unix; on Windows the first of `HOME`,
+/// `HOMEDRIVE`+`HOMEPATH`, `USERPROFILE` that holds a `.kube\config`, else the first of `HOME`,
+/// `USERPROFILE`, `HOMEDRIVE`+`HOMEPATH` that exists, else the first that is set.
+pub fn home_dir(lookup: &dyn Fn(&str) -> Option<String>, windows: bool) -> Option<PathBuf> {
+    let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    if !windows {
+        return get("HOME").map(PathBuf::from);
+    }
+    let home = get("HOME");
+    let drive_path = match (get("HOMEDRIVE"), get("HOMEPATH")) {
+        (Some(d), Some(p)) => Some(format!("{d}{p}")),
+        _ => None,
+    };
+    let profile = get("USERPROFILE");
+    let with_config = [&home, &drive_path, &profile]
+        .into_iter()
+        .flatten()
+        .find(|p| Path::new(p).join(".kube").join("config").is_file());
+    if let Some(p) = with_config {
+        return Some(PathBuf::from(p));
+    }
+    let order = [&home, &profile, &drive_path];
+    order
+        .iter()
+        .copied()
+        .flatten()
+        .find(|p| Path::new(p).is_dir())
+        .or_else(|| order.iter().copied().flatten().next())
+        .map(PathBuf::from)
+}
+
 fn command_exists(command: &str) -> bool {
     if command.contains('/') || command.contains('\\') {
         Path::new(command).is_file()
     } else {
         which::which(command).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// client-go's `homedir.HomeDir` on Windows, run here with the Windows rules: USERPROFILE
+    /// when HOME is unset (the usual Windows agent), the directory holding `.kube\config` first.
+    #[test]
+    fn home_directory_as_client_go_finds_it() {
+        let profile = tempfile::tempdir().unwrap();
+        let drive_home = tempfile::tempdir().unwrap();
+        let profile_s = profile.path().to_str().unwrap().to_string();
+        let vars = |pairs: Vec<(&'static str, String)>| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.clone())
+            }
+        };
+        let only_profile = vars(vec![("USERPROFILE", profile_s.clone())]);
+        assert_eq!(home_dir(&only_profile, true), Some(profile.path().into()));
+        // Unix reads HOME alone.
+        assert_eq!(home_dir(&only_profile, false), None);
+
+        // HOMEDRIVE+HOMEPATH comes before USERPROFILE when it holds the kubeconfig...
+        let (drive, path) = drive_home.path().to_str().unwrap().split_at(1);
+        let both = vars(vec![
+            ("USERPROFILE", profile_s.clone()),
+            ("HOMEDRIVE", drive.to_string()),
+            ("HOMEPATH", path.to_string()),
+        ]);
+        assert_eq!(home_dir(&both, true), Some(profile.path().into()));
+        std::fs::create_dir_all(drive_home.path().join(".kube")).unwrap();
+        std::fs::write(drive_home.path().join(".kube").join("config"), "").unwrap();
+        assert_eq!(home_dir(&both, true), Some(drive_home.path().into()));
+        // ...and HOME before both when set.
+        let with_home = vars(vec![
+            ("HOME", "/nonexistent-home".to_string()),
+            ("USERPROFILE", profile_s),
+        ]);
+        assert_eq!(home_dir(&with_home, true), Some(profile.path().into()));
+        assert_eq!(
+            home_dir(&with_home, false),
+            Some(PathBuf::from("/nonexistent-home"))
+        );
     }
 }

@@ -31,6 +31,38 @@ pub enum ClusterError {
     },
     #[error("kubeconfig: {0}")]
     Config(String),
+    #[error("proxy for the Kubernetes API: {0}")]
+    Proxy(String),
+    #[error(
+        "kubeconfig: user '{user}' signs in with `{command}` using its {login} login ({why}), which waits for a person to open a browser and enter a code: in a pipeline nobody does, and the run would hang until the code expires, printing the code into the log. It was not started. Convert the kubeconfig to a non-interactive login first: `kubelogin convert-kubeconfig -l azurecli` after `az login` (or `-l workloadidentity` with OIDC / workload identity, `-l spn` with a service principal); with azure/aks-set-context set `use-kubelogin: true`, and in Azure DevOps use the Kubelogin task."
+    )]
+    InteractiveLogin {
+        user: String,
+        command: String,
+        login: String,
+        why: String,
+    },
+    #[error(
+        "kubeconfig: user '{user}' gets its credentials from the exec plugin `{command}` with interactiveMode Always, which needs a terminal on standard input, and this run has none; like kubectl, it was not started. Give a kubeconfig whose credentials need no person (a token, a client certificate, or a plugin that runs with interactiveMode Never or IfAvailable)."
+    )]
+    PluginNeedsTerminal { user: String, command: String },
+    #[error(
+        "kubeconfig: the exec plugin `{command}` of user '{user}' gave no credentials within {secs}s ({limit}) and was stopped. It may be waiting for a login or for the network: run it by hand to see, or give a kubeconfig with a non-interactive login (AKS: `kubelogin convert-kubeconfig -l azurecli`)."
+    )]
+    ExecPluginTimeout {
+        user: String,
+        command: String,
+        secs: u64,
+        limit: &'static str,
+    },
+    #[error(
+        "kubeconfig: the exec plugin `{command}` of user '{user}' failed: {detail}. Run it by hand to see why (kubelogin -l azurecli needs `az login` first)."
+    )]
+    ExecPluginFailed {
+        user: String,
+        command: String,
+        detail: String,
+    },
     #[error(
         "the Kubernetes API at {url} refused the credentials of kubeconfig user '{user}' (401 Unauthorized). The token or certificate is wrong or expired: fetch a fresh kubeconfig (AKS: `az aks get-credentials`)."
     )]
@@ -193,7 +225,8 @@ impl ClusterError {
             | ClusterError::UnknownPort { .. }
             | ClusterError::AmbiguousPort { .. }
             | ClusterError::BadAgentIp(_)
-            | ClusterError::NotLoadBalancer { .. } => Exit::Input,
+            | ClusterError::NotLoadBalancer { .. }
+            | ClusterError::Proxy(_) => Exit::Input,
             _ => Exit::Kubernetes,
         }
     }

@@ -8,6 +8,7 @@ mod backends;
 pub mod connect;
 mod discover;
 mod error;
+mod exec_plugin;
 mod fetch;
 
 use std::time::Duration;

@@ -1,8 +1,6 @@
 //! The first half of the gate: inputs → cluster → rewrite. `apim-gate fetch` runs exactly this,
 //! and the main run starts with it.
 
-use std::path::PathBuf;
-
 use crate::cluster::{self, ClusterError, Found, KubeconfigInput, Observer, Target};
 use crate::exit::Exit;
 use crate::inputs::{Env, Inputs};
@@ -86,7 +84,12 @@ pub async fn connect(inputs: &Inputs, env: &Env) -> Result<cluster::Connection, 
     let kubeconfig = KubeconfigInput {
         value: inputs.kubeconfig.as_ref(),
         context: inputs.context.as_deref(),
-        home: env.get("HOME").map(PathBuf::from),
+        env,
+        // The cluster side's wait bound also bounds the credential plugin, at most a minute.
+        exec_timeout: inputs
+            .pod_ready_timeout
+            .min(cluster::connect::EXEC_PLUGIN_TIMEOUT),
+        exec_timeout_name: "pod-ready-timeout, at most 60s",
     };
     Ok(cluster::connect(&kubeconfig).await?)
 }

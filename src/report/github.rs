@@ -280,6 +280,7 @@ pub(crate) async fn to_pull_request(
         &ctx.api_url,
         token.expose(),
         inputs.ca_certificates.as_deref(),
+        env,
     ) {
         Ok(octo) => octo,
         Err(e) => {

@@ -192,6 +192,8 @@ pub fn secrets(env: &Env, inputs: Option<&Inputs>) -> Vec<String> {
             out.push(value.to_string());
         }
     }
+    // The user and password of a proxy URL (HTTPS_PROXY=http://user:password@host:port).
+    out.extend(crate::proxy::credentials(env));
     out.retain(|s| !s.trim().is_empty());
     out.sort();
     out.dedup();

@@ -27,6 +27,7 @@ use rustls::pki_types::pem::PemObject;
 
 use crate::gate::verdict::{Outcome, Verdict};
 use crate::inputs::Env;
+use crate::proxy::{NameProxy, ProxyEnv};
 use crate::report::markdown;
 use crate::report::text::Cleaner;
 use crate::spec::Level;
@@ -198,7 +199,13 @@ pub fn graphql_base(api_url: &str) -> &str {
 
 /// Octocrab clients for `api_url` with the token, trusting the system's roots and those in
 /// `ca_file`.
-pub fn client(api_url: &str, token: &str, ca_file: Option<&Path>) -> Result<GitHub, String> {
+pub fn client(
+    api_url: &str,
+    token: &str,
+    ca_file: Option<&Path>,
+    env: &Env,
+) -> Result<GitHub, String> {
+    let proxies = ProxyEnv::from_env(env).map_err(|e| e.to_string())?;
     let mut roots = rustls::RootCertStore::empty();
     // Unreadable system stores are not fatal: the extra roots may be all that is needed.
     let native = rustls_native_certs::load_native_certs();
@@ -228,17 +235,62 @@ pub fn client(api_url: &str, token: &str, ca_file: Option<&Path>) -> Result<GitH
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build::<_, octocrab::OctoBody>(connector);
 
+    let base: Uri = api_url
+        .parse()
+        .map_err(|e| format!("GITHUB_API_URL {api_url:?} is not a URL: {e}"))?;
+    let target = reqwest::Url::parse(api_url)
+        .map_err(|e| format!("GITHUB_API_URL {api_url:?} is not a URL: {e}"))?;
     let mut auth = HeaderValue::from_str(&format!("Bearer {token}"))
         .map_err(|_| "github-token holds characters a header cannot carry".to_string())?;
     auth.set_sensitive(true);
+    // REST and GraphQL live on the API URL's host, so one proxy answer holds for both clients.
+    match proxies.for_url(&target) {
+        None => {
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_http1()
+                .build();
+            clients_over(connector, api_url, auth)
+        }
+        Some(proxy) => {
+            // hyper-util's matcher reads the user and password out of the URL (percent-decoded)
+            // into the Proxy-Authorization header, as reqwest does with the same URL.
+            let matcher = hyper_util::client::proxy::matcher::Matcher::builder()
+                .all(proxy.expose().to_string())
+                .build();
+            let intercept = matcher
+                .intercept(&base)
+                .ok_or_else(|| format!("the proxy {proxy} cannot carry {api_url}"))?;
+            let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+            http.enforce_http(false);
+            let mut tunnel = hyper_util::client::legacy::connect::proxy::Tunnel::new(
+                intercept.uri().clone(),
+                http,
+            );
+            if let Some(basic) = intercept.basic_auth() {
+                tunnel = tunnel.with_auth(basic.clone());
+            }
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(tunnel);
+            let named = tower_layer::Layer::layer(&NameProxy::new(&proxies), connector);
+            clients_over(named, api_url, auth)
+        }
+    }
+}
+
+/// The REST and GraphQL clients over one hyper client with `connector`, sending the API's headers
+/// and the token.
+fn clients_over<C>(connector: C, api_url: &str, auth: HeaderValue) -> Result<GitHub, String>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, octocrab::OctoBody>(connector);
     let headers: Arc<Vec<(HeaderName, HeaderValue)>> = Arc::new(vec![
         (
             USER_AGENT,
