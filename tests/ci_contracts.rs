@@ -835,8 +835,44 @@ fn release_workflow_builds_read_only_attests_and_pins_the_hashes_in_the_tag() {
                 .is_some_and(|p| p.contains("apim-gate-*"))
     }));
 
+    // Its Sigstore bundle travels to the release as a file: `gh attestation verify --bundle`
+    // needs no GitHub login, the attestations API does (cli/cli#11803).
+    let attest_steps = steps(attest);
+    let provenance = attest_steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/attest-build-provenance@"))
+        })
+        .unwrap();
+    let id = provenance["id"]
+        .as_str()
+        .expect("the attest step has an id");
+    let copy = attest_steps
+        .iter()
+        .find(|s| {
+            s["env"]["BUNDLE"] == format!("${{{{ steps.{id}.outputs.bundle-path }}}}").as_str()
+        })
+        .expect("a step reads the bundle-path output");
+    let bundle = "apim-gate-provenance.intoto.jsonl";
+    assert!(copy["run"].as_str().unwrap().contains(bundle));
+    assert!(attest_steps.iter().any(|s| {
+        s["uses"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
+            && s["with"]["name"] == "provenance"
+            && s["with"]["path"] == bundle
+    }));
+
     let publish = &jobs["publish"];
     assert_eq!(contents_permission(&release, publish), "write");
+    assert!(steps(publish).iter().any(|s| {
+        s["uses"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("actions/download-artifact@"))
+            && s["with"]["name"] == "provenance"
+    }));
     assert!(
         steps(publish).iter().all(|s| !s["uses"]
             .as_str()
@@ -853,6 +889,12 @@ fn release_workflow_builds_read_only_attests_and_pins_the_hashes_in_the_tag() {
     let publish_run = run_text("publish");
     assert!(publish_run.contains(".github/release-checksums.txt"));
     assert!(publish_run.contains("refs/tags/$VERSION"));
+    let create = publish_run
+        .lines()
+        .skip_while(|l| !l.contains("gh release create"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(create.contains(&format!("provenance/{bundle}")), "{create}");
 
     // The lockfile pins what package.json asks for, from the npm registry, with integrity.
     let manifest: Value = serde_json::from_str(
@@ -891,5 +933,28 @@ fn release_workflow_builds_read_only_attests_and_pins_the_hashes_in_the_tag() {
             "{name} comes from elsewhere: {}",
             pkg["resolved"]
         );
+    }
+}
+
+/// The README's Azure DevOps section names every agent platform the extension ships a binary for.
+#[test]
+fn readme_names_every_azure_devops_agent_platform() {
+    let script = std::fs::read_to_string(root().join("scripts/package-azure-devops.sh")).unwrap();
+    let platforms: Vec<&str> = script
+        .lines()
+        .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            [_, platform, "apim-gate" | "apim-gate.exe"] => Some(platform),
+            _ => None,
+        })
+        .collect();
+    assert!(platforms.len() >= 5, "{platforms:?}");
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split("\n### Azure DevOps\n")
+        .nth(1)
+        .and_then(|s| s.split("\n### ").next())
+        .unwrap();
+    for platform in platforms {
+        assert!(section.contains(&format!("`{platform}`")), "{platform}");
     }
 }
