@@ -167,6 +167,8 @@ fn install_script_runs_only_binaries_matching_the_pinned_hashes() {
     );
     let checksums = action.join(".github/release-checksums.txt");
     let cache = dir.path().join("toolcache");
+    let runner_temp = dir.path().join("runner-temp");
+    std::fs::create_dir_all(&runner_temp).unwrap();
     let run = |action: &Path, base: &str, output: &Path| {
         std::process::Command::new("bash")
             .arg(installer())
@@ -176,6 +178,7 @@ fn install_script_runs_only_binaries_matching_the_pinned_hashes() {
             .env("RUNNER_OS", "Linux")
             .env("RUNNER_ARCH", "X64")
             .env("RUNNER_TOOL_CACHE", &cache)
+            .env("RUNNER_TEMP", &runner_temp)
             .env("GITHUB_OUTPUT", output)
             .env("APIM_GATE_RELEASE_BASE_URL", base)
             .env("VERIFY_ATTESTATION", "false")
@@ -235,17 +238,35 @@ fn install_script_runs_only_binaries_matching_the_pinned_hashes() {
     let cached = cache.join("apim-gate/9.9.9/X64/apim-gate");
     assert!(cache.join("apim-gate/9.9.9/X64.complete").is_file());
 
-    // The whole installer finds it there, hashes it, and runs no download.
+    // The whole installer finds it there and runs no download. The gate gets a private copy
+    // under RUNNER_TEMP, the file that was hashed, not the shared cache entry: a cache entry
+    // changed after the check (a shared self-hosted runner) is not what runs.
     let out1 = dir.path().join("out1");
     let r = run(&action, "https://127.0.0.1:9/none", &out1);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    assert!(String::from_utf8_lossy(&r.stderr).contains("from the tool cache, SHA-256 verified"));
-    assert_eq!(
-        std::fs::read_to_string(&out1).unwrap(),
-        format!("path={}\n", cached.display())
-    );
-    let ran = std::process::Command::new(&cached).output().unwrap();
+    assert!(String::from_utf8_lossy(&r.stderr).contains(
+        "the tool-cache copy of apim-gate v9.9.9: SHA-256 verified on the private copy that runs"
+    ));
+    let written = std::fs::read_to_string(&out1).unwrap();
+    let handed = Path::new(written.strip_prefix("path=").unwrap().trim_end());
+    assert!(handed.starts_with(&runner_temp), "{written}");
+    assert_ne!(handed, cached);
+    assert_eq!(std::fs::read(handed).unwrap(), good);
+    std::fs::write(&cached, "#!/bin/sh\necho evil\n").unwrap();
+    let ran = std::process::Command::new(handed).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&ran.stdout), "apim-gate 9.9.9\n");
+    std::fs::write(&cached, good).unwrap();
+    let out1b = dir.path().join("out1b");
+    assert!(
+        run(&action, "https://127.0.0.1:9/none", &out1b)
+            .status
+            .success()
+    );
+    assert_ne!(
+        std::fs::read_to_string(&out1b).unwrap(),
+        written,
+        "a new private directory per run"
+    );
 
     // A cached binary changed after it was verified (a shared self-hosted runner) is refused.
     std::fs::write(&cached, "#!/bin/sh\necho evil\n").unwrap();
@@ -287,8 +308,11 @@ fn install_script_runs_only_binaries_matching_the_pinned_hashes() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("no pinned release checksums"));
 }
 
-/// `gh attestation verify` runs on the downloaded file with the action's repository when asked
-/// (or when gh is there, by default); its failure refuses the binary; `true` without gh fails.
+/// `gh attestation verify` runs on the downloaded file with the action's repository and its
+/// release workflow as the only signer (GitHub-hosted runners only) when asked, or by default
+/// when it can run; its "no" refuses the binary. With `auto`, a check that cannot run (no gh, no
+/// token: gh needs one even for a public repository, cli/cli#11803; a gh without `attestation`;
+/// a token gh cannot sign in with, exit code 4) is skipped with a note; with `true` it fails.
 #[test]
 fn install_script_checks_build_provenance_with_gh() {
     if !has_tools(&["bash", "sha256sum"]) {
@@ -298,7 +322,23 @@ fn install_script_checks_build_provenance_with_gh() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("apim-gate-x86_64-unknown-linux-musl");
     std::fs::write(&file, "binary").unwrap();
-    let check = |path: &str, mode: &str, answer: &str| {
+    struct Case<'a> {
+        path: &'a str,
+        mode: &'a str,
+        answer: &'a str,
+        token: &'a str,
+        server: &'a str,
+        help: &'a str,
+    }
+    let base = Case {
+        path: "",
+        mode: "auto",
+        answer: "ok",
+        token: "ghs_download",
+        server: "https://github.com",
+        help: "0",
+    };
+    let check = |c: &Case| {
         std::process::Command::new("bash")
             .arg("-c")
             .arg(
@@ -306,14 +346,22 @@ fn install_script_checks_build_provenance_with_gh() {
             )
             .env("INSTALLER", installer())
             .env("FILE", &file)
-            .env("MODE", mode)
-            .env("PATH", path)
-            .env("GH_ANSWER", answer)
-            .env("GITHUB_SERVER_URL", "https://github.com")
-            .env("DOWNLOAD_TOKEN", "ghs_download")
+            .env("MODE", c.mode)
+            .env("PATH", c.path)
+            .env("GH_ANSWER", c.answer)
+            .env("GH_HELP", c.help)
+            .env("GITHUB_SERVER_URL", c.server)
+            .env("DOWNLOAD_TOKEN", c.token)
             .env_remove("GH_TOKEN")
             .output()
             .unwrap()
+    };
+    let said = |r: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&r.stdout),
+            String::from_utf8_lossy(&r.stderr)
+        )
     };
     // This machine's PATH without any gh on it.
     let system = std::env::var("PATH").unwrap_or_default();
@@ -322,27 +370,48 @@ fn install_script_checks_build_provenance_with_gh() {
             .unwrap()
             .into_string()
             .unwrap();
-    let r = check(&without_gh, "auto", "");
+    let no_gh = Case {
+        path: &without_gh,
+        ..base
+    };
+    let r = check(&no_gh);
     assert!(r.status.success(), "{r:?}");
-    assert!(String::from_utf8_lossy(&r.stderr).contains("gh not installed"));
-    let r = check(&without_gh, "true", "");
+    assert!(said(&r).contains("gh not installed"));
+    let r = check(&Case {
+        mode: "true",
+        ..no_gh
+    });
     assert_eq!(r.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&r.stdout)
-            .contains("verify-attestation is true but the GitHub CLI (gh) is not installed")
+        said(&r).contains("verify-attestation is true but the GitHub CLI (gh) is not installed")
     );
-    let r = check(&without_gh, "sometimes", "");
+    let r = check(&Case {
+        mode: "sometimes",
+        ..no_gh
+    });
     assert_eq!(r.status.code(), Some(2));
 
     // A gh that records how it was called and answers as told: the installer's side of the
-    // contract (arguments, token, exit status), not gh's verification.
+    // contract (arguments, token, exit status), not gh's verification. Like gh, it exits 4
+    // ("authentication required") without a token, whatever the repository's visibility.
     let bin = dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let log = dir.path().join("gh.log");
     std::fs::write(
         bin.join("gh"),
         format!(
-            "#!/bin/sh\necho \"$GH_TOKEN $*\" >> '{}'\n[ \"$GH_ANSWER\" = ok ] || {{ echo 'no attestations found' >&2; exit 1; }}\n",
+            r#"#!/bin/sh
+[ "$1" = --version ] && {{ echo 'gh version 2.45.0 (2024-03-04)'; exit 0; }}
+if [ "$3" = --help ]; then
+  [ "$GH_HELP" = 0 ] && exit 0
+  echo 'unknown command "attestation" for "gh"' >&2; exit 1
+fi
+echo "$GH_TOKEN $*" >> '{}'
+if [ -z "$GH_TOKEN" ] || [ "$GH_ANSWER" = auth ]; then
+  echo 'To get started with GitHub CLI, please run:  gh auth login' >&2; exit 4
+fi
+[ "$GH_ANSWER" = ok ] || {{ echo 'no attestations found' >&2; exit 1; }}
+"#,
             log.display()
         ),
     )
@@ -353,20 +422,144 @@ fn install_script_checks_build_provenance_with_gh() {
     )
     .unwrap();
     let with_gh = format!("{}:{without_gh}", bin.display());
-    assert!(check(&with_gh, "false", "no").status.success());
+    let gh = Case {
+        path: &with_gh,
+        ..base
+    };
+    let calls = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        check(&Case {
+            mode: "false",
+            answer: "no",
+            ..gh
+        })
+        .status
+        .success()
+    );
     assert!(!log.exists(), "false never calls gh");
-    let r = check(&with_gh, "auto", "ok");
+    let r = check(&gh);
     assert!(r.status.success(), "{r:?}");
     assert_eq!(
-        std::fs::read_to_string(&log).unwrap().trim(),
+        calls().trim(),
         format!(
-            "ghs_download attestation verify {} --repo apim-gate/apim-gate",
+            "ghs_download attestation verify {} --repo apim-gate/apim-gate \
+             --signer-workflow apim-gate/apim-gate/.github/workflows/release.yml \
+             --deny-self-hosted-runners",
             file.display()
         )
     );
-    let r = check(&with_gh, "auto", "no");
+    // A check that ran and said no refuses the binary, in auto as in true.
+    for mode in ["auto", "true"] {
+        let r = check(&Case {
+            mode,
+            answer: "no",
+            ..gh
+        });
+        assert_eq!(r.status.code(), Some(2), "{r:?}");
+        assert!(said(&r).contains("no attestations found"));
+    }
+
+    // Checks that cannot run: skipped under auto, failures under true.
+    std::fs::remove_file(&log).unwrap();
+    let no_token = Case { token: "", ..gh };
+    let r = check(&no_token);
+    assert!(r.status.success(), "{r:?}");
+    assert!(said(&r).contains("no token for gh"), "{}", said(&r));
+    assert!(!log.exists(), "gh is not asked without a token");
+    let r = check(&Case {
+        mode: "true",
+        ..no_token
+    });
     assert_eq!(r.status.code(), Some(2), "{r:?}");
-    assert!(String::from_utf8_lossy(&r.stdout).contains("no attestations found"));
+    assert!(said(&r).contains("github-token is empty"));
+
+    let old_gh = Case { help: "1", ..gh };
+    let r = check(&old_gh);
+    assert!(r.status.success(), "{r:?}");
+    assert!(said(&r).contains("this gh has no 'attestation verify'"));
+    let r = check(&Case {
+        mode: "true",
+        ..old_gh
+    });
+    assert_eq!(r.status.code(), Some(2), "{r:?}");
+    assert!(
+        said(&r).contains("this gh (gh version 2.45.0 (2024-03-04)) has no 'attestation verify'")
+    );
+    assert!(!log.exists());
+
+    let refused = Case {
+        answer: "auth",
+        ..gh
+    };
+    let r = check(&refused);
+    assert!(r.status.success(), "{r:?}");
+    assert!(said(&r).contains("exit code 4"), "{}", said(&r));
+    let r = check(&Case {
+        mode: "true",
+        ..refused
+    });
+    assert_eq!(r.status.code(), Some(2), "{r:?}");
+    assert!(said(&r).contains("could not sign in"));
+
+    // gh asks github.com: on GitHub Enterprise Server, auto skips and true says why it cannot.
+    let ghes = Case {
+        server: "https://ghe.example.com",
+        ..gh
+    };
+    std::fs::remove_file(&log).unwrap();
+    assert!(check(&ghes).status.success());
+    let r = check(&Case {
+        mode: "true",
+        ..ghes
+    });
+    assert_eq!(r.status.code(), Some(2), "{r:?}");
+    assert!(said(&r).contains("github.com"));
+    assert!(!log.exists());
+}
+
+/// Downloads: https only (redirects too), TLS 1.2 or later, and a bounded time.
+#[test]
+fn install_script_downloads_over_https_with_a_time_limit() {
+    if !has_tools(&["bash"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.path().join("curl.log");
+    std::fs::write(
+        bin.join("curl"),
+        format!("#!/bin/sh\necho \"$*\" > '{}'\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        bin.join("curl"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let r = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("source \"$INSTALLER\"; download https://example.com/a out")
+        .env("INSTALLER", installer())
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env_remove("DOWNLOAD_TOKEN")
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{r:?}");
+    let args = std::fs::read_to_string(&log).unwrap();
+    let args: Vec<&str> = args.split_whitespace().collect();
+    for pair in [
+        ["--proto", "=https"],
+        ["--proto-redir", "=https"],
+        ["--max-time", "300"],
+        ["--connect-timeout", "20"],
+    ] {
+        assert!(args.windows(2).any(|w| w == pair), "{pair:?} in {args:?}");
+    }
+    assert!(args.contains(&"--tlsv1.2"));
 }
 
 /// The extension layout for `tfx extension create`: manifest, task with the release's version,
@@ -642,8 +835,44 @@ fn release_workflow_builds_read_only_attests_and_pins_the_hashes_in_the_tag() {
                 .is_some_and(|p| p.contains("apim-gate-*"))
     }));
 
+    // Its Sigstore bundle travels to the release as a file: `gh attestation verify --bundle`
+    // needs no GitHub login, the attestations API does (cli/cli#11803).
+    let attest_steps = steps(attest);
+    let provenance = attest_steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/attest-build-provenance@"))
+        })
+        .unwrap();
+    let id = provenance["id"]
+        .as_str()
+        .expect("the attest step has an id");
+    let copy = attest_steps
+        .iter()
+        .find(|s| {
+            s["env"]["BUNDLE"] == format!("${{{{ steps.{id}.outputs.bundle-path }}}}").as_str()
+        })
+        .expect("a step reads the bundle-path output");
+    let bundle = "apim-gate-provenance.intoto.jsonl";
+    assert!(copy["run"].as_str().unwrap().contains(bundle));
+    assert!(attest_steps.iter().any(|s| {
+        s["uses"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
+            && s["with"]["name"] == "provenance"
+            && s["with"]["path"] == bundle
+    }));
+
     let publish = &jobs["publish"];
     assert_eq!(contents_permission(&release, publish), "write");
+    assert!(steps(publish).iter().any(|s| {
+        s["uses"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("actions/download-artifact@"))
+            && s["with"]["name"] == "provenance"
+    }));
     assert!(
         steps(publish).iter().all(|s| !s["uses"]
             .as_str()
@@ -660,6 +889,12 @@ fn release_workflow_builds_read_only_attests_and_pins_the_hashes_in_the_tag() {
     let publish_run = run_text("publish");
     assert!(publish_run.contains(".github/release-checksums.txt"));
     assert!(publish_run.contains("refs/tags/$VERSION"));
+    let create = publish_run
+        .lines()
+        .skip_while(|l| !l.contains("gh release create"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(create.contains(&format!("provenance/{bundle}")), "{create}");
 
     // The lockfile pins what package.json asks for, from the npm registry, with integrity.
     let manifest: Value = serde_json::from_str(
@@ -698,5 +933,28 @@ fn release_workflow_builds_read_only_attests_and_pins_the_hashes_in_the_tag() {
             "{name} comes from elsewhere: {}",
             pkg["resolved"]
         );
+    }
+}
+
+/// The README's Azure DevOps section names every agent platform the extension ships a binary for.
+#[test]
+fn readme_names_every_azure_devops_agent_platform() {
+    let script = std::fs::read_to_string(root().join("scripts/package-azure-devops.sh")).unwrap();
+    let platforms: Vec<&str> = script
+        .lines()
+        .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            [_, platform, "apim-gate" | "apim-gate.exe"] => Some(platform),
+            _ => None,
+        })
+        .collect();
+    assert!(platforms.len() >= 5, "{platforms:?}");
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split("\n### Azure DevOps\n")
+        .nth(1)
+        .and_then(|s| s.split("\n### ").next())
+        .unwrap();
+    for platform in platforms {
+        assert!(section.contains(&format!("`{platform}`")), "{platform}");
     }
 }

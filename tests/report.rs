@@ -804,6 +804,9 @@ async fn pr_comment_updates_only_a_comment_its_own_token_wrote() {
     assert_eq!(theirs[0]["id"], planted["id"]);
     let ours = by(&rec, "github-actions[bot]");
     assert_eq!(ours.len(), 1);
+    // GitHub's comment ids are past 2^31, as the sandbox's are: the gate finds its comment by
+    // GraphQL's fullDatabaseId (a BigInt string), not the 32-bit databaseId.
+    assert!(ours[0]["id"].as_u64().unwrap() > i32::MAX as u64);
     assert!(
         ours[0]["body"]
             .as_str()

@@ -8,14 +8,16 @@
 # does not match and is refused. Without that file (a branch or commit ref, an older tag) there
 # is nothing to check a download against, so the action builds from its own checkout.
 #
-# Order, with a pinned checksums file: the tool cache, re-hashed on every hit; else the release
-# asset for this runner's OS/architecture, downloaded over HTTPS only, hashed, optionally checked
-# with `gh attestation verify`, then cached. Otherwise (or when the download fails) `cargo build
-# --release` from the action's checkout.
+# Order, with a pinned checksums file: the tool cache; else the release asset for this runner's
+# OS/architecture, downloaded over HTTPS only (5 minutes at most), hashed, optionally checked with
+# `gh attestation verify`, then cached. Either way the gate runs a private copy (a fresh
+# `mktemp -d` under RUNNER_TEMP), and the copy is what is hashed: a tool-cache entry changed
+# between the check and the run (a shared self-hosted runner) is never the file that runs.
+# Otherwise (or when the download fails) `cargo build --release` from the action's checkout.
 #
 # Environment: ACTION_PATH, ACTION_REPOSITORY (github.action_* passed through `env:`, since
 # composite steps may see them empty: actions/runner#2473), RUNNER_OS, RUNNER_ARCH,
-# RUNNER_TOOL_CACHE, GITHUB_SERVER_URL, GITHUB_OUTPUT; DOWNLOAD_TOKEN (optional, for private
+# RUNNER_TOOL_CACHE, RUNNER_TEMP, GITHUB_SERVER_URL, GITHUB_OUTPUT; DOWNLOAD_TOKEN (optional, for private
 # repositories and for `gh`); VERIFY_ATTESTATION (auto, true, false; default auto);
 # APIM_GATE_RELEASE_BASE_URL overrides `<server>/<repo>/releases/download` (mirrors; https only,
 # and the pinned hashes still apply).
@@ -62,6 +64,20 @@ verify_pinned() { # file asset checksums what
     fail "$4 ($1) does not match the SHA-256 pinned in the action for $2 (expected $expected, got $actual): refused. If this is a tool-cache entry, delete it; if it is a download, the release asset is not the one this tag was released with."
 }
 
+# Copies `file` into a new private directory under RUNNER_TEMP (the runner empties it after the
+# job), hashes the copy and hands the copy to the gate step: what was hashed is what runs.
+emit_private_copy() { # file asset checksums what exe
+  local root=${RUNNER_TEMP:-${TMPDIR:-/tmp}} run
+  # Git Bash on Windows runners: RUNNER_TEMP is D:\a\_temp; the gate step runs in bash too.
+  if command -v cygpath >/dev/null 2>&1; then root=$(cygpath -u "$root"); fi
+  run=$(mktemp -d "$root/apim-gate.XXXXXXXX")
+  cp "$1" "$run/$5"
+  verify_pinned "$run/$5" "$2" "$3" "$4"
+  chmod 700 "$run/$5"
+  log "apim-gate: $4: SHA-256 verified on the private copy that runs ($run/$5)"
+  emit "$run/$5"
+}
+
 # Verifies a downloaded file and moves it into the tool cache's layout (<tool>/<version>/<arch>
 # plus <arch>.complete, as actions/tool-cache writes it). Nothing is cached unless it verified.
 install_verified() { # file asset checksums dir exe
@@ -72,29 +88,48 @@ install_verified() { # file asset checksums dir exe
   touch "$4.complete"
 }
 
-# `gh attestation verify`: the asset was built by this repository's release workflow (Sigstore
-# provenance from actions/attest-build-provenance). auto: when gh is installed and the action
-# comes from github.com; true: required; false: skipped. A verification that runs and fails
-# refuses the binary in every mode.
+# `gh attestation verify`: the asset was built by this repository's release workflow on a
+# GitHub-hosted runner (Sigstore provenance from actions/attest-build-provenance). auto: when it
+# can run (gh with `attestation verify`, gh 2.49 or later; a token, which gh needs even for a
+# public repository, cli/cli#11803; the action from github.com); true: required, on github.com
+# only (gh asks github.com's attestation API, not a GitHub Enterprise Server's); false: skipped.
+# A verification that runs and says no refuses the binary in every mode.
 verify_attestation() { # file repository mode
-  local mode=${3:-auto} out
+  local mode=${3:-auto} out token=${GH_TOKEN:-${DOWNLOAD_TOKEN:-}} status=0
   case "$mode" in
     false | no | 0) return 0 ;;
-    true | yes | 1) command -v gh >/dev/null 2>&1 ||
-        fail "verify-attestation is true but the GitHub CLI (gh) is not installed on this runner" ;;
+    true | yes | 1)
+      command -v gh >/dev/null 2>&1 ||
+        fail "verify-attestation is true but the GitHub CLI (gh) is not installed on this runner"
+      case "${GITHUB_SERVER_URL:-https://github.com}" in
+        https://github.com) ;;
+        *) fail "verify-attestation is true, but gh checks attestations on github.com and this workflow runs on ${GITHUB_SERVER_URL}: set verify-attestation to auto or false (the pinned SHA-256 is checked either way)" ;;
+      esac
+      [ -n "$token" ] ||
+        fail "verify-attestation is true but github-token is empty: gh attestation verify needs a token, even for a public repository"
+      gh attestation verify --help >/dev/null 2>&1 ||
+        fail "verify-attestation is true but this gh ($(gh --version 2>/dev/null | head -n1)) has no 'attestation verify' (gh 2.49 or later): update gh or set verify-attestation to auto" ;;
     auto | '')
       command -v gh >/dev/null 2>&1 || { log "apim-gate: gh not installed; attestation not checked (the pinned SHA-256 was)"; return 0; }
       case "${GITHUB_SERVER_URL:-https://github.com}" in
         https://github.com) ;;
         *) log "apim-gate: attestations are checked on github.com only; the pinned SHA-256 was"; return 0 ;;
-      esac ;;
+      esac
+      [ -n "$token" ] || { log "apim-gate: no token for gh (github-token is empty); attestation not checked (the pinned SHA-256 was)"; return 0; }
+      gh attestation verify --help >/dev/null 2>&1 || { log "apim-gate: this gh has no 'attestation verify' (gh 2.49 or later); attestation not checked (the pinned SHA-256 was)"; return 0; } ;;
     *) fail "verify-attestation '$mode' is not auto, true or false" ;;
   esac
-  if out=$(GH_TOKEN=${GH_TOKEN:-${DOWNLOAD_TOKEN:-}} gh attestation verify "$1" --repo "$2" 2>&1); then
-    log "apim-gate: build provenance verified (gh attestation verify --repo $2)"
-  else
-    fail "gh attestation verify $(basename "$1") --repo $2 failed: $(printf '%s' "$out" | tr '\n' ' ')"
-  fi
+  # Only this repository's release workflow, on a GitHub-hosted runner, may have signed it.
+  out=$(GH_TOKEN=$token gh attestation verify "$1" --repo "$2" \
+    --signer-workflow "$2/.github/workflows/release.yml" --deny-self-hosted-runners 2>&1) || status=$?
+  case "$status" in
+    0) log "apim-gate: build provenance verified (gh attestation verify --repo $2, signed by its release.yml)" ;;
+    # gh's exit code 4: authentication required (the token was refused); nothing was checked.
+    4) [ "$mode" = auto ] || [ -z "$mode" ] ||
+         fail "gh attestation verify $(basename "$1") could not sign in to GitHub with github-token (gh exit code 4): $(printf '%s' "$out" | tr '\n' ' ')"
+       log "apim-gate: gh could not sign in with github-token (exit code 4); attestation not checked (the pinned SHA-256 was)" ;;
+    *) fail "gh attestation verify $(basename "$1") --repo $2 --signer-workflow $2/.github/workflows/release.yml failed: $(printf '%s' "$out" | tr '\n' ' ')" ;;
+  esac
 }
 
 download() { # url file
@@ -104,7 +139,7 @@ download() { # url file
   fi
   # https only, TLS 1.2 or later, redirects included (GitHub redirects assets to its CDN).
   curl --proto '=https' --proto-redir '=https' --tlsv1.2 -fsSL --retry 3 --retry-delay 2 \
-    --connect-timeout 20 ${auth[@]+"${auth[@]}"} -o "$2" "$1"
+    --connect-timeout 20 --max-time 300 ${auth[@]+"${auth[@]}"} -o "$2" "$1"
 }
 
 main() {
@@ -144,9 +179,7 @@ main() {
     dir="$cache_root/apim-gate/${release#v}/$arch"
     if [ -f "$dir.complete" ] && [ -f "$dir/$exe" ]; then
       # A cache hit is hashed like a download: the cache outlives this job on self-hosted runners.
-      verify_pinned "$dir/$exe" "$asset" "$checksums" "the tool-cache copy of apim-gate $release"
-      log "apim-gate: $release from the tool cache, SHA-256 verified"
-      emit "$dir/$exe"
+      emit_private_copy "$dir/$exe" "$asset" "$checksums" "the tool-cache copy of apim-gate $release" "$exe"
     fi
     base=${APIM_GATE_RELEASE_BASE_URL:-${GITHUB_SERVER_URL:-https://github.com}/${repository}/releases/download}
     tmp=$(mktemp -d)
@@ -156,7 +189,7 @@ main() {
       verify_attestation "$tmp/$asset" "$repository" "${VERIFY_ATTESTATION:-auto}"
       install_verified "$tmp/$asset" "$asset" "$checksums" "$dir" "$exe"
       log "apim-gate: $release ($asset) downloaded, SHA-256 matches the pinned hash, cached in $dir"
-      emit "$dir/$exe"
+      emit_private_copy "$dir/$exe" "$asset" "$checksums" "the downloaded $asset of release $release" "$exe"
     fi
     log "apim-gate: no release asset $asset for $release ($(tr -d '\n' < "$tmp/err")); building from source"
   elif [ -n "$target" ]; then

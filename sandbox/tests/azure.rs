@@ -1347,19 +1347,34 @@ async fn github_tokens_have_identities() {
         StatusCode::OK
     );
 
-    // GraphQL lists them with their authors as GraphQL names them.
-    let q = "query($n: Int!) { repository(owner: \"acme\", name: \"shop\") { pullRequest(number: $n) { comments(first: 10) { nodes { databaseId author { __typename login } } } } } }";
-    let page: Value = c
-        .post(format!("{gh}/graphql"))
-        .bearer_auth(maintainer)
-        .json(&json!({"query": q, "variables": {"n": 3}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // GraphQL lists them with their authors as GraphQL names them, and says which the viewer
+    // wrote. Comment ids are past 2^31 (as GitHub's are): `fullDatabaseId` (a BigInt string)
+    // carries them; `databaseId` (a 32-bit Int) cannot and is a field error.
+    let q = "query($n: Int!) { repository(owner: \"acme\", name: \"shop\") { pullRequest(number: $n) { comments(first: 10) { nodes { databaseId fullDatabaseId viewerDidAuthor author { __typename login } } } } } }";
+    let page = |token: &str| {
+        c.post(format!("{gh}/graphql"))
+            .bearer_auth(token)
+            .json(&json!({"query": q, "variables": {"n": 3}}))
+            .send()
+    };
+    let page: Value = page(contributor).await.unwrap().json().await.unwrap();
     let nodes = &page["data"]["repository"]["pullRequest"]["comments"]["nodes"];
+    assert!(ours["id"].as_u64().unwrap() > i32::MAX as u64);
+    assert_eq!(nodes[1]["fullDatabaseId"], ours["id"].to_string());
+    assert_eq!(nodes[1]["databaseId"], Value::Null);
+    assert!(
+        page["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("Integer out of bounds: {}", ours["id"]))),
+        "{page}"
+    );
+    assert_eq!(nodes[0]["viewerDidAuthor"], true);
+    assert_eq!(nodes[1]["viewerDidAuthor"], false);
     assert_eq!(
         nodes[0]["author"],
         json!({"__typename": "User", "login": "sandbox-contributor"})
@@ -1368,7 +1383,6 @@ async fn github_tokens_have_identities() {
         nodes[1]["author"],
         json!({"__typename": "Bot", "login": "github-actions"})
     );
-    assert_eq!(nodes[1]["databaseId"], ours["id"]);
 
     let check = c
         .post(format!("{repo}/check-runs"))

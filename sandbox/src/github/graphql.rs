@@ -584,6 +584,15 @@ fn comments(ctx: &mut Ctx, field: &Field, path: &[String], all: &[Value]) -> Val
 /// An issue comment as GraphQL shows it. A bot author is its app's slug (`github-actions`), type
 /// `Bot`; REST shows the same author as `github-actions[bot]` (marocchino/sticky-pull-request-
 /// comment compares `viewer.login` without `[bot]` to `author.login` for this reason).
+///
+/// Ids: `databaseId` is a GraphQL `Int`, 32-bit signed (GraphQL spec, Int result coercion), and
+/// deprecated on GitHub because it "does not support 64-bit signed integer identifiers. Use
+/// `fullDatabaseId` instead"; `fullDatabaseId` is a `BigInt`, which GitHub encodes as a string
+/// (docs.github.com/en/graphql/reference/scalars#bigint). Issue comment ids passed 2^31 in 2024
+/// (e.g. `issuecomment-2250077004`; octokit/octokit.graphql.net#312 widened every DatabaseId to
+/// long). A `databaseId` beyond `Int` is a field error here, as graphql-ruby's
+/// `IntegerEncodingError` makes it ("Integer out of bounds"): the strictest reading.
+/// `viewerDidAuthor`: whether the token's own identity wrote the comment.
 fn comment_node(rest: &Value, viewer: &str) -> Value {
     let user = &rest["user"];
     let bot = user["type"] == "Bot";
@@ -597,6 +606,7 @@ fn comment_node(rest: &Value, viewer: &str) -> Value {
         "__typename": "IssueComment",
         "id": rest["node_id"],
         "databaseId": rest["id"],
+        "fullDatabaseId": rest["id"].as_u64().map(|id| id.to_string()),
         "body": rest["body"],
         "url": rest["html_url"],
         "createdAt": rest["created_at"],
@@ -617,6 +627,21 @@ fn comment_fields(ctx: &mut Ctx, field: &Field, path: &[String], node: &Value) -
         let p = [path, &[sub.key().to_string()]].concat();
         let v = if sub.name == "author" {
             select(ctx, sub, &p, &node["author"], "Actor")
+        } else if sub.name == "databaseId" {
+            match node["databaseId"].as_i64() {
+                Some(id) if i32::try_from(id).is_ok() => json!(id),
+                _ => {
+                    ctx.error(
+                        &p,
+                        "integerOutOfBounds",
+                        format!(
+                            "Integer out of bounds: {}. \nConsider using ID or GraphQL::Types::BigInt instead.",
+                            node["databaseId"]
+                        ),
+                    );
+                    Value::Null
+                }
+            }
         } else {
             match node.get(&sub.name) {
                 Some(v) => v.clone(),
@@ -739,6 +764,54 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .contains("Parse error")
+        );
+    }
+
+    /// Ids past 2^31: `databaseId` (Int) is a field error, `fullDatabaseId` (BigInt) a string;
+    /// `viewerDidAuthor` says whether the viewer wrote the comment.
+    #[test]
+    fn comment_ids_beyond_32_bits_come_as_big_int_strings() {
+        let all = vec![
+            rest_comment(2_250_077_004, "github-actions[bot]", true, "ours"),
+            rest_comment(2_147_483_647, "octocat", false, "theirs"),
+        ];
+        let comments = move |_: &str, _: &str, _: u64| all.clone();
+        let data = Data {
+            viewer: Viewer {
+                login: "github-actions[bot]".into(),
+                bot: true,
+                database_id: 41898282,
+            },
+            comments: &comments,
+        };
+        let q = "{ repository(owner: \"o\", name: \"r\") { pullRequest(number: 1) { comments(first: 2) { nodes { fullDatabaseId viewerDidAuthor databaseId } } } } }";
+        let a = execute(q, &json!({}), &data);
+        let nodes = &a["data"]["repository"]["pullRequest"]["comments"]["nodes"];
+        assert_eq!(
+            nodes[0],
+            json!({"fullDatabaseId": "2250077004", "viewerDidAuthor": true, "databaseId": null})
+        );
+        assert_eq!(
+            nodes[1],
+            json!({"fullDatabaseId": "2147483647", "viewerDidAuthor": false, "databaseId": 2147483647})
+        );
+        assert_eq!(a["errors"].as_array().unwrap().len(), 1, "{a}");
+        assert!(
+            a["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Integer out of bounds: 2250077004")
+        );
+        assert_eq!(
+            a["errors"][0]["path"],
+            json!([
+                "repository",
+                "pullRequest",
+                "comments",
+                "nodes",
+                "0",
+                "databaseId"
+            ])
         );
     }
 

@@ -115,6 +115,11 @@ pub enum ApiError {
     },
     #[error("could not {what}: {message}")]
     Other { what: &'static str, message: String },
+    /// A comment id GraphQL gave that is not a decimal u64: the comment cannot be addressed.
+    #[error(
+        "could not read the pull request's comments: GitHub GraphQL answered fullDatabaseId '{value}' for the gate's comment, which is not a comment id (a decimal number); nothing was posted. Turn pr-comment off for this run and report it to apim-gate"
+    )]
+    CommentId { value: String },
 }
 
 struct Call {
@@ -478,13 +483,18 @@ pub fn services_marker(verdicts: &[Verdict]) -> String {
 /// kind of token, GitHub App installation tokens (the Actions `GITHUB_TOKEN`) included, which
 /// REST `GET /user` refuses.
 /// <https://docs.github.com/en/graphql/reference/queries#viewer>
+///
+/// The id is `fullDatabaseId`, a `BigInt` GitHub encodes as a string: `databaseId` is a 32-bit
+/// `Int`, deprecated because it "does not support 64-bit signed integer identifiers", and issue
+/// comment ids are past 2^31 (octokit/octokit.graphql.net#312).
+/// <https://docs.github.com/en/graphql/reference/objects#issuecomment>
 const COMMENTS_QUERY: &str =
     "query($owner: String!, $repo: String!, $number: Int!, $after: String) {
   viewer { login }
   repository(owner: $owner, name: $repo) {
     pullRequest(number: $number) {
       comments(first: 100, after: $after) {
-        nodes { databaseId body author { __typename login } }
+        nodes { fullDatabaseId viewerDidAuthor body author { __typename login } }
         pageInfo { hasNextPage endCursor }
       }
     }
@@ -545,7 +555,11 @@ struct PageInfo {
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CommentNode {
-    database_id: Option<u64>,
+    /// A `BigInt`: a decimal string.
+    full_database_id: Option<String>,
+    /// GitHub's own answer to "did the token's identity write this?"; required together with
+    /// [`written_by`], so a comment counts as the gate's only when both agree.
+    viewer_did_author: bool,
     body: String,
     /// None when the author's account was deleted ("ghost").
     author: Option<Author>,
@@ -566,6 +580,17 @@ pub fn written_by(viewer: &str, author_kind: &str, author_login: &str) -> bool {
         Some(slug) => author_kind == "Bot" && (author_login == slug || author_login == viewer),
         None => author_kind == "User" && author_login == viewer,
     }
+}
+
+/// A comment's `fullDatabaseId` (GraphQL `BigInt`, a decimal string) as the REST id.
+pub fn comment_id(full_database_id: &str) -> Result<u64, ApiError> {
+    full_database_id
+        .parse::<u64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::CommentId {
+            value: full_database_id.chars().take(40).collect(),
+        })
 }
 
 async fn comments_page(
@@ -631,15 +656,20 @@ pub async fn upsert_comment(
     // A busy pull request has many comments; ours is usually early, and 20 pages is plenty.
     for _ in 0..20 {
         let (viewer, page) = comments_page(gh, ctx, number, after.as_deref()).await?;
-        existing = page.nodes.into_iter().flatten().find_map(|c| {
-            let mine = c
-                .author
-                .as_ref()
-                .is_some_and(|a| written_by(&viewer, &a.kind, &a.login));
-            (mine && c.body.contains(marker))
-                .then_some(c.database_id)
-                .flatten()
-        });
+        existing = page
+            .nodes
+            .into_iter()
+            .flatten()
+            .find(|c| {
+                c.viewer_did_author
+                    && c.author
+                        .as_ref()
+                        .is_some_and(|a| written_by(&viewer, &a.kind, &a.login))
+                    && c.body.contains(marker)
+            })
+            .and_then(|c| c.full_database_id)
+            .map(|id| comment_id(&id))
+            .transpose()?;
         match page.page_info.end_cursor {
             Some(cursor) if existing.is_none() && page.page_info.has_next_page => {
                 after = Some(cursor)
@@ -694,6 +724,28 @@ mod tests {
             graphql_base("https://127.0.0.1:8443"),
             "https://127.0.0.1:8443"
         );
+    }
+
+    #[test]
+    fn comment_ids_are_big_int_strings() {
+        assert_eq!(comment_id("2250077004").unwrap(), 2_250_077_004);
+        assert_eq!(comment_id("18446744073709551615").unwrap(), u64::MAX);
+        for bad in [
+            "",
+            "-1",
+            "0",
+            "1e9",
+            " 42",
+            "18446744073709551616",
+            "IC_kwDO",
+        ] {
+            let e = comment_id(bad).unwrap_err();
+            assert!(
+                matches!(&e, ApiError::CommentId { value } if value == bad),
+                "{bad}"
+            );
+            assert!(e.to_string().contains("pr-comment"), "{e}");
+        }
     }
 
     #[test]
