@@ -178,6 +178,8 @@ fn lb_ingress_ip(service: &Service) -> Option<String> {
         .find_map(|i| i.ip.clone().or_else(|| i.hostname.clone()))
 }
 
+/// Where APIM calls: the agent-ip input when given, else the internal load balancer when the mode
+/// allows it and it has an IP, else a node's InternalIP with the nodePort.
 pub async fn choose_address(
     api: &Kube<'_>,
     service: &Service,
@@ -185,33 +187,60 @@ pub async fn choose_address(
     backends: &[Backend],
     target: &Target,
 ) -> Result<AddressChoice, ClusterError> {
-    let kind = service_type(service);
-    let svc = format!("{}/{}", target.namespace, target.service);
-    let preferred_pod = || backends.first().map(|b| b.pod.clone());
-
     if let Some(agent) = &target.agent_ip {
-        let host: Host = agent
-            .parse()
-            .map_err(|e: crate::address::AddressError| ClusterError::BadAgentIp(e.to_string()))?;
-        let node_port = port.node_port.ok_or_else(|| ClusterError::NoNodePort {
-            namespace: target.namespace.clone(),
-            name: target.service.clone(),
-            port: port.port.to_string(),
-        })?;
-        return Ok(AddressChoice {
-            address: HostPort::new(host.clone(), Some(node_port)),
-            via: Via::AgentIp {
-                host: host.to_string(),
-                port: node_port,
-            },
-            why: format!(
-                "agent-ip {host} given; nodePort {node_port} of Service {svc} {}",
-                port.describe()
-            ),
-            pod: preferred_pod(),
-        });
+        return agent_ip_address(agent, port, backends, target);
     }
+    if let Some(choice) = load_balancer_address(service, port, backends, target)? {
+        return Ok(choice);
+    }
+    node_port_address(api, service, port, backends, target).await
+}
 
+fn service_label(target: &Target) -> String {
+    format!("{}/{}", target.namespace, target.service)
+}
+
+fn node_port_of(port: &ServicePortInfo, target: &Target) -> Result<u16, ClusterError> {
+    port.node_port.ok_or_else(|| ClusterError::NoNodePort {
+        namespace: target.namespace.clone(),
+        name: target.service.clone(),
+        port: port.port.to_string(),
+    })
+}
+
+fn agent_ip_address(
+    agent: &str,
+    port: &ServicePortInfo,
+    backends: &[Backend],
+    target: &Target,
+) -> Result<AddressChoice, ClusterError> {
+    let host: Host = agent
+        .parse()
+        .map_err(|e: crate::address::AddressError| ClusterError::BadAgentIp(e.to_string()))?;
+    let node_port = node_port_of(port, target)?;
+    Ok(AddressChoice {
+        address: HostPort::new(host.clone(), Some(node_port)),
+        via: Via::AgentIp {
+            host: host.to_string(),
+            port: node_port,
+        },
+        why: format!(
+            "agent-ip {host} given; nodePort {node_port} of Service {} {}",
+            service_label(target),
+            port.describe()
+        ),
+        pod: backends.first().map(|b| b.pod.clone()),
+    })
+}
+
+/// The internal load balancer's address when the mode takes it; `None` falls through to a node.
+fn load_balancer_address(
+    service: &Service,
+    port: &ServicePortInfo,
+    backends: &[Backend],
+    target: &Target,
+) -> Result<Option<AddressChoice>, ClusterError> {
+    let kind = service_type(service);
     let lb_ip = (kind == "LoadBalancer")
         .then(|| lb_ingress_ip(service))
         .flatten();
@@ -229,42 +258,42 @@ pub async fn choose_address(
                 name: target.service.clone(),
             });
         }
+        AddressMode::NodePort => return Ok(None),
         _ => {}
     }
-    if let (Some(ip), AddressMode::Auto | AddressMode::LoadBalancer) = (&lb_ip, target.address) {
-        let host: Host = ip.parse().map_err(|_| {
-            ClusterError::Config(format!("load balancer address '{ip}' is not a host"))
-        })?;
-        return Ok(AddressChoice {
-            address: HostPort::new(host, Some(port.port)),
-            via: Via::LoadBalancer {
-                ip: ip.clone(),
-                port: port.port,
-            },
-            why: format!(
-                "internal load balancer {ip} of Service {svc}, {} (survives node replacement)",
-                port.describe()
-            ),
-            pod: preferred_pod(),
-        });
-    }
+    let Some(ip) = lb_ip else {
+        return Ok(None);
+    };
+    let host: Host = ip
+        .parse()
+        .map_err(|_| ClusterError::Config(format!("load balancer address '{ip}' is not a host")))?;
+    Ok(Some(AddressChoice {
+        address: HostPort::new(host, Some(port.port)),
+        via: Via::LoadBalancer {
+            ip: ip.clone(),
+            port: port.port,
+        },
+        why: format!(
+            "internal load balancer {ip} of Service {}, {} (survives node replacement)",
+            service_label(target),
+            port.describe()
+        ),
+        pod: backends.first().map(|b| b.pod.clone()),
+    }))
+}
 
-    let node_port = port.node_port.ok_or_else(|| ClusterError::NoNodePort {
-        namespace: target.namespace.clone(),
-        name: target.service.clone(),
-        port: port.port.to_string(),
-    })?;
-    let local = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.external_traffic_policy.as_deref())
-        == Some("Local");
-    let nodes = api
-        .list(&api.all::<Node>(), &ListParams::default(), "listing nodes")
-        .await?;
-    let mut candidates: Vec<(String, String, Option<String>)> = Vec::new();
-    let mut seen = Vec::new();
-    for node in &nodes {
+/// A node as the choice sees it.
+struct NodeView {
+    name: String,
+    ready: bool,
+    schedulable: bool,
+    ip: Option<String>,
+    /// The ready backend pod it hosts, if any.
+    pod: Option<String>,
+}
+
+impl NodeView {
+    fn of(node: &Node, backends: &[Backend]) -> NodeView {
         let name = node.metadata.name.clone().unwrap_or_default();
         let ready = node
             .status
@@ -286,44 +315,66 @@ pub async fn choose_address(
             .iter()
             .find(|b| b.node.as_deref() == Some(name.as_str()))
             .map(|b| b.pod.clone());
-        seen.push(format!(
-            "{name} ({}{}{}{})",
-            if ready { "Ready" } else { "NotReady" },
-            if schedulable { "" } else { ", unschedulable" },
-            ip.as_ref()
+        NodeView {
+            name,
+            ready,
+            schedulable,
+            ip,
+            pod,
+        }
+    }
+
+    /// `name (Ready, 10.224.0.4, hosts a ready pod)`, for the error listing every node.
+    fn describe(&self) -> String {
+        format!(
+            "{} ({}{}{}{})",
+            self.name,
+            if self.ready { "Ready" } else { "NotReady" },
+            if self.schedulable {
+                ""
+            } else {
+                ", unschedulable"
+            },
+            self.ip
+                .as_ref()
                 .map(|i| format!(", {i}"))
                 .unwrap_or_else(|| ", no InternalIP".into()),
-            if pod.is_some() {
+            if self.pod.is_some() {
                 ", hosts a ready pod"
             } else {
                 ""
             }
-        ));
-        if let (true, true, Some(ip)) = (ready, schedulable, ip)
-            && (!local || pod.is_some())
-        {
-            candidates.push((name, ip, pod));
-        }
+        )
     }
-    // A node hosting a ready endpoint first (one hop fewer), then the lowest name, so repeated runs
-    // publish the same host.
-    candidates.sort_by(|a, b| b.2.is_some().cmp(&a.2.is_some()).then(a.0.cmp(&b.0)));
-    let Some((node, ip, pod)) = candidates.into_iter().next() else {
-        return Err(ClusterError::NoNode {
-            reason: if local {
-                format!(
-                    "Service {svc} has externalTrafficPolicy Local, so only a Ready, schedulable node hosting a ready pod can answer on its nodePort, and none does"
-                )
-            } else {
-                "none is Ready and schedulable with an InternalIP".to_string()
-            },
-            nodes: if seen.is_empty() {
-                "none".into()
-            } else {
-                seen.join("; ")
-            },
-        });
-    };
+}
+
+fn traffic_policy_local(service: &Service) -> bool {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.external_traffic_policy.as_deref())
+        == Some("Local")
+}
+
+async fn node_port_address(
+    api: &Kube<'_>,
+    service: &Service,
+    port: &ServicePortInfo,
+    backends: &[Backend],
+    target: &Target,
+) -> Result<AddressChoice, ClusterError> {
+    let node_port = node_port_of(port, target)?;
+    let local = traffic_policy_local(service);
+    let nodes = api
+        .list(&api.all::<Node>(), &ListParams::default(), "listing nodes")
+        .await?;
+    let views: Vec<NodeView> = nodes.iter().map(|n| NodeView::of(n, backends)).collect();
+    let chosen = pick_node(&views, local).ok_or_else(|| no_node(&views, local, target))?;
+    let (node, ip, pod) = (
+        chosen.name.clone(),
+        chosen.ip.clone().unwrap_or_default(),
+        chosen.pod.clone(),
+    );
     let host: Host = ip
         .parse()
         .map_err(|_| ClusterError::Config(format!("node {node} InternalIP '{ip}' is not an IP")))?;
@@ -343,9 +394,48 @@ pub async fn choose_address(
             node_port,
         },
         why: format!(
-            "nodePort {node_port} of Service {svc} ({}) on node {node} (InternalIP {ip}: Ready, schedulable{hosting}; {policy})",
+            "nodePort {node_port} of Service {} ({}) on node {node} (InternalIP {ip}: Ready, schedulable{hosting}; {policy})",
+            service_label(target),
             port.describe()
         ),
         pod,
     })
+}
+
+/// A node hosting a ready endpoint first (one hop fewer), then the lowest name, so repeated runs
+/// publish the same host.
+fn pick_node(views: &[NodeView], local: bool) -> Option<&NodeView> {
+    let mut candidates: Vec<&NodeView> = views
+        .iter()
+        .filter(|v| v.ready && v.schedulable && v.ip.is_some() && (!local || v.pod.is_some()))
+        .collect();
+    candidates.sort_by(|a, b| {
+        b.pod
+            .is_some()
+            .cmp(&a.pod.is_some())
+            .then(a.name.cmp(&b.name))
+    });
+    candidates.into_iter().next()
+}
+
+fn no_node(views: &[NodeView], local: bool, target: &Target) -> ClusterError {
+    ClusterError::NoNode {
+        reason: if local {
+            format!(
+                "Service {} has externalTrafficPolicy Local, so only a Ready, schedulable node hosting a ready pod can answer on its nodePort, and none does",
+                service_label(target)
+            )
+        } else {
+            "none is Ready and schedulable with an InternalIP".to_string()
+        },
+        nodes: if views.is_empty() {
+            "none".into()
+        } else {
+            views
+                .iter()
+                .map(NodeView::describe)
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
+    }
 }
