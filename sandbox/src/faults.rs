@@ -15,6 +15,8 @@ pub const FAULT_NAMES: &[&str] = &[
     "arm-5xx",
     "arm-409",
     "kube-5xx",
+    "kube-503",
+    "kube-429",
     "lro-fail",
     "token-ttl",
     "pod-ready-after",

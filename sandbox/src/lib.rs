@@ -106,6 +106,8 @@ pub struct Config {
     pub faults: Vec<String>,
     /// A hand-made cluster topology; `None` derives one from `specs` and `service_type`.
     pub cluster: Option<cluster::Topology>,
+    /// RBAC, version and load balancer timing, applied to either topology.
+    pub kube: cluster::KubeSettings,
 }
 
 impl Default for Config {
@@ -118,6 +120,7 @@ impl Default for Config {
             latency: std::time::Duration::ZERO,
             faults: Vec::new(),
             cluster: None,
+            kube: cluster::KubeSettings::default(),
         }
     }
 }
@@ -263,7 +266,8 @@ impl Sandbox {
         let topology = match &config.cluster {
             Some(t) => t.clone(),
             None => cluster::Topology::default_for(specs.len(), config.service_type),
-        };
+        }
+        .with_settings(&config.kube)?;
         let mut documents = BTreeMap::new();
         for (service, doc) in topology.documents(&specs) {
             documents.insert(service, doc);
