@@ -112,9 +112,12 @@ pub async fn connect(input: &KubeconfigInput<'_>) -> Result<Connection, ClusterE
         cluster: None,
         user: None,
     };
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| ClusterError::Config(e.to_string()))?;
+    // kube 5 retries 429/503/504 itself up to 15 times, sleeping whatever Retry-After says; the
+    // gate's own bounded retries (cluster/api.rs) must be the only ones.
+    config.default_retry = false;
     let url = config
         .cluster_url
         .to_string()
@@ -135,7 +138,8 @@ fn in_cluster(home: Option<PathBuf>) -> Result<Connection, ClusterError> {
         .map(|h| h.join(".kube/config").display().to_string())
         .unwrap_or_else(|| "~/.kube/config".to_string());
     match kube::Config::incluster() {
-        Ok(config) => {
+        Ok(mut config) => {
+            config.default_retry = false;
             let url = config.cluster_url.to_string();
             let client =
                 kube::Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;

@@ -52,6 +52,8 @@ pub struct AddressChoice {
     pub why: String,
     /// The backing pod on the chosen node, when there is one (preferred for the fetch).
     pub pod: Option<String>,
+    /// Something the user should know about the choice (a public load balancer passed over).
+    pub warning: Option<String>,
 }
 
 pub async fn read_service(api: &Kube<'_>, target: &Target) -> Result<Service, ClusterError> {
@@ -78,6 +80,23 @@ pub async fn read_service(api: &Kube<'_>, target: &Target) -> Result<Service, Cl
             })
         }
     }
+}
+
+/// The Service read again when it is a LoadBalancer still waiting for its IP (cloud-provider-azure
+/// writes `status.loadBalancer.ingress` once the frontend exists, often while the pods start).
+pub async fn refresh_pending_lb(
+    api: &Kube<'_>,
+    service: Service,
+    target: &Target,
+) -> Result<Service, ClusterError> {
+    if service_type(&service) != "LoadBalancer"
+        || lb_ingress_ip(&service).is_some()
+        || target.address == AddressMode::NodePort
+        || target.agent_ip.is_some()
+    {
+        return Ok(service);
+    }
+    read_service(api, target).await
 }
 
 fn port_info(p: &ServicePort) -> ServicePortInfo {
@@ -190,10 +209,33 @@ pub async fn choose_address(
     if let Some(agent) = &target.agent_ip {
         return agent_ip_address(agent, port, backends, target);
     }
-    if let Some(choice) = load_balancer_address(service, port, backends, target)? {
-        return Ok(choice);
-    }
-    node_port_address(api, service, port, backends, target).await
+    let warning = match load_balancer_address(service, port, backends, target)? {
+        LoadBalancer::Use(choice) => return Ok(choice),
+        LoadBalancer::Skip { warning } => warning,
+    };
+    let mut choice = node_port_address(api, service, port, backends, target).await?;
+    choice.warning = warning;
+    Ok(choice)
+}
+
+/// The annotation that makes cloud-provider-azure give a LoadBalancer Service a private frontend
+/// IP in the cluster's subnet; without it the IP is public (Microsoft Learn, "Use an internal load
+/// balancer with Azure Kubernetes Service").
+pub const INTERNAL_LB_ANNOTATION: &str = "service.beta.kubernetes.io/azure-load-balancer-internal";
+
+fn internal_lb(service: &Service) -> bool {
+    service
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(INTERNAL_LB_ANNOTATION))
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// Whether the internal load balancer is APIM's address, or why not.
+enum LoadBalancer {
+    Use(AddressChoice),
+    Skip { warning: Option<String> },
 }
 
 fn service_label(target: &Target) -> String {
@@ -230,16 +272,17 @@ fn agent_ip_address(
             port.describe()
         ),
         pod: backends.first().map(|b| b.pod.clone()),
+        warning: None,
     })
 }
 
-/// The internal load balancer's address when the mode takes it; `None` falls through to a node.
+/// The internal load balancer's address when the mode takes it; `Skip` falls through to a node.
 fn load_balancer_address(
     service: &Service,
     port: &ServicePortInfo,
     backends: &[Backend],
     target: &Target,
-) -> Result<Option<AddressChoice>, ClusterError> {
+) -> Result<LoadBalancer, ClusterError> {
     let kind = service_type(service);
     let lb_ip = (kind == "LoadBalancer")
         .then(|| lb_ingress_ip(service))
@@ -252,22 +295,38 @@ fn load_balancer_address(
                 kind,
             });
         }
+        AddressMode::LoadBalancer if !internal_lb(service) => {
+            return Err(ClusterError::PublicLoadBalancer {
+                namespace: target.namespace.clone(),
+                name: target.service.clone(),
+                ip: lb_ip.unwrap_or_else(|| "not assigned yet".into()),
+            });
+        }
         AddressMode::LoadBalancer if lb_ip.is_none() => {
             return Err(ClusterError::NoLoadBalancerIp {
                 namespace: target.namespace.clone(),
                 name: target.service.clone(),
             });
         }
-        AddressMode::NodePort => return Ok(None),
+        AddressMode::NodePort => return Ok(LoadBalancer::Skip { warning: None }),
         _ => {}
     }
     let Some(ip) = lb_ip else {
-        return Ok(None);
+        return Ok(LoadBalancer::Skip { warning: None });
     };
+    if !internal_lb(service) {
+        return Ok(LoadBalancer::Skip {
+            warning: Some(format!(
+                "Service {} is a LoadBalancer without {INTERNAL_LB_ANNOTATION}: \"true\", so its IP {ip} is public; \
+                 APIM will call a node's nodePort instead. Annotate the Service to use an internal load balancer.",
+                service_label(target)
+            )),
+        });
+    }
     let host: Host = ip
         .parse()
         .map_err(|_| ClusterError::Config(format!("load balancer address '{ip}' is not a host")))?;
-    Ok(Some(AddressChoice {
+    Ok(LoadBalancer::Use(AddressChoice {
         address: HostPort::new(host, Some(port.port)),
         via: Via::LoadBalancer {
             ip: ip.clone(),
@@ -279,6 +338,7 @@ fn load_balancer_address(
             port.describe()
         ),
         pod: backends.first().map(|b| b.pod.clone()),
+        warning: None,
     }))
 }
 
@@ -287,13 +347,56 @@ struct NodeView {
     name: String,
     ready: bool,
     schedulable: bool,
+    /// The InternalIP of the Service's IP family.
     ip: Option<String>,
     /// The ready backend pod it hosts, if any.
     pod: Option<String>,
+    /// Why the node cannot take APIM's calls although Ready.
+    excluded: Option<&'static str>,
+    /// The cluster autoscaler may remove it soon: used only when no other node qualifies.
+    scale_down_candidate: bool,
+}
+
+fn has_taint(node: &Node, key: &str) -> bool {
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|ts| ts.iter().any(|t| t.key == key))
+}
+
+/// Why a Ready node cannot serve a nodePort for long, or at all.
+fn exclusion(node: &Node) -> Option<&'static str> {
+    // The cluster autoscaler taints a node it is draining before the VM is deleted
+    // (cluster-autoscaler/utils/taints/taints.go).
+    if has_taint(node, "ToBeDeletedByClusterAutoscaler") {
+        return Some("being removed by the cluster autoscaler");
+    }
+    // AKS virtual nodes (virtual-kubelet on ACI) run no kube-proxy, so no nodePort answers there
+    // (Microsoft Learn, "Use virtual nodes"; label type=virtual-kubelet, taint virtual-kubelet.io/provider).
+    let virtual_label = node
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("type"))
+        .is_some_and(|t| t == "virtual-kubelet");
+    if virtual_label || has_taint(node, "virtual-kubelet.io/provider") {
+        return Some("a virtual node");
+    }
+    None
+}
+
+/// The Service's primary IP family (`spec.ipFamilies[0]`), IPv4 unless it says IPv6.
+fn wants_ipv6(service: &Service) -> bool {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ip_families.as_ref())
+        .and_then(|f| f.first())
+        .is_some_and(|f| f == "IPv6")
 }
 
 impl NodeView {
-    fn of(node: &Node, backends: &[Backend]) -> NodeView {
+    fn of(node: &Node, backends: &[Backend], ipv6: bool) -> NodeView {
         let name = node.metadata.name.clone().unwrap_or_default();
         let ready = node
             .status
@@ -309,7 +412,15 @@ impl NodeView {
             .status
             .as_ref()
             .and_then(|s| s.addresses.as_ref())
-            .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
+            .and_then(|a| {
+                // A dual-stack node has one InternalIP per family, in --node-ip order.
+                a.iter().find(|a| {
+                    a.type_ == "InternalIP"
+                        && a.address
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_ipv6() == ipv6)
+                })
+            })
             .map(|a| a.address.clone());
         let pod = backends
             .iter()
@@ -321,15 +432,18 @@ impl NodeView {
             schedulable,
             ip,
             pod,
+            excluded: exclusion(node),
+            scale_down_candidate: has_taint(node, "DeletionCandidateOfClusterAutoscaler"),
         }
     }
 
     /// `name (Ready, 10.224.0.4, hosts a ready pod)`, for the error listing every node.
     fn describe(&self) -> String {
         format!(
-            "{} ({}{}{}{})",
+            "{} ({}{}{}{}{})",
             self.name,
             if self.ready { "Ready" } else { "NotReady" },
+            self.excluded.map(|e| format!(", {e}")).unwrap_or_default(),
             if self.schedulable {
                 ""
             } else {
@@ -338,7 +452,7 @@ impl NodeView {
             self.ip
                 .as_ref()
                 .map(|i| format!(", {i}"))
-                .unwrap_or_else(|| ", no InternalIP".into()),
+                .unwrap_or_else(|| ", no InternalIP of the Service's IP family".into()),
             if self.pod.is_some() {
                 ", hosts a ready pod"
             } else {
@@ -368,7 +482,11 @@ async fn node_port_address(
     let nodes = api
         .list(&api.all::<Node>(), &ListParams::default(), "listing nodes")
         .await?;
-    let views: Vec<NodeView> = nodes.iter().map(|n| NodeView::of(n, backends)).collect();
+    let ipv6 = wants_ipv6(service);
+    let views: Vec<NodeView> = nodes
+        .iter()
+        .map(|n| NodeView::of(n, backends, ipv6))
+        .collect();
     let chosen = pick_node(&views, local).ok_or_else(|| no_node(&views, local, target))?;
     let (node, ip, pod) = (
         chosen.name.clone(),
@@ -381,7 +499,7 @@ async fn node_port_address(
     let policy = if local {
         "externalTrafficPolicy Local: only nodes hosting a ready pod answer"
     } else {
-        "externalTrafficPolicy Cluster: any Ready node answers"
+        "externalTrafficPolicy Cluster: any Ready node answers, so the lowest name keeps the host stable across rollouts"
     };
     let hosting = pod
         .as_ref()
@@ -399,20 +517,22 @@ async fn node_port_address(
             port.describe()
         ),
         pod,
+        warning: None,
     })
 }
 
-/// A node hosting a ready endpoint first (one hop fewer), then the lowest name, so repeated runs
-/// publish the same host.
+/// The lowest name among the nodes that can answer, so repeated runs and rollouts publish the same
+/// host (with policy Local only nodes hosting a ready pod answer, so the host follows the pods).
+/// Scale-down candidates come last: the autoscaler may remove them soon.
 fn pick_node(views: &[NodeView], local: bool) -> Option<&NodeView> {
     let mut candidates: Vec<&NodeView> = views
         .iter()
-        .filter(|v| v.ready && v.schedulable && v.ip.is_some() && (!local || v.pod.is_some()))
+        .filter(|v| v.ready && v.schedulable && v.excluded.is_none() && v.ip.is_some())
+        .filter(|v| !local || v.pod.is_some())
         .collect();
     candidates.sort_by(|a, b| {
-        b.pod
-            .is_some()
-            .cmp(&a.pod.is_some())
+        a.scale_down_candidate
+            .cmp(&b.scale_down_candidate)
             .then(a.name.cmp(&b.name))
     });
     candidates.into_iter().next()
@@ -426,7 +546,7 @@ fn no_node(views: &[NodeView], local: bool, target: &Target) -> ClusterError {
                 service_label(target)
             )
         } else {
-            "none is Ready and schedulable with an InternalIP".to_string()
+            "none is Ready, schedulable, staying (not removed by the cluster autoscaler, not virtual) and has an InternalIP of the Service's IP family".to_string()
         },
         nodes: if views.is_empty() {
             "none".into()
