@@ -9,6 +9,7 @@ pub mod connect;
 mod discover;
 mod error;
 mod fetch;
+mod nodes;
 
 use std::time::Duration;
 
