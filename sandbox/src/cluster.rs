@@ -1141,6 +1141,35 @@ mod tests {
     }
 
     #[test]
+    fn kube_settings_parse_and_refuse_what_rbac_does_not_name() {
+        let t = Topology::new()
+            .with_settings(&KubeSettings {
+                deny: vec![
+                    "list:nodes".into(),
+                    "list:endpointslices.discovery.k8s.io".into(),
+                ],
+                version: Some("v1.35.0".into()),
+                lb_ip_after: Some(3),
+            })
+            .unwrap();
+        assert_eq!(t.denied[0].verb, "list");
+        assert_eq!(t.denied[1].resource, "endpointslices");
+        assert_eq!(minor_version(&t.kubernetes_version), Some(35));
+        for bad in ["nodes", "delete:nodes", "list:secrets"] {
+            let settings = KubeSettings {
+                deny: vec![bad.into()],
+                ..KubeSettings::default()
+            };
+            assert!(Topology::new().with_settings(&settings).is_err(), "{bad}");
+        }
+        let settings = KubeSettings {
+            version: Some("latest".into()),
+            ..KubeSettings::default()
+        };
+        assert!(Topology::new().with_settings(&settings).is_err());
+    }
+
+    #[test]
     fn invalid_topologies_are_refused() {
         let mut t = Topology::default_for(1, ServiceType::NodePort);
         t.pods[0].node = Some("nope".into());
