@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use apim_sandbox::cluster::{
-    DEFAULT_NODES, Pod, Service, ServiceKind, ServicePort, Topology, TrafficPolicy,
+    DEFAULT_NODES, KubeSettings, Node, Pod, Service, ServiceKind, ServicePort, Topology,
+    TrafficPolicy,
 };
 use apim_sandbox::{Config, Sandbox, ServiceType};
 use serde_json::Value;
@@ -139,7 +140,8 @@ async fn named_target_port_is_resolved_through_the_endpoint_slice() {
     )
     .await;
     let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
-    run.assert_host(&format!("{}:31001", DEFAULT_NODES[1].1));
+    // The pod runs on node 1, but with policy Cluster any node answers: the lowest name is stable.
+    run.assert_host(&format!("{}:31001", DEFAULT_NODES[0].1));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -723,4 +725,296 @@ async fn a_kubeconfig_list_skips_missing_files_like_kubectl() {
     let none = std::env::join_paths([missing.as_path(), other.as_path()]).unwrap();
     let run = fetch(&env, &[("APIM_GATE_KUBECONFIG", none.to_str().unwrap())]).await;
     run.assert_fails(2, &["not-there.yaml", "does not exist"]);
+}
+
+fn kube_requests(env: &Env, status: u16) -> usize {
+    env.sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.emulator == "kube" && r.status == status)
+        .count()
+}
+
+async fn denied(deny: &[&str], version: Option<&str>) -> Env {
+    start(Config {
+        kube: KubeSettings {
+            deny: deny.iter().map(|d| d.to_string()).collect(),
+            version: version.map(str::to_string),
+            lb_ip_after: None,
+        },
+        ..Config::default()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_node_list_names_verb_resource_and_the_cluster_role() {
+    let env = denied(&["list:nodes"], None).await;
+    let run = fetch(&env, &[]).await;
+    run.assert_fails(
+        3,
+        &[
+            "403 Forbidden",
+            "it may not list nodes (at the cluster scope)",
+            r#"cannot list resource "nodes" in API group "" at the cluster scope"#,
+            "ClusterRole",
+            "agent-ip",
+        ],
+    );
+    // A 403 is not retried.
+    assert_eq!(kube_requests(&env, 403), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_port_forward_names_verb_resource_and_the_role() {
+    let env = denied(&["get:pods/portforward"], None).await;
+    let run = fetch(&env, &[]).await;
+    run.assert_fails(
+        3,
+        &[
+            "it may not get pods/portforward",
+            r#"cannot get resource "pods/portforward" in API group "" in the namespace "default""#,
+            "Role in namespace default",
+            "from Kubernetes 1.35 `create` too",
+        ],
+    );
+    assert_eq!(kube_requests(&env, 403), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_on_port_forward_is_needed_from_kubernetes_1_35() {
+    let env = denied(&["create:pods/portforward"], Some("v1.34.2")).await;
+    fetch(&env, &[])
+        .await
+        .assert_host(&format!("{}:30080", DEFAULT_NODES[0].1));
+    let env = denied(&["create:pods/portforward"], Some("v1.35.0")).await;
+    fetch(&env, &[]).await.assert_fails(
+        3,
+        &[
+            "it may not create pods/portforward",
+            r#"cannot create resource "pods/portforward""#,
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_load_balancer_ip_assigned_while_waiting_for_the_pod_is_used() {
+    let service = Service::new("orders", ServiceKind::LoadBalancer)
+        .port(ServicePort::new("http", 80, 8080u16).node_port(31000))
+        .internal_lb("10.224.0.60")
+        .lb_ip_after(Duration::from_secs(1));
+    let pod = Pod::for_service(&service, 0, NODE0).ready_after(Duration::from_secs(2));
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_host("10.224.0.60:80");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_public_load_balancer_is_not_called_internal() {
+    let service = Service::new("orders", ServiceKind::LoadBalancer)
+        .port(ServicePort::new("http", 80, 8080u16).node_port(31000))
+        .public_lb("20.81.3.7");
+    let pod = Pod::for_service(&service, 0, NODE0);
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_host(&format!("{}:31000", DEFAULT_NODES[0].1));
+    assert!(
+        run.stderr.contains("its IP 20.81.3.7 is public"),
+        "{}",
+        run.stderr
+    );
+    let run = fetch(
+        &env,
+        &[
+            ("APIM_GATE_SERVICE", "orders"),
+            ("APIM_GATE_ADDRESS", "load-balancer"),
+        ],
+    )
+    .await;
+    run.assert_fails(
+        3,
+        &[
+            "public IP (20.81.3.7)",
+            "service.beta.kubernetes.io/azure-load-balancer-internal",
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_the_autoscaler_removes_and_virtual_nodes_are_skipped() {
+    let service = svc(ServiceKind::NodePort);
+    let mut t = Topology::new().node(Node::virtual_kubelet(
+        "virtual-node-aci-linux",
+        "10.241.0.4",
+    ));
+    t.nodes[0] = t.nodes[0].clone().to_be_deleted();
+    // Today's only pod runs on the virtual node.
+    let pod = Pod::for_service(&service, 0, "virtual-node-aci-linux");
+    let env = topology(
+        t.service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_host(&format!("{}:31000", DEFAULT_NODES[1].1));
+
+    // Policy Local: the only pod is on a virtual node, so no node can answer.
+    let service = svc(ServiceKind::NodePort).traffic_policy(TrafficPolicy::Local);
+    let pod = Pod::for_service(&service, 0, "virtual-node-aci-linux");
+    let env = topology(
+        Topology::new()
+            .node(Node::virtual_kubelet(
+                "virtual-node-aci-linux",
+                "10.241.0.4",
+            ))
+            .service(service)
+            .pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    fetch(&env, &[("APIM_GATE_SERVICE", "orders")])
+        .await
+        .assert_fails(3, &["virtual-node-aci-linux (Ready, a virtual node"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scale_down_candidate_is_used_only_when_nothing_else_answers() {
+    let service = svc(ServiceKind::NodePort);
+    let mut t = Topology::new();
+    t.nodes[0] = t.nodes[0].clone().deletion_candidate();
+    let pod = Pod::for_service(&service, 0, NODE0);
+    let env = topology(
+        t.service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_host(&format!("{}:31000", DEFAULT_NODES[1].1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dual_stack_node_gives_its_ipv4_address_to_an_ipv4_service() {
+    let service = svc(ServiceKind::NodePort);
+    let mut t = Topology::new();
+    t.nodes[0] = t.nodes[0].clone().dual_stack("fd00:10:224::4");
+    let pod = Pod::for_service(&service, 0, NODE0);
+    let env = topology(
+        t.service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_host(&format!("{}:31000", DEFAULT_NODES[0].1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_policy_cluster_the_host_does_not_follow_the_pod() {
+    // After a rollout the pod moved to node 1; the published host stays node 0.
+    let service = svc(ServiceKind::NodePort);
+    let pod = Pod::for_service(&service, 0, NODE1);
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_host(&format!("{}:31000", DEFAULT_NODES[0].1));
+    assert!(
+        run.stderr.contains("stable across rollouts"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_publish_not_ready_addresses_only_a_serving_pod_is_fetched() {
+    let service = svc(ServiceKind::NodePort).publish_not_ready_addresses();
+    // The unready pod is on the node APIM will call, and still starting: it answers 503.
+    let starting = Pod::for_service(&service, 0, NODE0).never_ready().route(
+        "/swagger/v1/swagger.json",
+        503,
+        Some("text/plain"),
+        b"starting".to_vec(),
+    );
+    let ready = Pod::for_service(&service, 1, NODE1);
+    let ready_name = ready.name.clone();
+    let env = topology(
+        Topology::new().service(service).pod(starting).pod(ready),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_host(&format!("{}:31000", DEFAULT_NODES[0].1));
+    assert!(run.stderr.contains(&ready_name), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_named_target_port_the_pods_lack_is_not_replaced_by_another_port() {
+    let service = Service::new("orders", ServiceKind::NodePort)
+        .port(ServicePort::new("http", 80, "web").node_port(31000))
+        .port(ServicePort::new("metrics", 9090, 9090u16).node_port(31001));
+    let mut pod = Pod::for_service(&service, 0, NODE0);
+    // This version of the app does not declare the `web` port.
+    pod.ports.retain(|p| p.name.as_deref() != Some("web"));
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(
+        &env,
+        &[
+            ("APIM_GATE_SERVICE", "orders"),
+            ("APIM_GATE_SERVICE_PORT", "http"),
+            ("APIM_GATE_POD_READY_TIMEOUT", "2s"),
+        ],
+    )
+    .await;
+    run.assert_fails(
+        3,
+        &[
+            "none with Service port http 80 → targetPort web",
+            "'web' as a containerPort name",
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_and_unavailability_are_waited_out() {
+    let env = start(Config {
+        faults: vec!["kube-503=2".into(), "kube-429=2".into()],
+        ..Config::default()
+    })
+    .await;
+    let run = fetch(&env, &[]).await;
+    run.assert_host(&format!("{}:30080", DEFAULT_NODES[0].1));
+    assert_eq!(kube_requests(&env, 503), 2);
+    assert_eq!(kube_requests(&env, 429), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_that_does_not_end_names_the_status() {
+    let env = start(Config {
+        faults: vec!["kube-429=50".into()],
+        ..Config::default()
+    })
+    .await;
+    let run = fetch(&env, &[]).await;
+    run.assert_fails(
+        3,
+        &[
+            "HTTP 429 Too Many Requests",
+            "Too many requests, please try again later.",
+            "after 5 attempts",
+        ],
+    );
+    assert_eq!(kube_requests(&env, 429), 5);
 }

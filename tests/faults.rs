@@ -71,6 +71,20 @@ fn cases() -> Vec<Case> {
             retries: |l| count(l, |r| r.emulator == "kube" && r.status >= 500),
         },
         Case {
+            fault: "kube-503",
+            value: 2,
+            retry_after: 0,
+            expect: Expect::Survives,
+            retries: |l| count(l, |r| r.emulator == "kube" && r.status == 503),
+        },
+        Case {
+            fault: "kube-429",
+            value: 2,
+            retry_after: 0,
+            expect: Expect::Survives,
+            retries: |l| count(l, |r| r.emulator == "kube" && r.status == 429),
+        },
+        Case {
             fault: "portforward-cut",
             value: 1,
             retry_after: 0,
@@ -117,6 +131,13 @@ fn cases() -> Vec<Case> {
             retry_after: 0,
             expect: Expect::Fails(3, &["kubernetes api", "attempts"]),
             retries: |l| count(l, |r| r.emulator == "kube" && r.status >= 500),
+        },
+        Case {
+            fault: "kube-429",
+            value: 100,
+            retry_after: 0,
+            expect: Expect::Fails(3, &["429 too many requests", "attempts"]),
+            retries: |l| count(l, |r| r.emulator == "kube" && r.status == 429),
         },
         Case {
             fault: "pod-latency",

@@ -38,6 +38,15 @@ pub struct Node {
     pub ready: bool,
     /// Cordoned (`kubectl cordon`): `spec.unschedulable` and the matching taint.
     pub unschedulable: bool,
+    /// Extra labels (on top of the AKS agent-pool labels every node carries).
+    pub labels: BTreeMap<String, String>,
+    /// Extra taints, `(key, value, effect)`.
+    pub taints: Vec<(String, String, String)>,
+    /// Dual-stack: the node's IPv6 InternalIP. Listed before the IPv4 one, as the kubelet lists
+    /// its addresses in `--node-ip` order and an IPv6-primary node has `--node-ip=<v6>,<v4>`
+    /// (Kubernetes docs, "IPv4/IPv6 dual-stack", "Configure IPv4/IPv6 dual-stack"): the stricter case
+    /// for a client that takes the first InternalIP.
+    pub internal_ipv6: Option<String>,
 }
 
 impl Node {
@@ -47,7 +56,60 @@ impl Node {
             internal_ip: internal_ip.to_string(),
             ready: true,
             unschedulable: false,
+            labels: BTreeMap::new(),
+            taints: Vec::new(),
+            internal_ipv6: None,
         }
+    }
+
+    pub fn taint(mut self, key: &str, value: &str, effect: &str) -> Node {
+        self.taints
+            .push((key.to_string(), value.to_string(), effect.to_string()));
+        self
+    }
+
+    pub fn label(mut self, key: &str, value: &str) -> Node {
+        self.labels.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// Being removed by the cluster autoscaler: it taints the node `ToBeDeletedByClusterAutoscaler`
+    /// (value: Unix seconds, effect NoSchedule) while draining it, before the VM goes away
+    /// (kubernetes/autoscaler, cluster-autoscaler/utils/taints/taints.go; FAQ "How does scale-down
+    /// work?"). The node stays Ready and schedulable in `spec` until it is gone.
+    pub fn to_be_deleted(self) -> Node {
+        self.taint("ToBeDeletedByClusterAutoscaler", "1767225600", "NoSchedule")
+    }
+
+    /// Chosen by the cluster autoscaler as a scale-down candidate: `DeletionCandidateOfClusterAutoscaler`
+    /// with effect PreferNoSchedule (same source as [`Node::to_be_deleted`]).
+    pub fn deletion_candidate(self) -> Node {
+        self.taint(
+            "DeletionCandidateOfClusterAutoscaler",
+            "1767225600",
+            "PreferNoSchedule",
+        )
+    }
+
+    /// An AKS virtual node (virtual-kubelet on Azure Container Instances): label
+    /// `type: virtual-kubelet` and taint `virtual-kubelet.io/provider=azure:NoSchedule`, which pods
+    /// select and tolerate to run there (Microsoft Learn, "Create and configure an AKS cluster to use
+    /// virtual nodes"). Its InternalIP is the connector's, and no kube-proxy answers nodePorts on it.
+    pub fn virtual_kubelet(name: &str, internal_ip: &str) -> Node {
+        Node::new(name, internal_ip)
+            .label("type", "virtual-kubelet")
+            .label("kubernetes.io/role", "agent")
+            .label(
+                "alpha.service-controller.kubernetes.io/exclude-balancer",
+                "true",
+            )
+            .taint("virtual-kubelet.io/provider", "azure", "NoSchedule")
+    }
+
+    /// Dual-stack, IPv6 primary (see [`Node::internal_ipv6`]).
+    pub fn dual_stack(mut self, ipv6: &str) -> Node {
+        self.internal_ipv6 = Some(ipv6.to_string());
+        self
     }
 
     pub fn not_ready(mut self) -> Node {
@@ -177,8 +239,19 @@ pub struct Service {
     pub cluster_ip: Option<String>,
     /// LoadBalancer only: `status.loadBalancer.ingress[0].ip`; `None` leaves the LB pending.
     pub load_balancer_ip: Option<String>,
+    /// LoadBalancer only: how long after the sandbox started the cloud provider writes the IP into
+    /// `status.loadBalancer.ingress`. cloud-provider-azure creates the frontend IP configuration and
+    /// the rules first, then patches the status, which takes from seconds to minutes
+    /// (kubernetes-sigs/cloud-provider-azure, "Azure LoadBalancer"; `kubectl get svc -w` shows
+    /// EXTERNAL-IP `<pending>` meanwhile).
+    pub load_balancer_ip_after: Duration,
     /// LoadBalancer only: adds `service.beta.kubernetes.io/azure-load-balancer-internal: "true"`.
+    /// Without it cloud-provider-azure gives the Service a public frontend IP (Microsoft Learn, "Use
+    /// an internal load balancer with AKS").
     pub internal_load_balancer: bool,
+    /// `spec.publishNotReadyAddresses`: the EndpointSlice controller then marks every endpoint
+    /// `ready: true`, whatever the pod's readiness (`serving` still tells it).
+    pub publish_not_ready_addresses: bool,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     /// The document this service's pods serve; `None` takes the next `--spec` in order
@@ -199,7 +272,9 @@ impl Service {
             headless: false,
             cluster_ip: None,
             load_balancer_ip: None,
+            load_balancer_ip_after: Duration::ZERO,
             internal_load_balancer: false,
+            publish_not_ready_addresses: false,
             labels: BTreeMap::from([("app".to_string(), name.to_string())]),
             annotations: BTreeMap::new(),
             document: None,
@@ -239,6 +314,24 @@ impl Service {
     pub fn internal_lb(mut self, ip: &str) -> Service {
         self.load_balancer_ip = Some(ip.to_string());
         self.internal_load_balancer = true;
+        self
+    }
+
+    /// A public Azure load balancer (no internal annotation) with this frontend IP.
+    pub fn public_lb(mut self, ip: &str) -> Service {
+        self.load_balancer_ip = Some(ip.to_string());
+        self.internal_load_balancer = false;
+        self
+    }
+
+    /// The load balancer's IP appears in the status only `delay` after start.
+    pub fn lb_ip_after(mut self, delay: Duration) -> Service {
+        self.load_balancer_ip_after = delay;
+        self
+    }
+
+    pub fn publish_not_ready_addresses(mut self) -> Service {
+        self.publish_not_ready_addresses = true;
         self
     }
 
@@ -317,6 +410,8 @@ pub struct Pod {
     pub routes: Vec<PodRoute>,
     /// The owning ReplicaSet's name (`{service}-{pod-template-hash}`), if any.
     pub owner: Option<String>,
+    /// Deleted and in its grace period (`metadata.deletionTimestamp` set): a rollout's old pod.
+    pub terminating: bool,
 }
 
 impl Pod {
@@ -337,6 +432,7 @@ impl Pod {
             document_path: SWAGGER_PATH.to_string(),
             routes: Vec::new(),
             owner: None,
+            terminating: false,
         }
     }
 
@@ -413,6 +509,11 @@ impl Pod {
         self
     }
 
+    pub fn terminating(mut self) -> Pod {
+        self.terminating = true;
+        self
+    }
+
     pub fn never_ready(mut self) -> Pod {
         self.never_ready = true;
         self
@@ -449,6 +550,64 @@ pub struct Topology {
     pub pods: Vec<Pod>,
     /// The `kubernetes` Service in `default` every cluster has (ClusterIP 10.0.0.1:443).
     pub kubernetes_service: bool,
+    /// What `/version` and the nodes report; decides version-dependent behaviour (the
+    /// port-forward's authorisation).
+    pub kubernetes_version: String,
+    /// What RBAC does not grant the kubeconfig's user (see [`Permission`]).
+    pub denied: Vec<Permission>,
+}
+
+/// A verb on a resource (`list` `nodes`, `get` `pods/portforward`), as RBAC rules name them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Permission {
+    pub verb: String,
+    /// The plural, with its subresource (`pods/portforward`).
+    pub resource: String,
+}
+
+impl std::str::FromStr for Permission {
+    type Err = Error;
+    /// `VERB:RESOURCE`, e.g. `list:nodes`, `create:pods/portforward`.
+    fn from_str(text: &str) -> Result<Permission, Error> {
+        const VERBS: [&str; 4] = ["get", "list", "watch", "create"];
+        const RESOURCES: [&str; 7] = [
+            "services",
+            "pods",
+            "pods/portforward",
+            "nodes",
+            "endpoints",
+            "endpointslices",
+            "namespaces",
+        ];
+        let (verb, resource) = text.split_once(':').ok_or_else(|| {
+            Error::Config(format!(
+                "--kube-deny '{text}' is not VERB:RESOURCE (e.g. list:nodes)"
+            ))
+        })?;
+        let resource = resource.trim().trim_end_matches(".discovery.k8s.io");
+        if !VERBS.contains(&verb.trim()) || !RESOURCES.contains(&resource) {
+            return Err(Error::Config(format!(
+                "--kube-deny '{text}': verbs are {}, resources {}",
+                VERBS.join(", "),
+                RESOURCES.join(", ")
+            )));
+        }
+        Ok(Permission {
+            verb: verb.trim().to_string(),
+            resource: resource.to_string(),
+        })
+    }
+}
+
+/// Cluster settings the `serve` command line can change on any topology.
+#[derive(Clone, Debug, Default)]
+pub struct KubeSettings {
+    /// `--kube-deny VERB:RESOURCE`, repeatable.
+    pub deny: Vec<String>,
+    /// `--kube-version v1.35.0`.
+    pub version: Option<String>,
+    /// `--lb-ip-after SECS`: every LoadBalancer Service gets its IP that late.
+    pub lb_ip_after: Option<u64>,
 }
 
 impl Default for Topology {
@@ -468,7 +627,44 @@ impl Topology {
             services: Vec::new(),
             pods: Vec::new(),
             kubernetes_service: true,
+            kubernetes_version: crate::kube_api::KUBERNETES_VERSION.to_string(),
+            denied: Vec::new(),
         }
+    }
+
+    /// Applies what the command line set.
+    pub fn with_settings(mut self, settings: &KubeSettings) -> Result<Topology, Error> {
+        for d in &settings.deny {
+            self.denied.push(d.parse()?);
+        }
+        if let Some(v) = &settings.version {
+            if minor_version(v).is_none() {
+                return Err(Error::Config(format!(
+                    "--kube-version '{v}' is not a version like v1.35.0"
+                )));
+            }
+            self.kubernetes_version = v.clone();
+        }
+        if let Some(secs) = settings.lb_ip_after {
+            for s in &mut self.services {
+                s.load_balancer_ip_after = Duration::from_secs(secs);
+            }
+        }
+        Ok(self)
+    }
+
+    /// RBAC denies this verb on this resource.
+    pub fn deny(mut self, verb: &str, resource: &str) -> Topology {
+        self.denied.push(Permission {
+            verb: verb.to_string(),
+            resource: resource.to_string(),
+        });
+        self
+    }
+
+    pub fn version(mut self, version: &str) -> Topology {
+        self.kubernetes_version = version.to_string();
+        self
     }
 
     /// One service per document, named `svc-1`, `svc-2`, … of type `service_type`, each with port 80
@@ -594,6 +790,12 @@ impl Topology {
     }
 }
 
+/// The minor of `v1.35.2` (35), when it is a Kubernetes 1.x version.
+pub fn minor_version(version: &str) -> Option<u32> {
+    let rest = version.trim_start_matches('v').strip_prefix("1.")?;
+    rest.split(['.', '-', '+']).next()?.parse().ok()
+}
+
 /// Sort key putting `svc-2` before `svc-10`.
 pub fn service_order(name: &str) -> (usize, String) {
     let n = name
@@ -668,6 +870,8 @@ pub struct Readiness {
 
 /// The running cluster: topology plus the pods' HTTP servers.
 pub struct Cluster {
+    pub kubernetes_version: String,
+    pub denied: Vec<Permission>,
     pub nodes: Vec<Node>,
     pub services: Vec<ServiceState>,
     pub pods: Vec<PodState>,
@@ -747,6 +951,8 @@ impl Cluster {
 
         let initial_fault = shared.faults.value("pod-ready-after").unwrap_or(0);
         Ok(Arc::new(Cluster {
+            kubernetes_version: topology.kubernetes_version,
+            denied: topology.denied,
             nodes: topology.nodes,
             services,
             pods,
@@ -932,6 +1138,35 @@ mod tests {
             t.services[0].load_balancer_ip.as_deref(),
             Some("10.224.0.101")
         );
+    }
+
+    #[test]
+    fn kube_settings_parse_and_refuse_what_rbac_does_not_name() {
+        let t = Topology::new()
+            .with_settings(&KubeSettings {
+                deny: vec![
+                    "list:nodes".into(),
+                    "list:endpointslices.discovery.k8s.io".into(),
+                ],
+                version: Some("v1.35.0".into()),
+                lb_ip_after: Some(3),
+            })
+            .unwrap();
+        assert_eq!(t.denied[0].verb, "list");
+        assert_eq!(t.denied[1].resource, "endpointslices");
+        assert_eq!(minor_version(&t.kubernetes_version), Some(35));
+        for bad in ["nodes", "delete:nodes", "list:secrets"] {
+            let settings = KubeSettings {
+                deny: vec![bad.into()],
+                ..KubeSettings::default()
+            };
+            assert!(Topology::new().with_settings(&settings).is_err(), "{bad}");
+        }
+        let settings = KubeSettings {
+            version: Some("latest".into()),
+            ..KubeSettings::default()
+        };
+        assert!(Topology::new().with_settings(&settings).is_err());
     }
 
     #[test]

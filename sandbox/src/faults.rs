@@ -16,6 +16,8 @@ pub const FAULT_NAMES: &[&str] = &[
     "arm-409",
     "arm-import-422",
     "kube-5xx",
+    "kube-503",
+    "kube-429",
     "lro-fail",
     "token-ttl",
     "pod-ready-after",

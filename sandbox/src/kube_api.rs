@@ -1,13 +1,14 @@
 //! The Kubernetes API server emulator: bearer-token authentication, discovery (`/version`, `/api`,
 //! `/apis`, …), GET/LIST/WATCH of Services, Pods, Nodes, Namespaces, Endpoints and EndpointSlices
-//! with label and field selectors, `Status` objects for every error, the `kube-5xx` fault, and pod
-//! port-forward ([`portforward`]).
+//! with label and field selectors, `Status` objects for every error, RBAC denials ([`rbac`]), the
+//! `kube-5xx`, `kube-503` and `kube-429` faults, and pod port-forward ([`portforward`]).
 //!
 //! Only reads are served: apim-gate and the clients it is checked against never write to the
 //! cluster, so writes answer 405 rather than pretending to succeed.
 
 mod objects;
 mod portforward;
+mod rbac;
 mod selectors;
 mod table;
 
@@ -142,8 +143,21 @@ async fn dispatch(
         && segments[..3] == ["api", "v1", "namespaces"]
         && segments[4] == "pods"
         && segments[6] == "portforward";
-    if !is_portforward && api.shared.faults.take("kube-5xx") {
-        return injected_failure(&api);
+    if let Some(denied) = rbac::check(&api.cluster, &segments, request.method(), request.uri()) {
+        return denied;
+    }
+    // Long-running requests (port-forward, exec) bypass the API server's in-flight limits
+    // (apiserver/pkg/server/filters/maxinflight.go, longRunningRequestCheck), so no fault hits them.
+    if !is_portforward {
+        if api.shared.faults.take("kube-5xx") {
+            return injected_failure(&api);
+        }
+        if api.shared.faults.take("kube-503") {
+            return unavailable();
+        }
+        if api.shared.faults.take("kube-429") {
+            return too_many_requests();
+        }
     }
     let query: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(request.uri())
         .map(|q| q.0)
@@ -163,7 +177,7 @@ async fn dispatch(
         });
     }
     match segments.as_slice() {
-        ["version"] => ok(&version()),
+        ["version"] => ok(&version(&api.cluster.kubernetes_version)),
         ["healthz"] | ["livez"] | ["readyz"] => (StatusCode::OK, "ok").into_response(),
         ["api"] => ok(&json!({
             "kind": "APIVersions",
@@ -497,8 +511,44 @@ fn injected_failure(api: &Api) -> Response {
     }
 }
 
-fn version() -> Value {
-    let (major, minor) = KUBERNETES_VERSION
+/// `kube-503`: a Status with `details.retryAfterSeconds`, which the API server also writes as a
+/// `Retry-After` header (apiserver/pkg/endpoints/handlers/responsewriters/errors.go, ErrorNegotiated).
+fn unavailable() -> Response {
+    let mut response = status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        "the server is currently unable to handle the request",
+        Some(json!({"retryAfterSeconds": 1})),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// `kube-429`: the in-flight limit's answer is plain text, not a Status, with `Retry-After: 1`
+/// (apiserver/pkg/server/filters/maxinflight.go, tooManyRequests, written with Go's http.Error).
+fn too_many_requests() -> Response {
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests, please try again later.\n",
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+fn version(kubernetes_version: &str) -> Value {
+    let (major, minor) = kubernetes_version
         .trim_start_matches('v')
         .split_once('.')
         .map(|(a, b)| (a.to_string(), b.split('.').next().unwrap_or("").to_string()))
@@ -510,7 +560,7 @@ fn version() -> Value {
         "emulationMinor": minor,
         "minCompatibilityMajor": major,
         "minCompatibilityMinor": (minor.parse::<u32>().unwrap_or(1).saturating_sub(1)).to_string(),
-        "gitVersion": KUBERNETES_VERSION,
+        "gitVersion": kubernetes_version,
         "gitCommit": "0e8f1ad4a33b03b4b9e5bf6fdc7e54d3e4d6a5a1",
         "gitTreeState": "clean",
         "buildDate": "2025-09-10T04:12:28Z",

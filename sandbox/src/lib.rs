@@ -113,6 +113,8 @@ pub struct Config {
     /// parentheses and non-ASCII letters (`rg.contoso_(prod)`), which clients must not
     /// percent-encode in resource ids they send in bodies.
     pub resource_group: String,
+    /// RBAC, version and load balancer timing, applied to either topology.
+    pub kube: cluster::KubeSettings,
 }
 
 impl Default for Config {
@@ -126,6 +128,7 @@ impl Default for Config {
             faults: Vec::new(),
             cluster: None,
             resource_group: "rg-sandbox".to_string(),
+            kube: cluster::KubeSettings::default(),
         }
     }
 }
@@ -281,7 +284,8 @@ impl Sandbox {
         let topology = match &config.cluster {
             Some(t) => t.clone(),
             None => cluster::Topology::default_for(specs.len(), config.service_type),
-        };
+        }
+        .with_settings(&config.kube)?;
         let mut documents = BTreeMap::new();
         for (service, doc) in topology.documents(&specs) {
             documents.insert(service, doc);

@@ -39,10 +39,21 @@ enum Command {
         /// Milliseconds every request waits before it is answered (a remote service's round trip).
         #[arg(long, value_name = "MS", default_value_t = 0)]
         latency_ms: u64,
-        /// Inject a fault, NAME=VALUE (arm-429, arm-5xx, arm-409, arm-import-422, kube-5xx, lro-fail, token-ttl,
+        /// Inject a fault, NAME=VALUE (arm-429, arm-5xx, arm-409, arm-import-422, kube-5xx, kube-503, kube-429, lro-fail, token-ttl,
         /// pod-ready-after, portforward-cut, pod-latency).
         #[arg(long, value_name = "NAME=VALUE")]
         fault: Vec<String>,
+        /// RBAC does not grant the kubeconfig's user VERB on RESOURCE (list:nodes,
+        /// get:pods/portforward, create:pods/portforward, ...); repeatable. Answers 403.
+        #[arg(long, value_name = "VERB:RESOURCE")]
+        kube_deny: Vec<String>,
+        /// The Kubernetes version the API server reports (from v1.35 a WebSocket port-forward also
+        /// needs `create` on pods/portforward).
+        #[arg(long, value_name = "VERSION")]
+        kube_version: Option<String>,
+        /// Seconds after start before each LoadBalancer Service gets its IP.
+        #[arg(long, value_name = "SECS")]
+        lb_ip_after: Option<u64>,
         /// The resource group ARM serves the APIM instance in.
         #[arg(long, value_name = "NAME", default_value = "rg-sandbox")]
         resource_group: String,
@@ -88,6 +99,9 @@ async fn run(cli: Cli) -> Result<(), apim_sandbox::Error> {
         resource_group,
         host,
         proxy,
+        kube_deny,
+        kube_version,
+        lb_ip_after,
     } = cli.command;
     let config = Config {
         specs: apim_sandbox::read_specs(&spec)?,
@@ -98,6 +112,11 @@ async fn run(cli: Cli) -> Result<(), apim_sandbox::Error> {
         faults: fault,
         cluster: None,
         resource_group,
+        kube: apim_sandbox::cluster::KubeSettings {
+            deny: kube_deny,
+            version: kube_version,
+            lb_ip_after,
+        },
     };
     let sandbox = Sandbox::start_with_host(config, host.clone()).await?;
     sandbox.write_env(&env_out)?;

@@ -817,3 +817,285 @@ async fn custom_topology() {
     assert_eq!(subsets.len(), 1, "pods without an IP are not endpoints");
     assert_eq!(subsets[0].addresses.as_ref().unwrap().len(), 1);
 }
+
+async fn start_with(
+    topology: Topology,
+    kube: apim_sandbox::cluster::KubeSettings,
+) -> (Sandbox, Client) {
+    start(Config {
+        specs: vec![read_fixture("swashbuckle/todoapp.json")],
+        cluster: Some(topology),
+        kube,
+        ..Config::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn rbac_denials_are_worded_as_the_api_server_words_them() {
+    let (sandbox, client) = start_with(
+        Topology::default_for(1, ServiceType::NodePort),
+        apim_sandbox::cluster::KubeSettings {
+            deny: vec![
+                "list:nodes".into(),
+                "get:pods/portforward".into(),
+                "list:endpointslices".into(),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    let status = api_error(
+        Api::<KNode>::all(client.clone())
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!((status.code, status.reason.as_str()), (403, "Forbidden"));
+    assert_eq!(
+        status.message,
+        r#"nodes is forbidden: User "sandbox-admin" cannot list resource "nodes" in API group "" at the cluster scope"#
+    );
+    assert_eq!(status.details.expect("details").kind, "nodes");
+    // Get is another verb: still allowed.
+    let node = "aks-nodepool1-12345678-vmss000000";
+    assert!(Api::<KNode>::all(client.clone()).get(node).await.is_ok());
+    let status = api_error(
+        Api::<EndpointSlice>::default_namespaced(client.clone())
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!(
+        status.message,
+        r#"endpointslices.discovery.k8s.io is forbidden: User "sandbox-admin" cannot list resource "endpointslices" in API group "discovery.k8s.io" in the namespace "default""#
+    );
+    let pods: Api<KPod> = Api::default_namespaced(client.clone());
+    let pod = pods.list(&ListParams::default()).await.unwrap().items[0].name_any();
+    let status = match pods.portforward(&pod, &[8080]).await {
+        Err(kube::Error::Api(s)) => s,
+        other => panic!("expected a 403, got {:?}", other.map(|_| ())),
+    };
+    assert_eq!(
+        status.message,
+        format!(
+            r#"pods "{pod}" is forbidden: User "sandbox-admin" cannot get resource "pods/portforward" in API group "" in the namespace "default""#
+        )
+    );
+    // Authorisation comes before the lookup: a missing pod is 403 too.
+    assert!(
+        matches!(pods.portforward("nope", &[8080]).await, Err(kube::Error::Api(s)) if s.code == 403)
+    );
+    drop(sandbox);
+}
+
+#[tokio::test]
+async fn websocket_port_forward_needs_create_from_1_35() {
+    for (version, allowed) in [("v1.34.2", true), ("v1.35.0", false)] {
+        let (_sandbox, client) = start_with(
+            Topology::default_for(1, ServiceType::NodePort),
+            apim_sandbox::cluster::KubeSettings {
+                deny: vec!["create:pods/portforward".into()],
+                version: Some(version.into()),
+                lb_ip_after: None,
+            },
+        )
+        .await;
+        let reported = client.apiserver_version().await.unwrap();
+        assert_eq!(reported.git_version, version);
+        let pods: Api<KPod> = Api::default_namespaced(client.clone());
+        let pod = pods.list(&ListParams::default()).await.unwrap().items[0].name_any();
+        if allowed {
+            let fetched = fetch(&pods, &pod, 8080, SWAGGER).await;
+            assert_eq!(fetched.status, 200);
+        } else {
+            match pods.portforward(&pod, &[8080]).await {
+                Err(kube::Error::Api(s)) => assert!(
+                    s.message
+                        .contains(r#"cannot create resource "pods/portforward""#),
+                    "{}",
+                    s.message
+                ),
+                other => panic!("expected a 403, got {:?}", other.map(|_| ())),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn nodes_carry_autoscaler_taints_virtual_labels_and_both_families() {
+    let mut topology = Topology::new().node(Node::virtual_kubelet(
+        "virtual-node-aci-linux",
+        "10.241.0.4",
+    ));
+    topology.nodes[0] = topology.nodes[0]
+        .clone()
+        .to_be_deleted()
+        .dual_stack("fd00:10:224::4");
+    topology.nodes[1] = topology.nodes[1].clone().deletion_candidate();
+    let (_sandbox, client) = start_with(topology, Default::default()).await;
+    let nodes = Api::<KNode>::all(client)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    let taints = |n: &KNode| -> Vec<(String, String)> {
+        n.spec
+            .as_ref()
+            .and_then(|s| s.taints.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.key, t.effect))
+            .collect()
+    };
+    assert_eq!(
+        taints(&nodes[0]),
+        [(
+            "ToBeDeletedByClusterAutoscaler".to_string(),
+            "NoSchedule".to_string()
+        )]
+    );
+    assert_eq!(
+        taints(&nodes[1]),
+        [(
+            "DeletionCandidateOfClusterAutoscaler".to_string(),
+            "PreferNoSchedule".to_string()
+        )]
+    );
+    assert_eq!(
+        taints(&nodes[2]),
+        [(
+            "virtual-kubelet.io/provider".to_string(),
+            "NoSchedule".to_string()
+        )]
+    );
+    assert_eq!(
+        nodes[2].labels().get("type").map(String::as_str),
+        Some("virtual-kubelet")
+    );
+    let internal: Vec<String> = nodes[0]
+        .status
+        .as_ref()
+        .unwrap()
+        .addresses
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter(|a| a.type_ == "InternalIP")
+        .map(|a| a.address.clone())
+        .collect();
+    assert_eq!(internal, ["fd00:10:224::4", "10.224.0.4"]);
+}
+
+#[tokio::test]
+async fn endpoint_slices_carry_serving_and_terminating() {
+    let service = Service::new("orders", ServiceKind::NodePort)
+        .port(ServicePort::new("http", 80, 8080))
+        .publish_not_ready_addresses();
+    let plain =
+        Service::new("billing", ServiceKind::NodePort).port(ServicePort::new("http", 80, 8080));
+    let starting_pod =
+        Pod::for_service(&service, 0, "aks-nodepool1-12345678-vmss000000").never_ready();
+    let leaving_pod =
+        Pod::for_service(&service, 1, "aks-nodepool1-12345678-vmss000001").terminating();
+    let old_pod = Pod::for_service(&plain, 0, "aks-nodepool1-12345678-vmss000001").terminating();
+    let (starting, leaving, old) = (
+        starting_pod.name.clone(),
+        leaving_pod.name.clone(),
+        old_pod.name.clone(),
+    );
+    let topology = Topology::new()
+        .pod(starting_pod)
+        .pod(leaving_pod)
+        .pod(old_pod)
+        .service(service)
+        .service(plain);
+    let (_sandbox, client) = start_with(topology, Default::default()).await;
+    let slices: Api<EndpointSlice> = Api::default_namespaced(client.clone());
+    let list = slices.list(&ListParams::default()).await.unwrap();
+    let conditions = |name: &str| {
+        list.items
+            .iter()
+            .flat_map(|s| s.endpoints.clone())
+            .find(|e| e.target_ref.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .and_then(|e| e.conditions)
+            .map(|c| (c.ready, c.serving, c.terminating))
+    };
+    // publishNotReadyAddresses forces ready; serving is the pod's readiness.
+    assert_eq!(
+        conditions(&starting),
+        Some((Some(true), Some(false), Some(false)))
+    );
+    assert_eq!(
+        conditions(&leaving),
+        Some((Some(true), Some(true), Some(true)))
+    );
+    // Without it, a terminating pod that still serves is not ready.
+    assert_eq!(
+        conditions(&old),
+        Some((Some(false), Some(true), Some(true)))
+    );
+    let pod = Api::<KPod>::default_namespaced(client)
+        .get(&old)
+        .await
+        .unwrap();
+    assert!(pod.metadata.deletion_timestamp.is_some());
+}
+
+#[tokio::test]
+async fn a_load_balancer_ip_arrives_late() {
+    let service = Service::new("orders", ServiceKind::LoadBalancer)
+        .port(ServicePort::new("http", 80, 8080))
+        .internal_lb("10.224.0.60")
+        .lb_ip_after(Duration::from_secs(1));
+    let (_sandbox, client) = start_with(Topology::new().service(service), Default::default()).await;
+    let services: Api<KService> = Api::default_namespaced(client);
+    let ingress = |s: &KService| {
+        s.status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|l| l.ingress.clone())
+            .unwrap_or_default()
+    };
+    let before = services.get("orders").await.unwrap();
+    assert!(ingress(&before).is_empty());
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let after = services.get("orders").await.unwrap();
+    assert_eq!(ingress(&after)[0].ip.as_deref(), Some("10.224.0.60"));
+    assert_ne!(before.resource_version(), after.resource_version());
+}
+
+#[tokio::test]
+async fn kube_503_and_429_faults_answer_as_the_api_server() {
+    // kube 5 retries 429/503 itself by default (client/retry.rs, RetryPolicy::server_retry): turn
+    // that off to see the answers.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sandbox = Sandbox::start(Config {
+        faults: vec!["kube-503=1".into(), "kube-429=1".into()],
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let kubeconfig = Kubeconfig::read_from(&sandbox.kubeconfig).unwrap();
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+    config.default_retry = false;
+    let client = Client::try_from(config.clone()).unwrap();
+    let services: Api<KService> = Api::default_namespaced(client);
+    let status = api_error(services.list(&ListParams::default()).await);
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (503, "ServiceUnavailable")
+    );
+    assert_eq!(status.details.expect("details").retry_after_seconds, 1);
+    let status = api_error(services.list(&ListParams::default()).await);
+    assert_eq!(status.code, 429);
+    assert_eq!(status.message, "Too many requests, please try again later.");
+    assert!(services.list(&ListParams::default()).await.is_ok());
+    // With its default retry, kube rides out both by itself.
+    sandbox.shared.faults.set("kube-503", 1).unwrap();
+    sandbox.shared.faults.set("kube-429", 1).unwrap();
+    config.default_retry = true;
+    let services: Api<KService> = Api::default_namespaced(Client::try_from(config).unwrap());
+    assert!(services.list(&ListParams::default()).await.is_ok());
+}

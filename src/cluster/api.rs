@@ -1,5 +1,6 @@
-//! Reads from the Kubernetes API with bounded retries on 5xx, 429 and dropped connections, and
-//! errors that name what was being read.
+//! Reads from the Kubernetes API with bounded retries on 5xx, 429 (honouring the wait the API
+//! server asks for, up to a limit) and dropped connections, and errors that name what was being
+//! read; a 403 is never retried and names the permission missing.
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,7 +11,8 @@ use serde::de::DeserializeOwned;
 
 use super::{ClusterError, Connection};
 
-const ATTEMPTS: u32 = 4;
+/// Attempts per request: enough to ride out an etcd leader change or a burst of throttling.
+const ATTEMPTS: u32 = 5;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Kube<'a> {
@@ -68,7 +70,7 @@ impl<'a> Kube<'a> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
     {
-        let mut delay = Duration::from_millis(250);
+        let mut backoff = Duration::from_millis(250);
         let mut attempt = 1;
         loop {
             let result = match tokio::time::timeout(REQUEST_TIMEOUT, call()).await {
@@ -80,15 +82,19 @@ impl<'a> Kube<'a> {
                     });
                 }
             };
-            match result {
+            let error = match result {
                 Ok(v) => return Ok(v),
-                Err(e) if attempt < ATTEMPTS && transient(&e) => {
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    attempt += 1;
-                }
-                Err(e) => return Err(self.explain(e, what, attempt)),
+                Err(e) => e,
+            };
+            let Some(wait) = retry_wait(&error, backoff) else {
+                return Err(self.explain(error, what, attempt));
+            };
+            if attempt >= ATTEMPTS || wait > MAX_WAIT {
+                return Err(self.explain(error, what, attempt));
             }
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(MAX_WAIT);
+            attempt += 1;
         }
     }
 
@@ -99,18 +105,14 @@ impl<'a> Kube<'a> {
                 url,
                 user: self.conn.user.clone(),
             },
-            kube::Error::Api(status) if status.code == 403 => ClusterError::Forbidden {
-                url,
-                what: what.to_string(),
-                message: status.message.clone(),
-            },
+            kube::Error::Api(status) if status.code == 403 => forbidden(url, what, &status.message),
             kube::Error::Api(status) => ClusterError::Api {
                 url,
                 what: what.to_string(),
                 message: format!(
-                    "{} {} ({}){}",
+                    "HTTP {} {}: {}{}",
                     status.code,
-                    status.reason,
+                    reason_phrase(status.code),
                     status.message,
                     retried(attempts)
                 ),
@@ -129,19 +131,137 @@ impl<'a> Kube<'a> {
     }
 }
 
-fn retried(attempts: u32) -> String {
-    if attempts > 1 {
-        format!(", after {attempts} attempts")
-    } else {
-        String::new()
+/// Longest wait a `Retry-After` may ask for before the gate stops instead: a pipeline step should
+/// fail with the reason rather than sit silent.
+const MAX_WAIT: Duration = Duration::from_secs(10);
+
+/// How long to wait before trying again, or `None` when the error is not worth a retry (4xx other
+/// than 429: a 403 stays a 403).
+fn retry_wait(e: &kube::Error, backoff: Duration) -> Option<Duration> {
+    match e {
+        kube::Error::Api(status) => match status.code {
+            // The API server sends `details.retryAfterSeconds` with the Retry-After header when it
+            // answers with a Status; its in-flight limiter answers 429 in plain text with
+            // `Retry-After: 1` (maxinflight.go), which kube turns into a Status without details.
+            429 | 503 | 504 => {
+                let asked = status
+                    .details
+                    .as_ref()
+                    .map(|d| d.retry_after_seconds)
+                    .filter(|s| *s > 0)
+                    .map(|s| Duration::from_secs(u64::from(s)));
+                Some(match (asked, status.code) {
+                    (Some(asked), _) => asked,
+                    (None, 429) => backoff.max(Duration::from_secs(1)),
+                    (None, _) => backoff,
+                })
+            }
+            code if code >= 500 => Some(backoff),
+            _ => None,
+        },
+        kube::Error::HyperError(_) | kube::Error::Service(_) => Some(backoff),
+        _ => None,
     }
 }
 
-fn transient(e: &kube::Error) -> bool {
-    match e {
-        kube::Error::Api(status) => status.code >= 500 || status.code == 429,
-        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
-        _ => false,
+fn reason_phrase(code: u16) -> &'static str {
+    hyper::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|c| c.canonical_reason())
+        .unwrap_or("")
+}
+
+/// A 403 with the verb and resource the API server named (`cannot list resource "nodes" in API
+/// group "" at the cluster scope`), and what to grant.
+pub fn forbidden(url: String, what: &str, message: &str) -> ClusterError {
+    let missing = Missing::parse(message);
+    let grant = match &missing {
+        Some(m) => m.grant(),
+        None => "Give it the rules in the README's Permissions section.".to_string(),
+    };
+    ClusterError::Forbidden {
+        url,
+        what: what.to_string(),
+        missing: missing
+            .map(|m| format!("it may not {} {} ({}). ", m.verb, m.resource, m.scope))
+            .unwrap_or_default(),
+        message: message.to_string(),
+        grant,
+    }
+}
+
+/// The permission a Forbidden Status names.
+struct Missing {
+    verb: String,
+    resource: String,
+    group: String,
+    /// `in the namespace "x"` or `at the cluster scope`.
+    scope: String,
+    namespace: Option<String>,
+}
+
+impl Missing {
+    fn parse(message: &str) -> Option<Missing> {
+        let after = message.split(" cannot ").nth(1)?;
+        let (verb, rest) = after.split_once(" resource \"")?;
+        let (resource, rest) = rest.split_once('"')?;
+        let rest = rest.strip_prefix(" in API group \"")?;
+        let (group, scope) = rest.split_once('"')?;
+        let scope = scope.trim().to_string();
+        let namespace = scope
+            .strip_prefix("in the namespace \"")
+            .and_then(|s| s.strip_suffix('"'))
+            .map(str::to_string);
+        Some(Missing {
+            verb: verb.trim().to_string(),
+            resource: resource.to_string(),
+            group: group.to_string(),
+            scope,
+            namespace,
+        })
+    }
+
+    fn grant(&self) -> String {
+        let verbs = if self.resource == "pods/portforward" {
+            "\"get\", \"create\"".to_string()
+        } else {
+            format!("\"{}\"", self.verb)
+        };
+        let rule = format!(
+            "apiGroups: [\"{}\"], resources: [\"{}\"], verbs: [{verbs}]",
+            self.group, self.resource
+        );
+        let can_i = match self.resource.split_once('/') {
+            Some((resource, sub)) => format!("{} {resource} --subresource={sub}", self.verb),
+            None => format!("{} {}", self.verb, self.resource),
+        };
+        let portforward = if self.resource == "pods/portforward" {
+            " A WebSocket port-forward needs `get` on pods/portforward, and from Kubernetes 1.35 `create` too: grant both."
+        } else {
+            ""
+        };
+        match &self.namespace {
+            Some(ns) => format!(
+                "Grant it with a Role in namespace {ns} (rule {rule}) and a RoleBinding to the pipeline's identity; check with `kubectl auth can-i {can_i} -n {ns}`.{portforward} See the README's Permissions section."
+            ),
+            None => format!(
+                "The resource {} is cluster-scoped: grant it with a ClusterRole (rule {rule}) and a ClusterRoleBinding to the pipeline's identity{}. See the README's Permissions section.",
+                self.resource,
+                if self.resource == "nodes" {
+                    ", or avoid it: nodes are read only to find a NodePort address, so the agent-ip input or address: load-balancer needs none"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+}
+
+fn retried(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" (after {attempts} attempts)")
+    } else {
+        String::new()
     }
 }
 

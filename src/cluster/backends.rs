@@ -115,30 +115,58 @@ async fn ready_backends(
     };
     backends.sort_by(|a, b| a.pod.cmp(&b.pod));
     backends.dedup();
-    Ok((backends, describe_pods(&pods)))
+    let mut status = describe_pods(&pods);
+    if let Some(missing) = port_missing(&slices, port) {
+        status = format!("{missing} {status}");
+    }
+    Ok((backends, status))
+}
+
+/// When the slices have endpoints but none carries the Service port: its named targetPort is not
+/// a port the pods declare.
+fn port_missing(slices: &[EndpointSlice], port: &ServicePortInfo) -> Option<String> {
+    let name = port.name.as_deref().unwrap_or("");
+    let has_endpoints = slices.iter().any(|s| !s.endpoints.is_empty());
+    let has_port = slices.iter().any(|s| {
+        !s.endpoints.is_empty()
+            && s.ports
+                .as_ref()
+                .is_some_and(|ps| ps.iter().any(|p| p.name.as_deref().unwrap_or("") == name))
+    });
+    (has_endpoints && !has_port).then(|| {
+        format!(
+            "The EndpointSlices list pods, but none with Service {}: the pods do not declare its targetPort{} (Kubernetes leaves such a port out of the endpoints).",
+            port.describe(),
+            port.target
+                .as_ref()
+                .map(|t| format!(" '{t}' as a containerPort name"))
+                .unwrap_or_default()
+        )
+    })
 }
 
 fn from_slices(slices: &[EndpointSlice], port: &ServicePortInfo) -> Vec<Backend> {
     let mut out = Vec::new();
     for slice in slices {
-        // The slice's port carries the Service port's name and the resolved container port.
+        // The slice's port carries the Service port's name and the resolved container port. A pod
+        // that does not declare a named targetPort gets a slice without that port (the controller
+        // skips ports it cannot resolve, endpointslice utils.go getEndpointPorts), so only the
+        // name decides: another port of the slice is another Service port.
         let Some(container_port) = slice.ports.as_ref().and_then(|ps| {
             ps.iter()
                 .find(|p| p.name.as_deref().unwrap_or("") == port.name.as_deref().unwrap_or(""))
-                .or_else(|| (ps.len() == 1).then(|| &ps[0]))
                 .and_then(|p| p.port)
                 .and_then(|p| u16::try_from(p).ok())
         }) else {
             continue;
         };
         for ep in &slice.endpoints {
-            // Per the API, an unset `ready` means ready.
-            let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
-            let terminating = ep
-                .conditions
-                .as_ref()
-                .and_then(|c| c.terminating)
-                .unwrap_or(false);
+            // `ready` is forced true by publishNotReadyAddresses, so `serving` is the pod's own
+            // readiness (unset on old servers: fall back to `ready`, where unset means ready).
+            let conditions = ep.conditions.as_ref();
+            let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
+            let serving = conditions.and_then(|c| c.serving).unwrap_or(ready);
+            let terminating = conditions.and_then(|c| c.terminating).unwrap_or(false);
             let Some(pod) = ep
                 .target_ref
                 .as_ref()
@@ -147,7 +175,7 @@ fn from_slices(slices: &[EndpointSlice], port: &ServicePortInfo) -> Vec<Backend>
             else {
                 continue;
             };
-            if ready && !terminating {
+            if serving && !terminating {
                 out.push(Backend {
                     pod,
                     node: ep.node_name.clone(),

@@ -165,6 +165,9 @@ pub async fn connect(input: &KubeconfigInput<'_>) -> Result<Connection, ClusterE
             ),
             other => ClusterError::Config(crate::proxy::redact_userinfo(&other.to_string())),
         })?;
+    // kube 5 retries 429/503/504 itself up to 15 times, sleeping whatever Retry-After says; the
+    // gate's own bounded retries (cluster/api.rs) must be the only ones.
+    config.default_retry = false;
     let mut url = config
         .cluster_url
         .to_string()
@@ -230,6 +233,7 @@ fn in_cluster(home: Option<PathBuf>, proxies: &ProxyEnv) -> Result<Connection, C
         .unwrap_or_else(|| "~/.kube/config".to_string());
     match kube::Config::incluster() {
         Ok(mut config) => {
+            config.default_retry = false;
             let mut url = config.cluster_url.to_string();
             if let Some(via) = route(&mut config, None, proxies)? {
                 url = format!("{url} (through the proxy {via})");

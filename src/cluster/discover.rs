@@ -1,10 +1,12 @@
-//! Which Service port APIM calls and at which address: an internal load balancer's IP, or a
-//! Ready, schedulable node's InternalIP with the nodePort. The choice is explained in a sentence.
+//! Which Service port APIM calls and at which address: the agent-ip input, an internal (annotated)
+//! load balancer's IP, or a node's InternalIP with the nodePort (the node from [`super::nodes`]).
+//! The choice is explained in a sentence.
 
 use k8s_openapi::api::core::v1::{Node, Service, ServicePort};
 use kube::api::ListParams;
 
 use super::api::Kube;
+use super::nodes::{NodeView, no_node, pick_node, wants_ipv6};
 use super::{Backend, ClusterError, Target};
 use crate::address::{Host, HostPort};
 use crate::inputs::AddressMode;
@@ -52,6 +54,8 @@ pub struct AddressChoice {
     pub why: String,
     /// The backing pod on the chosen node, when there is one (preferred for the fetch).
     pub pod: Option<String>,
+    /// Something the user should know about the choice (a public load balancer passed over).
+    pub warning: Option<String>,
 }
 
 pub async fn read_service(api: &Kube<'_>, target: &Target) -> Result<Service, ClusterError> {
@@ -78,6 +82,23 @@ pub async fn read_service(api: &Kube<'_>, target: &Target) -> Result<Service, Cl
             })
         }
     }
+}
+
+/// The Service read again when it is a LoadBalancer still waiting for its IP (cloud-provider-azure
+/// writes `status.loadBalancer.ingress` once the frontend exists, often while the pods start).
+pub async fn refresh_pending_lb(
+    api: &Kube<'_>,
+    service: Service,
+    target: &Target,
+) -> Result<Service, ClusterError> {
+    if service_type(&service) != "LoadBalancer"
+        || lb_ingress_ip(&service).is_some()
+        || target.address == AddressMode::NodePort
+        || target.agent_ip.is_some()
+    {
+        return Ok(service);
+    }
+    read_service(api, target).await
 }
 
 fn port_info(p: &ServicePort) -> ServicePortInfo {
@@ -178,6 +199,8 @@ fn lb_ingress_ip(service: &Service) -> Option<String> {
         .find_map(|i| i.ip.clone().or_else(|| i.hostname.clone()))
 }
 
+/// Where APIM calls: the agent-ip input when given, else the internal load balancer when the mode
+/// allows it and it has an IP, else a node's InternalIP with the nodePort.
 pub async fn choose_address(
     api: &Kube<'_>,
     service: &Service,
@@ -185,33 +208,84 @@ pub async fn choose_address(
     backends: &[Backend],
     target: &Target,
 ) -> Result<AddressChoice, ClusterError> {
-    let kind = service_type(service);
-    let svc = format!("{}/{}", target.namespace, target.service);
-    let preferred_pod = || backends.first().map(|b| b.pod.clone());
-
     if let Some(agent) = &target.agent_ip {
-        let host: Host = agent
-            .parse()
-            .map_err(|e: crate::address::AddressError| ClusterError::BadAgentIp(e.to_string()))?;
-        let node_port = port.node_port.ok_or_else(|| ClusterError::NoNodePort {
-            namespace: target.namespace.clone(),
-            name: target.service.clone(),
-            port: port.port.to_string(),
-        })?;
-        return Ok(AddressChoice {
-            address: HostPort::new(host.clone(), Some(node_port)),
-            via: Via::AgentIp {
-                host: host.to_string(),
-                port: node_port,
-            },
-            why: format!(
-                "agent-ip {host} given; nodePort {node_port} of Service {svc} {}",
-                port.describe()
-            ),
-            pod: preferred_pod(),
-        });
+        return agent_ip_address(agent, port, backends, target);
     }
+    let warning = match load_balancer_address(service, port, backends, target)? {
+        LoadBalancer::Use(choice) => return Ok(choice),
+        LoadBalancer::Skip { warning } => warning,
+    };
+    let mut choice = node_port_address(api, service, port, backends, target).await?;
+    choice.warning = warning;
+    Ok(choice)
+}
 
+/// The annotation that makes cloud-provider-azure give a LoadBalancer Service a private frontend
+/// IP in the cluster's subnet; without it the IP is public (Microsoft Learn, "Use an internal load
+/// balancer with Azure Kubernetes Service").
+pub const INTERNAL_LB_ANNOTATION: &str = "service.beta.kubernetes.io/azure-load-balancer-internal";
+
+fn internal_lb(service: &Service) -> bool {
+    service
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(INTERNAL_LB_ANNOTATION))
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// Whether the internal load balancer is APIM's address, or why not.
+enum LoadBalancer {
+    Use(AddressChoice),
+    Skip { warning: Option<String> },
+}
+
+fn service_label(target: &Target) -> String {
+    format!("{}/{}", target.namespace, target.service)
+}
+
+fn node_port_of(port: &ServicePortInfo, target: &Target) -> Result<u16, ClusterError> {
+    port.node_port.ok_or_else(|| ClusterError::NoNodePort {
+        namespace: target.namespace.clone(),
+        name: target.service.clone(),
+        port: port.port.to_string(),
+    })
+}
+
+fn agent_ip_address(
+    agent: &str,
+    port: &ServicePortInfo,
+    backends: &[Backend],
+    target: &Target,
+) -> Result<AddressChoice, ClusterError> {
+    let host: Host = agent
+        .parse()
+        .map_err(|e: crate::address::AddressError| ClusterError::BadAgentIp(e.to_string()))?;
+    let node_port = node_port_of(port, target)?;
+    Ok(AddressChoice {
+        address: HostPort::new(host.clone(), Some(node_port)),
+        via: Via::AgentIp {
+            host: host.to_string(),
+            port: node_port,
+        },
+        why: format!(
+            "agent-ip {host} given; nodePort {node_port} of Service {} {}",
+            service_label(target),
+            port.describe()
+        ),
+        pod: backends.first().map(|b| b.pod.clone()),
+        warning: None,
+    })
+}
+
+/// The internal load balancer's address when the mode takes it; `Skip` falls through to a node.
+fn load_balancer_address(
+    service: &Service,
+    port: &ServicePortInfo,
+    backends: &[Backend],
+    target: &Target,
+) -> Result<LoadBalancer, ClusterError> {
+    let kind = service_type(service);
     let lb_ip = (kind == "LoadBalancer")
         .then(|| lb_ingress_ip(service))
         .flatten();
@@ -223,114 +297,92 @@ pub async fn choose_address(
                 kind,
             });
         }
+        AddressMode::LoadBalancer if !internal_lb(service) => {
+            return Err(ClusterError::PublicLoadBalancer {
+                namespace: target.namespace.clone(),
+                name: target.service.clone(),
+                ip: lb_ip.unwrap_or_else(|| "not assigned yet".into()),
+            });
+        }
         AddressMode::LoadBalancer if lb_ip.is_none() => {
             return Err(ClusterError::NoLoadBalancerIp {
                 namespace: target.namespace.clone(),
                 name: target.service.clone(),
             });
         }
+        AddressMode::NodePort => return Ok(LoadBalancer::Skip { warning: None }),
         _ => {}
     }
-    if let (Some(ip), AddressMode::Auto | AddressMode::LoadBalancer) = (&lb_ip, target.address) {
-        let host: Host = ip.parse().map_err(|_| {
-            ClusterError::Config(format!("load balancer address '{ip}' is not a host"))
-        })?;
-        return Ok(AddressChoice {
-            address: HostPort::new(host, Some(port.port)),
-            via: Via::LoadBalancer {
-                ip: ip.clone(),
-                port: port.port,
-            },
-            why: format!(
-                "internal load balancer {ip} of Service {svc}, {} (survives node replacement)",
-                port.describe()
-            ),
-            pod: preferred_pod(),
+    let Some(ip) = lb_ip else {
+        return Ok(LoadBalancer::Skip { warning: None });
+    };
+    if !internal_lb(service) {
+        return Ok(LoadBalancer::Skip {
+            warning: Some(format!(
+                "Service {} is a LoadBalancer without {INTERNAL_LB_ANNOTATION}: \"true\", so its IP {ip} is public; \
+                 APIM will call a node's nodePort instead. Annotate the Service to use an internal load balancer.",
+                service_label(target)
+            )),
         });
     }
+    let host: Host = ip
+        .parse()
+        .map_err(|_| ClusterError::Config(format!("load balancer address '{ip}' is not a host")))?;
+    Ok(LoadBalancer::Use(AddressChoice {
+        address: HostPort::new(host, Some(port.port)),
+        via: Via::LoadBalancer {
+            ip: ip.clone(),
+            port: port.port,
+        },
+        why: format!(
+            "internal load balancer {ip} of Service {}, {} (survives node replacement)",
+            service_label(target),
+            port.describe()
+        ),
+        pod: backends.first().map(|b| b.pod.clone()),
+        warning: None,
+    }))
+}
 
-    let node_port = port.node_port.ok_or_else(|| ClusterError::NoNodePort {
-        namespace: target.namespace.clone(),
-        name: target.service.clone(),
-        port: port.port.to_string(),
-    })?;
-    let local = service
+fn traffic_policy_local(service: &Service) -> bool {
+    service
         .spec
         .as_ref()
         .and_then(|s| s.external_traffic_policy.as_deref())
-        == Some("Local");
+        == Some("Local")
+}
+
+async fn node_port_address(
+    api: &Kube<'_>,
+    service: &Service,
+    port: &ServicePortInfo,
+    backends: &[Backend],
+    target: &Target,
+) -> Result<AddressChoice, ClusterError> {
+    let node_port = node_port_of(port, target)?;
+    let local = traffic_policy_local(service);
     let nodes = api
         .list(&api.all::<Node>(), &ListParams::default(), "listing nodes")
         .await?;
-    let mut candidates: Vec<(String, String, Option<String>)> = Vec::new();
-    let mut seen = Vec::new();
-    for node in &nodes {
-        let name = node.metadata.name.clone().unwrap_or_default();
-        let ready = node
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        let schedulable = !node
-            .spec
-            .as_ref()
-            .and_then(|s| s.unschedulable)
-            .unwrap_or(false);
-        let ip = node
-            .status
-            .as_ref()
-            .and_then(|s| s.addresses.as_ref())
-            .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
-            .map(|a| a.address.clone());
-        let pod = backends
-            .iter()
-            .find(|b| b.node.as_deref() == Some(name.as_str()))
-            .map(|b| b.pod.clone());
-        seen.push(format!(
-            "{name} ({}{}{}{})",
-            if ready { "Ready" } else { "NotReady" },
-            if schedulable { "" } else { ", unschedulable" },
-            ip.as_ref()
-                .map(|i| format!(", {i}"))
-                .unwrap_or_else(|| ", no InternalIP".into()),
-            if pod.is_some() {
-                ", hosts a ready pod"
-            } else {
-                ""
-            }
-        ));
-        if let (true, true, Some(ip)) = (ready, schedulable, ip)
-            && (!local || pod.is_some())
-        {
-            candidates.push((name, ip, pod));
-        }
-    }
-    // A node hosting a ready endpoint first (one hop fewer), then the lowest name, so repeated runs
-    // publish the same host.
-    candidates.sort_by(|a, b| b.2.is_some().cmp(&a.2.is_some()).then(a.0.cmp(&b.0)));
-    let Some((node, ip, pod)) = candidates.into_iter().next() else {
-        return Err(ClusterError::NoNode {
-            reason: if local {
-                format!(
-                    "Service {svc} has externalTrafficPolicy Local, so only a Ready, schedulable node hosting a ready pod can answer on its nodePort, and none does"
-                )
-            } else {
-                "none is Ready and schedulable with an InternalIP".to_string()
-            },
-            nodes: if seen.is_empty() {
-                "none".into()
-            } else {
-                seen.join("; ")
-            },
-        });
-    };
+    let ipv6 = wants_ipv6(service);
+    let views: Vec<NodeView> = nodes
+        .iter()
+        .map(|n| NodeView::of(n, backends, ipv6))
+        .collect();
+    let chosen =
+        pick_node(&views, local).ok_or_else(|| no_node(&views, local, &service_label(target)))?;
+    let (node, ip, pod) = (
+        chosen.name.clone(),
+        chosen.ip.clone().unwrap_or_default(),
+        chosen.pod.clone(),
+    );
     let host: Host = ip
         .parse()
         .map_err(|_| ClusterError::Config(format!("node {node} InternalIP '{ip}' is not an IP")))?;
     let policy = if local {
         "externalTrafficPolicy Local: only nodes hosting a ready pod answer"
     } else {
-        "externalTrafficPolicy Cluster: any Ready node answers"
+        "externalTrafficPolicy Cluster: any Ready node answers, so the lowest name keeps the host stable across rollouts"
     };
     let hosting = pod
         .as_ref()
@@ -343,9 +395,11 @@ pub async fn choose_address(
             node_port,
         },
         why: format!(
-            "nodePort {node_port} of Service {svc} ({}) on node {node} (InternalIP {ip}: Ready, schedulable{hosting}; {policy})",
+            "nodePort {node_port} of Service {} ({}) on node {node} (InternalIP {ip}: Ready, schedulable{hosting}; {policy})",
+            service_label(target),
             port.describe()
         ),
         pod,
+        warning: None,
     })
 }

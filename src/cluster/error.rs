@@ -68,12 +68,16 @@ pub enum ClusterError {
     )]
     Unauthorized { url: String, user: String },
     #[error(
-        "the Kubernetes API at {url} denied {what} (403 Forbidden: {message}). Give the pipeline's identity get/list on services, pods, nodes, endpointslices and create on pods/portforward."
+        "the Kubernetes API at {url} refused {what} (403 Forbidden): the kubeconfig's identity lacks a permission; {missing}The API server said: {message}. {grant}"
     )]
     Forbidden {
         url: String,
         what: String,
+        /// `it may not list nodes (at the cluster scope). `, when the message names it.
+        missing: String,
         message: String,
+        /// How to grant it.
+        grant: String,
     },
     #[error(
         "cannot reach the Kubernetes API at {url} while {what}: {message}. Check the cluster address in the kubeconfig, the network path from this agent, and the CA."
@@ -132,6 +136,14 @@ pub enum ClusterError {
         "Service {namespace}/{name} is a LoadBalancer whose load balancer has no IP yet (status.loadBalancer.ingress is empty), and address is load-balancer. Wait for Azure to assign it (`kubectl get svc {name} -n {namespace} -w`), or use address auto/node-port."
     )]
     NoLoadBalancerIp { namespace: String, name: String },
+    #[error(
+        "Service {namespace}/{name} is a LoadBalancer without the annotation service.beta.kubernetes.io/azure-load-balancer-internal: \"true\", so Azure gave it a public IP ({ip}), and address is load-balancer: the gate does not publish a public address as the backend of an APIM API. Annotate the Service to make its load balancer internal, or use address node-port."
+    )]
+    PublicLoadBalancer {
+        namespace: String,
+        name: String,
+        ip: String,
+    },
     #[error(
         "Service {namespace}/{name} is of type {kind}, not LoadBalancer, but address is load-balancer. Use address auto or node-port, or make it an internal LoadBalancer."
     )]

@@ -9,7 +9,7 @@ use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 
-use super::api::error_chain;
+use super::api::{Kube, error_chain};
 use super::{Backend, ClusterError, Connection, Event, Observer, Target};
 use crate::spec::{Document, snippet};
 
@@ -57,7 +57,7 @@ pub async fn fetch(
     let pods: Api<Pod> = Api::namespaced(conn.client.clone(), &target.namespace);
     let mut tried = Vec::new();
     for path in &paths {
-        let attempt = get_with_retries(&pods, backend, path, target, observer).await?;
+        let attempt = get_with_retries(conn, &pods, backend, path, target, observer).await?;
         let (status, content_type, bytes) = match attempt {
             Attempt::TooLarge => {
                 return Err(ClusterError::TooLarge {
@@ -116,6 +116,7 @@ pub async fn fetch(
 }
 
 async fn get_with_retries(
+    conn: &Connection,
     pods: &Api<Pod>,
     backend: &Backend,
     path: &str,
@@ -133,7 +134,14 @@ async fn get_with_retries(
                 format!("HTTP {status}")
             }
             Ok(Ok(done)) => return Ok(done),
-            Ok(Err(message)) => message,
+            Ok(Err(Failure::Refused(e))) => {
+                let what = format!(
+                    "the port-forward to pod {}/{} port {}",
+                    target.namespace, backend.pod, backend.port
+                );
+                return Err(Kube::new(conn).explain(e, &what, attempt));
+            }
+            Ok(Err(Failure::Retry(message))) => message,
             Err(_) => format!("no complete answer within {}s", STEP_TIMEOUT.as_secs()),
         };
         if attempt >= ATTEMPTS {
@@ -155,17 +163,39 @@ async fn get_with_retries(
     }
 }
 
-/// One port-forward, one request. Errors are sentences for the retry loop.
+/// Why one attempt failed.
+enum Failure {
+    /// A sentence for the retry loop.
+    Retry(String),
+    /// The API server refused the port-forward (401, 403): trying again changes nothing.
+    Refused(kube::Error),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Retry(message)
+    }
+}
+
+/// One port-forward, one request.
 async fn get_once(
     pods: &Api<Pod>,
     backend: &Backend,
     path: &str,
     max_body: usize,
-) -> Result<Attempt, String> {
-    let mut forwarder = pods
-        .portforward(&backend.pod, &[backend.port])
-        .await
-        .map_err(|e| format!("cannot open the port-forward: {}", error_chain(&e)))?;
+) -> Result<Attempt, Failure> {
+    let mut forwarder = match pods.portforward(&backend.pod, &[backend.port]).await {
+        Ok(f) => f,
+        Err(kube::Error::Api(status)) if matches!(status.code, 401 | 403) => {
+            return Err(Failure::Refused(kube::Error::Api(status)));
+        }
+        Err(e) => {
+            return Err(Failure::Retry(format!(
+                "cannot open the port-forward: {}",
+                error_chain(&e)
+            )));
+        }
+    };
     let stream = forwarder
         .take_stream(backend.port)
         .ok_or_else(|| "the port-forward has no stream for the port".to_string())?;
@@ -182,7 +212,7 @@ async fn get_once(
                     .flatten(),
                 None => None,
             };
-            Err(channel_error.unwrap_or(e))
+            Err(Failure::Retry(channel_error.unwrap_or(e)))
         }
     };
     // Closing must never hang the run: give the forwarder a moment, then abort it.

@@ -10,6 +10,7 @@ mod discover;
 mod error;
 mod exec_plugin;
 mod fetch;
+mod nodes;
 
 use std::time::Duration;
 
@@ -81,6 +82,8 @@ pub async fn find_and_fetch(
     let port = discover::pick_port(&service, target)?;
     discover::check_reachable(&service, target)?;
     let backends = backends::wait_for_ready(&api, &service, &port, target, observer).await?;
+    // An internal load balancer's IP often arrives while the pods start: read the Service again.
+    let service = discover::refresh_pending_lb(&api, service, target).await?;
     let address = discover::choose_address(&api, &service, &port, &backends, target).await?;
     let backend = backends
         .iter()

@@ -101,10 +101,9 @@ pub async fn discover_on(
     observer: &dyn Observer,
 ) -> Result<Discovered, ClusterSideError> {
     let found = cluster::find_and_fetch(conn, &target(inputs), observer).await?;
-    Ok(Discovered {
-        found,
-        warnings: conn.warnings.clone(),
-    })
+    let mut warnings = conn.warnings.clone();
+    warnings.extend(found.address.warning.clone());
+    Ok(Discovered { found, warnings })
 }
 
 /// The whole cluster side: discover, then point the document at the address found.

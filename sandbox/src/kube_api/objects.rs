@@ -264,6 +264,9 @@ impl<'a> View<'a> {
             taints.push(json!({"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": created}));
             taints.push(json!({"key": "node.kubernetes.io/unreachable", "effect": "NoExecute", "timeAdded": created}));
         }
+        for (key, value, effect) in &node.taints {
+            taints.push(json!({"key": key, "value": value, "effect": effect}));
+        }
         let mut spec = json!({
             "podCIDR": format!("10.244.{}.0/24", index % 256),
             "podCIDRs": [format!("10.244.{}.0/24", index % 256)],
@@ -309,7 +312,7 @@ impl<'a> View<'a> {
                 "uid": object_uid(&format!("node/{}", node.name)),
                 "resourceVersion": version(Duration::ZERO, index).to_string(),
                 "creationTimestamp": created,
-                "labels": {
+                "labels": node_labels(node, json!({
                     "agentpool": "nodepool1",
                     "beta.kubernetes.io/arch": "amd64",
                     "beta.kubernetes.io/instance-type": "Standard_D4ds_v5",
@@ -328,7 +331,7 @@ impl<'a> View<'a> {
                     "node.kubernetes.io/instance-type": "Standard_D4ds_v5",
                     "topology.kubernetes.io/region": "eastus",
                     "topology.kubernetes.io/zone": "0",
-                },
+                })),
                 "annotations": {
                     "node.alpha.kubernetes.io/ttl": "0",
                     "volumes.kubernetes.io/controller-managed-attach-detach": "true",
@@ -344,10 +347,7 @@ impl<'a> View<'a> {
                     condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
                     ready,
                 ],
-                "addresses": [
-                    {"type": "InternalIP", "address": node.internal_ip},
-                    {"type": "Hostname", "address": node.name},
-                ],
+                "addresses": node_addresses(node),
                 "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
                 "nodeInfo": {
                     "machineID": &object_uid(&format!("machine/{}", node.name)).replace('-', ""),
@@ -356,8 +356,8 @@ impl<'a> View<'a> {
                     "kernelVersion": "5.15.0-1089-azure",
                     "osImage": "Ubuntu 22.04.5 LTS",
                     "containerRuntimeVersion": "containerd://1.7.27-1",
-                    "kubeletVersion": KUBERNETES_VERSION,
-                    "kubeProxyVersion": KUBERNETES_VERSION,
+                    "kubeletVersion": self.cluster.kubernetes_version,
+                    "kubeProxyVersion": self.cluster.kubernetes_version,
                     "operatingSystem": "linux",
                     "architecture": "amd64",
                 },
@@ -440,8 +440,12 @@ impl<'a> View<'a> {
         if s.kind == ServiceKind::LoadBalancer {
             spec.insert("allocateLoadBalancerNodePorts".into(), json!(true));
         }
+        if s.publish_not_ready_addresses {
+            spec.insert("publishNotReadyAddresses".into(), json!(true));
+        }
+        let assigned = self.cluster.elapsed() >= s.load_balancer_ip_after;
         let load_balancer = match (&s.kind, &s.load_balancer_ip) {
-            (ServiceKind::LoadBalancer, Some(ip)) => {
+            (ServiceKind::LoadBalancer, Some(ip)) if assigned => {
                 json!({"ingress": [{"ip": ip, "ipMode": "VIP"}]})
             }
             _ => json!({}),
@@ -458,7 +462,14 @@ impl<'a> View<'a> {
             &s.namespace,
             &s.name,
             self.created(60 + index as u64),
-            version(Duration::ZERO, 200 + index),
+            version(
+                if assigned && s.kind == ServiceKind::LoadBalancer {
+                    s.load_balancer_ip_after
+                } else {
+                    Duration::ZERO
+                },
+                200 + index,
+            ),
         );
         if !s.labels.is_empty() {
             metadata.insert("labels".into(), json!(s.labels));
@@ -529,6 +540,14 @@ impl<'a> View<'a> {
         }
         if !pod.labels.is_empty() {
             metadata.insert("labels".into(), json!(pod.labels));
+        }
+        if pod.terminating {
+            // Deleted with the default 30 s grace period, a moment ago.
+            metadata.insert(
+                "deletionTimestamp".into(),
+                json!(timestamp(crate::tokens::now_secs() + 30)),
+            );
+            metadata.insert("deletionGracePeriodSeconds".into(), json!(30));
         }
         let ports: Vec<Value> = pod
             .ports
@@ -698,6 +717,7 @@ impl<'a> View<'a> {
                             ready: true,
                             since: Duration::ZERO,
                         },
+                        publish_not_ready: false,
                     }],
                 )]);
             }
@@ -730,6 +750,7 @@ impl<'a> View<'a> {
                 pod: Some(index),
                 ip: ip.clone(),
                 readiness: self.cluster.readiness(index),
+                publish_not_ready: s.publish_not_ready_addresses,
             };
             match groups.iter_mut().find(|(p, _)| *p == ports) {
                 Some((_, eps)) => eps.push(endpoint),
@@ -767,14 +788,22 @@ impl<'a> View<'a> {
             .map(|(ports, eps)| {
                 let address = |e: &Endpoint| self.address(e, false);
                 let mut subset = Map::new();
+                // The Endpoints controller leaves terminating pods out, and lists every pod as
+                // ready with publishNotReadyAddresses (pkg/controller/endpoint, syncService).
+                let terminating =
+                    |e: &Endpoint| e.pod.is_some_and(|i| self.cluster.pods[i].spec.terminating);
+                let listed = |e: &&Endpoint| e.publish_not_ready || !terminating(e);
+                let counts_ready = |e: &Endpoint| e.publish_not_ready || e.readiness.ready;
                 let ready: Vec<Value> = eps
                     .iter()
-                    .filter(|e| e.readiness.ready)
+                    .filter(listed)
+                    .filter(|e| counts_ready(e))
                     .map(address)
                     .collect();
                 let not_ready: Vec<Value> = eps
                     .iter()
-                    .filter(|e| !e.readiness.ready)
+                    .filter(listed)
+                    .filter(|e| !counts_ready(e))
                     .map(address)
                     .collect();
                 if !ready.is_empty() {
@@ -800,10 +829,16 @@ impl<'a> View<'a> {
     fn address(&self, e: &Endpoint, slice: bool) -> Value {
         let mut a = Map::new();
         if slice {
+            // As the EndpointSlice controller writes them (kubernetes/endpointslice, utils.go
+            // podToEndpoint): `serving` is the pod's readiness, `terminating` its deletion, and
+            // `ready` is `serving && !terminating`, forced true by publishNotReadyAddresses.
+            let terminating = e.pod.is_some_and(|i| self.cluster.pods[i].spec.terminating);
+            let serving = e.readiness.ready;
+            let ready = e.publish_not_ready || (serving && !terminating);
             a.insert("addresses".into(), json!([e.ip]));
             a.insert(
                 "conditions".into(),
-                json!({"ready": e.readiness.ready, "serving": e.readiness.ready, "terminating": false}),
+                json!({"ready": ready, "serving": serving, "terminating": terminating}),
             );
         } else {
             a.insert("ip".into(), json!(e.ip));
@@ -900,6 +935,31 @@ struct Endpoint {
     pod: Option<usize>,
     ip: String,
     readiness: Readiness,
+    /// The Service's `publishNotReadyAddresses`.
+    publish_not_ready: bool,
+}
+
+/// The AKS agent-pool labels, then the node's own (a virtual node's `type: virtual-kubelet`).
+fn node_labels(node: &crate::cluster::Node, base: Value) -> Value {
+    let mut labels = base;
+    if let Some(map) = labels.as_object_mut() {
+        for (k, v) in &node.labels {
+            map.insert(k.clone(), json!(v));
+        }
+    }
+    labels
+}
+
+/// InternalIP(s) then Hostname; a dual-stack node lists its IPv6 InternalIP first (see
+/// [`crate::cluster::Node::internal_ipv6`]).
+fn node_addresses(node: &crate::cluster::Node) -> Value {
+    let mut out = Vec::new();
+    if let Some(v6) = &node.internal_ipv6 {
+        out.push(json!({"type": "InternalIP", "address": v6}));
+    }
+    out.push(json!({"type": "InternalIP", "address": node.internal_ip}));
+    out.push(json!({"type": "Hostname", "address": node.name}));
+    Value::Array(out)
 }
 
 fn port_json((name, port): &(String, u16)) -> Value {

@@ -1,0 +1,166 @@
+//! Which node APIM calls on a nodePort: Ready, schedulable, staying (not being removed by the
+//! cluster autoscaler), not virtual, with an InternalIP of the Service's IP family; the lowest name
+//! among them, so the host is stable across runs and rollouts.
+
+use k8s_openapi::api::core::v1::{Node, Service};
+
+use super::{Backend, ClusterError};
+
+/// A node as the choice sees it.
+pub struct NodeView {
+    pub name: String,
+    ready: bool,
+    schedulable: bool,
+    /// The InternalIP of the Service's IP family.
+    pub ip: Option<String>,
+    /// The ready backend pod it hosts, if any.
+    pub pod: Option<String>,
+    /// Why the node cannot take APIM's calls although Ready.
+    excluded: Option<&'static str>,
+    /// The cluster autoscaler may remove it soon: used only when no other node qualifies.
+    scale_down_candidate: bool,
+}
+
+fn has_taint(node: &Node, key: &str) -> bool {
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|ts| ts.iter().any(|t| t.key == key))
+}
+
+/// Why a Ready node cannot serve a nodePort for long, or at all.
+fn exclusion(node: &Node) -> Option<&'static str> {
+    // The cluster autoscaler taints a node it is draining before the VM is deleted
+    // (cluster-autoscaler/utils/taints/taints.go).
+    if has_taint(node, "ToBeDeletedByClusterAutoscaler") {
+        return Some("being removed by the cluster autoscaler");
+    }
+    // AKS virtual nodes (virtual-kubelet on ACI) run no kube-proxy, so no nodePort answers there
+    // (Microsoft Learn, "Use virtual nodes"; label type=virtual-kubelet, taint virtual-kubelet.io/provider).
+    let virtual_label = node
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("type"))
+        .is_some_and(|t| t == "virtual-kubelet");
+    if virtual_label || has_taint(node, "virtual-kubelet.io/provider") {
+        return Some("a virtual node");
+    }
+    None
+}
+
+/// The Service's primary IP family (`spec.ipFamilies[0]`), IPv4 unless it says IPv6.
+pub fn wants_ipv6(service: &Service) -> bool {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ip_families.as_ref())
+        .and_then(|f| f.first())
+        .is_some_and(|f| f == "IPv6")
+}
+
+impl NodeView {
+    pub fn of(node: &Node, backends: &[Backend], ipv6: bool) -> NodeView {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let ready = node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        let schedulable = !node
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false);
+        let ip = node
+            .status
+            .as_ref()
+            .and_then(|s| s.addresses.as_ref())
+            .and_then(|a| {
+                // A dual-stack node has one InternalIP per family, in --node-ip order.
+                a.iter().find(|a| {
+                    a.type_ == "InternalIP"
+                        && a.address
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_ipv6() == ipv6)
+                })
+            })
+            .map(|a| a.address.clone());
+        let pod = backends
+            .iter()
+            .find(|b| b.node.as_deref() == Some(name.as_str()))
+            .map(|b| b.pod.clone());
+        NodeView {
+            name,
+            ready,
+            schedulable,
+            ip,
+            pod,
+            excluded: exclusion(node),
+            scale_down_candidate: has_taint(node, "DeletionCandidateOfClusterAutoscaler"),
+        }
+    }
+
+    /// `name (Ready, 10.224.0.4, hosts a ready pod)`, for the error listing every node.
+    fn describe(&self) -> String {
+        format!(
+            "{} ({}{}{}{}{})",
+            self.name,
+            if self.ready { "Ready" } else { "NotReady" },
+            self.excluded.map(|e| format!(", {e}")).unwrap_or_default(),
+            if self.schedulable {
+                ""
+            } else {
+                ", unschedulable"
+            },
+            self.ip
+                .as_ref()
+                .map(|i| format!(", {i}"))
+                .unwrap_or_else(|| ", no InternalIP of the Service's IP family".into()),
+            if self.pod.is_some() {
+                ", hosts a ready pod"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// The lowest name among the nodes that can answer, so repeated runs and rollouts publish the same
+/// host (with policy Local only nodes hosting a ready pod answer, so the host follows the pods).
+/// Scale-down candidates come last: the autoscaler may remove them soon.
+pub fn pick_node(views: &[NodeView], local: bool) -> Option<&NodeView> {
+    let mut candidates: Vec<&NodeView> = views
+        .iter()
+        .filter(|v| v.ready && v.schedulable && v.excluded.is_none() && v.ip.is_some())
+        .filter(|v| !local || v.pod.is_some())
+        .collect();
+    candidates.sort_by(|a, b| {
+        a.scale_down_candidate
+            .cmp(&b.scale_down_candidate)
+            .then(a.name.cmp(&b.name))
+    });
+    candidates.into_iter().next()
+}
+
+pub fn no_node(views: &[NodeView], local: bool, service: &str) -> ClusterError {
+    ClusterError::NoNode {
+        reason: if local {
+            format!(
+                "Service {} has externalTrafficPolicy Local, so only a Ready, schedulable node hosting a ready pod can answer on its nodePort, and none does",
+                service
+            )
+        } else {
+            "none is Ready, schedulable, staying (not removed by the cluster autoscaler, not virtual) and has an InternalIP of the Service's IP family".to_string()
+        },
+        nodes: if views.is_empty() {
+            "none".into()
+        } else {
+            views
+                .iter()
+                .map(NodeView::describe)
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
+    }
+}
