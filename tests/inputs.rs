@@ -1,6 +1,8 @@
 //! Inputs: every platform's spelling reaches the same field, problems are reported together, and
 //! secrets never show.
 
+mod support;
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -420,4 +422,315 @@ fn bad_inputs_are_annotated_where_ci_users_look() {
             .trim_end()
             .ends_with("##vso[task.complete result=Failed;]apim-gate: bad inputs")
     );
+}
+
+/// The run inputs every routing test starts from: complete, so only the checked input can fail.
+fn run_inputs(extra: &[(&str, &str)]) -> Env {
+    let mut pairs: Vec<(String, String)> =
+        complete(|n| format!("APIM_GATE_{}", n.to_uppercase().replace('-', "_")));
+    pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Env::from_pairs(pairs)
+}
+
+fn problem_of<'a>(err: &'a apim_gate::inputs::InputError, input: &str) -> &'a str {
+    err.problems
+        .iter()
+        .find(|p| p.input == input)
+        .map(|p| p.message.as_str())
+        .unwrap_or_else(|| panic!("no problem with {input}: {err}"))
+}
+
+#[test]
+fn endpoints_that_receive_credentials_must_be_https() {
+    for (var, input) in [
+        ("APIM_GATE_ARM_ENDPOINT", "arm-endpoint"),
+        ("APIM_GATE_AUTHORITY_HOST", "authority-host"),
+        ("GITHUB_API_URL", "GITHUB_API_URL"),
+    ] {
+        let e = run_inputs(&[
+            (var, "http://evil.example"),
+            ("APIM_GATE_ALLOW_CUSTOM_ENDPOINTS", "true"),
+        ]);
+        let err = Inputs::load(&e, Need::Run).expect_err(var);
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert!(problem_of(&err, input).contains("not https"), "{err}");
+    }
+    // A user part may hold a password: refused, and never echoed.
+    let e = run_inputs(&[
+        (
+            "APIM_GATE_ARM_ENDPOINT",
+            "https://me:hunter2pass@management.azure.com",
+        ),
+        (
+            "APIM_GATE_AUTHORITY_HOST",
+            "https://login.microsoftonline.com/?x=1",
+        ),
+    ]);
+    let err = Inputs::load(&e, Need::Run).unwrap_err();
+    assert!(
+        problem_of(&err, "arm-endpoint").contains("user part"),
+        "{err}"
+    );
+    assert!(
+        problem_of(&err, "authority-host").contains("query"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("hunter2pass"), "{err}");
+
+    // The whole binary: exit 2, naming the input.
+    for var in ["APIM_GATE_ARM_ENDPOINT", "APIM_GATE_AUTHORITY_HOST"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_apim-gate"))
+            .arg("config")
+            .env_clear()
+            .envs(
+                run_inputs(&[])
+                    .vars()
+                    .map(|(k, v)| (k.to_string(), v.to_string())),
+            )
+            .env(var, "http://127.0.0.1:8080")
+            .env("APIM_GATE_ALLOW_CUSTOM_ENDPOINTS", "true")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {stderr}");
+        assert!(
+            stderr.contains(var) && stderr.contains("not https"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn endpoints_outside_the_known_clouds_need_allow_custom_endpoints() {
+    let e = run_inputs(&[
+        ("APIM_GATE_ARM_ENDPOINT", "https://arm.example.net"),
+        ("APIM_GATE_AUTHORITY_HOST", "https://login.example.net"),
+    ]);
+    let err = Inputs::load(&e, Need::Run).unwrap_err();
+    for input in ["arm-endpoint", "authority-host"] {
+        let message = problem_of(&err, input);
+        assert!(message.contains("allow-custom-endpoints"), "{message}");
+        assert!(
+            message.contains("APIM_GATE_ALLOW_CUSTOM_ENDPOINTS"),
+            "{message}"
+        );
+    }
+    let e = run_inputs(&[
+        ("APIM_GATE_ARM_ENDPOINT", "https://arm.example.net/"),
+        ("APIM_GATE_AUTHORITY_HOST", "https://login.example.net"),
+        ("APIM_GATE_ALLOW_CUSTOM_ENDPOINTS", "yes"),
+    ]);
+    let inputs = Inputs::load(&e, Need::Run).unwrap();
+    assert_eq!(
+        inputs.arm_endpoint.as_deref(),
+        Some("https://arm.example.net")
+    );
+    assert!(inputs.allow_custom_endpoints);
+
+    // Every cloud azure-cloud offers is known: its endpoints need no allowance, and a port or a
+    // path makes one custom.
+    for cloud in [
+        apim_gate::inputs::AzureCloud::AzureCloud,
+        apim_gate::inputs::AzureCloud::AzureChinaCloud,
+        apim_gate::inputs::AzureCloud::AzureUSGovernment,
+    ] {
+        let ep = apim_gate::azure::Endpoints::for_cloud(cloud);
+        let e = run_inputs(&[
+            ("APIM_GATE_ARM_ENDPOINT", &ep.arm),
+            ("APIM_GATE_AUTHORITY_HOST", &format!("{}/", ep.authority)),
+        ]);
+        let inputs = Inputs::load(&e, Need::Run).unwrap_or_else(|e| panic!("{cloud:?}: {e}"));
+        assert_eq!(inputs.arm_endpoint.as_deref(), Some(ep.arm.as_str()));
+    }
+    for odd in [
+        "https://management.azure.com:8443",
+        "https://management.azure.com/x",
+    ] {
+        let e = run_inputs(&[("APIM_GATE_ARM_ENDPOINT", odd)]);
+        let err = Inputs::load(&e, Need::Run).expect_err(odd);
+        assert!(problem_of(&err, "arm-endpoint").contains("allow-custom-endpoints"));
+    }
+}
+
+/// On a CI platform, variables any pipeline user or earlier step can set, next to the step's
+/// own inputs.
+const HOSTILE: &[(&str, &str)] = &[
+    ("APIM_GATE_ARM_ENDPOINT", "https://evil.example"),
+    ("APIM_GATE_AUTHORITY_HOST", "http://evil.example"),
+    ("APIM_GATE_AZURE_CLOUD", "AzureChinaCloud"),
+    ("APIM_GATE_CA_CERTIFICATES", "/tmp/evil-ca.pem"),
+    ("APIM_GATE_AUTH", "client-secret"),
+    ("APIM_GATE_ALLOW_CUSTOM_ENDPOINTS", "true"),
+];
+
+#[test]
+fn on_ci_where_credentials_go_comes_only_from_the_step_inputs() {
+    type Spell = fn(&str) -> String;
+    let github: Spell = |n| format!("INPUT_{}", n.to_uppercase());
+    let ado: Spell = |n| INPUTS.iter().find(|s| s.name == n).unwrap().ado_var();
+    for (platform, marker, spell, other) in [
+        (
+            Platform::GithubActions,
+            ("GITHUB_ACTIONS", "true"),
+            github,
+            ado,
+        ),
+        (Platform::AzureDevops, ("TF_BUILD", "True"), ado, github),
+    ] {
+        let mut base = complete(spell);
+        base.push((marker.0.into(), marker.1.into()));
+        base.push((spell("arm-endpoint"), "https://arm.internal.example".into()));
+        base.push((spell("allow-custom-endpoints"), "true".into()));
+        let clean = Inputs::load(&Env::from_pairs(base.clone()), Need::Run).unwrap();
+        assert_eq!(clean.platform(), platform);
+
+        let mut hostile = base.clone();
+        hostile.extend(HOSTILE.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        // The other platform's spelling is not this step's input either.
+        hostile.push((other("authority-host"), "https://evil.example".into()));
+        let inputs = Inputs::load(&Env::from_pairs(hostile), Need::Run)
+            .unwrap_or_else(|e| panic!("{platform:?}: {e}"));
+        assert_eq!(inputs.arm_endpoint, clean.arm_endpoint);
+        assert_eq!(
+            inputs.arm_endpoint.as_deref(),
+            Some("https://arm.internal.example")
+        );
+        assert_eq!(inputs.authority_host, None);
+        assert_eq!(inputs.azure_cloud, clean.azure_cloud);
+        assert_eq!(inputs.ca_certificates, None);
+        assert_eq!(inputs.auth, AuthMode::Token);
+        for (var, _) in HOSTILE {
+            assert!(
+                inputs
+                    .warnings
+                    .iter()
+                    .any(|w| w.starts_with(var) && w.contains("step's own input")),
+                "{platform:?}: no warning for {var}: {:?}",
+                inputs.warnings
+            );
+        }
+
+        // Without the step's allowance, an APIM_GATE_ one does not make a custom endpoint pass.
+        let mut no_allow: Vec<(String, String)> = base
+            .iter()
+            .filter(|(k, _)| *k != spell("allow-custom-endpoints"))
+            .cloned()
+            .collect();
+        no_allow.push(("APIM_GATE_ALLOW_CUSTOM_ENDPOINTS".into(), "true".into()));
+        let err = Inputs::load(&Env::from_pairs(no_allow), Need::Run).unwrap_err();
+        assert!(problem_of(&err, "arm-endpoint").contains("allow-custom-endpoints"));
+    }
+
+    // A local run reads them from APIM_GATE_* as before.
+    let e = run_inputs(&[
+        ("APIM_GATE_ARM_ENDPOINT", "https://arm.internal.example"),
+        ("APIM_GATE_ALLOW_CUSTOM_ENDPOINTS", "true"),
+    ]);
+    let inputs = Inputs::load(&e, Need::Run).unwrap();
+    assert_eq!(
+        inputs.arm_endpoint.as_deref(),
+        Some("https://arm.internal.example")
+    );
+}
+
+#[test]
+fn api_and_product_ids_follow_apims_rules() {
+    let long = "a".repeat(257);
+    for bad in [
+        ".",
+        "..",
+        "a/b",
+        "a\\b",
+        "a%2e",
+        "a;rev=2",
+        "a?b",
+        "a#b",
+        "a b",
+        "v1.",
+        long.as_str(),
+    ] {
+        let e = run_inputs(&[("APIM_GATE_API_ID", bad)]);
+        let err = Inputs::load(&e, Need::Run).expect_err(bad);
+        assert!(
+            problem_of(&err, "api-id").contains("API Management api-id"),
+            "{err}"
+        );
+        let e = run_inputs(&[("APIM_GATE_PRODUCTS", &format!("starter,{bad}"))]);
+        let err = Inputs::load(&e, Need::Run).expect_err(bad);
+        assert!(problem_of(&err, "products").contains("product id"), "{err}");
+    }
+    let longest = "a".repeat(256);
+    for good in [
+        "orders",
+        "orders-v1.2",
+        "Orders_API",
+        "..x",
+        longest.as_str(),
+    ] {
+        let e = run_inputs(&[("APIM_GATE_API_ID", good), ("APIM_GATE_PRODUCTS", good)]);
+        let inputs = Inputs::load(&e, Need::Run).unwrap_or_else(|e| panic!("{good}: {e}"));
+        assert_eq!(inputs.api_id.as_deref(), Some(good));
+    }
+}
+
+#[test]
+fn debug_output_never_shows_a_secret() {
+    let kubeconfig = "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: kube-token-in-debug\n";
+    let e = run_inputs(&[
+        ("APIM_GATE_CLIENT_SECRET", "client-secret-in-debug"),
+        ("APIM_GATE_GITHUB_TOKEN", "ghs_github_token_in_debug"),
+        ("APIM_GATE_KUBECONFIG", kubeconfig),
+        ("AZURE_FEDERATED_TOKEN", "federated-token-in-debug"),
+    ]);
+    let inputs = Inputs::load(&e, Need::Run).unwrap();
+    let shown = format!("{inputs:?} {e:?} {:#?}", inputs.resolved);
+    for secret in [
+        "client-secret-in-debug",
+        "ghs_github_token_in_debug",
+        "kube-token-in-debug",
+        "federated-token-in-debug",
+        "eyJ0eXAi.secret.token",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in Debug output");
+    }
+    // What is not secret still shows, so Debug stays useful.
+    assert!(shown.contains("rg-apps"), "{shown}");
+}
+
+/// The case through the binary against the sandbox: on GitHub Actions, ARM and Entra
+/// variables pointing elsewhere (an earlier step's `GITHUB_ENV`) sit next to the step's inputs;
+/// the run publishes to the step's endpoints as if they were not there, and says it ignored them.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_github_an_arm_endpoint_variable_beside_the_step_inputs_changes_nothing() {
+    let world = support::World::start(apim_sandbox::Config {
+        retry_after: 0,
+        ..apim_sandbox::Config::default()
+    })
+    .await;
+    world.deploy("svc-1", &support::base_doc("Test API V1"));
+    let output = world.dir.path().join("output");
+    let summary = world.dir.path().join("summary.md");
+    let run = world
+        .gate(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_OUTPUT", output.to_str().unwrap()),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            // Nothing listens there: a run that used them could not pass.
+            ("APIM_GATE_ARM_ENDPOINT", "https://127.0.0.1:9"),
+            ("APIM_GATE_AUTHORITY_HOST", "http://127.0.0.1:9"),
+            ("APIM_GATE_ALLOW_CUSTOM_ENDPOINTS", "true"),
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(
+        world.apim("svc-1").await.is_some(),
+        "published to the step's ARM"
+    );
+    assert!(
+        run.stdout.contains("APIM_GATE_ARM_ENDPOINT is ignored")
+            && run.stdout.contains("APIM_GATE_AUTHORITY_HOST is ignored"),
+        "{}",
+        run.stdout
+    );
+    world.assert_no_secret_printed();
 }

@@ -1046,6 +1046,7 @@ async fn github_action_end_to_end_outputs_summary_check_run_and_no_secret() {
         ("ca-certificates", e["APIM_GATE_CA_CERTIFICATES"].clone()),
         ("arm-endpoint", e["APIM_GATE_ARM_ENDPOINT"].clone()),
         ("authority-host", e["APIM_GATE_AUTHORITY_HOST"].clone()),
+        ("allow-custom-endpoints", "true".to_string()),
         (
             "output-spec",
             d.dir.path().join("out/api.json").display().to_string(),
@@ -1200,6 +1201,7 @@ async fn azure_devops_task_end_to_end_through_node_with_a_service_connection() {
         ("caCertificates", e["APIM_GATE_CA_CERTIFICATES"].clone()),
         ("armEndpoint", e["APIM_GATE_ARM_ENDPOINT"].clone()),
         ("authorityHost", e["APIM_GATE_AUTHORITY_HOST"].clone()),
+        ("allowCustomEndpoints", "true".to_string()),
     ]
     .into_iter()
     .collect();

@@ -5,7 +5,13 @@
 //! Kubernetes variables (`AZURE_CLIENT_ID`, `KUBECONFIG`, …) are fallbacks. Every spelling lands in
 //! one typed [`Inputs`] (deserialised with `envy`), every problem is reported at once, and where a
 //! value came from is kept so `apim-gate config` can show it. Secrets never leave as text.
+//!
+//! On GitHub Actions and Azure DevOps the inputs that decide where credentials go
+//! ([`table::ROUTING`]) are read from the step's own input variable only, URLs that receive
+//! credentials must be https, and an endpoint that is not a known Azure cloud's needs
+//! `allow-custom-endpoints`.
 
+pub mod kubeconfig;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -43,6 +49,24 @@ impl Platform {
         }
     }
 
+    /// The variable the platform itself sets for the step's input (`with:` on GitHub through
+    /// action.yml's `env:`, the task input on Azure DevOps); `None` locally.
+    pub fn step_var(self, spec: &InputSpec) -> Option<String> {
+        match self {
+            Platform::GithubActions => Some(spec.github_var()),
+            Platform::AzureDevops => Some(spec.ado_var()),
+            Platform::Local => None,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Platform::GithubActions => "GitHub Actions",
+            Platform::AzureDevops => "Azure DevOps",
+            Platform::Local => "a local run",
+        }
+    }
+
     /// How a user on this platform spells the input.
     pub fn spelling(self, spec: &InputSpec) -> String {
         match self {
@@ -61,9 +85,18 @@ pub enum Origin {
 }
 
 /// The variables a run sees: the process environment merged with an optional dotenv file.
-#[derive(Clone, Debug, Default)]
+/// `Debug` names the variables only: which of them hold secrets is not known here.
+#[derive(Clone, Default)]
 pub struct Env {
     vars: BTreeMap<String, (String, Origin)>,
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Env")
+            .field("names", &self.vars.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -293,6 +326,8 @@ pub struct Inputs {
     pub azure_cloud: AzureCloud,
     pub arm_endpoint: Option<String>,
     pub authority_host: Option<String>,
+    /// `arm-endpoint` / `authority-host` may be outside the known clouds (checked on load).
+    pub allow_custom_endpoints: bool,
     pub auth: AuthMode,
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
@@ -322,11 +357,23 @@ pub struct Inputs {
     pub warnings: Vec<String>,
 }
 
-/// An input's canonical value and where it came from.
-#[derive(Clone, Debug)]
+/// An input's canonical value and where it came from. `Debug` shows a secret's value as `***`.
+#[derive(Clone)]
 pub struct Resolved {
     pub value: String,
     pub source: Source,
+    /// A secret input, or an inline kubeconfig.
+    pub secret: bool,
+}
+
+impl fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value: &dyn fmt::Debug = if self.secret { &"***" } else { &self.value };
+        f.debug_struct("Resolved")
+            .field("value", value)
+            .field("source", &self.source)
+            .finish()
+    }
 }
 
 fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -370,6 +417,19 @@ impl Inputs {
                 Some(spec) => {
                     // Composite actions map unset inputs to "", which means "not given".
                     if value.trim().is_empty() {
+                        continue;
+                    }
+                    if table::ROUTING.contains(&spec.name)
+                        && let Some(step_var) = platform.step_var(spec)
+                        && var != step_var
+                    {
+                        warnings.push(format!(
+                            "{} is ignored: on {} {} decides where the Azure credentials are sent, so it is read only from the step's own input ({}); a pipeline variable or an earlier step could otherwise redirect them",
+                            env.describe(var),
+                            platform.title(),
+                            spec.name,
+                            platform.spelling(spec)
+                        ));
                         continue;
                     }
                     given.entry(spec.name).or_default().push(Given {
@@ -442,10 +502,18 @@ impl Inputs {
             } else {
                 continue;
             };
-            match canonicalize(spec, &raw) {
+            match canonicalize(spec, &raw).and_then(|v| check_value(spec, v)) {
                 Ok(value) => {
                     canonical.push((spec.field(), value.clone()));
-                    resolved.insert(spec.name, Resolved { value, source });
+                    let secret = spec.is_secret() || spec.kind == Kind::Kubeconfig;
+                    resolved.insert(
+                        spec.name,
+                        Resolved {
+                            value,
+                            source,
+                            secret,
+                        },
+                    );
                 }
                 Err(message) => problems.push(Problem {
                     input: spec.name,
@@ -455,6 +523,8 @@ impl Inputs {
             }
         }
 
+        check_endpoints(platform, &resolved, &mut problems);
+        check_github_api_url(env, &mut problems);
         check_needs(need, platform, &resolved, &mut problems);
         if !problems.is_empty() {
             return Err(InputError { problems, warnings });
@@ -485,10 +555,8 @@ impl Inputs {
             .flatten()
             .map(|s| s.expose().to_string())
             .collect();
-        if let Some(k) = &self.kubeconfig
-            && !Path::new(k.expose()).is_file()
-        {
-            out.push(k.expose().to_string());
+        if let Some(k) = &self.kubeconfig {
+            out.extend(kubeconfig::secret_values(k.expose()));
         }
         out
     }
@@ -600,16 +668,7 @@ fn canonicalize(spec: &InputSpec, raw: &str) -> Result<String, String> {
             Ok(n) if (min..=max).contains(&n) => Ok(n.to_string()),
             _ => Err(format!("{v:?} is not a whole number from {min} to {max}")),
         },
-        Kind::Url => {
-            if (v.starts_with("https://") || v.starts_with("http://"))
-                && v.len() > 8
-                && !v.contains(char::is_whitespace)
-            {
-                Ok(v.trim_end_matches('/').to_string())
-            } else {
-                Err(format!("{v:?} is not a URL: give it with https://"))
-            }
-        }
+        Kind::Url => https_url(v),
         Kind::Guid => {
             if is_guid(v) {
                 Ok(v.to_ascii_lowercase())
@@ -620,6 +679,174 @@ fn canonicalize(spec: &InputSpec, raw: &str) -> Result<String, String> {
             }
         }
     }
+}
+
+/// A URL credentials are sent to: https, a host, no user part, query or fragment. Returned
+/// without a trailing slash.
+pub fn https_url(v: &str) -> Result<String, String> {
+    if v.contains(char::is_whitespace) || v.contains(char::is_control) {
+        return Err("holds white space: give a URL like https://management.azure.com".into());
+    }
+    let url = reqwest::Url::parse(v).map_err(|e| {
+        format!("{v:?} is not a URL ({e}): give it like https://management.azure.com")
+    })?;
+    // Never echo a user part: it may hold a password.
+    let shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{shown}… has a user part (user@ or user:password@): credentials are sent to this address, so give the host alone"
+        ));
+    }
+    if url.scheme() != "https" {
+        return Err(format!(
+            "{shown} is not https: credentials are sent to this address, so only https:// is accepted"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{v:?} has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{shown}{} has a query or fragment: give the address alone",
+            url.path()
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// The endpoints of the clouds `azure-cloud` names (as `azure::Endpoints::for_cloud` has them,
+/// which a test keeps equal): ARM and the Entra ID authority. From azure-cli's `cloud.py` and
+/// Microsoft Learn "National clouds" (Entra ID endpoints).
+pub const KNOWN_ARM_HOSTS: &[&str] = &[
+    "management.azure.com",
+    "management.chinacloudapi.cn",
+    "management.usgovcloudapi.net",
+];
+pub const KNOWN_AUTHORITY_HOSTS: &[&str] = &[
+    "login.microsoftonline.com",
+    "login.chinacloudapi.cn",
+    "login.microsoftonline.us",
+];
+
+/// Whether `url` (canonical, from [`https_url`]) is one of the known clouds' endpoints.
+fn known_endpoint(input: &str, url: &str) -> bool {
+    let hosts = if input == "arm-endpoint" {
+        KNOWN_ARM_HOSTS
+    } else {
+        KNOWN_AUTHORITY_HOSTS
+    };
+    reqwest::Url::parse(url).is_ok_and(|u| {
+        u.port().is_none()
+            && matches!(u.path(), "" | "/")
+            && u.host_str().is_some_and(|h| hosts.contains(&h))
+    })
+}
+
+/// An ARM endpoint or authority outside the known clouds receives the ARM token or the client
+/// secret / federated assertion: it takes an explicit `allow-custom-endpoints`.
+fn check_endpoints(
+    platform: Platform,
+    resolved: &BTreeMap<&'static str, Resolved>,
+    problems: &mut Vec<Problem>,
+) {
+    let allowed = resolved
+        .get("allow-custom-endpoints")
+        .is_some_and(|r| r.value == "true");
+    if allowed {
+        return;
+    }
+    for (name, what, known) in [
+        ("arm-endpoint", "the ARM bearer token", KNOWN_ARM_HOSTS),
+        (
+            "authority-host",
+            "the client secret or federated token",
+            KNOWN_AUTHORITY_HOSTS,
+        ),
+    ] {
+        let Some(r) = resolved.get(name) else {
+            continue;
+        };
+        if known_endpoint(name, &r.value) {
+            continue;
+        }
+        let (Some(spec), Some(allow)) = (table::find(name), table::find("allow-custom-endpoints"))
+        else {
+            continue;
+        };
+        problems.push(Problem {
+            input: spec.name,
+            spelling: platform.spelling(spec),
+            message: format!(
+                "{} is not a known Azure cloud's endpoint (https://{}), and {what} would be sent there. For a private endpoint or a test double set allow-custom-endpoints: true ({}) as well; otherwise choose the cloud with azure-cloud",
+                r.value,
+                known.join(", https://"),
+                platform.spelling(allow)
+            ),
+        });
+    }
+}
+
+/// The GitHub reporter sends github-token to `GITHUB_API_URL`.
+fn check_github_api_url(env: &Env, problems: &mut Vec<Problem>) {
+    let Some(v) = env.get("GITHUB_API_URL").filter(|v| !v.trim().is_empty()) else {
+        return;
+    };
+    if let Err(message) = https_url(v.trim()) {
+        problems.push(Problem {
+            input: "GITHUB_API_URL",
+            spelling: env.describe("GITHUB_API_URL"),
+            message: format!(
+                "{message}. The GitHub token for check runs and comments is sent there: GitHub sets it to https://api.github.com (or https://HOST/api/v3 on GitHub Enterprise Server)"
+            ),
+        });
+    }
+}
+
+/// What APIM accepts as an API id or a product id, plus what would break the ARM URL the id is
+/// put in. Microsoft.ApiManagement 2024-05-01 (apimanagement.json): `ApiIdRevParameter` is 1 to
+/// 256 characters matching `^[^*#&+:<>?]+$`; `ProductIdParameter` 1 to 256 (no pattern there, so
+/// the API id's, the strictest, applies to both). `.` and `..` are path segments a URL parser
+/// resolves away (`/apis/..` names the collection's parent), `/`, `\`, `%` and `;` split or
+/// re-encode the path (`;rev=` selects a revision), and ARM refuses resource names ending in `.`.
+pub fn check_apim_id(input: &str, id: &str) -> Result<(), String> {
+    let len = id.chars().count();
+    let why = if len == 0 || len > 256 {
+        Some(format!("it has {len} characters (1 to 256)"))
+    } else if id == "." || id == ".." {
+        Some("`.` and `..` are path segments, not names".to_string())
+    } else if let Some(c) = id.chars().find(|c| {
+        matches!(
+            c,
+            '*' | '#' | '&' | '+' | ':' | '<' | '>' | '?' | '/' | '\\' | '%' | ';'
+        ) || c.is_control()
+            || c.is_whitespace()
+    }) {
+        Some(format!("{c:?} is not allowed"))
+    } else if id.ends_with('.') {
+        Some("it ends with `.`, which ARM refuses in a resource name".to_string())
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(format!(
+            "{id:?} is not a valid API Management {input}: {why}. Use letters, digits, '-', '_' and '.' (1 to 256 characters)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks beyond the kind: APIM's id rules for `api-id` and each of `products`.
+fn check_value(spec: &InputSpec, value: String) -> Result<String, String> {
+    match spec.name {
+        "api-id" => check_apim_id("api-id", &value)?,
+        "products" => {
+            for id in value.split(',') {
+                check_apim_id("product id", id)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(value)
 }
 
 pub fn parse_bool(v: &str) -> Option<bool> {

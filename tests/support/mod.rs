@@ -93,6 +93,7 @@ impl World {
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("NO_COLOR", "1")
+            .envs(self.step_inputs(extra))
             .envs(extra.iter().copied())
             .output()
             .await
@@ -106,6 +107,27 @@ impl World {
         printed.push_str(&run.stdout);
         printed.push_str(&run.stderr);
         run
+    }
+
+    /// On GitHub Actions and Azure DevOps the inputs that decide where credentials go are read
+    /// only from the step's own input variable, as action.yml and the task set them: the
+    /// sandbox's values of those, in that spelling, when `extra` names a CI platform.
+    fn step_inputs(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        use apim_gate::inputs::{Env, Platform, table};
+        let platform = Platform::detect(&Env::from_pairs(
+            extra.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        ));
+        self.sandbox
+            .env()
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let spec = table::find(k.strip_prefix("APIM_GATE_")?)?;
+                if !table::ROUTING.contains(&spec.name) {
+                    return None;
+                }
+                Some((platform.step_var(spec)?, v))
+            })
+            .collect()
     }
 
     /// No run printed the client secret, the ARM token or the kube token (other than in the CI's
