@@ -3,6 +3,8 @@
 //! printed, Azure DevOps logging commands, a check run and a PR comment in the sandbox's GitHub
 //! emulator (and a 403 that is only a warning), and the Azure DevOps launcher run through node.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -1301,4 +1303,269 @@ fn unmasked_lines(log: &str) -> String {
         .filter(|l| !l.starts_with("::add-mask::") && !l.contains("##vso[task.setsecret]"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A kubeconfig with every kind of credential, and the harmless lines around them.
+const KUBECONFIG_WITH_CREDENTIALS: &str = r#"apiVersion: v1
+kind: Config
+clusters:
+- name: aks
+  cluster:
+    server: https://aks-dns.hcp.westeurope.azmk8s.io:443
+    certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t
+contexts:
+- name: aks
+  context: {cluster: aks, user: deployer}
+current-context: aks
+users:
+- name: deployer
+  user:
+    token: kube-bearer-token-123
+    client-certificate-data: Q0VSVElGSUNBVEUtUFVCTElD
+    client-key-data: S0VZLURBVEEtc2VjcmV0LWtleQ==
+- name: basic
+  user:
+    username: admin
+    password: basic-password-456
+- name: oidc
+  user:
+    auth-provider:
+      name: oidc
+      config:
+        client-id: kubernetes
+        client-secret: oidc-client-secret-789
+        id-token: oidc-id-token-abc
+        refresh-token: oidc-refresh-token-def
+        idp-issuer-url: https://issuer.example
+- name: kubelogin
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: kubelogin
+      args: [get-token, --login, spn, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630, --client-secret, exec-arg-secret-ghi]
+      env:
+      - name: AAD_SERVICE_PRINCIPAL_CLIENT_SECRET
+        value: exec-env-secret-jkl
+      - name: AAD_LOGIN_METHOD
+        value: spn
+"#;
+
+const KUBE_CREDENTIALS: &[&str] = &[
+    "kube-bearer-token-123",
+    "S0VZLURBVEEtc2VjcmV0LWtleQ==",
+    "basic-password-456",
+    "oidc-client-secret-789",
+    "oidc-id-token-abc",
+    "oidc-refresh-token-def",
+    "exec-arg-secret-ghi",
+    "exec-env-secret-jkl",
+];
+
+/// What `::add-mask::` lines hand the runner, unescaped.
+fn gh_masks(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(parse_gh_command)
+        .filter(|c| c.name == "add-mask")
+        .map(|c| c.data)
+        .collect()
+}
+
+#[test]
+fn only_the_credentials_of_a_kubeconfig_are_masked() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kubeconfig");
+    std::fs::write(&file, KUBECONFIG_WITH_CREDENTIALS).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(KUBECONFIG_WITH_CREDENTIALS);
+    for (how, value, extra) in [
+        ("inline", KUBECONFIG_WITH_CREDENTIALS.to_string(), None),
+        ("base64", b64.clone(), Some(b64.as_str())),
+        ("file", file.display().to_string(), None),
+    ] {
+        let (inputs, env) = inputs(&[("GITHUB_ACTIONS", "true"), ("INPUT_KUBECONFIG", &value)]);
+        let mut out = Vec::new();
+        report::mask_secrets(
+            apim_gate::inputs::Platform::GithubActions,
+            &report::secrets(&env, Some(&inputs)),
+            &mut out,
+        )
+        .unwrap();
+        let masks = gh_masks(&String::from_utf8(out).unwrap());
+        let mut expected: Vec<&str> = KUBE_CREDENTIALS.to_vec();
+        expected.extend(extra);
+        for secret in &expected {
+            assert!(
+                masks.iter().any(|m| m == secret),
+                "{how}: {secret} not masked: {masks:?}"
+            );
+        }
+        for mask in &masks {
+            assert!(
+                expected.contains(&mask.as_str()),
+                "{how}: {mask:?} masked, which is no credential"
+            );
+        }
+        // The report still redacts each credential wherever it shows up.
+        let clean = report::Cleaner::new(&report::secrets(&env, Some(&inputs)));
+        assert_eq!(
+            clean.line("kind: Config token: kube-bearer-token-123"),
+            "kind: Config token: ***"
+        );
+    }
+}
+
+/// Records the tokens the Azure layer obtains.
+#[derive(Default)]
+struct Tokens(std::sync::Mutex<Vec<String>>);
+
+impl apim_gate::azure::TokenObserver for Tokens {
+    fn token(&self, token: &apim_gate::inputs::Secret) {
+        self.0.lock().unwrap().push(token.expose().to_string());
+    }
+}
+
+#[tokio::test]
+async fn oidc_and_arm_tokens_are_handed_over_as_soon_as_they_exist() {
+    use apim_gate::inputs::table;
+    apim_gate::install_crypto_provider();
+    let sb = apim_sandbox::Sandbox::start(apim_sandbox::Config {
+        retry_after: 0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let e: BTreeMap<String, String> = sb.env().into_iter().collect();
+    let id = sb.identity().clone();
+    let conn = id.ado_service_connection_id.to_ascii_uppercase();
+    let github: Vec<(String, String)> = vec![
+        ("GITHUB_ACTIONS".into(), "true".into()),
+        ("INPUT_AUTH".into(), "oidc".into()),
+        ("INPUT_TENANT-ID".into(), id.tenant_id.clone()),
+        ("INPUT_CLIENT-ID".into(), id.client_id.clone()),
+        (
+            "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
+            e["SANDBOX_GITHUB_OIDC_URL"].clone(),
+        ),
+        (
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(),
+            e["SANDBOX_GITHUB_OIDC_REQUEST_TOKEN"].clone(),
+        ),
+    ];
+    let ado: Vec<(String, String)> = vec![
+        ("TF_BUILD".into(), "True".into()),
+        ("INPUT_AUTH".into(), "azure-pipelines".into()),
+        (
+            "INPUT_AZURESERVICECONNECTION".into(),
+            id.ado_service_connection_id.clone(),
+        ),
+        (
+            format!("ENDPOINT_AUTH_SCHEME_{conn}"),
+            "WorkloadIdentityFederation".into(),
+        ),
+        (
+            format!("ENDPOINT_AUTH_PARAMETER_{conn}_TENANTID"),
+            id.tenant_id.clone(),
+        ),
+        (
+            format!("ENDPOINT_AUTH_PARAMETER_{conn}_SERVICEPRINCIPALID"),
+            id.client_id.clone(),
+        ),
+        (
+            "SYSTEM_OIDCREQUESTURI".into(),
+            e["SANDBOX_ADO_OIDC_URL"].clone(),
+        ),
+        (
+            "SYSTEM_ACCESSTOKEN".into(),
+            e["SANDBOX_ADO_ACCESS_TOKEN"].clone(),
+        ),
+    ];
+    for ci in [github, ado] {
+        let platform = apim_gate::inputs::Platform::detect(&Env::from_pairs(ci.clone()));
+        let mut pairs = ci;
+        for (name, var) in [
+            ("arm-endpoint", "APIM_GATE_ARM_ENDPOINT"),
+            ("authority-host", "APIM_GATE_AUTHORITY_HOST"),
+            ("ca-certificates", "APIM_GATE_CA_CERTIFICATES"),
+            ("allow-custom-endpoints", "APIM_GATE_ALLOW_CUSTOM_ENDPOINTS"),
+        ] {
+            let spec = table::find(name).unwrap();
+            pairs.push((platform.step_var(spec).unwrap(), e[var].clone()));
+        }
+        for var in [
+            "APIM_GATE_SUBSCRIPTION_ID",
+            "APIM_GATE_RESOURCE_GROUP",
+            "APIM_GATE_APIM_SERVICE",
+            "APIM_GATE_SERVICE",
+        ] {
+            pairs.push((var.into(), e[var].clone()));
+        }
+        let env = Env::from_pairs(pairs);
+        let inputs =
+            Inputs::load(&env, Need::Run).unwrap_or_else(|err| panic!("{platform:?}: {err}"));
+        let seen = std::sync::Arc::new(Tokens::default());
+        apim_gate::azure::sign_in_observed(&inputs, &env, Some(seen.clone()))
+            .await
+            .unwrap_or_else(|err| panic!("{platform:?}: {err}"));
+        let tokens = seen.0.lock().unwrap().clone();
+        assert!(
+            tokens.iter().any(|t| apim_sandbox::tokens::verify_jwt(t)
+                .is_some_and(|c| c["aud"] == apim_gate::azure::EXCHANGE_AUDIENCE)),
+            "{platform:?}: the CI's OIDC token was not handed over"
+        );
+        assert!(
+            tokens
+                .iter()
+                .any(|t| sb.shared.tokens.check(Some(&format!("Bearer {t}"))).is_ok()),
+            "{platform:?}: the ARM token was not handed over"
+        );
+    }
+}
+
+/// Through the binary: the ARM token the run obtains is masked the moment it exists, before the
+/// report prints anything, on GitHub and on Azure DevOps.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_runs_arm_token_is_masked_before_the_report() {
+    let world = support::World::start(apim_sandbox::Config {
+        retry_after: 0,
+        ..Default::default()
+    })
+    .await;
+    world.deploy("svc-1", &support::base_doc("Test API V1"));
+    let output = world.dir.path().join("output");
+    let summary = world.dir.path().join("summary.md");
+    for (marker, prefix) in [
+        (("GITHUB_ACTIONS", "true"), "::add-mask::"),
+        (("TF_BUILD", "True"), "##vso[task.setsecret]"),
+    ] {
+        let run = world
+            .gate(&[
+                marker,
+                ("GITHUB_OUTPUT", output.to_str().unwrap()),
+                ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+                ("AGENT_TEMPDIRECTORY", world.dir.path().to_str().unwrap()),
+            ])
+            .await;
+        assert_eq!(run.code, 0, "{}", run.both());
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        let issued = |l: &&str| {
+            l.strip_prefix(prefix).is_some_and(|t| {
+                t != world.sandbox.arm_token
+                    && world
+                        .sandbox
+                        .shared
+                        .tokens
+                        .check(Some(&format!("Bearer {t}")))
+                        .is_ok()
+            })
+        };
+        let masked = lines.iter().position(issued).unwrap_or_else(|| {
+            panic!(
+                "{prefix}: the run's ARM token was never masked:\n{}",
+                run.stdout
+            )
+        });
+        let report = lines.iter().position(|l| !l.starts_with(prefix)).unwrap();
+        assert!(masked < report, "{}", run.stdout);
+    }
+    world.assert_no_secret_printed();
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use client::{API_VERSION, ArmClient, ArmRequest, ArmResponse, OnRetry, Retry, RetryPolicy};
-pub use credential::EXCHANGE_AUDIENCE;
+pub use credential::{EXCHANGE_AUDIENCE, TokenObserver};
 pub use error::{ArmError, AzureError};
 
 use crate::inputs::{AzureCloud, Env, Inputs};
@@ -123,13 +123,22 @@ pub struct SignedIn {
 
 /// Signs in as the inputs say and checks it by getting a first token.
 pub async fn sign_in(inputs: &Inputs, env: &Env) -> Result<SignedIn, AzureError> {
+    sign_in_observed(inputs, env, None).await
+}
+
+/// [`sign_in`], telling `observer` of every token obtained, now and on each refresh.
+pub async fn sign_in_observed(
+    inputs: &Inputs,
+    env: &Env,
+    observer: Option<std::sync::Arc<dyn TokenObserver>>,
+) -> Result<SignedIn, AzureError> {
     let endpoints = Endpoints::from_inputs(inputs);
     let base = reqwest::Url::parse(&endpoints.arm).map_err(|e| AzureError::Input {
         mode: "arm-endpoint".into(),
         message: format!("{} is not a URL: {e}", endpoints.arm),
     })?;
     let http = http_client(inputs.ca_certificates.as_deref())?;
-    let chosen = credential::choose(inputs, env, &http, &endpoints)?;
+    let chosen = credential::choose(inputs, env, &http, &endpoints, observer)?;
     let subscription_id = inputs
         .subscription_id
         .clone()

@@ -132,6 +132,8 @@ pub struct Session {
     env: Env,
     connection: tokio::sync::OnceCell<Result<cluster::Connection, Failure>>,
     signed_in: tokio::sync::OnceCell<Result<azure::SignedIn, Failure>>,
+    /// Told of every Azure token the session obtains (the report layer masks them).
+    tokens: Option<Arc<dyn azure::TokenObserver>>,
 }
 
 /// A failure every service sharing it reports the same way.
@@ -150,7 +152,14 @@ impl Session {
             env: env.clone(),
             connection: tokio::sync::OnceCell::new(),
             signed_in: tokio::sync::OnceCell::new(),
+            tokens: None,
         }
+    }
+
+    /// Tells `observer` of each Azure token as soon as it exists, so it can be masked.
+    pub fn with_token_observer(mut self, observer: Arc<dyn azure::TokenObserver>) -> Session {
+        self.tokens = Some(observer);
+        self
     }
 
     async fn connection(&self) -> Result<&cluster::Connection, Failure> {
@@ -171,7 +180,7 @@ impl Session {
     async fn signed_in(&self) -> Result<&azure::SignedIn, Failure> {
         self.signed_in
             .get_or_init(|| async {
-                azure::sign_in(&self.inputs, &self.env)
+                azure::sign_in_observed(&self.inputs, &self.env, self.tokens.clone())
                     .await
                     .map_err(|e| Failure {
                         exit: e.exit(),
