@@ -1569,3 +1569,44 @@ async fn the_runs_arm_token_is_masked_before_the_report() {
     }
     world.assert_no_secret_printed();
 }
+
+#[tokio::test]
+async fn the_azure_devops_summary_is_a_private_file_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    // What the old fixed name would have followed: a link planted by someone else.
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&victim, dir.path().join("apim-gate-default-petstore.md")).unwrap();
+    let (inputs, env) = inputs(&[
+        ("TF_BUILD", "True"),
+        ("AGENT_TEMPDIRECTORY", dir.path().to_str().unwrap()),
+    ]);
+    let v = verdict(Outcome::Passed, Vec::new());
+    let mut paths = Vec::new();
+    for _ in 0..2 {
+        let (log, outcome) = run(&v, &inputs, &env).await;
+        assert_eq!(outcome.exit, Exit::Passed, "{log}");
+        let upload = log
+            .lines()
+            .filter_map(parse_ado_command)
+            .find(|c| c.name == "task.uploadsummary")
+            .expect("the summary is uploaded");
+        let path = std::path::PathBuf::from(&upload.data);
+        assert_eq!(path.parent(), Some(dir.path()));
+        assert!(std::fs::read_to_string(&path).unwrap().contains("petstore"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            assert!(meta.file_type().is_file());
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        }
+        paths.push(path);
+    }
+    assert_ne!(
+        paths[0], paths[1],
+        "each run writes a new, unpredictable file"
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+}
