@@ -476,6 +476,9 @@ fn endpoints_that_receive_credentials_must_be_https() {
         "{err}"
     );
     assert!(!err.to_string().contains("hunter2pass"), "{err}");
+    let e = run_inputs(&[("APIM_GATE_ARM_ENDPOINT", "https://me:hunter2pass@")]);
+    let err = Inputs::load(&e, Need::Run).unwrap_err();
+    assert!(!err.to_string().contains("hunter2pass"), "{err}");
 
     // The whole binary: exit 2, naming the input.
     for var in ["APIM_GATE_ARM_ENDPOINT", "APIM_GATE_AUTHORITY_HOST"] {

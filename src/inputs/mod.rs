@@ -687,8 +687,14 @@ pub fn https_url(v: &str) -> Result<String, String> {
     if v.contains(char::is_whitespace) || v.contains(char::is_control) {
         return Err("holds white space: give a URL like https://management.azure.com".into());
     }
+    // A value with `@` may carry user:password: it is described, never echoed.
+    let echo = if v.contains('@') {
+        "the value (not shown: it holds '@')".to_string()
+    } else {
+        format!("{v:?}")
+    };
     let url = reqwest::Url::parse(v).map_err(|e| {
-        format!("{v:?} is not a URL ({e}): give it like https://management.azure.com")
+        format!("{echo} is not a URL ({e}): give it like https://management.azure.com")
     })?;
     // Never echo a user part: it may hold a password.
     let shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
@@ -703,7 +709,7 @@ pub fn https_url(v: &str) -> Result<String, String> {
         ));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{v:?} has no host"));
+        return Err(format!("{echo} has no host"));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
