@@ -561,7 +561,7 @@ const HOSTILE: &[(&str, &str)] = &[
     ("APIM_GATE_ARM_ENDPOINT", "https://evil.example"),
     ("APIM_GATE_AUTHORITY_HOST", "http://evil.example"),
     ("APIM_GATE_AZURE_CLOUD", "AzureChinaCloud"),
-    ("APIM_GATE_CA_CERTIFICATES", "/tmp/evil-ca.pem"),
+    ("APIM_GATE_CA_CERTIFICATES", "evil-ca.pem"),
     ("APIM_GATE_AUTH", "client-secret"),
     ("APIM_GATE_ALLOW_CUSTOM_ENDPOINTS", "true"),
 ];

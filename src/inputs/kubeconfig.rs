@@ -208,7 +208,7 @@ mod tests {
                 "s1",
                 "--password=p2",
                 "--token-cache-dir",
-                "/tmp/x",
+                "cache-dir",
                 "--server-id",
                 "abc"
             ]),
