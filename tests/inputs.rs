@@ -639,6 +639,10 @@ fn on_ci_where_credentials_go_comes_only_from_the_step_inputs() {
 #[test]
 fn api_and_product_ids_follow_apims_rules() {
     let long = "a".repeat(257);
+    // apimanagement.json 2024-05-01: ApiIdParameter is at most 80 characters.
+    let e = run_inputs(&[("APIM_GATE_API_ID", &"a".repeat(81))]);
+    let err = Inputs::load(&e, Need::Run).unwrap_err();
+    assert!(problem_of(&err, "api-id").contains("1 to 80"), "{err}");
     for bad in [
         ".",
         "..",
@@ -662,17 +666,19 @@ fn api_and_product_ids_follow_apims_rules() {
         let err = Inputs::load(&e, Need::Run).expect_err(bad);
         assert!(problem_of(&err, "products").contains("product id"), "{err}");
     }
-    let longest = "a".repeat(256);
-    for good in [
-        "orders",
-        "orders-v1.2",
-        "Orders_API",
-        "..x",
-        longest.as_str(),
+    let longest_api = "a".repeat(80);
+    let longest_product = "a".repeat(256);
+    for (api, product) in [
+        ("orders", "orders"),
+        ("orders-v1.2", "orders-v1.2"),
+        ("Orders_API", "Orders_API"),
+        ("..x", "..x"),
+        (longest_api.as_str(), longest_product.as_str()),
     ] {
-        let e = run_inputs(&[("APIM_GATE_API_ID", good), ("APIM_GATE_PRODUCTS", good)]);
-        let inputs = Inputs::load(&e, Need::Run).unwrap_or_else(|e| panic!("{good}: {e}"));
-        assert_eq!(inputs.api_id.as_deref(), Some(good));
+        let e = run_inputs(&[("APIM_GATE_API_ID", api), ("APIM_GATE_PRODUCTS", product)]);
+        let inputs = Inputs::load(&e, Need::Run).unwrap_or_else(|e| panic!("{api}: {e}"));
+        assert_eq!(inputs.api_id.as_deref(), Some(api));
+        assert_eq!(inputs.products, [product]);
     }
 }
 

@@ -809,15 +809,18 @@ fn check_github_api_url(env: &Env, problems: &mut Vec<Problem>) {
 }
 
 /// What APIM accepts as an API id or a product id, plus what would break the ARM URL the id is
-/// put in. Microsoft.ApiManagement 2024-05-01 (apimanagement.json): `ApiIdRevParameter` is 1 to
-/// 256 characters matching `^[^*#&+:<>?]+$`; `ProductIdParameter` 1 to 256 (no pattern there, so
-/// the API id's, the strictest, applies to both). `.` and `..` are path segments a URL parser
-/// resolves away (`/apis/..` names the collection's parent), `/`, `\`, `%` and `;` split or
-/// re-encode the path (`;rev=` selects a revision), and ARM refuses resource names ending in `.`.
+/// put in. Microsoft.ApiManagement 2024-05-01 (apimanagement.json): `ApiIdParameter`, which
+/// apimapis.json uses for `/apis/{apiId}/revisions` and `/releases` the gate calls, is 1 to 80
+/// characters (`ApiIdRevParameter`'s 256 includes `;rev=N`); `ProductIdParameter` is 1 to 256.
+/// Both take the pattern `^[^*#&+:<>?]+$` (the product id has none there, so the API id's, the
+/// strictest, applies). `.` and `..` are path segments a URL parser resolves away (`/apis/..`
+/// names the collection's parent), `/`, `\`, `%` and `;` split or re-encode the path (`;rev=`
+/// selects a revision), and ARM refuses resource names ending in `.`.
 pub fn check_apim_id(input: &str, id: &str) -> Result<(), String> {
+    let max = if input == "api-id" { 80 } else { 256 };
     let len = id.chars().count();
-    let why = if len == 0 || len > 256 {
-        Some(format!("it has {len} characters (1 to 256)"))
+    let why = if len == 0 || len > max {
+        Some(format!("it has {len} characters (1 to {max})"))
     } else if id == "." || id == ".." {
         Some("`.` and `..` are path segments, not names".to_string())
     } else if let Some(c) = id.chars().find(|c| {
@@ -835,7 +838,7 @@ pub fn check_apim_id(input: &str, id: &str) -> Result<(), String> {
     };
     match why {
         Some(why) => Err(format!(
-            "{id:?} is not a valid API Management {input}: {why}. Use letters, digits, '-', '_' and '.' (1 to 256 characters)"
+            "{id:?} is not a valid API Management {input}: {why}. Use letters, digits, '-', '_' and '.' (1 to {max} characters)"
         )),
         None => Ok(()),
     }
