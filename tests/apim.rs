@@ -72,7 +72,14 @@ fn as_step_inputs(pairs: Vec<(String, String)>) -> Env {
             .and_then(|spec| platform.step_var(spec));
         (step.unwrap_or(k), v)
     });
-    Env::from_pairs(pairs)
+    // The task gets the names of the pipeline's public variables, as the real agent gives them.
+    let public = (platform == Platform::AzureDevops).then(|| {
+        (
+            apim_gate::inputs::PUBLIC_VARIABLES.to_string(),
+            r#"["agent.jobstatus","build.sourceVersion","system.debug"]"#.to_string(),
+        )
+    });
+    Env::from_pairs(pairs.chain(public))
 }
 
 fn inputs(env: &Env) -> Inputs {

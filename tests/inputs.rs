@@ -545,6 +545,33 @@ fn endpoints_outside_the_known_clouds_need_allow_custom_endpoints() {
         let inputs = Inputs::load(&e, Need::Run).unwrap_or_else(|e| panic!("{cloud:?}: {e}"));
         assert_eq!(inputs.arm_endpoint.as_deref(), Some(ep.arm.as_str()));
     }
+    // 21Vianet's current authority and the legacy public alias Azure DevOps AzureRM service
+    // connections carry are known too.
+    for authority in [
+        "https://login.partner.microsoftonline.cn",
+        "https://login.windows.net",
+    ] {
+        let e = run_inputs(&[("APIM_GATE_AUTHORITY_HOST", authority)]);
+        let inputs = Inputs::load(&e, Need::Run).unwrap_or_else(|e| panic!("{authority}: {e}"));
+        assert_eq!(inputs.authority_host.as_deref(), Some(authority));
+    }
+    // An authority with the tenant: the host alone is wanted, whatever the allowance.
+    for allow in ["false", "true"] {
+        let e = run_inputs(&[
+            (
+                "APIM_GATE_AUTHORITY_HOST",
+                "https://login.microsoftonline.com/8d2b8f3a-1c5e-4f2a-9b1d-3e4f5a6b7c8d",
+            ),
+            ("APIM_GATE_ALLOW_CUSTOM_ENDPOINTS", allow),
+        ]);
+        let err = Inputs::load(&e, Need::Run).unwrap_err();
+        let message = problem_of(&err, "authority-host");
+        assert!(
+            message.contains("host alone") && message.contains("tenant-id"),
+            "{message}"
+        );
+        assert!(!message.contains("allow-custom-endpoints"), "{message}");
+    }
     for odd in [
         "https://management.azure.com:8443",
         "https://management.azure.com/x",
@@ -582,6 +609,10 @@ fn on_ci_where_credentials_go_comes_only_from_the_step_inputs() {
     ] {
         let mut base = complete(spell);
         base.push((marker.0.into(), marker.1.into()));
+        if platform == Platform::AzureDevops {
+            // What the agent gives a task (and only a task).
+            base.push(("VSTS_PUBLIC_VARIABLES".into(), r#"["system.debug"]"#.into()));
+        }
         base.push((spell("arm-endpoint"), "https://arm.internal.example".into()));
         base.push((spell("allow-custom-endpoints"), "true".into()));
         let clean = Inputs::load(&Env::from_pairs(base.clone()), Need::Run).unwrap();
@@ -742,4 +773,235 @@ async fn on_github_an_arm_endpoint_variable_beside_the_step_inputs_changes_nothi
         run.stdout
     );
     world.assert_no_secret_printed();
+}
+
+/// The Azure DevOps task's inputs, complete, as the agent sets them, with the names of the
+/// pipeline's public variables it gives a task.
+fn ado_task(public: &str, extra: &[(&str, &str)]) -> Env {
+    let mut pairs = complete(|n| INPUTS.iter().find(|s| s.name == n).unwrap().ado_var());
+    pairs.push(("TF_BUILD".into(), "True".into()));
+    pairs.push(("VSTS_PUBLIC_VARIABLES".into(), public.into()));
+    pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Env::from_pairs(pairs)
+}
+
+#[test]
+fn on_azure_devops_a_pipeline_variable_that_replaces_a_task_input_is_refused() {
+    // The agent sets public variables after the task's inputs, upper-cased with '.' and ' ' made
+    // '_': `input.armEndpoint` is now INPUT_ARMENDPOINT, whatever the task input said.
+    let hostile = [
+        ("INPUT_ARMENDPOINT", "https://evil.example"),
+        ("INPUT_ALLOWCUSTOMENDPOINTS", "true"),
+        ("INPUT_BREAKINGCHANGES", "allow"),
+    ];
+    let e = ado_task(
+        r#"["system.debug","input.armEndpoint","INPUT_ALLOWCUSTOMENDPOINTS","input breakingChanges"]"#,
+        &hostile,
+    );
+    let err = Inputs::load(&e, Need::Run).unwrap_err();
+    for (input, variable, env_name) in [
+        ("arm-endpoint", "input.armEndpoint", "INPUT_ARMENDPOINT"),
+        (
+            "allow-custom-endpoints",
+            "INPUT_ALLOWCUSTOMENDPOINTS",
+            "INPUT_ALLOWCUSTOMENDPOINTS",
+        ),
+        (
+            "breaking-changes",
+            "input breakingChanges",
+            "INPUT_BREAKINGCHANGES",
+        ),
+    ] {
+        let message = problem_of(&err, input);
+        assert!(
+            message.contains(&format!("{variable:?}"))
+                && message.contains(env_name)
+                && message.contains("Rename"),
+            "{message}"
+        );
+    }
+    assert!(!err.to_string().contains("evil.example"), "{err}");
+
+    // The issue's case through the binary: exit 2.
+    let out = Command::new(env!("CARGO_BIN_EXE_apim-gate"))
+        .arg("config")
+        .env_clear()
+        .envs(
+            ado_task(
+                r#"["input.armEndpoint","INPUT_ALLOWCUSTOMENDPOINTS"]"#,
+                &hostile[..2],
+            )
+            .vars()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .output()
+        .unwrap();
+    let both = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{both}");
+    assert!(both.contains("input.armEndpoint"), "{both}");
+
+    // Variables that are not inputs, and secret ones (SECRET_*, not listed), change nothing.
+    let e = ado_task(
+        r#"["system.debug","build.sourceVersion","APIM_GATE_NAMESPACE","inputs"]"#,
+        &[("SECRET_INPUT_ARMENDPOINT", "https://evil.example")],
+    );
+    let inputs = Inputs::load(&e, Need::Run).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(inputs.arm_endpoint, None);
+}
+
+#[test]
+fn on_azure_devops_outside_the_task_nothing_sends_credentials_off_the_known_clouds() {
+    // A script step: no VSTS_PUBLIC_VARIABLES, so its INPUT_* may be pipeline variables.
+    let mut pairs = complete(|n| INPUTS.iter().find(|s| s.name == n).unwrap().ado_var());
+    pairs.push(("TF_BUILD".into(), "True".into()));
+    let script = |extra: &[(&str, &str)]| {
+        let mut p = pairs.clone();
+        p.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Env::from_pairs(p)
+    };
+    let err = Inputs::load(
+        &script(&[
+            ("INPUT_ARMENDPOINT", "https://arm.internal.example"),
+            ("INPUT_ALLOWCUSTOMENDPOINTS", "true"),
+            ("INPUT_CACERTIFICATES", "corp-ca.pem"),
+        ]),
+        Need::Run,
+    )
+    .unwrap_err();
+    for input in ["allow-custom-endpoints", "ca-certificates", "arm-endpoint"] {
+        let message = problem_of(&err, input);
+        assert!(message.contains("ApimGate task"), "{input}: {message}");
+    }
+    assert!(
+        !problem_of(&err, "arm-endpoint").contains("set allow-custom-endpoints"),
+        "{err}"
+    );
+    // The known clouds need no trust in the step's inputs.
+    let inputs = Inputs::load(
+        &script(&[
+            ("INPUT_AZURECLOUD", "AzureUSGovernment"),
+            ("INPUT_AUTHORITYHOST", "https://login.microsoftonline.us"),
+            ("INPUT_ALLOWCUSTOMENDPOINTS", "false"),
+        ]),
+        Need::Run,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        inputs.authority_host.as_deref(),
+        Some("https://login.microsoftonline.us")
+    );
+    // Through the task, the same inputs pass.
+    let e = ado_task(
+        "[]",
+        &[
+            ("INPUT_ARMENDPOINT", "https://arm.internal.example"),
+            ("INPUT_ALLOWCUSTOMENDPOINTS", "true"),
+            ("INPUT_CACERTIFICATES", "corp-ca.pem"),
+        ],
+    );
+    Inputs::load(&e, Need::Run).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn any_runner_or_agent_mark_keeps_the_step_input_rule() {
+    // A variable may replace TF_BUILD (or GITHUB_ACTIONS): the other marks still tell a CI run.
+    for marks in [
+        &[("TF_BUILD", "False"), ("AGENT_ID", "7")][..],
+        &[
+            ("VSTS_PUBLIC_VARIABLES", r#"["TF_BUILD"]"#),
+            ("TF_BUILD", "no"),
+        ][..],
+        &[("GITHUB_RUN_ID", "1234"), ("GITHUB_ACTIONS", "")][..],
+        &[("RUNNER_TEMP", "runner-temp")][..],
+    ] {
+        let mut extra = marks.to_vec();
+        extra.extend_from_slice(&[
+            ("APIM_GATE_ARM_ENDPOINT", "https://evil.example"),
+            ("APIM_GATE_ALLOW_CUSTOM_ENDPOINTS", "true"),
+        ]);
+        let inputs = Inputs::load(&run_inputs(&extra), Need::Run)
+            .unwrap_or_else(|e| panic!("{marks:?}: {e}"));
+        assert_ne!(inputs.platform(), Platform::Local, "{marks:?}");
+        assert_eq!(inputs.arm_endpoint, None, "{marks:?}");
+        assert!(!inputs.allow_custom_endpoints, "{marks:?}");
+    }
+    // The marks of both: a routing input must be the step's own on both, which a GitHub
+    // spelling is not on Azure DevOps (a pipeline variable may be named INPUT_ARM-ENDPOINT).
+    let inputs = Inputs::load(
+        &run_inputs(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("AGENT_ID", "7"),
+            ("INPUT_ARM-ENDPOINT", "https://evil.example"),
+            ("INPUT_ALLOW-CUSTOM-ENDPOINTS", "true"),
+        ]),
+        Need::Run,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(inputs.arm_endpoint, None);
+    assert!(
+        inputs
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("INPUT_ARM-ENDPOINT is ignored")),
+        "{:?}",
+        inputs.warnings
+    );
+}
+
+#[test]
+fn ssl_cert_variables_on_ci_need_the_steps_allowance() {
+    for var in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+        for marker in [("GITHUB_ACTIONS", "true"), ("TF_BUILD", "True")] {
+            let e = run_inputs(&[
+                marker,
+                ("VSTS_PUBLIC_VARIABLES", "[]"),
+                (var, "attacker-ca"),
+            ]);
+            let err = Inputs::load(&e, Need::Run).expect_err(var);
+            let message = problem_of(&err, var);
+            assert!(message.contains("ca-certificates"), "{message}");
+        }
+        // The step's own allowance lets a runner's own bundle through.
+        let e = run_inputs(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("INPUT_ALLOW-CUSTOM-ENDPOINTS", "true"),
+            (var, "runner-ca"),
+        ]);
+        Inputs::load(&e, Need::Run).unwrap_or_else(|e| panic!("{e}"));
+        // A local run is the user's own environment.
+        Inputs::load(&run_inputs(&[(var, "my-ca")]), Need::Run).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
+fn action_yml_maps_every_routing_input_in_the_steps_env() {
+    // The step's env: wins over GITHUB_ENV, and an unset input maps to "": a variable an earlier
+    // step wrote cannot stand in for one of these.
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"),
+    )
+    .unwrap();
+    let gate = text
+        .split("    - id: gate\n")
+        .nth(1)
+        .expect("action.yml has the gate step");
+    let env_block: Vec<&str> = gate
+        .lines()
+        .skip_while(|l| l.trim() != "env:")
+        .skip(1)
+        .take_while(|l| l.starts_with("        "))
+        .map(str::trim)
+        .collect();
+    for name in apim_gate::inputs::table::ROUTING {
+        let spec = apim_gate::inputs::table::find(name).unwrap();
+        let line = format!("{}: ${{{{ inputs.{name} }}}}", spec.github_var());
+        assert!(
+            env_block.contains(&line.as_str()),
+            "action.yml's gate step does not map {line}"
+        );
+    }
 }

@@ -1221,6 +1221,10 @@ async fn azure_devops_task_end_to_end_through_node_with_a_service_connection() {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("APIM_GATE_BIN", env!("CARGO_BIN_EXE_apim-gate"))
         .env("TF_BUILD", "True")
+        .env(
+            apim_gate::inputs::PUBLIC_VARIABLES,
+            support::ADO_PUBLIC_VARIABLES,
+        )
         .env("AGENT_TEMPDIRECTORY", &temp)
         .env(
             "BUILD_SOURCEVERSION",
@@ -1453,6 +1457,10 @@ async fn oidc_and_arm_tokens_are_handed_over_as_soon_as_they_exist() {
     ];
     let ado: Vec<(String, String)> = vec![
         ("TF_BUILD".into(), "True".into()),
+        (
+            apim_gate::inputs::PUBLIC_VARIABLES.into(),
+            support::ADO_PUBLIC_VARIABLES.into(),
+        ),
         ("INPUT_AUTH".into(), "azure-pipelines".into()),
         (
             "INPUT_AZURESERVICECONNECTION".into(),

@@ -33,20 +33,38 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// The platform the run reports to: `GITHUB_ACTIONS=true`, then `TF_BUILD=True`, then any
+    /// other mark of a runner or agent ([`Platform::marked`]).
     pub fn detect(env: &Env) -> Platform {
-        if env
-            .get("GITHUB_ACTIONS")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        {
+        if is_true(env, "GITHUB_ACTIONS") {
             Platform::GithubActions
-        } else if env
-            .get("TF_BUILD")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        {
+        } else if is_true(env, "TF_BUILD") {
             Platform::AzureDevops
         } else {
-            Platform::Local
+            Platform::marked(env)
+                .first()
+                .copied()
+                .unwrap_or(Platform::Local)
         }
+    }
+
+    /// Every CI platform whose marks are in the environment. `TF_BUILD` alone is not enough to
+    /// trust: on Azure DevOps a pipeline variable named `TF_BUILD` may replace it, and a run that
+    /// took itself for a local one would read where credentials go from `APIM_GATE_*` variables.
+    /// The GitHub runner sets `GITHUB_RUN_ID` and `RUNNER_TEMP` for every step (GitHub Docs,
+    /// "Variables reference": default variables); the Azure DevOps agent sets `AGENT_ID` and, for
+    /// a task, `VSTS_PUBLIC_VARIABLES` (microsoft/azure-pipelines-agent
+    /// src/Agent.Worker/Handlers/Handler.cs, `AddVariablesToEnvironment`).
+    pub fn marked(env: &Env) -> Vec<Platform> {
+        let set = |name: &str| env.get(name).is_some_and(|v| !v.trim().is_empty());
+        let mut out = Vec::new();
+        if is_true(env, "GITHUB_ACTIONS") || set("GITHUB_RUN_ID") || set("RUNNER_TEMP") {
+            out.push(Platform::GithubActions);
+        }
+        if is_true(env, "TF_BUILD") || set("AGENT_ID") || env.get(PUBLIC_VARIABLES).is_some() {
+            out.push(Platform::AzureDevops);
+        }
+        out
     }
 
     /// The variable the platform itself sets for the step's input (`with:` on GitHub through
@@ -76,6 +94,17 @@ impl Platform {
         }
     }
 }
+
+fn is_true(env: &Env, name: &str) -> bool {
+    env.get(name)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// The names of the pipeline's public variables, as JSON, which the Azure DevOps agent gives a
+/// task (microsoft/azure-pipelines-agent src/Agent.Worker/Handlers/Handler.cs,
+/// `AddVariablesToEnvironment`). It is written after the variables themselves, so no variable can
+/// forge it; a script step does not get it.
+pub const PUBLIC_VARIABLES: &str = "VSTS_PUBLIC_VARIABLES";
 
 /// Where a variable's value came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -401,6 +430,7 @@ impl Inputs {
     /// Reads and checks every input. Warnings (unknown names) are returned in `warnings`.
     pub fn load(env: &Env, need: Need) -> Result<Inputs, InputError> {
         let platform = Platform::detect(env);
+        let markers = Platform::marked(env);
         let mut warnings = Vec::new();
         let mut given: BTreeMap<&'static str, Vec<Given>> = BTreeMap::new();
         let mut problems = Vec::new();
@@ -419,9 +449,12 @@ impl Inputs {
                     if value.trim().is_empty() {
                         continue;
                     }
+                    // With the marks of two platforms, a routing input must be spelt as the
+                    // step's own input on both: one platform cannot vouch for the other's names.
                     if table::ROUTING.contains(&spec.name)
-                        && let Some(step_var) = platform.step_var(spec)
-                        && var != step_var
+                        && markers
+                            .iter()
+                            .any(|p| p.step_var(spec).as_deref() != Some(var))
                     {
                         warnings.push(format!(
                             "{} is ignored: on {} {} decides where the Azure credentials are sent, so it is read only from the step's own input ({}); a pipeline variable or an earlier step could otherwise redirect them",
@@ -523,7 +556,15 @@ impl Inputs {
             }
         }
 
-        check_endpoints(platform, &resolved, &mut problems);
+        let task = if markers.contains(&Platform::AzureDevops) {
+            check_public_variables(env, platform, &mut problems)
+        } else {
+            Trust::StepInputs
+        };
+        check_endpoints(platform, task, &resolved, &mut problems);
+        if !markers.is_empty() {
+            check_ssl_cert_vars(env, platform, &resolved, &mut problems);
+        }
         check_github_api_url(env, &mut problems);
         check_needs(need, platform, &resolved, &mut problems);
         if !problems.is_empty() {
@@ -728,10 +769,15 @@ pub const KNOWN_ARM_HOSTS: &[&str] = &[
     "management.chinacloudapi.cn",
     "management.usgovcloudapi.net",
 ];
+/// Also `login.partner.microsoftonline.cn` (21Vianet's current authority, Microsoft Learn
+/// "National clouds" / authentication-national-cloud) and `login.windows.net` (the legacy public
+/// alias, which Azure DevOps AzureRM service connections carry as `environmentAuthorityUrl`).
 pub const KNOWN_AUTHORITY_HOSTS: &[&str] = &[
     "login.microsoftonline.com",
     "login.chinacloudapi.cn",
     "login.microsoftonline.us",
+    "login.partner.microsoftonline.cn",
+    "login.windows.net",
 ];
 
 /// Whether `url` (canonical, from [`https_url`]) is one of the known clouds' endpoints.
@@ -748,18 +794,130 @@ fn known_endpoint(input: &str, url: &str) -> bool {
     })
 }
 
+/// Whether the step's own input variables can be told from pipeline variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trust {
+    /// GitHub Actions, a local run, or the Azure DevOps task with `VSTS_PUBLIC_VARIABLES`.
+    StepInputs,
+    /// Azure DevOps without `VSTS_PUBLIC_VARIABLES` (a script step): any `INPUT_*` may be a
+    /// pipeline variable, so nothing that sends credentials off the known clouds is taken.
+    Nothing,
+}
+
+/// On Azure DevOps a public pipeline variable is an environment variable named by
+/// `VarUtil.ConvertToEnvVariableFormat` ('.' and ' ' become '_', upper case), set after the task's
+/// inputs, so last wins (microsoft/azure-pipelines-agent src/Agent.Worker/Handlers/NodeHandler.cs,
+/// `RunAsync`: `AddInputsToEnvironment` then `AddVariablesToEnvironment`; Handler.cs
+/// `AddEnvironmentVariable`). A variable `input.armEndpoint` (or a queue-time one, or an earlier
+/// step's `task.setvariable`) therefore replaces the task input `armEndpoint`. Every such
+/// variable is refused by name; secret variables become `SECRET_*` and cannot collide. Without
+/// the list (a script step, where step `env:` loses to pipeline variables too:
+/// microsoft/azure-pipelines-agent#3091) the step's inputs cannot be trusted.
+fn check_public_variables(env: &Env, platform: Platform, problems: &mut Vec<Problem>) -> Trust {
+    let Some(names) = env
+        .get(PUBLIC_VARIABLES)
+        .and_then(|v| serde_json::from_str::<Vec<String>>(v).ok())
+    else {
+        return Trust::Nothing;
+    };
+    for name in names {
+        let formatted = name.replace(['.', ' '], "_").to_ascii_uppercase();
+        let Some(spec) = formatted.strip_prefix("INPUT_").and_then(table::find) else {
+            continue;
+        };
+        let why = if table::ROUTING.contains(&spec.name) {
+            "it decides where the Azure credentials are sent"
+        } else {
+            "it would change what the gate does"
+        };
+        problems.push(Problem {
+            input: spec.name,
+            spelling: platform.spelling(spec),
+            message: format!(
+                "the pipeline variable {name:?} becomes the environment variable {formatted}, which the agent sets after the task's inputs, so it would replace the task input {} ({why}). Rename or remove the variable and give the value as the task input {}",
+                spec.ado_var(),
+                spec.ado_name()
+            ),
+        });
+    }
+    Trust::StepInputs
+}
+
+/// On a CI platform, without the step's `allow-custom-endpoints`, the trusted roots come only
+/// from the system store and `ca-certificates`. reqwest's rustls-platform-verifier and the GitHub
+/// reporter load the system store with rustls-native-certs, which reads `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` (rustls-native-certs README, "Platform support"): set by a pipeline variable
+/// or an earlier step's `GITHUB_ENV`, together with `HTTPS_PROXY`, they would let another party
+/// read the credentials in transit.
+fn check_ssl_cert_vars(
+    env: &Env,
+    platform: Platform,
+    resolved: &BTreeMap<&'static str, Resolved>,
+    problems: &mut Vec<Problem>,
+) {
+    if resolved
+        .get("allow-custom-endpoints")
+        .is_some_and(|r| r.value == "true")
+    {
+        return;
+    }
+    let (Some(ca), Some(allow)) = (
+        table::find("ca-certificates"),
+        table::find("allow-custom-endpoints"),
+    ) else {
+        return;
+    };
+    for var in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+        if env.get(var).is_some_and(|v| !v.trim().is_empty()) {
+            problems.push(Problem {
+                input: var,
+                spelling: env.describe(var),
+                message: format!(
+                    "{var} is set, and it would change which certificate authorities vouch for the hosts the Azure credentials are sent to; on {} a pipeline variable or an earlier step can set it. Give the bundle as ca-certificates ({}) and unset {var}, or set allow-custom-endpoints: true ({}) on the step if {var} is yours",
+                    platform.title(),
+                    platform.spelling(ca),
+                    platform.spelling(allow)
+                ),
+            });
+        }
+    }
+}
+
 /// An ARM endpoint or authority outside the known clouds receives the ARM token or the client
-/// secret / federated assertion: it takes an explicit `allow-custom-endpoints`.
+/// secret / federated assertion: it takes an explicit `allow-custom-endpoints`, which an Azure
+/// DevOps step that cannot tell its inputs from pipeline variables does not get.
 fn check_endpoints(
     platform: Platform,
+    trust: Trust,
     resolved: &BTreeMap<&'static str, Resolved>,
     problems: &mut Vec<Problem>,
 ) {
     let allowed = resolved
         .get("allow-custom-endpoints")
         .is_some_and(|r| r.value == "true");
-    if allowed {
-        return;
+    if trust == Trust::Nothing {
+        const SCRIPT: &str = "on Azure DevOps outside the apim-gate task (VSTS_PUBLIC_VARIABLES is not set, as in a script step) any pipeline variable can replace an INPUT_* variable, so";
+        for (name, what) in [
+            (
+                "allow-custom-endpoints",
+                "endpoints outside the known Azure clouds are refused",
+            ),
+            (
+                "ca-certificates",
+                "extra certificate authorities are refused",
+            ),
+        ] {
+            let given = resolved
+                .get(name)
+                .is_some_and(|r| name != "allow-custom-endpoints" || r.value == "true");
+            if given && let Some(spec) = table::find(name) {
+                problems.push(Problem {
+                    input: spec.name,
+                    spelling: platform.spelling(spec),
+                    message: format!("{SCRIPT} {what}: run apim-gate through the ApimGate task"),
+                });
+            }
+        }
     }
     for (name, what, known) in [
         ("arm-endpoint", "the ARM bearer token", KNOWN_ARM_HOSTS),
@@ -769,27 +927,62 @@ fn check_endpoints(
             KNOWN_AUTHORITY_HOSTS,
         ),
     ] {
-        let Some(r) = resolved.get(name) else {
+        let (Some(r), Some(spec), Some(allow)) = (
+            resolved.get(name),
+            table::find(name),
+            table::find("allow-custom-endpoints"),
+        ) else {
             continue;
         };
         if known_endpoint(name, &r.value) {
             continue;
         }
-        let (Some(spec), Some(allow)) = (table::find(name), table::find("allow-custom-endpoints"))
-        else {
+        // `https://login.microsoftonline.com/<tenant>` is the authority URL as the portal shows
+        // it; azure_identity puts the tenant after the host itself, so a path here is a mistake
+        // with or without allow-custom-endpoints.
+        if let Some(host) = tenant_path(name, &r.value) {
+            problems.push(Problem {
+                input: spec.name,
+                spelling: platform.spelling(spec),
+                message: format!(
+                    "{} has a path: give the host alone (https://{host}); the tenant goes in tenant-id",
+                    r.value
+                ),
+            });
             continue;
+        }
+        if allowed && trust == Trust::StepInputs {
+            continue;
+        }
+        let remedy = if trust == Trust::Nothing {
+            "Run apim-gate through the ApimGate task to use it".to_string()
+        } else {
+            format!(
+                "For a private endpoint or a test double set allow-custom-endpoints: true ({}) as well",
+                platform.spelling(allow)
+            )
         };
         problems.push(Problem {
             input: spec.name,
             spelling: platform.spelling(spec),
             message: format!(
-                "{} is not a known Azure cloud's endpoint (https://{}), and {what} would be sent there. For a private endpoint or a test double set allow-custom-endpoints: true ({}) as well; otherwise choose the cloud with azure-cloud",
+                "{} is not a known Azure cloud's endpoint (https://{}), and {what} would be sent there. {remedy}; otherwise choose the cloud with azure-cloud",
                 r.value,
                 known.join(", https://"),
-                platform.spelling(allow)
             ),
         });
     }
+}
+
+/// The known authority host of an `authority-host` that carries a path (a tenant, usually).
+fn tenant_path(input: &str, url: &str) -> Option<String> {
+    if input != "authority-host" {
+        return None;
+    }
+    let u = reqwest::Url::parse(url).ok()?;
+    let host = u.host_str()?;
+    (u.port().is_none() && !matches!(u.path(), "" | "/") && KNOWN_AUTHORITY_HOSTS.contains(&host))
+        .then(|| host.to_string())
 }
 
 /// The GitHub reporter sends github-token to `GITHUB_API_URL`.

@@ -19,6 +19,12 @@ fn parse(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)).unwrap()
 }
 
+/// `VSTS_PUBLIC_VARIABLES` as the Azure DevOps agent gives a task: the JSON list of the public
+/// variables' names, written after the variables themselves (microsoft/azure-pipelines-agent
+/// src/Agent.Worker/Handlers/Handler.cs, `AddVariablesToEnvironment`). These are names every
+/// pipeline has.
+pub const ADO_PUBLIC_VARIABLES: &str = r#"["agent.jobstatus","agent.tempDirectory","build.sourceVersion","system.debug","system.teamProject"]"#;
+
 /// The Swashbuckle fixture with an operationId on every operation, titled `title`.
 pub fn base_doc(title: &str) -> Value {
     let mut doc = parse(&fixture("swashbuckle/basic-swagger2.json"));
@@ -117,7 +123,8 @@ impl World {
         let platform = Platform::detect(&Env::from_pairs(
             extra.iter().map(|(k, v)| (k.to_string(), v.to_string())),
         ));
-        self.sandbox
+        let mut vars: Vec<(String, String)> = self
+            .sandbox
             .env()
             .into_iter()
             .filter_map(|(k, v)| {
@@ -127,7 +134,14 @@ impl World {
                 }
                 Some((platform.step_var(spec)?, v))
             })
-            .collect()
+            .collect();
+        if platform == Platform::AzureDevops {
+            vars.push((
+                apim_gate::inputs::PUBLIC_VARIABLES.into(),
+                ADO_PUBLIC_VARIABLES.into(),
+            ));
+        }
+        vars
     }
 
     /// No run printed the client secret, the ARM token or the kube token (other than in the CI's
