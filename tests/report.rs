@@ -1529,6 +1529,64 @@ async fn oidc_and_arm_tokens_are_handed_over_as_soon_as_they_exist() {
     }
 }
 
+/// A self-hosted runner in an AKS pod signs in with the workload identity token file: that token
+/// is a credential for the app, so it is handed over to be masked like GitHub's ID token.
+#[tokio::test]
+async fn the_workload_identity_token_is_handed_over() {
+    use apim_gate::inputs::table;
+    apim_gate::install_crypto_provider();
+    let sb = apim_sandbox::Sandbox::start(apim_sandbox::Config {
+        retry_after: 0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let e: BTreeMap<String, String> = sb.env().into_iter().collect();
+    let id = sb.identity().clone();
+    let file = e["SANDBOX_FEDERATED_TOKEN_FILE"].clone();
+    let assertion = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    assert!(!assertion.is_empty());
+    let mut pairs: Vec<(String, String)> = vec![
+        ("GITHUB_ACTIONS".into(), "true".into()),
+        ("INPUT_AUTH".into(), "oidc".into()),
+        ("INPUT_TENANT-ID".into(), id.tenant_id.clone()),
+        ("INPUT_CLIENT-ID".into(), id.client_id.clone()),
+        ("AZURE_FEDERATED_TOKEN_FILE".into(), file),
+    ];
+    for (name, var) in [
+        ("arm-endpoint", "APIM_GATE_ARM_ENDPOINT"),
+        ("authority-host", "APIM_GATE_AUTHORITY_HOST"),
+        ("ca-certificates", "APIM_GATE_CA_CERTIFICATES"),
+        ("allow-custom-endpoints", "APIM_GATE_ALLOW_CUSTOM_ENDPOINTS"),
+    ] {
+        pairs.push((table::find(name).unwrap().github_var(), e[var].clone()));
+    }
+    for var in [
+        "APIM_GATE_SUBSCRIPTION_ID",
+        "APIM_GATE_RESOURCE_GROUP",
+        "APIM_GATE_APIM_SERVICE",
+        "APIM_GATE_SERVICE",
+    ] {
+        pairs.push((var.into(), e[var].clone()));
+    }
+    let env = Env::from_pairs(pairs);
+    let inputs = Inputs::load(&env, Need::Run).unwrap_or_else(|err| panic!("{err}"));
+    let seen = std::sync::Arc::new(Tokens::default());
+    let signed = apim_gate::azure::sign_in_observed(&inputs, &env, Some(seen.clone()))
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert!(
+        signed.method.contains("federated token file"),
+        "{}",
+        signed.method
+    );
+    let tokens = seen.0.lock().unwrap().clone();
+    assert!(
+        tokens.contains(&assertion),
+        "the workload identity token was not handed over"
+    );
+}
+
 /// Through the binary: the ARM token the run obtains is masked the moment it exists, before the
 /// report prints anything, on GitHub and on Azure DevOps.
 #[tokio::test(flavor = "multi_thread")]

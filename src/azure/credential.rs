@@ -21,8 +21,7 @@ use azure_core::http::{
 use azure_identity::{
     ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions,
     ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
-    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
-    WorkloadIdentityCredentialOptions,
+    ManagedIdentityCredentialOptions, UserAssignedId,
 };
 use serde_json::Value;
 
@@ -337,23 +336,22 @@ fn build(
                 });
             }
             if let Some(file) = nonempty(env, "AZURE_FEDERATED_TOKEN_FILE") {
-                let cred = WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
-                    credential_options: ClientAssertionCredentialOptions {
+                // The assertion is read here rather than by azure_identity's
+                // WorkloadIdentityCredential, which never shows it to us: it is a bearer
+                // credential for the app, so it is observed (masked) like GitHub's ID token.
+                let assertion = FileAssertion {
+                    path: PathBuf::from(file),
+                    observer: observer.clone(),
+                };
+                let cred = ClientAssertionCredential::new(
+                    tenant.to_string(),
+                    client.to_string(),
+                    assertion,
+                    Some(ClientAssertionCredentialOptions {
                         client_options: options(),
-                    },
-                    client_id: Some(client.to_string()),
-                    tenant_id: Some(tenant.to_string()),
-                    token_file_path: Some(PathBuf::from(file)),
-                }))
-                .map_err(|e| {
-                    input_error(
-                        "oidc",
-                        format!(
-                            "cannot use the federated token file AZURE_FEDERATED_TOKEN_FILE={file}: {}",
-                            error_chain(&e)
-                        ),
-                    )
-                })?;
+                    }),
+                )
+                .map_err(|e| credential_error("oidc", e))?;
                 return Ok(Chosen {
                     source: credential(cred),
                     method: format!("workload identity federated token file (app {client})"),
@@ -644,6 +642,57 @@ impl ClientAssertion for GithubAssertion {
         Self: 'async_trait,
     {
         Box::pin(async move { self.fetch().await.map_err(assertion_error) })
+    }
+}
+
+/// The workload identity token file (`AZURE_FEDERATED_TOKEN_FILE`, projected by the AKS workload
+/// identity webhook). Read at every sign-in: the kubelet rotates the projected token (Kubernetes
+/// docs, "Service account token volume projection"; Microsoft Learn, "Use Microsoft Entra
+/// Workload ID with Azure Kubernetes Service").
+struct FileAssertion {
+    path: PathBuf,
+    observer: Observer,
+}
+
+impl std::fmt::Debug for FileAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileAssertion")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileAssertion {
+    async fn read(&self) -> Result<String, String> {
+        let text = tokio::fs::read_to_string(&self.path).await.map_err(|e| {
+            format!(
+                "cannot read the federated token file AZURE_FEDERATED_TOKEN_FILE={}: {e}. Check that the pod's service account carries the azure.workload.identity/use label",
+                self.path.display()
+            )
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(format!(
+                "the federated token file AZURE_FEDERATED_TOKEN_FILE={} is empty",
+                self.path.display()
+            ));
+        }
+        observe(&self.observer, &Secret::new(token));
+        Ok(token.to_string())
+    }
+}
+
+impl ClientAssertion for FileAssertion {
+    fn secret<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        _options: Option<ClientMethodOptions<'life1>>,
+    ) -> BoxFuture<'async_trait, azure_core::Result<String>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move { self.read().await.map_err(assertion_error) })
     }
 }
 
