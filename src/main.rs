@@ -434,12 +434,15 @@ fn run(args: &EnvArgs, summary: Option<&Path>) -> Exit {
     if let Some(list) = inputs.services.as_deref() {
         return run_services(&inputs, &env, list, summary);
     }
+    let masks = std::sync::Arc::new(report::RunMasks::new(platform, Box::new(std::io::stdout())));
     with_runtime(async {
         let progress = StderrProgress::new(&inputs, &env);
-        let verdict = gate::run(&inputs, &env, &progress).await;
+        let session = gate::Session::new(&inputs, &env).with_token_observer(masks.clone());
+        let verdict = gate::run_service(&session, &inputs, &env, &progress).await;
+        let tokens = masks.seen();
         let options = report::EmitOptions {
             summary_file: summary,
-            extra_secrets: &[],
+            extra_secrets: &tokens,
         };
         let mut stdout = std::io::stdout().lock();
         match report::emit(&verdict, &inputs, &env, &mut stdout, &options).await {
@@ -469,12 +472,17 @@ fn run_services(inputs: &Inputs, env: &Env, list: &str, summary: Option<&Path>) 
         })
         .collect();
     let parallelism = usize::try_from(inputs.parallelism).unwrap_or(1);
+    let masks = Arc::new(report::RunMasks::new(
+        inputs.platform(),
+        Box::new(std::io::stdout()),
+    ));
     with_runtime(async {
-        let session = Arc::new(gate::Session::new(inputs, env));
+        let session = Arc::new(gate::Session::new(inputs, env).with_token_observer(masks.clone()));
         let verdicts = gate::run_many(session, env, runs, parallelism).await;
+        let tokens = masks.seen();
         let options = report::EmitOptions {
             summary_file: summary,
-            extra_secrets: &[],
+            extra_secrets: &tokens,
         };
         let mut stdout = std::io::stdout().lock();
         match report::emit_many(&verdicts, inputs, env, &mut stdout, &options).await {

@@ -8,7 +8,7 @@ use apim_gate::apim::{
 };
 use apim_gate::azure::{self, ArmRequest, AzureError, RetryPolicy, SignedIn};
 use apim_gate::exit::Exit;
-use apim_gate::inputs::{Env, Inputs, Need, RevisionMode};
+use apim_gate::inputs::{Env, Inputs, Need, Platform, RevisionMode, table};
 use apim_gate::spec::rewrite::Scheme;
 use apim_gate::spec::{Document, RewriteOptions};
 use apim_sandbox::{Config, LoggedRequest, Sandbox};
@@ -56,7 +56,30 @@ fn env_with(sb: &Sandbox, remove: &[&str], extra: &[(&str, String)]) -> Env {
         pairs.push(("PATH".into(), std::env::var("PATH").unwrap_or_default()));
     }
     pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    Env::from_pairs(pairs)
+    as_step_inputs(pairs)
+}
+
+/// On GitHub Actions and Azure DevOps the inputs that decide where credentials go are read only
+/// from the step's own input variable (as action.yml and the task set them): the sandbox's
+/// `APIM_GATE_*` spelling of those becomes that variable.
+fn as_step_inputs(pairs: Vec<(String, String)>) -> Env {
+    let platform = Platform::detect(&Env::from_pairs(pairs.clone()));
+    let pairs = pairs.into_iter().map(|(k, v)| {
+        let step = k
+            .strip_prefix("APIM_GATE_")
+            .and_then(table::find)
+            .filter(|spec| table::ROUTING.contains(&spec.name))
+            .and_then(|spec| platform.step_var(spec));
+        (step.unwrap_or(k), v)
+    });
+    // The task gets the names of the pipeline's public variables, as the real agent gives them.
+    let public = (platform == Platform::AzureDevops).then(|| {
+        (
+            apim_gate::inputs::PUBLIC_VARIABLES.to_string(),
+            r#"["agent.jobstatus","build.sourceVersion","system.debug"]"#.to_string(),
+        )
+    });
+    Env::from_pairs(pairs.chain(public))
 }
 
 fn inputs(env: &Env) -> Inputs {

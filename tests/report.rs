@@ -3,6 +3,8 @@
 //! printed, Azure DevOps logging commands, a check run and a PR comment in the sandbox's GitHub
 //! emulator (and a 403 that is only a warning), and the Azure DevOps launcher run through node.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -1251,6 +1253,7 @@ async fn github_action_end_to_end_outputs_summary_check_run_and_no_secret() {
         ("ca-certificates", e["APIM_GATE_CA_CERTIFICATES"].clone()),
         ("arm-endpoint", e["APIM_GATE_ARM_ENDPOINT"].clone()),
         ("authority-host", e["APIM_GATE_AUTHORITY_HOST"].clone()),
+        ("allow-custom-endpoints", "true".to_string()),
         (
             "output-spec",
             d.dir.path().join("out/api.json").display().to_string(),
@@ -1405,6 +1408,7 @@ async fn azure_devops_task_end_to_end_through_node_with_a_service_connection() {
         ("caCertificates", e["APIM_GATE_CA_CERTIFICATES"].clone()),
         ("armEndpoint", e["APIM_GATE_ARM_ENDPOINT"].clone()),
         ("authorityHost", e["APIM_GATE_AUTHORITY_HOST"].clone()),
+        ("allowCustomEndpoints", "true".to_string()),
     ]
     .into_iter()
     .collect();
@@ -1422,6 +1426,10 @@ async fn azure_devops_task_end_to_end_through_node_with_a_service_connection() {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("TF_BUILD", "True")
+        .env(
+            apim_gate::inputs::PUBLIC_VARIABLES,
+            support::ADO_PUBLIC_VARIABLES,
+        )
         .env("AGENT_TEMPDIRECTORY", &temp)
         .env(
             "BUILD_SOURCEVERSION",
@@ -1504,4 +1512,372 @@ fn unmasked_lines(log: &str) -> String {
         .filter(|l| !l.starts_with("::add-mask::") && !l.contains("##vso[task.setsecret]"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A kubeconfig with every kind of credential, and the harmless lines around them.
+const KUBECONFIG_WITH_CREDENTIALS: &str = r#"apiVersion: v1
+kind: Config
+clusters:
+- name: aks
+  cluster:
+    server: https://aks-dns.hcp.westeurope.azmk8s.io:443
+    certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t
+contexts:
+- name: aks
+  context: {cluster: aks, user: deployer}
+current-context: aks
+users:
+- name: deployer
+  user:
+    token: kube-bearer-token-123
+    client-certificate-data: Q0VSVElGSUNBVEUtUFVCTElD
+    client-key-data: S0VZLURBVEEtc2VjcmV0LWtleQ==
+- name: basic
+  user:
+    username: admin
+    password: basic-password-456
+- name: oidc
+  user:
+    auth-provider:
+      name: oidc
+      config:
+        client-id: kubernetes
+        client-secret: oidc-client-secret-789
+        id-token: oidc-id-token-abc
+        refresh-token: oidc-refresh-token-def
+        idp-issuer-url: https://issuer.example
+- name: kubelogin
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: kubelogin
+      args: [get-token, --login, spn, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630, --client-secret, exec-arg-secret-ghi]
+      env:
+      - name: AAD_SERVICE_PRINCIPAL_CLIENT_SECRET
+        value: exec-env-secret-jkl
+      - name: AAD_LOGIN_METHOD
+        value: spn
+"#;
+
+const KUBE_CREDENTIALS: &[&str] = &[
+    "kube-bearer-token-123",
+    "S0VZLURBVEEtc2VjcmV0LWtleQ==",
+    "basic-password-456",
+    "oidc-client-secret-789",
+    "oidc-id-token-abc",
+    "oidc-refresh-token-def",
+    "exec-arg-secret-ghi",
+    "exec-env-secret-jkl",
+];
+
+/// What `::add-mask::` lines hand the runner, unescaped.
+fn gh_masks(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(parse_gh_command)
+        .filter(|c| c.name == "add-mask")
+        .map(|c| c.data)
+        .collect()
+}
+
+#[test]
+fn only_the_credentials_of_a_kubeconfig_are_masked() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kubeconfig");
+    std::fs::write(&file, KUBECONFIG_WITH_CREDENTIALS).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(KUBECONFIG_WITH_CREDENTIALS);
+    for (how, value, extra) in [
+        ("inline", KUBECONFIG_WITH_CREDENTIALS.to_string(), None),
+        ("base64", b64.clone(), Some(b64.as_str())),
+        ("file", file.display().to_string(), None),
+    ] {
+        let (inputs, env) = inputs(&[("GITHUB_ACTIONS", "true"), ("INPUT_KUBECONFIG", &value)]);
+        let mut out = Vec::new();
+        report::mask_secrets(
+            apim_gate::inputs::Platform::GithubActions,
+            &report::secrets(&env, Some(&inputs)),
+            &mut out,
+        )
+        .unwrap();
+        let masks = gh_masks(&String::from_utf8(out).unwrap());
+        let mut expected: Vec<&str> = KUBE_CREDENTIALS.to_vec();
+        expected.extend(extra);
+        for secret in &expected {
+            assert!(
+                masks.iter().any(|m| m == secret),
+                "{how}: {secret} not masked: {masks:?}"
+            );
+        }
+        for mask in &masks {
+            assert!(
+                expected.contains(&mask.as_str()),
+                "{how}: {mask:?} masked, which is no credential"
+            );
+        }
+        // The report still redacts each credential wherever it shows up.
+        let clean = report::Cleaner::new(&report::secrets(&env, Some(&inputs)));
+        assert_eq!(
+            clean.line("kind: Config token: kube-bearer-token-123"),
+            "kind: Config token: ***"
+        );
+    }
+}
+
+/// Records the tokens the Azure layer obtains.
+#[derive(Default)]
+struct Tokens(std::sync::Mutex<Vec<String>>);
+
+impl apim_gate::azure::TokenObserver for Tokens {
+    fn token(&self, token: &apim_gate::inputs::Secret) {
+        self.0.lock().unwrap().push(token.expose().to_string());
+    }
+}
+
+#[tokio::test]
+async fn oidc_and_arm_tokens_are_handed_over_as_soon_as_they_exist() {
+    use apim_gate::inputs::table;
+    apim_gate::install_crypto_provider();
+    let sb = apim_sandbox::Sandbox::start(apim_sandbox::Config {
+        retry_after: 0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let e: BTreeMap<String, String> = sb.env().into_iter().collect();
+    let id = sb.identity().clone();
+    let conn = id.ado_service_connection_id.to_ascii_uppercase();
+    let github: Vec<(String, String)> = vec![
+        ("GITHUB_ACTIONS".into(), "true".into()),
+        ("INPUT_AUTH".into(), "oidc".into()),
+        ("INPUT_TENANT-ID".into(), id.tenant_id.clone()),
+        ("INPUT_CLIENT-ID".into(), id.client_id.clone()),
+        (
+            "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
+            e["SANDBOX_GITHUB_OIDC_URL"].clone(),
+        ),
+        (
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(),
+            e["SANDBOX_GITHUB_OIDC_REQUEST_TOKEN"].clone(),
+        ),
+    ];
+    let ado: Vec<(String, String)> = vec![
+        ("TF_BUILD".into(), "True".into()),
+        (
+            apim_gate::inputs::PUBLIC_VARIABLES.into(),
+            support::ADO_PUBLIC_VARIABLES.into(),
+        ),
+        ("INPUT_AUTH".into(), "azure-pipelines".into()),
+        (
+            "INPUT_AZURESERVICECONNECTION".into(),
+            id.ado_service_connection_id.clone(),
+        ),
+        (
+            format!("ENDPOINT_AUTH_SCHEME_{conn}"),
+            "WorkloadIdentityFederation".into(),
+        ),
+        (
+            format!("ENDPOINT_AUTH_PARAMETER_{conn}_TENANTID"),
+            id.tenant_id.clone(),
+        ),
+        (
+            format!("ENDPOINT_AUTH_PARAMETER_{conn}_SERVICEPRINCIPALID"),
+            id.client_id.clone(),
+        ),
+        (
+            "SYSTEM_OIDCREQUESTURI".into(),
+            e["SANDBOX_ADO_OIDC_URL"].clone(),
+        ),
+        (
+            "SYSTEM_ACCESSTOKEN".into(),
+            e["SANDBOX_ADO_ACCESS_TOKEN"].clone(),
+        ),
+    ];
+    for ci in [github, ado] {
+        let platform = apim_gate::inputs::Platform::detect(&Env::from_pairs(ci.clone()));
+        let mut pairs = ci;
+        for (name, var) in [
+            ("arm-endpoint", "APIM_GATE_ARM_ENDPOINT"),
+            ("authority-host", "APIM_GATE_AUTHORITY_HOST"),
+            ("ca-certificates", "APIM_GATE_CA_CERTIFICATES"),
+            ("allow-custom-endpoints", "APIM_GATE_ALLOW_CUSTOM_ENDPOINTS"),
+        ] {
+            let spec = table::find(name).unwrap();
+            pairs.push((platform.step_var(spec).unwrap(), e[var].clone()));
+        }
+        for var in [
+            "APIM_GATE_SUBSCRIPTION_ID",
+            "APIM_GATE_RESOURCE_GROUP",
+            "APIM_GATE_APIM_SERVICE",
+            "APIM_GATE_SERVICE",
+        ] {
+            pairs.push((var.into(), e[var].clone()));
+        }
+        let env = Env::from_pairs(pairs);
+        let inputs =
+            Inputs::load(&env, Need::Run).unwrap_or_else(|err| panic!("{platform:?}: {err}"));
+        let seen = std::sync::Arc::new(Tokens::default());
+        apim_gate::azure::sign_in_observed(&inputs, &env, Some(seen.clone()))
+            .await
+            .unwrap_or_else(|err| panic!("{platform:?}: {err}"));
+        let tokens = seen.0.lock().unwrap().clone();
+        assert!(
+            tokens.iter().any(|t| apim_sandbox::tokens::verify_jwt(t)
+                .is_some_and(|c| c["aud"] == apim_gate::azure::EXCHANGE_AUDIENCE)),
+            "{platform:?}: the CI's OIDC token was not handed over"
+        );
+        assert!(
+            tokens
+                .iter()
+                .any(|t| sb.shared.tokens.check(Some(&format!("Bearer {t}"))).is_ok()),
+            "{platform:?}: the ARM token was not handed over"
+        );
+    }
+}
+
+/// A self-hosted runner in an AKS pod signs in with the workload identity token file: that token
+/// is a credential for the app, so it is handed over to be masked like GitHub's ID token.
+#[tokio::test]
+async fn the_workload_identity_token_is_handed_over() {
+    use apim_gate::inputs::table;
+    apim_gate::install_crypto_provider();
+    let sb = apim_sandbox::Sandbox::start(apim_sandbox::Config {
+        retry_after: 0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let e: BTreeMap<String, String> = sb.env().into_iter().collect();
+    let id = sb.identity().clone();
+    let file = e["SANDBOX_FEDERATED_TOKEN_FILE"].clone();
+    let assertion = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    assert!(!assertion.is_empty());
+    let mut pairs: Vec<(String, String)> = vec![
+        ("GITHUB_ACTIONS".into(), "true".into()),
+        ("INPUT_AUTH".into(), "oidc".into()),
+        ("INPUT_TENANT-ID".into(), id.tenant_id.clone()),
+        ("INPUT_CLIENT-ID".into(), id.client_id.clone()),
+        ("AZURE_FEDERATED_TOKEN_FILE".into(), file),
+    ];
+    for (name, var) in [
+        ("arm-endpoint", "APIM_GATE_ARM_ENDPOINT"),
+        ("authority-host", "APIM_GATE_AUTHORITY_HOST"),
+        ("ca-certificates", "APIM_GATE_CA_CERTIFICATES"),
+        ("allow-custom-endpoints", "APIM_GATE_ALLOW_CUSTOM_ENDPOINTS"),
+    ] {
+        pairs.push((table::find(name).unwrap().github_var(), e[var].clone()));
+    }
+    for var in [
+        "APIM_GATE_SUBSCRIPTION_ID",
+        "APIM_GATE_RESOURCE_GROUP",
+        "APIM_GATE_APIM_SERVICE",
+        "APIM_GATE_SERVICE",
+    ] {
+        pairs.push((var.into(), e[var].clone()));
+    }
+    let env = Env::from_pairs(pairs);
+    let inputs = Inputs::load(&env, Need::Run).unwrap_or_else(|err| panic!("{err}"));
+    let seen = std::sync::Arc::new(Tokens::default());
+    let signed = apim_gate::azure::sign_in_observed(&inputs, &env, Some(seen.clone()))
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert!(
+        signed.method.contains("federated token file"),
+        "{}",
+        signed.method
+    );
+    let tokens = seen.0.lock().unwrap().clone();
+    assert!(
+        tokens.contains(&assertion),
+        "the workload identity token was not handed over"
+    );
+}
+
+/// Through the binary: the ARM token the run obtains is masked the moment it exists, before the
+/// report prints anything, on GitHub and on Azure DevOps.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_runs_arm_token_is_masked_before_the_report() {
+    let world = support::World::start(apim_sandbox::Config {
+        retry_after: 0,
+        ..Default::default()
+    })
+    .await;
+    world.deploy("svc-1", &support::base_doc("Test API V1"));
+    let output = world.dir.path().join("output");
+    let summary = world.dir.path().join("summary.md");
+    for (marker, prefix) in [
+        (("GITHUB_ACTIONS", "true"), "::add-mask::"),
+        (("TF_BUILD", "True"), "##vso[task.setsecret]"),
+    ] {
+        let run = world
+            .gate(&[
+                marker,
+                ("GITHUB_OUTPUT", output.to_str().unwrap()),
+                ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+                ("AGENT_TEMPDIRECTORY", world.dir.path().to_str().unwrap()),
+            ])
+            .await;
+        assert_eq!(run.code, 0, "{}", run.both());
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        let issued = |l: &&str| {
+            l.strip_prefix(prefix).is_some_and(|t| {
+                t != world.sandbox.arm_token
+                    && world
+                        .sandbox
+                        .shared
+                        .tokens
+                        .check(Some(&format!("Bearer {t}")))
+                        .is_ok()
+            })
+        };
+        let masked = lines.iter().position(issued).unwrap_or_else(|| {
+            panic!(
+                "{prefix}: the run's ARM token was never masked:\n{}",
+                run.stdout
+            )
+        });
+        let report = lines.iter().position(|l| !l.starts_with(prefix)).unwrap();
+        assert!(masked < report, "{}", run.stdout);
+    }
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test]
+async fn the_azure_devops_summary_is_a_private_file_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    // What the old fixed name would have followed: a link planted by someone else.
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&victim, dir.path().join("apim-gate-default-petstore.md")).unwrap();
+    let (inputs, env) = inputs(&[
+        ("TF_BUILD", "True"),
+        ("AGENT_TEMPDIRECTORY", dir.path().to_str().unwrap()),
+    ]);
+    let v = verdict(Outcome::Passed, Vec::new());
+    let mut paths = Vec::new();
+    for _ in 0..2 {
+        let (log, outcome) = run(&v, &inputs, &env).await;
+        assert_eq!(outcome.exit, Exit::Passed, "{log}");
+        let upload = log
+            .lines()
+            .filter_map(parse_ado_command)
+            .find(|c| c.name == "task.uploadsummary")
+            .expect("the summary is uploaded");
+        let path = std::path::PathBuf::from(&upload.data);
+        assert_eq!(path.parent(), Some(dir.path()));
+        assert!(std::fs::read_to_string(&path).unwrap().contains("petstore"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            assert!(meta.file_type().is_file());
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        }
+        paths.push(path);
+    }
+    assert_ne!(
+        paths[0], paths[1],
+        "each run writes a new, unpredictable file"
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
 }

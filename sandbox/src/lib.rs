@@ -428,6 +428,9 @@ impl Sandbox {
             ("APIM_GATE_CA_CERTIFICATES".into(), path(&self.ca_file)),
             ("APIM_GATE_ARM_ENDPOINT".into(), self.urls.arm.clone()),
             ("APIM_GATE_AUTHORITY_HOST".into(), self.urls.entra.clone()),
+            // The sandbox's ARM and Entra are not a known cloud's: apim-gate sends credentials to
+            // them only when told so.
+            ("APIM_GATE_ALLOW_CUSTOM_ENDPOINTS".into(), "true".into()),
             ("SANDBOX_ARM_URL".into(), self.urls.arm.clone()),
             ("SANDBOX_BLOB_URL".into(), self.urls.blob.clone()),
             ("SANDBOX_KUBE_URL".into(), self.urls.kube.clone()),

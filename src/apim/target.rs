@@ -58,15 +58,8 @@ impl ApiTarget {
     }
 
     pub(super) fn check(&self) -> Result<(), ApimError> {
-        let id = &self.api_id;
-        if id.is_empty()
-            || id.len() > 256
-            || id.contains(['*', '#', '&', '+', ':', '<', '>', '?', ';', '/', '%'])
-        {
-            return Err(ApimError::Target(format!(
-                "api-id '{id}' is not a valid API Management API id: use 1 to 256 letters, digits, '-', '_' or '.'"
-            )));
-        }
+        // The input check's rule, for ids that did not come through it (a services manifest).
+        crate::inputs::check_apim_id("api-id", &self.api_id).map_err(ApimError::Target)?;
         for p in &self.protocols {
             if !matches!(p.as_str(), "http" | "https" | "ws" | "wss") {
                 return Err(ApimError::Target(format!(

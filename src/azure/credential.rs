@@ -4,6 +4,8 @@
 //! (so `ca-certificates` applies and rustls stays on ring). The CI OIDC tokens are fetched here,
 //! from the variables in [`Env`] rather than the process environment, and handed to
 //! `ClientAssertionCredential`. The Azure CLI is run directly, found on the `PATH` of [`Env`].
+//! Every token obtained here (ARM tokens, the CI's OIDC tokens) is handed to the
+//! [`TokenObserver`] the moment it exists, so the report layer can mask it; nothing here prints.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -19,8 +21,7 @@ use azure_core::http::{
 use azure_identity::{
     ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions,
     ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
-    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
-    WorkloadIdentityCredentialOptions,
+    ManagedIdentityCredentialOptions, UserAssignedId,
 };
 use serde_json::Value;
 
@@ -32,6 +33,20 @@ use crate::inputs::{AuthMode, Env, Inputs, Platform, Secret};
 /// The audience Entra requires of federated client assertions.
 pub const EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
 
+/// Told of each token as soon as it is obtained (the report layer masks it in the CI log).
+pub trait TokenObserver: Send + Sync {
+    fn token(&self, token: &Secret);
+}
+
+/// Who is told of new tokens; `None` when nobody asked.
+pub(crate) type Observer = Option<Arc<dyn TokenObserver>>;
+
+fn observe(observer: &Observer, token: &Secret) {
+    if let Some(o) = observer {
+        o.token(token);
+    }
+}
+
 /// Where ARM bearer tokens come from.
 pub(crate) enum TokenSource {
     Credential {
@@ -39,13 +54,15 @@ pub(crate) enum TokenSource {
         scope: String,
         /// The Entra ID authority, named when it cannot be reached.
         authority: String,
+        observer: Observer,
     },
     AzCli {
         program: PathBuf,
         resource: String,
         tenant: Option<String>,
+        observer: Observer,
     },
-    /// `access-token`: used as is, never refreshed.
+    /// `access-token`: used as is, never refreshed (an input, masked with the inputs).
     Static(Secret),
 }
 
@@ -65,6 +82,7 @@ impl TokenSource {
                 credential,
                 scope,
                 authority,
+                observer,
             } => {
                 let token = credential
                     .get_token(&[scope.as_str()], None)
@@ -92,13 +110,20 @@ impl TokenSource {
                 let expires = u64::try_from(token.expires_on.unix_timestamp())
                     .ok()
                     .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s));
-                Ok((Secret::new(token.token.secret()), expires))
+                let token = Secret::new(token.token.secret());
+                observe(observer, &token);
+                Ok((token, expires))
             }
             TokenSource::AzCli {
                 program,
                 resource,
                 tenant,
-            } => az_token(program, resource, tenant.as_deref()).await,
+                observer,
+            } => {
+                let (token, expires) = az_token(program, resource, tenant.as_deref()).await?;
+                observe(observer, &token);
+                Ok((token, expires))
+            }
         }
     }
 }
@@ -217,6 +242,7 @@ pub(crate) fn choose(
     env: &Env,
     http: &reqwest::Client,
     endpoints: &Endpoints,
+    observer: Observer,
 ) -> Result<Chosen, AzureError> {
     let (mode, why) = match inputs.auth {
         AuthMode::Auto => {
@@ -225,7 +251,7 @@ pub(crate) fn choose(
         }
         m => (m, None),
     };
-    let mut chosen = build(mode, inputs, env, http, endpoints)?;
+    let mut chosen = build(mode, inputs, env, http, endpoints, observer)?;
     if let Some(why) = why {
         chosen.method = format!("{} (auth auto: {why})", chosen.method);
     }
@@ -254,6 +280,7 @@ fn build(
     env: &Env,
     http: &reqwest::Client,
     endpoints: &Endpoints,
+    observer: Observer,
 ) -> Result<Chosen, AzureError> {
     let scope = endpoints.scope.clone();
     let options = || client_options(http, endpoints);
@@ -261,6 +288,7 @@ fn build(
         credential,
         scope: scope.clone(),
         authority: endpoints.authority.clone(),
+        observer: observer.clone(),
     };
     match mode {
         AuthMode::ClientSecret => {
@@ -290,6 +318,7 @@ fn build(
                     http: http.clone(),
                     url: url.to_string(),
                     request_token: Secret::new(request_token),
+                    observer: observer.clone(),
                 };
                 let cred = ClientAssertionCredential::new(
                     tenant.to_string(),
@@ -307,23 +336,22 @@ fn build(
                 });
             }
             if let Some(file) = nonempty(env, "AZURE_FEDERATED_TOKEN_FILE") {
-                let cred = WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
-                    credential_options: ClientAssertionCredentialOptions {
+                // The assertion is read here rather than by azure_identity's
+                // WorkloadIdentityCredential, which never shows it to us: it is a bearer
+                // credential for the app, so it is observed (masked) like GitHub's ID token.
+                let assertion = FileAssertion {
+                    path: PathBuf::from(file),
+                    observer: observer.clone(),
+                };
+                let cred = ClientAssertionCredential::new(
+                    tenant.to_string(),
+                    client.to_string(),
+                    assertion,
+                    Some(ClientAssertionCredentialOptions {
                         client_options: options(),
-                    },
-                    client_id: Some(client.to_string()),
-                    tenant_id: Some(tenant.to_string()),
-                    token_file_path: Some(PathBuf::from(file)),
-                }))
-                .map_err(|e| {
-                    input_error(
-                        "oidc",
-                        format!(
-                            "cannot use the federated token file AZURE_FEDERATED_TOKEN_FILE={file}: {}",
-                            error_chain(&e)
-                        ),
-                    )
-                })?;
+                    }),
+                )
+                .map_err(|e| credential_error("oidc", e))?;
                 return Ok(Chosen {
                     source: credential(cred),
                     method: format!("workload identity federated token file (app {client})"),
@@ -340,7 +368,7 @@ fn build(
                 "no OIDC token here: neither GitHub Actions' ACTIONS_ID_TOKEN_REQUEST_URL nor AZURE_FEDERATED_TOKEN_FILE (workload identity) is set. On Azure Pipelines use auth azure-pipelines with azure-service-connection.",
             ))
         }
-        AuthMode::AzurePipelines => pipelines(inputs, env, http, endpoints),
+        AuthMode::AzurePipelines => pipelines(inputs, env, http, endpoints, observer),
         AuthMode::ManagedIdentity => {
             let cred = ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
                 user_assigned_id: inputs.client_id.clone().map(UserAssignedId::ClientId),
@@ -364,6 +392,7 @@ fn build(
                     program,
                     resource: scope.trim_end_matches(".default").to_string(),
                     tenant: inputs.tenant_id.clone(),
+                    observer,
                 },
                 method,
                 subscription_id: None,
@@ -405,6 +434,7 @@ fn pipelines(
     env: &Env,
     http: &reqwest::Client,
     endpoints: &Endpoints,
+    observer: Observer,
 ) -> Result<Chosen, AzureError> {
     const MODE: &str = "azure-pipelines";
     let id = inputs
@@ -454,6 +484,7 @@ fn pipelines(
         credential,
         scope: endpoints.scope.clone(),
         authority: endpoints.authority.clone(),
+        observer: observer.clone(),
     };
     match scheme.to_ascii_lowercase().as_str() {
         "serviceprincipal" => {
@@ -498,6 +529,7 @@ fn pipelines(
                 uri: uri.to_string(),
                 connection: id.to_string(),
                 access_token: Secret::new(access),
+                observer: observer.clone(),
             };
             let cred = ClientAssertionCredential::new(
                 tenant.to_string(),
@@ -549,6 +581,7 @@ struct GithubAssertion {
     http: reqwest::Client,
     url: String,
     request_token: Secret,
+    observer: Observer,
 }
 
 impl std::fmt::Debug for GithubAssertion {
@@ -586,10 +619,15 @@ impl GithubAssertion {
             ));
         }
         let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        v.get("value")
+        let token = v
+            .get("value")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .ok_or_else(|| format!("GitHub's ID token endpoint {shown} answered without a token"))
+            .ok_or_else(|| {
+                format!("GitHub's ID token endpoint {shown} answered without a token")
+            })?;
+        observe(&self.observer, &Secret::new(token.as_str()));
+        Ok(token)
     }
 }
 
@@ -607,12 +645,64 @@ impl ClientAssertion for GithubAssertion {
     }
 }
 
+/// The workload identity token file (`AZURE_FEDERATED_TOKEN_FILE`, projected by the AKS workload
+/// identity webhook). Read at every sign-in: the kubelet rotates the projected token (Kubernetes
+/// docs, "Service account token volume projection"; Microsoft Learn, "Use Microsoft Entra
+/// Workload ID with Azure Kubernetes Service").
+struct FileAssertion {
+    path: PathBuf,
+    observer: Observer,
+}
+
+impl std::fmt::Debug for FileAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileAssertion")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileAssertion {
+    async fn read(&self) -> Result<String, String> {
+        let text = tokio::fs::read_to_string(&self.path).await.map_err(|e| {
+            format!(
+                "cannot read the federated token file AZURE_FEDERATED_TOKEN_FILE={}: {e}. Check that the pod's service account carries the azure.workload.identity/use label",
+                self.path.display()
+            )
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(format!(
+                "the federated token file AZURE_FEDERATED_TOKEN_FILE={} is empty",
+                self.path.display()
+            ));
+        }
+        observe(&self.observer, &Secret::new(token));
+        Ok(token.to_string())
+    }
+}
+
+impl ClientAssertion for FileAssertion {
+    fn secret<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        _options: Option<ClientMethodOptions<'life1>>,
+    ) -> BoxFuture<'async_trait, azure_core::Result<String>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move { self.read().await.map_err(assertion_error) })
+    }
+}
+
 /// Azure DevOps' OIDC token of a service connection (`POST $SYSTEM_OIDCREQUESTURI`).
 struct AdoAssertion {
     http: reqwest::Client,
     uri: String,
     connection: String,
     access_token: Secret,
+    observer: Observer,
 }
 
 impl std::fmt::Debug for AdoAssertion {
@@ -666,12 +756,15 @@ impl AdoAssertion {
                 self.connection
             ));
         }
-        v.get("oidcToken")
+        let token = v
+            .get("oidcToken")
             .and_then(Value::as_str)
             .map(str::to_string)
             .ok_or_else(|| {
                 format!("Azure DevOps' OIDC endpoint {shown} answered without oidcToken")
-            })
+            })?;
+        observe(&self.observer, &Secret::new(token.as_str()));
+        Ok(token)
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 pub use client::{
     API_VERSION, ArmClient, ArmRequest, ArmResponse, CLEANUP_GRACE, OnRetry, Retry, RetryPolicy,
 };
-pub use credential::EXCHANGE_AUDIENCE;
+pub use credential::{EXCHANGE_AUDIENCE, TokenObserver};
 pub use error::{ArmError, AzureError};
 
 use crate::inputs::{AzureCloud, Env, Inputs};
@@ -143,6 +143,15 @@ pub struct SignedIn {
 
 /// Signs in as the inputs say and checks it by getting a first token.
 pub async fn sign_in(inputs: &Inputs, env: &Env) -> Result<SignedIn, AzureError> {
+    sign_in_observed(inputs, env, None).await
+}
+
+/// [`sign_in`], telling `observer` of every token obtained, now and on each refresh.
+pub async fn sign_in_observed(
+    inputs: &Inputs,
+    env: &Env,
+    observer: Option<std::sync::Arc<dyn TokenObserver>>,
+) -> Result<SignedIn, AzureError> {
     let endpoints = Endpoints::from_inputs(inputs);
     let base = reqwest::Url::parse(&endpoints.arm).map_err(|e| AzureError::Input {
         mode: "arm-endpoint".into(),
@@ -153,7 +162,7 @@ pub async fn sign_in(inputs: &Inputs, env: &Env) -> Result<SignedIn, AzureError>
         message: e.to_string(),
     })?;
     let http = http_client_via(inputs.ca_certificates.as_deref(), &proxies)?;
-    let chosen = credential::choose(inputs, env, &http, &endpoints)?;
+    let chosen = credential::choose(inputs, env, &http, &endpoints, observer)?;
     let subscription_id = inputs
         .subscription_id
         .clone()

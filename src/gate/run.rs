@@ -134,6 +134,8 @@ pub struct Session {
     signed_in: tokio::sync::OnceCell<Result<azure::SignedIn, Failure>>,
     /// When the run started: the `timeout` input counts from here.
     started: tokio::time::Instant,
+    /// Told of every Azure token the session obtains (the report layer masks them).
+    tokens: Option<Arc<dyn azure::TokenObserver>>,
 }
 
 /// A failure every service sharing it reports the same way.
@@ -153,7 +155,14 @@ impl Session {
             connection: tokio::sync::OnceCell::new(),
             signed_in: tokio::sync::OnceCell::new(),
             started: tokio::time::Instant::now(),
+            tokens: None,
         }
+    }
+
+    /// Tells `observer` of each Azure token as soon as it exists, so it can be masked.
+    pub fn with_token_observer(mut self, observer: Arc<dyn azure::TokenObserver>) -> Session {
+        self.tokens = Some(observer);
+        self
     }
 
     async fn connection(&self) -> Result<&cluster::Connection, Failure> {
@@ -174,7 +183,7 @@ impl Session {
     async fn signed_in(&self) -> Result<&azure::SignedIn, Failure> {
         self.signed_in
             .get_or_init(|| async {
-                azure::sign_in(&self.inputs, &self.env)
+                azure::sign_in_observed(&self.inputs, &self.env, self.tokens.clone())
                     .await
                     .map(|s| azure::SignedIn {
                         arm: s

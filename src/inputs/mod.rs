@@ -5,7 +5,13 @@
 //! Kubernetes variables (`AZURE_CLIENT_ID`, `KUBECONFIG`, …) are fallbacks. Every spelling lands in
 //! one typed [`Inputs`] (deserialised with `envy`), every problem is reported at once, and where a
 //! value came from is kept so `apim-gate config` can show it. Secrets never leave as text.
+//!
+//! On GitHub Actions and Azure DevOps the inputs that decide where credentials go
+//! ([`table::ROUTING`]) are read from the step's own input variable only, URLs that receive
+//! credentials must be https, and an endpoint that is not a known Azure cloud's needs
+//! `allow-custom-endpoints`.
 
+pub mod kubeconfig;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -27,19 +33,55 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// The platform the run reports to: `GITHUB_ACTIONS=true`, then `TF_BUILD=True`, then any
+    /// other mark of a runner or agent ([`Platform::marked`]).
     pub fn detect(env: &Env) -> Platform {
-        if env
-            .get("GITHUB_ACTIONS")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        {
+        if is_true(env, "GITHUB_ACTIONS") {
             Platform::GithubActions
-        } else if env
-            .get("TF_BUILD")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        {
+        } else if is_true(env, "TF_BUILD") {
             Platform::AzureDevops
         } else {
-            Platform::Local
+            Platform::marked(env)
+                .first()
+                .copied()
+                .unwrap_or(Platform::Local)
+        }
+    }
+
+    /// Every CI platform whose marks are in the environment. `TF_BUILD` alone is not enough to
+    /// trust: on Azure DevOps a pipeline variable named `TF_BUILD` may replace it, and a run that
+    /// took itself for a local one would read where credentials go from `APIM_GATE_*` variables.
+    /// The GitHub runner sets `GITHUB_RUN_ID` and `RUNNER_TEMP` for every step (GitHub Docs,
+    /// "Variables reference": default variables); the Azure DevOps agent sets `AGENT_ID` and, for
+    /// a task, `VSTS_PUBLIC_VARIABLES` (microsoft/azure-pipelines-agent
+    /// src/Agent.Worker/Handlers/Handler.cs, `AddVariablesToEnvironment`).
+    pub fn marked(env: &Env) -> Vec<Platform> {
+        let set = |name: &str| env.get(name).is_some_and(|v| !v.trim().is_empty());
+        let mut out = Vec::new();
+        if is_true(env, "GITHUB_ACTIONS") || set("GITHUB_RUN_ID") || set("RUNNER_TEMP") {
+            out.push(Platform::GithubActions);
+        }
+        if is_true(env, "TF_BUILD") || set("AGENT_ID") || env.get(PUBLIC_VARIABLES).is_some() {
+            out.push(Platform::AzureDevops);
+        }
+        out
+    }
+
+    /// The variable the platform itself sets for the step's input (`with:` on GitHub through
+    /// action.yml's `env:`, the task input on Azure DevOps); `None` locally.
+    pub fn step_var(self, spec: &InputSpec) -> Option<String> {
+        match self {
+            Platform::GithubActions => Some(spec.github_var()),
+            Platform::AzureDevops => Some(spec.ado_var()),
+            Platform::Local => None,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Platform::GithubActions => "GitHub Actions",
+            Platform::AzureDevops => "Azure DevOps",
+            Platform::Local => "a local run",
         }
     }
 
@@ -53,6 +95,17 @@ impl Platform {
     }
 }
 
+fn is_true(env: &Env, name: &str) -> bool {
+    env.get(name)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// The names of the pipeline's public variables, as JSON, which the Azure DevOps agent gives a
+/// task (microsoft/azure-pipelines-agent src/Agent.Worker/Handlers/Handler.cs,
+/// `AddVariablesToEnvironment`). It is written after the variables themselves, so no variable can
+/// forge it; a script step does not get it.
+pub const PUBLIC_VARIABLES: &str = "VSTS_PUBLIC_VARIABLES";
+
 /// Where a variable's value came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
@@ -61,9 +114,18 @@ pub enum Origin {
 }
 
 /// The variables a run sees: the process environment merged with an optional dotenv file.
-#[derive(Clone, Debug, Default)]
+/// `Debug` names the variables only: which of them hold secrets is not known here.
+#[derive(Clone, Default)]
 pub struct Env {
     vars: BTreeMap<String, (String, Origin)>,
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Env")
+            .field("names", &self.vars.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -294,6 +356,8 @@ pub struct Inputs {
     pub arm_endpoint: Option<String>,
     pub arm_api_version: String,
     pub authority_host: Option<String>,
+    /// `arm-endpoint` / `authority-host` may be outside the known clouds (checked on load).
+    pub allow_custom_endpoints: bool,
     pub auth: AuthMode,
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
@@ -325,11 +389,23 @@ pub struct Inputs {
     pub warnings: Vec<String>,
 }
 
-/// An input's canonical value and where it came from.
-#[derive(Clone, Debug)]
+/// An input's canonical value and where it came from. `Debug` shows a secret's value as `***`.
+#[derive(Clone)]
 pub struct Resolved {
     pub value: String,
     pub source: Source,
+    /// A secret input, or an inline kubeconfig.
+    pub secret: bool,
+}
+
+impl fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value: &dyn fmt::Debug = if self.secret { &"***" } else { &self.value };
+        f.debug_struct("Resolved")
+            .field("value", value)
+            .field("source", &self.source)
+            .finish()
+    }
 }
 
 fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -357,6 +433,7 @@ impl Inputs {
     /// Reads and checks every input. Warnings (unknown names) are returned in `warnings`.
     pub fn load(env: &Env, need: Need) -> Result<Inputs, InputError> {
         let platform = Platform::detect(env);
+        let markers = Platform::marked(env);
         let mut warnings = Vec::new();
         let mut given: BTreeMap<&'static str, Vec<Given>> = BTreeMap::new();
         let mut problems = Vec::new();
@@ -373,6 +450,22 @@ impl Inputs {
                 Some(spec) => {
                     // Composite actions map unset inputs to "", which means "not given".
                     if value.trim().is_empty() {
+                        continue;
+                    }
+                    // With the marks of two platforms, a routing input must be spelt as the
+                    // step's own input on both: one platform cannot vouch for the other's names.
+                    if table::ROUTING.contains(&spec.name)
+                        && markers
+                            .iter()
+                            .any(|p| p.step_var(spec).as_deref() != Some(var))
+                    {
+                        warnings.push(format!(
+                            "{} is ignored: on {} {} decides where the Azure credentials are sent, so it is read only from the step's own input ({}); a pipeline variable or an earlier step could otherwise redirect them",
+                            env.describe(var),
+                            platform.title(),
+                            spec.name,
+                            platform.spelling(spec)
+                        ));
                         continue;
                     }
                     given.entry(spec.name).or_default().push(Given {
@@ -445,10 +538,18 @@ impl Inputs {
             } else {
                 continue;
             };
-            match canonicalize(spec, &raw) {
+            match canonicalize(spec, &raw).and_then(|v| check_value(spec, v)) {
                 Ok(value) => {
                     canonical.push((spec.field(), value.clone()));
-                    resolved.insert(spec.name, Resolved { value, source });
+                    let secret = spec.is_secret() || spec.kind == Kind::Kubeconfig;
+                    resolved.insert(
+                        spec.name,
+                        Resolved {
+                            value,
+                            source,
+                            secret,
+                        },
+                    );
                 }
                 Err(message) => problems.push(Problem {
                     input: spec.name,
@@ -458,6 +559,16 @@ impl Inputs {
             }
         }
 
+        let task = if markers.contains(&Platform::AzureDevops) {
+            check_public_variables(env, platform, &mut problems)
+        } else {
+            Trust::StepInputs
+        };
+        check_endpoints(platform, task, &resolved, &mut problems);
+        if !markers.is_empty() {
+            check_ssl_cert_vars(env, platform, &resolved, &mut problems);
+        }
+        check_github_api_url(env, &mut problems);
         check_needs(need, platform, &resolved, &mut problems);
         if !problems.is_empty() {
             return Err(InputError { problems, warnings });
@@ -488,10 +599,8 @@ impl Inputs {
             .flatten()
             .map(|s| s.expose().to_string())
             .collect();
-        if let Some(k) = &self.kubeconfig
-            && !Path::new(k.expose()).is_file()
-        {
-            out.push(k.expose().to_string());
+        if let Some(k) = &self.kubeconfig {
+            out.extend(kubeconfig::secret_values(k.expose()));
         }
         out
     }
@@ -603,16 +712,7 @@ fn canonicalize(spec: &InputSpec, raw: &str) -> Result<String, String> {
             Ok(n) if (min..=max).contains(&n) => Ok(n.to_string()),
             _ => Err(format!("{v:?} is not a whole number from {min} to {max}")),
         },
-        Kind::Url => {
-            if (v.starts_with("https://") || v.starts_with("http://"))
-                && v.len() > 8
-                && !v.contains(char::is_whitespace)
-            {
-                Ok(v.trim_end_matches('/').to_string())
-            } else {
-                Err(format!("{v:?} is not a URL: give it with https://"))
-            }
-        }
+        Kind::Url => https_url(v),
         Kind::Guid => {
             if is_guid(v) {
                 Ok(v.to_ascii_lowercase())
@@ -623,6 +723,335 @@ fn canonicalize(spec: &InputSpec, raw: &str) -> Result<String, String> {
             }
         }
     }
+}
+
+/// A URL credentials are sent to: https, a host, no user part, query or fragment. Returned
+/// without a trailing slash.
+pub fn https_url(v: &str) -> Result<String, String> {
+    if v.contains(char::is_whitespace) || v.contains(char::is_control) {
+        return Err("holds white space: give a URL like https://management.azure.com".into());
+    }
+    // A value with `@` may carry user:password: it is described, never echoed.
+    let echo = if v.contains('@') {
+        "the value (not shown: it holds '@')".to_string()
+    } else {
+        format!("{v:?}")
+    };
+    let url = reqwest::Url::parse(v).map_err(|e| {
+        format!("{echo} is not a URL ({e}): give it like https://management.azure.com")
+    })?;
+    // Never echo a user part: it may hold a password.
+    let shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{shown}… has a user part (user@ or user:password@): credentials are sent to this address, so give the host alone"
+        ));
+    }
+    if url.scheme() != "https" {
+        return Err(format!(
+            "{shown} is not https: credentials are sent to this address, so only https:// is accepted"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{echo} has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{shown}{} has a query or fragment: give the address alone",
+            url.path()
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// The endpoints of the clouds `azure-cloud` names (as `azure::Endpoints::for_cloud` has them,
+/// which a test keeps equal): ARM and the Entra ID authority. From azure-cli's `cloud.py` and
+/// Microsoft Learn "National clouds" (Entra ID endpoints).
+pub const KNOWN_ARM_HOSTS: &[&str] = &[
+    "management.azure.com",
+    "management.chinacloudapi.cn",
+    "management.usgovcloudapi.net",
+];
+/// Also `login.partner.microsoftonline.cn` (21Vianet's current authority, Microsoft Learn
+/// "National clouds" / authentication-national-cloud) and `login.windows.net` (the legacy public
+/// alias, which Azure DevOps AzureRM service connections carry as `environmentAuthorityUrl`).
+pub const KNOWN_AUTHORITY_HOSTS: &[&str] = &[
+    "login.microsoftonline.com",
+    "login.chinacloudapi.cn",
+    "login.microsoftonline.us",
+    "login.partner.microsoftonline.cn",
+    "login.windows.net",
+];
+
+/// Whether `url` (canonical, from [`https_url`]) is one of the known clouds' endpoints.
+fn known_endpoint(input: &str, url: &str) -> bool {
+    let hosts = if input == "arm-endpoint" {
+        KNOWN_ARM_HOSTS
+    } else {
+        KNOWN_AUTHORITY_HOSTS
+    };
+    reqwest::Url::parse(url).is_ok_and(|u| {
+        u.port().is_none()
+            && matches!(u.path(), "" | "/")
+            && u.host_str().is_some_and(|h| hosts.contains(&h))
+    })
+}
+
+/// Whether the step's own input variables can be told from pipeline variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trust {
+    /// GitHub Actions, a local run, or the Azure DevOps task with `VSTS_PUBLIC_VARIABLES`.
+    StepInputs,
+    /// Azure DevOps without `VSTS_PUBLIC_VARIABLES` (a script step): any `INPUT_*` may be a
+    /// pipeline variable, so nothing that sends credentials off the known clouds is taken.
+    Nothing,
+}
+
+/// On Azure DevOps a public pipeline variable is an environment variable named by
+/// `VarUtil.ConvertToEnvVariableFormat` ('.' and ' ' become '_', upper case), set after the task's
+/// inputs, so last wins (microsoft/azure-pipelines-agent src/Agent.Worker/Handlers/NodeHandler.cs,
+/// `RunAsync`: `AddInputsToEnvironment` then `AddVariablesToEnvironment`; Handler.cs
+/// `AddEnvironmentVariable`). A variable `input.armEndpoint` (or a queue-time one, or an earlier
+/// step's `task.setvariable`) therefore replaces the task input `armEndpoint`. Every such
+/// variable is refused by name; secret variables become `SECRET_*` and cannot collide. Without
+/// the list (a script step, where step `env:` loses to pipeline variables too:
+/// microsoft/azure-pipelines-agent#3091) the step's inputs cannot be trusted.
+fn check_public_variables(env: &Env, platform: Platform, problems: &mut Vec<Problem>) -> Trust {
+    let Some(names) = env
+        .get(PUBLIC_VARIABLES)
+        .and_then(|v| serde_json::from_str::<Vec<String>>(v).ok())
+    else {
+        return Trust::Nothing;
+    };
+    for name in names {
+        let formatted = name.replace(['.', ' '], "_").to_ascii_uppercase();
+        let Some(spec) = formatted.strip_prefix("INPUT_").and_then(table::find) else {
+            continue;
+        };
+        let why = if table::ROUTING.contains(&spec.name) {
+            "it decides where the Azure credentials are sent"
+        } else {
+            "it would change what the gate does"
+        };
+        problems.push(Problem {
+            input: spec.name,
+            spelling: platform.spelling(spec),
+            message: format!(
+                "the pipeline variable {name:?} becomes the environment variable {formatted}, which the agent sets after the task's inputs, so it would replace the task input {} ({why}). Rename or remove the variable and give the value as the task input {}",
+                spec.ado_var(),
+                spec.ado_name()
+            ),
+        });
+    }
+    Trust::StepInputs
+}
+
+/// On a CI platform, without the step's `allow-custom-endpoints`, the trusted roots come only
+/// from the system store and `ca-certificates`. reqwest's rustls-platform-verifier and the GitHub
+/// reporter load the system store with rustls-native-certs, which reads `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` (rustls-native-certs README, "Platform support"): set by a pipeline variable
+/// or an earlier step's `GITHUB_ENV`, together with `HTTPS_PROXY`, they would let another party
+/// read the credentials in transit.
+fn check_ssl_cert_vars(
+    env: &Env,
+    platform: Platform,
+    resolved: &BTreeMap<&'static str, Resolved>,
+    problems: &mut Vec<Problem>,
+) {
+    if resolved
+        .get("allow-custom-endpoints")
+        .is_some_and(|r| r.value == "true")
+    {
+        return;
+    }
+    let (Some(ca), Some(allow)) = (
+        table::find("ca-certificates"),
+        table::find("allow-custom-endpoints"),
+    ) else {
+        return;
+    };
+    for var in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+        if env.get(var).is_some_and(|v| !v.trim().is_empty()) {
+            problems.push(Problem {
+                input: var,
+                spelling: env.describe(var),
+                message: format!(
+                    "{var} is set, and it would change which certificate authorities vouch for the hosts the Azure credentials are sent to; on {} a pipeline variable or an earlier step can set it. Give the bundle as ca-certificates ({}) and unset {var}, or set allow-custom-endpoints: true ({}) on the step if {var} is yours",
+                    platform.title(),
+                    platform.spelling(ca),
+                    platform.spelling(allow)
+                ),
+            });
+        }
+    }
+}
+
+/// An ARM endpoint or authority outside the known clouds receives the ARM token or the client
+/// secret / federated assertion: it takes an explicit `allow-custom-endpoints`, which an Azure
+/// DevOps step that cannot tell its inputs from pipeline variables does not get.
+fn check_endpoints(
+    platform: Platform,
+    trust: Trust,
+    resolved: &BTreeMap<&'static str, Resolved>,
+    problems: &mut Vec<Problem>,
+) {
+    let allowed = resolved
+        .get("allow-custom-endpoints")
+        .is_some_and(|r| r.value == "true");
+    if trust == Trust::Nothing {
+        const SCRIPT: &str = "on Azure DevOps outside the apim-gate task (VSTS_PUBLIC_VARIABLES is not set, as in a script step) any pipeline variable can replace an INPUT_* variable, so";
+        for (name, what) in [
+            (
+                "allow-custom-endpoints",
+                "endpoints outside the known Azure clouds are refused",
+            ),
+            (
+                "ca-certificates",
+                "extra certificate authorities are refused",
+            ),
+        ] {
+            let given = resolved
+                .get(name)
+                .is_some_and(|r| name != "allow-custom-endpoints" || r.value == "true");
+            if given && let Some(spec) = table::find(name) {
+                problems.push(Problem {
+                    input: spec.name,
+                    spelling: platform.spelling(spec),
+                    message: format!("{SCRIPT} {what}: run apim-gate through the ApimGate task"),
+                });
+            }
+        }
+    }
+    for (name, what, known) in [
+        ("arm-endpoint", "the ARM bearer token", KNOWN_ARM_HOSTS),
+        (
+            "authority-host",
+            "the client secret or federated token",
+            KNOWN_AUTHORITY_HOSTS,
+        ),
+    ] {
+        let (Some(r), Some(spec), Some(allow)) = (
+            resolved.get(name),
+            table::find(name),
+            table::find("allow-custom-endpoints"),
+        ) else {
+            continue;
+        };
+        if known_endpoint(name, &r.value) {
+            continue;
+        }
+        // `https://login.microsoftonline.com/<tenant>` is the authority URL as the portal shows
+        // it; azure_identity puts the tenant after the host itself, so a path here is a mistake
+        // with or without allow-custom-endpoints.
+        if let Some(host) = tenant_path(name, &r.value) {
+            problems.push(Problem {
+                input: spec.name,
+                spelling: platform.spelling(spec),
+                message: format!(
+                    "{} has a path: give the host alone (https://{host}); the tenant goes in tenant-id",
+                    r.value
+                ),
+            });
+            continue;
+        }
+        if allowed && trust == Trust::StepInputs {
+            continue;
+        }
+        let remedy = if trust == Trust::Nothing {
+            "Run apim-gate through the ApimGate task to use it".to_string()
+        } else {
+            format!(
+                "For a private endpoint or a test double set allow-custom-endpoints: true ({}) as well",
+                platform.spelling(allow)
+            )
+        };
+        problems.push(Problem {
+            input: spec.name,
+            spelling: platform.spelling(spec),
+            message: format!(
+                "{} is not a known Azure cloud's endpoint (https://{}), and {what} would be sent there. {remedy}; otherwise choose the cloud with azure-cloud",
+                r.value,
+                known.join(", https://"),
+            ),
+        });
+    }
+}
+
+/// The known authority host of an `authority-host` that carries a path (a tenant, usually).
+fn tenant_path(input: &str, url: &str) -> Option<String> {
+    if input != "authority-host" {
+        return None;
+    }
+    let u = reqwest::Url::parse(url).ok()?;
+    let host = u.host_str()?;
+    (u.port().is_none() && !matches!(u.path(), "" | "/") && KNOWN_AUTHORITY_HOSTS.contains(&host))
+        .then(|| host.to_string())
+}
+
+/// The GitHub reporter sends github-token to `GITHUB_API_URL`.
+fn check_github_api_url(env: &Env, problems: &mut Vec<Problem>) {
+    let Some(v) = env.get("GITHUB_API_URL").filter(|v| !v.trim().is_empty()) else {
+        return;
+    };
+    if let Err(message) = https_url(v.trim()) {
+        problems.push(Problem {
+            input: "GITHUB_API_URL",
+            spelling: env.describe("GITHUB_API_URL"),
+            message: format!(
+                "{message}. The GitHub token for check runs and comments is sent there: GitHub sets it to https://api.github.com (or https://HOST/api/v3 on GitHub Enterprise Server)"
+            ),
+        });
+    }
+}
+
+/// What APIM accepts as an API id or a product id, plus what would break the ARM URL the id is
+/// put in. Microsoft.ApiManagement 2024-05-01 (apimanagement.json): `ApiIdParameter`, which
+/// apimapis.json uses for `/apis/{apiId}/revisions` and `/releases` the gate calls, is 1 to 80
+/// characters (`ApiIdRevParameter`'s 256 includes `;rev=N`); `ProductIdParameter` is 1 to 256.
+/// Both take the pattern `^[^*#&+:<>?]+$` (the product id has none there, so the API id's, the
+/// strictest, applies). `.` and `..` are path segments a URL parser resolves away (`/apis/..`
+/// names the collection's parent), `/`, `\`, `%` and `;` split or re-encode the path (`;rev=`
+/// selects a revision), and ARM refuses resource names ending in `.`.
+pub fn check_apim_id(input: &str, id: &str) -> Result<(), String> {
+    let max = if input == "api-id" { 80 } else { 256 };
+    let len = id.chars().count();
+    let why = if len == 0 || len > max {
+        Some(format!("it has {len} characters (1 to {max})"))
+    } else if id == "." || id == ".." {
+        Some("`.` and `..` are path segments, not names".to_string())
+    } else if let Some(c) = id.chars().find(|c| {
+        matches!(
+            c,
+            '*' | '#' | '&' | '+' | ':' | '<' | '>' | '?' | '/' | '\\' | '%' | ';'
+        ) || c.is_control()
+            || c.is_whitespace()
+    }) {
+        Some(format!("{c:?} is not allowed"))
+    } else if id.ends_with('.') {
+        Some("it ends with `.`, which ARM refuses in a resource name".to_string())
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(format!(
+            "{id:?} is not a valid API Management {input}: {why}. Use letters, digits, '-', '_' and '.' (1 to {max} characters)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks beyond the kind: APIM's id rules for `api-id` and each of `products`.
+fn check_value(spec: &InputSpec, value: String) -> Result<String, String> {
+    match spec.name {
+        "api-id" => check_apim_id("api-id", &value)?,
+        "products" => {
+            for id in value.split(',') {
+                check_apim_id("product id", id)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(value)
 }
 
 pub fn parse_bool(v: &str) -> Option<bool> {

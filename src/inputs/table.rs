@@ -24,7 +24,7 @@ pub enum Kind {
         min: u64,
         max: u64,
     },
-    /// An `https://` URL.
+    /// An `https://` URL of a host (no user, query or fragment): credentials are sent there.
     Url,
     /// A GUID, as Azure spells ids.
     Guid,
@@ -326,6 +326,14 @@ pub static INPUTS: &[InputSpec] = &[
         "Entra ID authority, overriding azure-cloud.",
     ),
     input(
+        "allow-custom-endpoints",
+        Bool,
+        Some("false"),
+        &[],
+        Auth,
+        "Allow an arm-endpoint or authority-host that is not a known Azure cloud's (a private endpoint, a test double).",
+    ),
+    input(
         "auth",
         Choice(AUTH_MODES),
         Some("auto"),
@@ -477,6 +485,20 @@ pub static INPUTS: &[InputSpec] = &[
         Gate,
         "How many services are published at once.",
     ),
+];
+
+/// The inputs that decide where credentials are sent (or which CA vouches for that host). On
+/// GitHub Actions and Azure DevOps they are read only from the step's own input variable: any
+/// earlier step can write `GITHUB_ENV`, and every non-secret Azure Pipelines variable (queue-time
+/// ones too) is an environment variable, so an `APIM_GATE_*` variable there could send the
+/// client secret or the ARM token to a host of someone else's choosing.
+pub const ROUTING: &[&str] = &[
+    "azure-cloud",
+    "arm-endpoint",
+    "authority-host",
+    "allow-custom-endpoints",
+    "ca-certificates",
+    "auth",
 ];
 
 /// Variables under the `APIM_GATE_` prefix that are not inputs (the Azure DevOps task's launcher).

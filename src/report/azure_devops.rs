@@ -41,9 +41,18 @@ pub fn setvariable(name: &str, value: &str) -> String {
     )
 }
 
-/// Where the summary goes when `--summary` is not given: the agent's temp directory, cleaned
-/// after the job.
-fn summary_path(env: &Env, service: &str) -> PathBuf {
+/// Writes the summary when `--summary` is not given: a new file of its own in the agent's temp
+/// directory (cleaned after the job), else in the system's. The name is unpredictable and the
+/// file is created, never opened if it exists (`O_EXCL` does not follow a planted symlink), and
+/// readable by this user only: under a shared /tmp another user could otherwise plant
+/// `apim-gate-<service>.md` as a link to a file of this user's, or read the summary.
+pub(crate) fn write_private_summary(
+    env: &Env,
+    service: &str,
+    text: &str,
+) -> std::io::Result<PathBuf> {
+    use std::hash::{BuildHasher, Hasher};
+    use std::io::ErrorKind;
     let dir = env
         .get("AGENT_TEMPDIRECTORY")
         .filter(|d| !d.is_empty())
@@ -52,8 +61,30 @@ fn summary_path(env: &Env, service: &str) -> PathBuf {
     let name: String = service
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(64)
         .collect();
-    dir.join(format!("apim-gate-{name}.md"))
+    let mut last = None;
+    for attempt in 0u32..16 {
+        // RandomState is seeded from the OS's randomness once per process and differs per
+        // instance: 64 unguessable bits without a crate.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.write_u32(attempt);
+        let path = dir.join(format!("apim-gate-{name}-{:016x}.md", h.finish()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&path) {
+            Ok(mut file) => {
+                file.write_all(text.as_bytes())?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| ErrorKind::AlreadyExists.into()))
 }
 
 pub(crate) fn emit(
@@ -140,19 +171,23 @@ pub(crate) fn emit(
     }
     out.write_all(log.as_bytes()).map_err(ReportError::Stdout)?;
 
-    let path = summary_file
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| summary_path(env, &verdict.service));
     let md = markdown::summary(verdict, clean, markdown::JOB_SUMMARY_BUDGET, None);
-    match std::fs::write(&path, md) {
-        Ok(()) => writeln!(
+    let written = match summary_file {
+        Some(path) => std::fs::write(path, md)
+            .map(|()| path.to_path_buf())
+            .map_err(|e| format!("cannot write the summary to {}: {e}", path.display())),
+        None => write_private_summary(env, &verdict.service, &md).map_err(|e| {
+            format!("cannot create a summary file in the agent's temp directory: {e}")
+        }),
+    };
+    match written {
+        Ok(path) => writeln!(
             out,
             "##vso[task.uploadsummary]{}",
             ado_data(&path.display().to_string())
         )
         .map_err(ReportError::Stdout)?,
-        Err(e) => {
-            let message = format!("cannot write the summary to {}: {e}", path.display());
+        Err(message) => {
             writeln!(out, "{}", logissue("warning", None, &message))
                 .map_err(ReportError::Stdout)?;
             outcome.failures.push(message);

@@ -324,27 +324,23 @@ pub async fn emit_many(
                 );
             }
             out.write_all(log.as_bytes()).map_err(ReportError::Stdout)?;
-            let path = options
-                .summary_file
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| {
-                    env.get("AGENT_TEMPDIRECTORY")
-                        .filter(|d| !d.is_empty())
-                        .map(std::path::PathBuf::from)
-                        .unwrap_or_else(std::env::temp_dir)
-                        .join("apim-gate-services.md")
-                });
-            match std::fs::write(&path, summary(verdicts, &clean, budget)) {
-                Ok(()) => writeln!(
+            let md = summary(verdicts, &clean, budget);
+            let written = match options.summary_file {
+                Some(path) => std::fs::write(path, md)
+                    .map(|()| path.to_path_buf())
+                    .map_err(|e| format!("cannot write the summary to {}: {e}", path.display())),
+                None => azure_devops::write_private_summary(env, "services", &md).map_err(|e| {
+                    format!("cannot create a summary file in the agent's temp directory: {e}")
+                }),
+            };
+            match written {
+                Ok(path) => writeln!(
                     out,
                     "##vso[task.uploadsummary]{}",
                     super::text::ado_data(&path.display().to_string())
                 )
                 .map_err(ReportError::Stdout)?,
-                Err(e) => outcome.failures.push(format!(
-                    "cannot write the summary to {}: {e}",
-                    path.display()
-                )),
+                Err(message) => outcome.failures.push(message),
             }
             let result = match Totals::of(verdicts).outcome() {
                 Outcome::Passed if !outcome.failures.is_empty() => "Failed",

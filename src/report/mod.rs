@@ -142,25 +142,23 @@ pub fn service_outputs(verdict: &Verdict) -> Vec<(&'static str, &'static str, St
 /// [`Inputs`] (they may have failed to load) by reading the secret inputs' raw variables too.
 pub fn secrets(env: &Env, inputs: Option<&Inputs>) -> Vec<String> {
     let mut out: Vec<String> = inputs.map(Inputs::secrets).unwrap_or_default();
-    // An inline kubeconfig (YAML or base64, not a path) carries a token or a client key.
-    let inline_kubeconfig = |s: &&crate::inputs::InputSpec| {
-        s.kind == crate::inputs::Kind::Kubeconfig
-            && [s.github_var(), s.ado_var(), s.local_var()]
-                .iter()
-                .filter_map(|v| env.get(v))
-                .any(|v| !Path::new(v.trim()).is_file())
-    };
-    for spec in INPUTS
-        .iter()
-        .filter(|s| s.is_secret() || inline_kubeconfig(s))
-    {
-        for var in [spec.github_var(), spec.ado_var(), spec.local_var()] {
-            if let Some(v) = env.get(&var) {
-                out.push(v.to_string());
-            }
+    for spec in INPUTS {
+        let kubeconfig = spec.kind == crate::inputs::Kind::Kubeconfig;
+        if !spec.is_secret() && !kubeconfig {
+            continue;
         }
-        for var in spec.fallbacks {
-            if let Some(v) = env.get(var) {
+        let vars = [spec.github_var(), spec.ado_var(), spec.local_var()];
+        let values = vars
+            .iter()
+            .map(String::as_str)
+            .chain(spec.fallbacks.iter().copied())
+            .filter_map(|var| env.get(var));
+        for v in values {
+            if kubeconfig {
+                // Only the credentials in it: masking a whole kubeconfig masks each of its lines
+                // (`kind: Config`) for the rest of the job.
+                out.extend(crate::inputs::kubeconfig::secret_values(v));
+            } else {
                 out.push(v.to_string());
             }
         }
@@ -221,6 +219,49 @@ pub fn mask_secrets(
         }
     }
     out.flush()
+}
+
+/// Masks each token the run obtains the moment it exists (the ARM token, a GitHub or Azure DevOps
+/// OIDC token), on the same output as the first masks, and keeps it so the final report redacts
+/// it too. The Azure layer hands tokens over through [`crate::azure::TokenObserver`] and never
+/// prints.
+pub struct RunMasks {
+    platform: Platform,
+    out: std::sync::Mutex<Box<dyn Write + Send>>,
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+impl RunMasks {
+    pub fn new(platform: Platform, out: Box<dyn Write + Send>) -> RunMasks {
+        RunMasks {
+            platform,
+            out: std::sync::Mutex::new(out),
+            seen: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Every token masked so far, for [`EmitOptions::extra_secrets`].
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl crate::azure::TokenObserver for RunMasks {
+    fn token(&self, token: &crate::inputs::Secret) {
+        let value = token.expose().trim();
+        if value.is_empty() {
+            return;
+        }
+        // A poisoned lock only means another thread panicked mid-push; the list is still usable.
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.iter().any(|s| s == value) {
+            return;
+        }
+        seen.push(value.to_string());
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        // Standard output gone: the final report fails on it and says so.
+        let _ = mask_secrets(self.platform, &[value.to_string()], &mut **out);
+    }
 }
 
 /// Reports the verdict on the inputs' platform: masks first, then the log, outputs, summary and,
@@ -364,10 +405,12 @@ mod tests {
         let found = secrets(&env, None);
         assert!(found.contains(&"from-ado-1234".to_string()));
         assert!(found.contains(&"ghs_abcdef".to_string()));
-        assert!(found.iter().any(|s| s.contains("kube-token-5678")));
+        assert!(found.contains(&"kube-token-5678".to_string()));
         assert!(!found.iter().any(|s| s.contains("not-a-secret")));
+        // Only the credential: the lines around it are no secret.
+        assert!(!found.iter().any(|s| s.contains("user:")));
         let clean = Cleaner::new(&found);
-        assert_eq!(clean.line("token: kube-token-5678"), "***");
+        assert_eq!(clean.line("token: kube-token-5678"), "token: ***");
     }
 
     #[test]

@@ -19,6 +19,12 @@ fn parse(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)).unwrap()
 }
 
+/// `VSTS_PUBLIC_VARIABLES` as the Azure DevOps agent gives a task: the JSON list of the public
+/// variables' names, written after the variables themselves (microsoft/azure-pipelines-agent
+/// src/Agent.Worker/Handlers/Handler.cs, `AddVariablesToEnvironment`). These are names every
+/// pipeline has.
+pub const ADO_PUBLIC_VARIABLES: &str = r#"["agent.jobstatus","agent.tempDirectory","build.sourceVersion","system.debug","system.teamProject"]"#;
+
 /// The Swashbuckle fixture with an operationId on every operation, titled `title`.
 pub fn base_doc(title: &str) -> Value {
     let mut doc = parse(&fixture("swashbuckle/basic-swagger2.json"));
@@ -93,6 +99,7 @@ impl World {
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("NO_COLOR", "1")
+            .envs(self.step_inputs(extra))
             .envs(extra.iter().copied())
             .output()
             .await
@@ -106,6 +113,35 @@ impl World {
         printed.push_str(&run.stdout);
         printed.push_str(&run.stderr);
         run
+    }
+
+    /// On GitHub Actions and Azure DevOps the inputs that decide where credentials go are read
+    /// only from the step's own input variable, as action.yml and the task set them: the
+    /// sandbox's values of those, in that spelling, when `extra` names a CI platform.
+    fn step_inputs(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        use apim_gate::inputs::{Env, Platform, table};
+        let platform = Platform::detect(&Env::from_pairs(
+            extra.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        ));
+        let mut vars: Vec<(String, String)> = self
+            .sandbox
+            .env()
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let spec = table::find(k.strip_prefix("APIM_GATE_")?)?;
+                if !table::ROUTING.contains(&spec.name) {
+                    return None;
+                }
+                Some((platform.step_var(spec)?, v))
+            })
+            .collect();
+        if platform == Platform::AzureDevops {
+            vars.push((
+                apim_gate::inputs::PUBLIC_VARIABLES.into(),
+                ADO_PUBLIC_VARIABLES.into(),
+            ));
+        }
+        vars
     }
 
     /// No run printed the client secret, the ARM token or the kube token (other than in the CI's
