@@ -250,6 +250,20 @@ impl AzureError {
     }
 }
 
+/// An error with its causes, which is where reqwest says what really happened.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
 /// What to do about an Entra ID refusal, by its AADSTS code.
 pub(crate) fn aadsts_hint(message: &str) -> &'static str {
     const HINTS: &[(&str, &str)] = &[
