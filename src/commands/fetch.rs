@@ -1,0 +1,36 @@
+//! `apim-gate fetch`: the cluster half of the gate. Says on standard error which address APIM
+//! will call and why, and writes the rewritten document.
+
+use std::path::Path;
+
+use super::progress::StderrProgress;
+use super::{EnvFile, fail, load_inputs, write_output};
+use crate::exit::Exit;
+use crate::gate::cluster_side;
+use crate::inputs::Need;
+
+pub async fn fetch(file: &EnvFile, output: Option<&Path>) -> Exit {
+    let (env, inputs) = match load_inputs(file, Need::Cluster) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
+    };
+    let outcome = match cluster_side::run(&inputs, &env, &StderrProgress::new(&inputs, &env)).await
+    {
+        Ok(o) => o,
+        Err(e) => return fail(e.exit(), e),
+    };
+    for w in &outcome.warnings {
+        eprintln!("apim-gate: warning: {w}");
+    }
+    let found = &outcome.found;
+    eprintln!("address: {}", found.address.address);
+    eprintln!("why: {}", found.address.why);
+    eprintln!(
+        "document: {} from pod {} ({}, {} bytes)",
+        found.document.path,
+        found.document.pod,
+        outcome.rewritten.version,
+        found.document.bytes.len()
+    );
+    write_output(output, outcome.rewritten.text.as_bytes())
+}

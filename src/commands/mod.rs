@@ -1,0 +1,115 @@
+//! What each subcommand does and says: the top layer, above `gate` and `report`. `main.rs` parses
+//! the arguments and calls one of these; each returns the process's [`Exit`].
+//!
+//! - `run.rs`: the whole gate, for one service or the `services` list, then its report;
+//! - `config.rs`: the resolved inputs;
+//! - `fetch.rs`: the cluster half of the gate;
+//! - `spec.rs`: the offline document commands `fix`, `diff` and `lint`;
+//! - `progress.rs`: the progress lines of the commands that reach a cluster or Azure.
+//!
+//! The lower layers never print: they return values and typed errors, and these functions say
+//! them on standard output and standard error. They live together, not beside the layers they
+//! drive, so that `spec`, `cluster` and `gate` stay free of printing.
+
+pub mod config;
+pub mod fetch;
+pub mod progress;
+pub mod run;
+pub mod spec;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+pub use config::config;
+pub use fetch::fetch;
+pub use run::run;
+pub use spec::{FixOptions, Format, diff, fix, lint};
+
+use crate::exit::Exit;
+use crate::inputs::{Env, Inputs, Need};
+
+/// Where inputs come from besides the process environment: `--env-file` and
+/// `--env-file-override`.
+#[derive(Clone, Debug, Default)]
+pub struct EnvFile {
+    pub path: Option<PathBuf>,
+    /// The file's values win over real environment variables.
+    pub overrides: bool,
+}
+
+/// Runs `work` on the multi-threaded runtime the cluster and Azure clients need.
+pub fn with_runtime(work: impl std::future::Future<Output = Exit>) -> Exit {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(work),
+        Err(e) => fail(
+            Exit::Input,
+            format_args!("cannot start the async runtime: {e}"),
+        ),
+    }
+}
+
+/// Says what went wrong on standard error and gives back the exit code.
+pub fn fail(exit: Exit, message: impl std::fmt::Display) -> Exit {
+    eprintln!("apim-gate: error: {message}");
+    exit
+}
+
+fn load_env(file: &EnvFile) -> Result<Env, Exit> {
+    let env = Env::from_process();
+    match &file.path {
+        Some(path) => env
+            .with_file(path, file.overrides)
+            .map_err(|e| fail(Exit::Input, e)),
+        None => Ok(env),
+    }
+}
+
+fn load_inputs(file: &EnvFile, need: Need) -> Result<(Env, Inputs), Exit> {
+    let env = load_env(file)?;
+    let inputs = Inputs::load(&env, need).map_err(|e| fail(Exit::Input, e))?;
+    for w in &inputs.warnings {
+        eprintln!("apim-gate: warning: {w}");
+    }
+    Ok((env, inputs))
+}
+
+/// Writes `bytes` to `path`, or to standard output without one.
+fn write_output(path: Option<&Path>, bytes: &[u8]) -> Exit {
+    let written = match path {
+        Some(path) => {
+            std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        None => std::io::stdout()
+            .lock()
+            .write_all(bytes)
+            .map_err(|e| format!("cannot write to standard output: {e}")),
+    };
+    match written {
+        Ok(()) => Exit::Passed,
+        Err(e) => fail(Exit::Input, e),
+    }
+}
+
+/// The bytes of `path` (standard input for `-` or none) and the name to show for it.
+fn read_input(path: Option<&Path>) -> Result<(Vec<u8>, String), String> {
+    match path {
+        None => read_stdin(),
+        Some(p) if p == Path::new("-") => read_stdin(),
+        Some(p) => std::fs::read(p)
+            .map(|b| (b, p.display().to_string()))
+            .map_err(|e| format!("cannot read {}: {e}", p.display())),
+    }
+}
+
+fn read_stdin() -> Result<(Vec<u8>, String), String> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read standard input: {e}"))?;
+    Ok((buf, "standard input".to_string()))
+}
