@@ -13,6 +13,7 @@ pub mod commands;
 pub mod exit;
 pub mod gate;
 pub mod inputs;
+pub mod redact;
 pub mod report;
 pub mod spec;
 

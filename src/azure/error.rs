@@ -250,19 +250,9 @@ impl AzureError {
     }
 }
 
-/// An error with its causes, which is where reqwest says what really happened.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}
+/// Every error from reqwest or azure_identity becomes a message through this: its causes on one
+/// line, and no URL query (a SAS signature) or user part in it.
+pub(crate) use crate::redact::error_chain;
 
 /// What to do about an Entra ID refusal, by its AADSTS code.
 pub(crate) fn aadsts_hint(message: &str) -> &'static str {

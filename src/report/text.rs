@@ -44,8 +44,10 @@ impl Cleaner {
             .join(" ")
     }
 
-    /// Secrets replaced by `***`, nothing else changed: for values written to files the runner
-    /// parses itself (`GITHUB_OUTPUT`).
+    /// Secrets and the query and user part of every URL replaced by `***` ([`crate::redact`]),
+    /// nothing else changed: for values written to files the runner parses itself
+    /// (`GITHUB_OUTPUT`). Errors come without URL queries already; this catches a signed link
+    /// that reached a message some other way.
     pub fn redact(&self, s: &str) -> String {
         let mut out = s.to_string();
         for secret in &self.secrets {
@@ -53,7 +55,7 @@ impl Cleaner {
                 out = out.replace(secret.as_str(), "***");
             }
         }
-        out
+        crate::redact::urls(&out)
     }
 }
 
@@ -233,6 +235,17 @@ mod tests {
         );
         let c = Cleaner::new(&["hunter22".into(), "line-one\nline-two".into()]);
         assert_eq!(c.text("pw hunter22 and line-two"), "pw *** and ***");
+    }
+
+    #[test]
+    fn signed_urls_lose_their_query() {
+        let c = Cleaner::new(&[]);
+        let line = c.line("cannot download the export link: error sending request for url (https://a.blob.core.windows.net/e/x.json?sv=1&sig=S3CRETsig)");
+        assert!(!line.contains("S3CRETsig"), "{line}");
+        assert!(
+            line.contains("https://a.blob.core.windows.net/e/x.json?***"),
+            "{line}"
+        );
     }
 
     #[test]
