@@ -10,6 +10,12 @@
 //! The lower layers never print: they return values and typed errors, and these functions say
 //! them on standard output and standard error. They live together, not beside the layers they
 //! drive, so that `spec`, `cluster` and `gate` stay free of printing.
+//!
+//! Everything printed goes through the gate's cleaning ([`crate::report::text`]), whatever the
+//! platform: an Azure DevOps agent or a GitHub runner reads `##vso[…]` and `::command::` in any
+//! script step's output, so a document's path, a pod's answer or an error must not be able to set
+//! a pipeline variable. JSON (documents, `--format json`, `config`) is made inert without
+//! changing what it says; a file written with `-o` is written as it is.
 
 pub mod config;
 pub mod fetch;
@@ -27,6 +33,8 @@ pub use spec::{FixOptions, Format, diff, fix, lint};
 
 use crate::exit::Exit;
 use crate::inputs::{Env, Inputs, Need};
+use crate::report::Cleaner;
+use crate::report::text::json_commands;
 
 /// Where inputs come from besides the process environment: `--env-file` and
 /// `--env-file-override`.
@@ -52,10 +60,26 @@ pub fn with_runtime(work: impl std::future::Future<Output = Exit>) -> Exit {
     }
 }
 
-/// Says what went wrong on standard error and gives back the exit code.
+/// Says what went wrong on standard error, cleaned, and gives back the exit code.
 pub fn fail(exit: Exit, message: impl std::fmt::Display) -> Exit {
-    eprintln!("apim-gate: error: {message}");
+    error(message);
     exit
+}
+
+/// An error on standard error, cleaned.
+fn error(message: impl std::fmt::Display) {
+    eprintln!(
+        "apim-gate: error: {}",
+        Cleaner::default().text(&message.to_string())
+    );
+}
+
+/// A warning on standard error, cleaned.
+fn warn(message: impl std::fmt::Display) {
+    eprintln!(
+        "apim-gate: warning: {}",
+        Cleaner::default().text(&message.to_string())
+    );
 }
 
 fn load_env(file: &EnvFile) -> Result<Env, Exit> {
@@ -72,20 +96,20 @@ fn load_inputs(file: &EnvFile, need: Need) -> Result<(Env, Inputs), Exit> {
     let env = load_env(file)?;
     let inputs = Inputs::load(&env, need).map_err(|e| fail(Exit::Input, e))?;
     for w in &inputs.warnings {
-        eprintln!("apim-gate: warning: {w}");
+        warn(w);
     }
     Ok((env, inputs))
 }
 
-/// Writes `bytes` to `path`, or to standard output without one.
-fn write_output(path: Option<&Path>, bytes: &[u8]) -> Exit {
+/// Writes a JSON document to `path` as it is, or to standard output made inert for CI logs.
+fn write_json_output(path: Option<&Path>, json: &str) -> Exit {
     let written = match path {
         Some(path) => {
-            std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+            std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))
         }
         None => std::io::stdout()
             .lock()
-            .write_all(bytes)
+            .write_all(json_commands(json).as_bytes())
             .map_err(|e| format!("cannot write to standard output: {e}")),
     };
     match written {

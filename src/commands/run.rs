@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::progress::StderrProgress;
-use super::{EnvFile, fail, load_env, with_runtime};
+use super::{EnvFile, error, fail, load_env, with_runtime};
 use crate::exit::Exit;
 use crate::gate;
 use crate::inputs::{Env, Inputs, Need, Platform};
@@ -42,7 +42,7 @@ pub fn run(file: &EnvFile, summary: Option<&Path>) -> Exit {
         match report::emit(&verdict, &inputs, &env, &mut stdout, &options).await {
             Ok(outcome) => outcome.exit,
             Err(e) => {
-                eprintln!("apim-gate: error: {e}");
+                error(&e);
                 e.exit_for(&verdict)
             }
         }
@@ -93,7 +93,7 @@ fn run_services(inputs: &Inputs, env: &Env, list: &str, summary: Option<&Path>) 
         match report::emit_many(&verdicts, inputs, env, &mut stdout, &options).await {
             Ok(outcome) => outcome.exit,
             Err(e) => {
-                eprintln!("apim-gate: error: {e}");
+                error(&e);
                 match gate::overall_exit(&verdicts) {
                     Exit::Passed => Exit::Reporting,
                     other => other,

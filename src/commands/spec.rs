@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{fail, read_input, write_output};
+use super::{fail, read_input, write_json_output};
 use crate::exit::Exit;
+use crate::report::Cleaner;
+use crate::report::text::json_commands;
 use crate::spec::finding::{self, Report};
 use crate::spec::rewrite::{RewriteOptions, Scheme, rewrite};
 use crate::spec::{Document, Level, diff as spec_diff, lint as spec_lint};
@@ -60,7 +62,7 @@ pub fn fix(args: FixOptions) -> Exit {
         Ok(r) => r,
         Err(e) => return fail(Exit::Input, format_args!("{name}: {e}")),
     };
-    write_output(args.output.as_deref(), rewritten.text.as_bytes())
+    write_json_output(args.output.as_deref(), &rewritten.text)
 }
 
 pub fn diff(base: &Path, new: &Path, format: Format, fail_on: &str) -> Exit {
@@ -84,11 +86,14 @@ fn read_document(path: &Path) -> Result<Document, Exit> {
 }
 
 fn print_report(report: &Report, format: Format, fail_on: &str) -> Exit {
+    // Findings quote the document (paths, operationIds, summaries): cleaned as the gate cleans
+    // them, so a CI agent reading this output finds no command in it.
+    let clean = Cleaner::default();
     let text = match format {
-        Format::Text => finding::render_text(&report.findings),
-        Format::Markdown => finding::render_markdown(&report.findings),
+        Format::Text => clean.text(&finding::render_text(&report.findings)),
+        Format::Markdown => clean.text(&finding::render_markdown(&report.findings)),
         Format::Json => match report.to_json() {
-            Ok(t) => t + "\n",
+            Ok(t) => json_commands(&t) + "\n",
             Err(e) => return fail(Exit::Input, format_args!("cannot write JSON: {e}")),
         },
     };
