@@ -2,16 +2,19 @@
 //! as a release gate.
 //!
 //! Data flows one way: [`inputs`] → `cluster` → [`spec`] → `apim` → `report`, and `gate` runs
-//! the whole and decides what to say. Lower layers never print: they return values and typed errors.
+//! the whole and decides what to say. Lower layers never print: they return values and typed errors;
+//! [`commands`] holds each subcommand's body, where values become lines on the terminal.
 
 pub mod address;
 pub mod apim;
 pub mod azure;
 pub mod cluster;
+pub mod commands;
 pub mod exit;
 pub mod gate;
 pub mod inputs;
 pub mod proxy;
+pub mod redact;
 pub mod report;
 pub mod spec;
 

@@ -1881,3 +1881,105 @@ async fn the_azure_devops_summary_is_a_private_file_of_its_own() {
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
 }
+
+/// A real download error of an export link, which is a storage SAS URL: reqwest puts the whole
+/// URL, signature included, in its text.
+async fn export_link_failure(sig: &str) -> String {
+    apim_gate::install_crypto_provider();
+    // A port nothing listens on: bind one, note it, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let link = format!(
+        "http://127.0.0.1:{port}/exports/petstore.json?sv=2021-08-06&sr=b&sp=r&se=2030-01-01T00%3A00%3A00Z&sig={sig}"
+    );
+    let e = reqwest::Client::new().get(&link).send().await.unwrap_err();
+    assert!(e.to_string().contains(sig), "reqwest shows the URL: {e}");
+    // As apim::export_current says it.
+    apim_gate::apim::ApimError::Export {
+        api: "petstore".into(),
+        message: format!("cannot download the export link: {e}"),
+    }
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_signed_export_link_in_an_error_never_reaches_any_output() {
+    const SIG: &str = "SECRETsasSignature%2Bx%3D";
+    let message = export_link_failure(SIG).await;
+    let mut v = verdict(Outcome::Failed, Vec::new());
+    v.exit = Exit::Azure;
+    v.error = Some(message.clone());
+    v.warnings.push(message.clone());
+    let failed = v
+        .steps
+        .iter_mut()
+        .find(|s| s.name == StepName::BreakingChanges)
+        .unwrap();
+    failed.outcome = StepOutcome::Failed;
+    failed.detail = message.clone();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut written = Vec::new();
+    let mut logs = Vec::new();
+
+    // GitHub: log, outputs, job summary, --summary, check run and pull-request comment.
+    let (sb, senv) = sandbox().await;
+    let event = pull_request_event(dir.path(), 9);
+    let output = dir.path().join("o");
+    let step_summary = dir.path().join("s.md");
+    let summary_file = dir.path().join("summary.md");
+    let extra = [
+        ("GITHUB_EVENT_NAME", "pull_request"),
+        ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ("GITHUB_OUTPUT", output.to_str().unwrap()),
+        ("GITHUB_STEP_SUMMARY", step_summary.to_str().unwrap()),
+        ("INPUT_PR-COMMENT", "true"),
+    ];
+    let (inputs, env) = inputs(&github_env(&senv, &senv["SANDBOX_GITHUB_TOKEN"], &extra));
+    let options = EmitOptions {
+        summary_file: Some(&summary_file),
+        extra_secrets: &[],
+    };
+    let mut out = Vec::new();
+    let outcome = report::emit(&v, &inputs, &env, &mut out, &options)
+        .await
+        .unwrap();
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    assert!(outcome.check_run_url.is_some() && outcome.comment_url.is_some());
+    logs.push(String::from_utf8(out).unwrap());
+    written.extend([output, step_summary, summary_file]);
+    let github = recorded(&sb).await.to_string();
+    assert!(
+        github.contains("cannot download the export link"),
+        "{github}"
+    );
+    assert!(!github.contains("SECRETsasSignature"), "{github}");
+
+    // Azure DevOps and a local shell.
+    for pairs in [
+        vec![
+            ("TF_BUILD", "True"),
+            ("AGENT_TEMPDIRECTORY", dir.path().to_str().unwrap()),
+        ],
+        vec![],
+    ] {
+        let (inputs, env) = self::inputs(&pairs);
+        logs.push(run(&v, &inputs, &env).await.0);
+    }
+
+    for log in &logs {
+        assert!(log.contains("cannot download the export link"), "{log}");
+        assert!(log.contains("/exports/petstore.json?***"), "{log}");
+        assert!(!log.contains("SECRETsasSignature"), "{log}");
+    }
+    for file in &written {
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(
+            !text.contains("SECRETsasSignature"),
+            "{}: {text}",
+            file.display()
+        );
+    }
+}

@@ -346,3 +346,135 @@ fn diff_and_lint_refuse_bad_input_with_exit_2() {
         assert!(!out.stderr.is_empty());
     }
 }
+
+/// A document written by an attacker: its path, operationIds and summaries hold the logging
+/// commands of Azure DevOps (`##vso[…]`, `##[…]`) and GitHub (`::name::`).
+const VSO: &str = "##vso[task.setvariable variable=APIM_GATE_ARM_ENDPOINT]https://evil.example";
+
+fn hostile_document(with_hostile_operation: bool) -> Value {
+    let mut paths = serde_json::json!({
+        "/pets": {
+            "get": {
+                "operationId": "::set-output name=verdict::passed",
+                "summary": "::error::pwned",
+                "responses": {"200": {"description": "OK"}}
+            },
+            "post": {
+                "operationId": "::set-output name=verdict::passed",
+                "summary": "##[group]hidden",
+                "responses": {"200": {"description": "OK"}}
+            }
+        }
+    });
+    if with_hostile_operation {
+        paths[format!("/pets/{{id}}/{VSO}")] = serde_json::json!({
+            "get": {
+                "operationId": format!("{VSO}\n::error::x"),
+                "summary": format!("\n::warning::{VSO}"),
+                "parameters": [
+                    {"name": "id", "in": "path", "required": true, "type": "string"},
+                    {"name": "other", "in": "path", "required": true, "type": "string"}
+                ],
+                "responses": {"200": {"description": "OK"}}
+            }
+        });
+    }
+    serde_json::json!({
+        "swagger": "2.0",
+        "info": {"title": "::error::title ##vso[task.complete result=Succeeded]", "version": "v1"},
+        "paths": paths
+    })
+}
+
+/// No line a runner or an agent would read as a command: no `##vso[` or `##[` anywhere, no
+/// `::` at a line's start.
+fn assert_inert(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    for line in text.lines() {
+        let lower = line.to_ascii_lowercase();
+        assert!(!lower.contains("##vso["), "{what}: {line}");
+        assert!(!lower.contains("##["), "{what}: {line}");
+        assert!(!line.trim_start().starts_with("::"), "{what}: {line}");
+    }
+}
+
+fn apim_gate_on(platform: &[(&str, &str)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_apim-gate"))
+        .args(args)
+        .env_clear()
+        .envs(platform.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn lint_diff_and_fix_print_no_command_from_the_document_on_ci() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.json");
+    let new = dir.path().join("new.json");
+    std::fs::write(&base, hostile_document(true).to_string()).unwrap();
+    std::fs::write(&new, hostile_document(false).to_string()).unwrap();
+    let (b, n) = (base.to_str().unwrap(), new.to_str().unwrap());
+    for platform in [
+        &[("TF_BUILD", "True")][..],
+        &[("GITHUB_ACTIONS", "true")][..],
+    ] {
+        for format in ["text", "json", "markdown"] {
+            let lint = apim_gate_on(platform, &["lint", b, "--format", format]);
+            assert_eq!(lint.status.code(), Some(1), "{platform:?} lint {format}");
+            let stdout = String::from_utf8_lossy(&lint.stdout);
+            // The findings still name what they are about, only made inert.
+            assert!(
+                stdout.contains("apim-operation-id-collision")
+                    && stdout.contains("task.setvariable"),
+                "{stdout}"
+            );
+            assert_inert(&format!("{platform:?} lint {format}"), &lint.stdout);
+            assert_inert(&format!("{platform:?} lint {format} stderr"), &lint.stderr);
+
+            let diff = apim_gate_on(platform, &["diff", b, n, "--format", format]);
+            assert_eq!(diff.status.code(), Some(1), "{platform:?} diff {format}");
+            assert!(
+                String::from_utf8_lossy(&diff.stdout).contains("task.setvariable"),
+                "the removed operation is named"
+            );
+            assert_inert(&format!("{platform:?} diff {format}"), &diff.stdout);
+            assert_inert(&format!("{platform:?} diff {format} stderr"), &diff.stderr);
+            if format == "json" {
+                // Made inert without changing what it says.
+                let report: Value = serde_json::from_slice(&diff.stdout).unwrap();
+                assert!(report.to_string().contains(VSO), "{report}");
+            }
+        }
+
+        // fix writes the document: on standard output inert, yet the same JSON as the file.
+        let out = dir.path().join("fixed.json");
+        let to_stdout = apim_gate_on(platform, &["fix", "--host", "10.0.0.4:30080", b]);
+        assert_eq!(to_stdout.status.code(), Some(0));
+        assert_inert(&format!("{platform:?} fix"), &to_stdout.stdout);
+        let to_file = apim_gate_on(
+            platform,
+            &[
+                "fix",
+                "--host",
+                "10.0.0.4:30080",
+                "-o",
+                out.to_str().unwrap(),
+                b,
+            ],
+        );
+        assert_eq!(to_file.status.code(), Some(0));
+        let printed: Value = serde_json::from_slice(&to_stdout.stdout).unwrap();
+        let written: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(printed, written);
+        assert!(written["paths"].to_string().contains(VSO));
+
+        // What is not a document is quoted in the error on standard error: inert too.
+        let junk = dir.path().join("junk.txt");
+        std::fs::write(&junk, format!("{VSO}\n::error::not a document\n")).unwrap();
+        let refused = apim_gate_on(platform, &["lint", junk.to_str().unwrap()]);
+        assert_eq!(refused.status.code(), Some(2));
+        assert!(!refused.stderr.is_empty());
+        assert_inert(&format!("{platform:?} lint junk"), &refused.stderr);
+    }
+}

@@ -8,7 +8,7 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 
 use super::credential::TokenSource;
-use super::error::{ArmError, AzureError};
+use super::error::{ArmError, AzureError, error_chain};
 use crate::inputs::Secret;
 
 /// The Microsoft.ApiManagement api-version every call uses unless `arm-api-version` names
@@ -699,20 +699,6 @@ impl ArmClient {
         }
         Ok(out)
     }
-}
-
-/// An error with its causes, which is where reqwest says what really happened.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -26,8 +26,7 @@ use azure_identity::{
 use serde_json::Value;
 
 use super::Endpoints;
-use super::client::error_chain;
-use super::error::{AzureError, aadsts_hint};
+use super::error::{AzureError, aadsts_hint, error_chain};
 use crate::inputs::{AuthMode, Env, Inputs, Platform, Secret};
 
 /// The audience Entra requires of federated client assertions.

@@ -258,6 +258,10 @@ impl AzureError {
     }
 }
 
+/// Every error from reqwest or azure_identity becomes a message through this: its causes on one
+/// line, and no URL query (a SAS signature) or user part in it.
+pub(crate) use crate::redact::error_chain;
+
 /// What to do about an Entra ID refusal, by its AADSTS code.
 pub(crate) fn aadsts_hint(message: &str) -> &'static str {
     const HINTS: &[(&str, &str)] = &[

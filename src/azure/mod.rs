@@ -109,7 +109,7 @@ pub fn http_client_via(
         let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
             AzureError::CaCertificates {
                 path: shown.clone(),
-                reason: format!("not PEM certificates: {}", client::error_chain(&e)),
+                reason: format!("not PEM certificates: {}", error::error_chain(&e)),
             }
         })?;
         if certs.is_empty() {
@@ -126,7 +126,7 @@ pub fn http_client_via(
             .unwrap_or_else(|| "(none)".into()),
         reason: format!(
             "the HTTPS client cannot be set up: {}",
-            client::error_chain(&e)
+            error::error_chain(&e)
         ),
     })
 }

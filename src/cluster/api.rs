@@ -266,16 +266,7 @@ fn retried(attempts: u32) -> String {
 }
 
 /// The error and its causes on one line: the innermost cause usually says what really happened
-/// (connection refused, certificate unknown).
+/// (connection refused, certificate unknown). URLs lose their query and user part.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
+    crate::redact::error_chain(e)
 }

@@ -297,6 +297,8 @@ pub fn overall_exit(verdicts: &[Verdict]) -> Exit {
         .unwrap_or(Exit::Passed)
 }
 
+/// The steps in order; each records itself in `b`, and the first that fails or refuses ends
+/// the run (`Err`).
 async fn run_steps(
     b: &mut Builder<'_>,
     session: &Session,
@@ -304,9 +306,23 @@ async fn run_steps(
     env: &Env,
     service: &str,
 ) -> Result<(), ()> {
-    let progress = b.progress;
+    let discovered = cluster_step(b, session, inputs).await?;
+    let prepared = rewrite_step(b, inputs, &discovered).await?;
+    keep_output_spec(b, inputs, &prepared);
+    lint_step(b, &prepared).await?;
+    let signed = sign_in_step(b, session).await?;
+    let target = api_target(b, inputs, service, signed)?;
+    let current = breaking_changes_step(b, inputs, signed, &target, &prepared).await?;
+    publish_step(b, inputs, env, signed, &target, &prepared, current).await
+}
 
-    // Cluster: the address APIM will call and the document the pod serves.
+/// Cluster: the address APIM will call and the document the pod serves.
+async fn cluster_step(
+    b: &mut Builder<'_>,
+    session: &Session,
+    inputs: &Inputs,
+) -> Result<cluster_side::Discovered, ()> {
+    let progress = b.progress;
     let discovered = b
         .step(StepName::Cluster, async {
             let conn = match session.connection().await {
@@ -335,37 +351,47 @@ async fn run_steps(
         address: discovered.found.address.address.to_string(),
         why: discovered.found.address.why.clone(),
     });
+    Ok(discovered)
+}
 
-    // Rewrite: host/schemes or servers.
-    let prepared = b
-        .step(StepName::Rewrite, async {
-            let rewritten = cluster_side::schemes(inputs)
-                .and_then(|schemes| cluster_side::rewrite_found(&discovered.found, schemes));
-            let rewritten = match rewritten {
-                Ok(r) => r,
-                Err(e) => return Ended::Err(e.exit(), e.to_string()),
-            };
-            let document = match rewritten.document() {
-                Ok(d) => d,
-                Err(e) => {
-                    return Ended::Err(
-                        Exit::Kubernetes,
-                        format!("the rewritten document does not parse: {e}"),
-                    );
-                }
-            };
-            let detail = format!("{} pointed at {}", rewritten.version, rewritten.service_url);
-            Ended::Ok(
-                Prepared {
-                    text: rewritten.text,
-                    document,
-                    service_url: rewritten.service_url,
-                },
-                StepOutcome::Passed,
-                detail,
-            )
-        })
-        .await?;
+/// Rewrite: host/schemes or servers.
+async fn rewrite_step(
+    b: &mut Builder<'_>,
+    inputs: &Inputs,
+    discovered: &cluster_side::Discovered,
+) -> Result<Prepared, ()> {
+    b.step(StepName::Rewrite, async {
+        let rewritten = cluster_side::schemes(inputs)
+            .and_then(|schemes| cluster_side::rewrite_found(&discovered.found, schemes));
+        let rewritten = match rewritten {
+            Ok(r) => r,
+            Err(e) => return Ended::Err(e.exit(), e.to_string()),
+        };
+        let document = match rewritten.document() {
+            Ok(d) => d,
+            Err(e) => {
+                return Ended::Err(
+                    Exit::Kubernetes,
+                    format!("the rewritten document does not parse: {e}"),
+                );
+            }
+        };
+        let detail = format!("{} pointed at {}", rewritten.version, rewritten.service_url);
+        Ended::Ok(
+            Prepared {
+                text: rewritten.text,
+                document,
+                service_url: rewritten.service_url,
+            },
+            StepOutcome::Passed,
+            detail,
+        )
+    })
+    .await
+}
+
+/// The `output-spec` artifact: a failure to write it is a warning, not the end of the run.
+fn keep_output_spec(b: &mut Builder<'_>, inputs: &Inputs, prepared: &Prepared) {
     if let Some(path) = &inputs.output_spec {
         match crate::report::write_output_spec(path, prepared.text.as_bytes()) {
             Ok(written) => b.verdict.spec_path = Some(written),
@@ -374,8 +400,10 @@ async fn run_steps(
             )),
         }
     }
+}
 
-    // Lint: what APIM would reject.
+/// Lint: what APIM would reject.
+async fn lint_step(b: &mut Builder<'_>, prepared: &Prepared) -> Result<(), ()> {
     let lint = checks::lint_step(&prepared.document);
     let refused = lint.refuse;
     b.verdict.findings.extend(lint.findings.iter().cloned());
@@ -392,30 +420,48 @@ async fn run_steps(
         ));
         return Err(());
     }
+    Ok(())
+}
 
-    // Sign in to Azure.
-    let signed = b
-        .step(StepName::SignIn, async {
-            match session.signed_in().await {
-                Ok(s) => Ended::Ok(s, StepOutcome::Passed, s.method.clone()),
-                Err(f) => Ended::Err(f.exit, f.message),
-            }
-        })
-        .await?;
-    let target = match ApiTarget::from_inputs(inputs, service, &signed.subscription_id) {
-        Ok(t) => t,
-        Err(e) => {
-            b.verdict.exit = e.exit();
-            b.verdict.outcome = Outcome::Failed;
-            b.verdict.error = Some(e.to_string());
-            return Err(());
+/// Sign in to Azure (once per session).
+async fn sign_in_step<'s>(
+    b: &mut Builder<'_>,
+    session: &'s Session,
+) -> Result<&'s azure::SignedIn, ()> {
+    b.step(StepName::SignIn, async {
+        match session.signed_in().await {
+            Ok(s) => Ended::Ok(s, StepOutcome::Passed, s.method.clone()),
+            Err(f) => Ended::Err(f.exit, f.message),
         }
-    };
+    })
+    .await
+}
 
-    // Breaking changes against what APIM serves now (or baseline-spec).
+/// The API the inputs name, in the signed-in subscription.
+fn api_target(
+    b: &mut Builder<'_>,
+    inputs: &Inputs,
+    service: &str,
+    signed: &azure::SignedIn,
+) -> Result<ApiTarget, ()> {
+    ApiTarget::from_inputs(inputs, service, &signed.subscription_id).map_err(|e| {
+        b.verdict.exit = e.exit();
+        b.verdict.outcome = Outcome::Failed;
+        b.verdict.error = Some(e.to_string());
+    })
+}
+
+/// Breaking changes against what APIM serves now (or baseline-spec); gives back what APIM serves.
+async fn breaking_changes_step(
+    b: &mut Builder<'_>,
+    inputs: &Inputs,
+    signed: &azure::SignedIn,
+    target: &ApiTarget,
+    prepared: &Prepared,
+) -> Result<Option<apim::CurrentApi>, ()> {
     let (check, current) = b
         .step(StepName::BreakingChanges, async {
-            breaking_changes(inputs, &signed.arm, &target, &prepared.document).await
+            breaking_changes(inputs, &signed.arm, target, &prepared.document).await
         })
         .await?;
     b.verdict.findings.extend(check.findings.iter().cloned());
@@ -427,10 +473,22 @@ async fn run_steps(
         ));
         return Err(());
     }
+    Ok(current)
+}
 
-    // Publish: staged revision, verify, release (or in-place; or nothing when unchanged).
+/// Publish: staged revision, verify, release (or in-place; or nothing when unchanged).
+async fn publish_step(
+    b: &mut Builder<'_>,
+    inputs: &Inputs,
+    env: &Env,
+    signed: &azure::SignedIn,
+    target: &ApiTarget,
+    prepared: &Prepared,
+    current: Option<apim::CurrentApi>,
+) -> Result<(), ()> {
+    let progress = b.progress;
     let request = PublishRequest {
-        target: &target,
+        target,
         document: &prepared.document,
         service_url: &prepared.service_url,
         revision: inputs.revision,

@@ -44,8 +44,10 @@ impl Cleaner {
             .join(" ")
     }
 
-    /// Secrets replaced by `***`, nothing else changed: for values written to files the runner
-    /// parses itself (`GITHUB_OUTPUT`).
+    /// Secrets and the query and user part of every URL replaced by `***` ([`crate::redact`]),
+    /// nothing else changed: for values written to files the runner parses itself
+    /// (`GITHUB_OUTPUT`). Errors come without URL queries already; this catches a signed link
+    /// that reached a message some other way.
     pub fn redact(&self, s: &str) -> String {
         let mut out = s.to_string();
         for secret in &self.secrets {
@@ -53,7 +55,7 @@ impl Cleaner {
                 out = out.replace(secret.as_str(), "***");
             }
         }
-        out
+        crate::redact::urls(&out)
     }
 }
 
@@ -139,18 +141,44 @@ pub fn neutralise(s: &str) -> String {
 }
 
 fn break_hash_commands(s: &str) -> String {
-    let lower = s.to_ascii_lowercase();
     let mut out = String::with_capacity(s.len());
     let mut last = 0;
+    for pos in hash_commands(s) {
+        out.push_str(&s[last..=pos]);
+        out.push(BREAK);
+        last = pos + 1;
+    }
+    out.push_str(&s[last..]);
+    out
+}
+
+/// Where `##vso[` or `##[` starts in `s`, in any case.
+fn hash_commands(s: &str) -> Vec<usize> {
+    let lower = s.to_ascii_lowercase();
+    let mut found = Vec::new();
     let mut from = 0;
     while let Some(pos) = lower[from..].find("##").map(|p| p + from) {
         let after = &lower[pos + 2..];
         if after.starts_with("vso[") || after.starts_with('[') {
-            out.push_str(&s[last..=pos]);
-            out.push(BREAK);
-            last = pos + 1;
+            found.push(pos);
         }
         from = pos + 1;
+    }
+    found
+}
+
+/// JSON text (a document, a JSON report) made inert in a CI log without changing what it says:
+/// the first `#` of every `##vso[` and `##[` becomes the escape `\u0023`, which every JSON
+/// reader reads back as `#`. `#` only occurs inside strings in JSON text, where the escape is
+/// valid; and no line of JSON text can start with `::` (two colons in a row are not JSON), so
+/// GitHub's commands need nothing.
+pub fn json_commands(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut last = 0;
+    for pos in hash_commands(s) {
+        out.push_str(&s[last..pos]);
+        out.push_str("\\u0023");
+        last = pos + 1;
     }
     out.push_str(&s[last..]);
     out
@@ -233,6 +261,32 @@ mod tests {
         );
         let c = Cleaner::new(&["hunter22".into(), "line-one\nline-two".into()]);
         assert_eq!(c.text("pw hunter22 and line-two"), "pw *** and ***");
+    }
+
+    #[test]
+    fn json_text_becomes_inert_and_reads_back_the_same() {
+        let text = serde_json::json!({
+            "paths": {"/a/##vso[task.setvariable variable=x]y": {}},
+            "summary": "##[group]g ##VSO[task.complete]",
+            "description": "\\##vso[x] ## #[ ok"
+        })
+        .to_string();
+        let inert = json_commands(&text);
+        assert!(!inert.to_ascii_lowercase().contains("##vso["), "{inert}");
+        assert!(!inert.contains("##["), "{inert}");
+        let back: serde_json::Value = serde_json::from_str(&inert).expect("still JSON");
+        assert_eq!(back.to_string(), text);
+    }
+
+    #[test]
+    fn signed_urls_lose_their_query() {
+        let c = Cleaner::new(&[]);
+        let line = c.line("cannot download the export link: error sending request for url (https://a.blob.core.windows.net/e/x.json?sv=1&sig=S3CRETsig)");
+        assert!(!line.contains("S3CRETsig"), "{line}");
+        assert!(
+            line.contains("https://a.blob.core.windows.net/e/x.json?***"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -168,18 +168,10 @@ async fn call<T>(
     }
 }
 
+/// octocrab's errors through the one conversion every error takes: causes on one line, URLs
+/// without their query or user part.
 fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        let text = inner.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = inner.source();
-    }
-    s
+    crate::redact::error_chain(e)
 }
 
 /// The two endpoints the reporter talks to, with the same token and TLS roots: REST at

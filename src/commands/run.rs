@@ -1,0 +1,112 @@
+//! `apim-gate` without a subcommand: the whole gate from the inputs, for one service or the
+//! `services` list, then the report for the platform it runs on.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::progress::StderrProgress;
+use super::{EnvFile, error, fail, load_env, with_runtime};
+use crate::exit::Exit;
+use crate::gate;
+use crate::inputs::{Env, Inputs, Need, Platform};
+use crate::report;
+
+pub fn run(file: &EnvFile, summary: Option<&Path>) -> Exit {
+    let env = match load_env(file) {
+        Ok(e) => e,
+        Err(exit) => return exit,
+    };
+    // Mask what the environment holds before the first line is printed, even if inputs are bad.
+    let early = report::secrets(&env, None);
+    let platform = Platform::detect(&env);
+    let _ = report::mask_secrets(platform, &early, &mut std::io::stdout().lock());
+    let inputs = match Inputs::load(&env, Need::Run) {
+        Ok(i) => i,
+        Err(e) => {
+            let message = report::Cleaner::new(&early).text(&e.to_string());
+            annotate_input_error(platform, &message);
+            return fail(Exit::Input, message);
+        }
+    };
+    if let Some(list) = inputs.services.as_deref() {
+        return run_services(&inputs, &env, list, summary);
+    }
+    let masks = Arc::new(report::RunMasks::new(platform, Box::new(std::io::stdout())));
+    with_runtime(async {
+        let progress = StderrProgress::new(&inputs, &env);
+        let session = gate::Session::new(&inputs, &env).with_token_observer(masks.clone());
+        let verdict = gate::run_service(&session, &inputs, &env, &progress).await;
+        let tokens = masks.seen();
+        let options = report::EmitOptions {
+            summary_file: summary,
+            extra_secrets: &tokens,
+        };
+        let mut stdout = std::io::stdout().lock();
+        match report::emit(&verdict, &inputs, &env, &mut stdout, &options).await {
+            Ok(outcome) => outcome.exit,
+            Err(e) => {
+                error(&e);
+                e.exit_for(&verdict)
+            }
+        }
+    })
+}
+
+/// Bad inputs stop the run before any report exists; the CI still shows why where users look.
+fn annotate_input_error(platform: Platform, message: &str) {
+    let line = match platform {
+        Platform::GithubActions => report::github::command(
+            "error",
+            &[("title", "apim-gate: bad inputs")],
+            message.trim_end(),
+        ),
+        Platform::AzureDevops => format!(
+            "{}\n##vso[task.complete result=Failed;]apim-gate: bad inputs",
+            report::azure_devops::logissue("error", Some("inputs"), message.trim_end())
+        ),
+        Platform::Local => return,
+    };
+    println!("{line}");
+}
+
+/// The `services` input: every service on one session, `parallelism` at a time, one report.
+fn run_services(inputs: &Inputs, env: &Env, list: &str, summary: Option<&Path>) -> Exit {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let specs = match gate::services::parse(list, &inputs.namespace, &cwd) {
+        Ok(s) => s,
+        Err(e) => return fail(Exit::Input, e),
+    };
+    let runs: Vec<(Inputs, Arc<dyn gate::Progress>)> = specs
+        .iter()
+        .map(|s| {
+            let progress: Arc<dyn gate::Progress> =
+                Arc::new(StderrProgress::for_service(inputs, env, &s.label()));
+            (s.inputs(inputs), progress)
+        })
+        .collect();
+    let parallelism = usize::try_from(inputs.parallelism).unwrap_or(1);
+    let masks = Arc::new(report::RunMasks::new(
+        inputs.platform(),
+        Box::new(std::io::stdout()),
+    ));
+    with_runtime(async {
+        let session = Arc::new(gate::Session::new(inputs, env).with_token_observer(masks.clone()));
+        let verdicts = gate::run_many(session, env, runs, parallelism).await;
+        let tokens = masks.seen();
+        let options = report::EmitOptions {
+            summary_file: summary,
+            extra_secrets: &tokens,
+        };
+        let mut stdout = std::io::stdout().lock();
+        match report::emit_many(&verdicts, inputs, env, &mut stdout, &options).await {
+            Ok(outcome) => outcome.exit,
+            Err(e) => {
+                error(&e);
+                match gate::overall_exit(&verdicts) {
+                    Exit::Passed => Exit::Reporting,
+                    other => other,
+                }
+            }
+        }
+    })
+}
