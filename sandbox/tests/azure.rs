@@ -1931,3 +1931,308 @@ async fn long_running_answers_carry_retry_after() {
     assert_eq!(deleted.status, StatusCode::ACCEPTED);
     assert_eq!(deleted.header("retry-after"), "7");
 }
+
+/// The target and message of an APIM ValidationError.
+fn detail(r: &Reply) -> (String, String) {
+    let d = &r.body["error"]["details"][0];
+    (
+        d["target"].as_str().unwrap_or("").to_string(),
+        d["message"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[tokio::test]
+async fn policies_are_well_formed_and_name_what_exists() {
+    let sb = start(1).await;
+    let arm = Arm::new(&sb);
+    let api = arm
+        .put(
+            "/apis/shop",
+            json!({"properties": {"displayName": "Shop", "path": "shop"}}),
+        )
+        .await;
+    assert_eq!(api.status, StatusCode::CREATED, "{}", api.body);
+    let put = |value: &str, format: &str| json!({"properties": {"format": format, "value": value}});
+
+    let malformed = arm
+        .put(
+            "/apis/shop/policies/policy",
+            put(
+                "<policies>\n  <inbound>\n  </outbound>\n</policies>",
+                "rawxml",
+            ),
+        )
+        .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(malformed.code(), "ValidationError");
+    let (target, message) = detail(&malformed);
+    assert_eq!(target, "representation");
+    assert!(
+        message.contains("'inbound' start tag on line 2 position 4")
+            && message.ends_with("Line 3, position 5."),
+        "{message}"
+    );
+
+    let quoted = "<policies><inbound><set-variable name=\"v\" value=\"@(context.Request.Headers.GetValueOrDefault(\"a\"))\" /></inbound></policies>";
+    let as_xml = arm
+        .put("/apis/shop/policies/policy", put(quoted, "xml"))
+        .await;
+    assert_eq!(as_xml.status, StatusCode::BAD_REQUEST);
+    assert!(
+        detail(&as_xml).1.contains("Expecting white space"),
+        "{}",
+        as_xml.body
+    );
+
+    let uses = "<policies>\n  <inbound>\n    <set-header name=\"k\" exists-action=\"override\"><value>{{api-key}}</value></set-header>\n  </inbound>\n</policies>";
+    let missing = arm
+        .put("/apis/shop/policies/policy", put(uses, "rawxml"))
+        .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        detail(&missing),
+        (
+            "value".to_string(),
+            "Error in element 'value' on line 3, column 52: Cannot find a property 'api-key'."
+                .to_string()
+        )
+    );
+    let nv = arm
+        .put(
+            "/namedValues/api-key",
+            json!({"properties": {"displayName": "api-key", "value": "k1", "secret": true}}),
+        )
+        .await;
+    assert_eq!(nv.status, StatusCode::CREATED, "{}", nv.body);
+    assert!(nv.header("location").contains("/namedValues/api-key?"));
+    assert!(
+        nv.body["properties"].get("value").is_none(),
+        "secret values are not returned"
+    );
+    let ok = arm
+        .put("/apis/shop/policies/policy", put(uses, "rawxml"))
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+
+    let routed =
+        "<policies><inbound><set-backend-service backend-id=\"shop-nodes\" /></inbound></policies>";
+    let no_backend = arm
+        .put("/apis/shop/policies/policy", put(routed, "rawxml"))
+        .await;
+    assert_eq!(
+        detail(&no_backend),
+        (
+            "set-backend-service".to_string(),
+            "Error in element 'set-backend-service' on line 1, column 21: Backend with id 'shop-nodes' could not be found.".to_string()
+        )
+    );
+
+    let link = arm
+        .put(
+            "/apis/shop/policies/policy",
+            put("https://example.com/p.xml", "rawxml-link"),
+        )
+        .await;
+    assert_eq!(link.status, StatusCode::BAD_REQUEST);
+    assert!(detail(&link).1.contains("no network"), "{}", link.body);
+    let other_id = arm
+        .put("/apis/shop/policies/mine", put(uses, "rawxml"))
+        .await;
+    assert_eq!(other_id.status, StatusCode::BAD_REQUEST);
+
+    // If-Match: a stale ETag is refused; DELETE requires one.
+    let stale = arm
+        .send(
+            reqwest::Method::PUT,
+            arm.url("/apis/shop/policies/policy"),
+            Some(put(uses, "rawxml")),
+            Some("\"stale\""),
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    let head = arm
+        .send(
+            reqwest::Method::HEAD,
+            arm.url("/apis/shop/policies/policy"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.header("etag"), ok.header("etag"));
+    assert_eq!(
+        arm.delete("/apis/shop/policies/policy").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let gone = arm
+        .send(
+            reqwest::Method::DELETE,
+            arm.url("/apis/shop/policies/policy"),
+            None,
+            Some(&ok.header("etag")),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::OK);
+    assert_eq!(
+        arm.get("/apis/shop/policies/policy").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_revisions_policy_goes_live_with_its_release() {
+    let sb = start(1).await;
+    let arm = Arm::new(&sb);
+    arm.put(
+        "/apis/shop",
+        json!({"properties": {"displayName": "Shop", "path": "shop"}}),
+    )
+    .await;
+    let live = "<policies><inbound><base /></inbound></policies>";
+    let staged =
+        "<policies><inbound><rate-limit calls=\"5\" renewal-period=\"60\" /></inbound></policies>";
+    let body = |v: &str| json!({"properties": {"format": "rawxml", "value": v}});
+    assert_eq!(
+        arm.put("/apis/shop/policies/policy", body(live))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let rev = arm
+        .put(
+            "/apis/shop;rev=2",
+            json!({"properties": {"sourceApiId": format!("{}/apis/shop", arm.service)}}),
+        )
+        .await;
+    assert_eq!(rev.status, StatusCode::CREATED, "{}", rev.body);
+    // The new revision starts with a copy of the current policy, then changes alone.
+    let copied = arm
+        .get("/apis/shop;rev=2/policies/policy?format=rawxml")
+        .await;
+    assert_eq!(copied.body["properties"]["value"], live);
+    assert_eq!(
+        arm.put("/apis/shop;rev=2/policies/policy", body(staged))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let read = |r: Reply| {
+        r.body["properties"]["value"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(
+        read(arm.get("/apis/shop/policies/policy?format=rawxml").await),
+        live
+    );
+    let release = arm
+        .put(
+            "/apis/shop/releases/r2",
+            json!({"properties": {"apiId": format!("{}/apis/shop;rev=2", arm.service)}}),
+        )
+        .await;
+    assert_eq!(release.status, StatusCode::CREATED, "{}", release.body);
+    assert_eq!(
+        read(arm.get("/apis/shop/policies/policy?format=rawxml").await),
+        staged
+    );
+}
+
+#[tokio::test]
+async fn backends_and_version_sets_refuse_what_apim_refuses() {
+    let sb = start(1).await;
+    let arm = Arm::new(&sb);
+    let breaker = |rules: usize| {
+        let rule = json!({"name": "r", "failureCondition": {"count": 3, "interval": "PT1M",
+            "statusCodeRanges": [{"min": 500, "max": 599}]}, "tripDuration": "PT30S"});
+        json!({"rules": vec![rule; rules]})
+    };
+    let no_url = arm
+        .put("/backends/n1", json!({"properties": {"protocol": "http"}}))
+        .await;
+    assert_eq!(detail(&no_url).0, "url");
+    let two_rules = arm
+        .put(
+            "/backends/n1",
+            json!({"properties": {"url": "http://10.0.0.1:30080", "protocol": "http", "circuitBreaker": breaker(2)}}),
+        )
+        .await;
+    assert!(
+        detail(&two_rules).1.contains("exactly one rule"),
+        "{}",
+        two_rules.body
+    );
+    let n1 = arm
+        .put(
+            "/backends/n1",
+            json!({"properties": {"url": "http://10.0.0.1:30080", "protocol": "http", "circuitBreaker": breaker(1)}}),
+        )
+        .await;
+    assert_eq!(n1.status, StatusCode::CREATED, "{}", n1.body);
+    let member = |n: &str| json!({"id": format!("{}/backends/{n}", arm.service), "priority": 1});
+    let missing = arm
+        .put(
+            "/backends/nodes",
+            json!({"properties": {"type": "Pool", "pool": {"services": [member("n1"), member("n2")]}}}),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(detail(&missing).0, "pool.services[1]");
+    let pool = arm
+        .put(
+            "/backends/nodes",
+            json!({"properties": {"type": "Pool", "pool": {"services": [member("n1")]}}}),
+        )
+        .await;
+    assert_eq!(pool.status, StatusCode::CREATED, "{}", pool.body);
+    assert_eq!(pool.body["properties"]["url"], Value::Null);
+    let nested = arm
+        .put(
+            "/backends/outer",
+            json!({"properties": {"type": "Pool", "pool": {"services": [member("nodes")]}}}),
+        )
+        .await;
+    assert!(detail(&nested).1.contains("is a pool"), "{}", nested.body);
+
+    let query = arm
+        .put(
+            "/apiVersionSets/orders",
+            json!({"properties": {"displayName": "Orders", "versioningScheme": "Query"}}),
+        )
+        .await;
+    assert_eq!(detail(&query).0, "versionQueryName");
+    let set = arm
+        .put(
+            "/apiVersionSets/orders",
+            json!({"properties": {"displayName": "Orders", "versioningScheme": "Header", "versionHeaderName": "api-version"}}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::CREATED, "{}", set.body);
+    let set_id = format!("{}/apiVersionSets/orders", arm.service);
+    let api = |path: &str, version: &str| json!({"properties": {"displayName": "Orders", "path": path, "apiVersion": version, "apiVersionSetId": set_id}});
+    let v1 = arm.put("/apis/orders-v1", api("orders", "v1")).await;
+    assert_eq!(v1.status, StatusCode::CREATED, "{}", v1.body);
+    assert_eq!(
+        v1.body["properties"]["apiVersionSet"]["versionHeaderName"],
+        "api-version"
+    );
+    assert_eq!(
+        detail(&arm.put("/apis/orders-v2", api("other", "v2")).await).0,
+        "path"
+    );
+    assert_eq!(
+        detail(&arm.put("/apis/orders-v2", api("orders", "v1")).await).0,
+        "apiVersion"
+    );
+    assert_eq!(
+        arm.put("/apis/orders-v2", api("orders", "v2")).await.status,
+        StatusCode::CREATED
+    );
+    let unknown = json!({"properties": {"displayName": "X", "path": "x", "apiVersion": "v1",
+        "apiVersionSetId": format!("{}/apiVersionSets/nope", arm.service)}});
+    assert_eq!(
+        detail(&arm.put("/apis/x-v1", unknown).await).0,
+        "apiVersionSetId"
+    );
+}

@@ -24,7 +24,17 @@ use super::state::{
     Api, ApiRef, Apim, AsyncOp, OpState, PendingImport, Revision, etag_matches, etag_str, find,
 };
 use super::util::{now_millis, rfc3339_millis};
-use super::{Ctx, Req, add_headers, export, json_response, revisions, validation_error};
+use super::{
+    Ctx, Req, add_headers, export, json_response, revisions, validation_error, version_sets,
+};
+
+/// Records the version set an API's contract shows (`apiVersionSet`), or that it has none.
+fn set_version_set(rev: &mut Revision, shown: Option<Value>) {
+    match shown {
+        Some(v) => rev.props.insert("apiVersionSet".into(), v),
+        None => rev.props.remove("apiVersionSet"),
+    };
+}
 
 /// Contract properties a PUT or PATCH may set and APIM keeps.
 pub const WRITABLE: &[&str] = &[
@@ -102,6 +112,7 @@ pub fn contract(
         "apiVersion",
         "apiVersionDescription",
         "apiVersionSetId",
+        "apiVersionSet",
         "termsOfServiceUrl",
         "contact",
         "license",
@@ -253,6 +264,22 @@ pub fn put_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
             (true, false)
         }
     };
+    // The API as it will be, checked against its version set (if any).
+    let mut effective = match (&source, existing) {
+        (Some(src), _) if creating_api || creating_rev => src.props.clone(),
+        (_, Some(a)) => a
+            .revisions
+            .get(&api.rev.unwrap_or(a.current))
+            .or_else(|| a.revisions.get(&a.current))
+            .map(|r| r.props.clone())
+            .unwrap_or_default(),
+        _ => Map::new(),
+    };
+    effective.extend(writable(&sent));
+    let version_set = match version_sets::check_api(&apim, &req.service_id, &api.name, &effective) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let is_import = import_format.is_some();
     // A PUT that lands on a revision other than the current one (a new revision always does) may
     // not change the API-wide properties; an import finds out on its poll (see below).
@@ -285,6 +312,7 @@ pub fn put_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
         updated: now.clone(),
         etag,
         pending: false,
+        policies: BTreeMap::new(),
     };
 
     // Parse now so the accepted answer can already show the document's title and description.
@@ -388,6 +416,13 @@ pub fn put_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
             .map(|a| a.current)
             .unwrap_or(rev_number)
     });
+    if let Some(rev) = apim
+        .apis
+        .get_mut(&api.name)
+        .and_then(|a| a.revisions.get_mut(&n))
+    {
+        set_version_set(rev, version_set);
+    }
     let state = match parsed {
         Some(result) => {
             let result = if injected_failure {
@@ -513,6 +548,14 @@ pub fn apply_props(rev: &mut Revision, parsed: &ParsedApi, sent: &Map<String, Va
         None => rev.props.remove("serviceUrl"),
     };
     rev.operations = Arc::clone(&parsed.operations);
+    // An import drops the operations it does not match, and their policies with them.
+    rev.policies.retain(|k, _| {
+        k.is_empty()
+            || parsed
+                .operations
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(k))
+    });
     rev.document = Some(Arc::clone(&parsed.document));
 }
 
@@ -542,6 +585,12 @@ pub fn patch_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
     {
         return revisions::locked_response(label);
     }
+    let mut effective = rev.props.clone();
+    effective.extend(writable(&sent));
+    let version_set = match version_sets::check_api(&apim, &req.service_id, &api.name, &effective) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let etag = apim.next_etag();
     let now = rfc3339_millis(now_millis());
     let Some(a) = apim.apis.get_mut(&api.name) else {
@@ -552,6 +601,7 @@ pub fn patch_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
         return not_found("Api");
     };
     rev.props.extend(writable(&sent));
+    set_version_set(rev, version_set);
     rev.updated = now;
     rev.etag = etag;
     let rev = rev.clone();

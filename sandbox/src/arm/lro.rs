@@ -24,13 +24,25 @@ pub fn lro_headers(
     code: u16,
     retry: u64,
 ) -> Vec<(&'static str, String)> {
+    resource_lro_headers(req, &format!("apis/{addressed}"), id, code, retry)
+}
+
+/// [`lro_headers`] for any resource of the service (`namedValues/{id}`, as the spec's example
+/// ApiManagementCreateNamedValue answers).
+pub fn resource_lro_headers(
+    req: &Req,
+    resource: &str,
+    id: &str,
+    code: u16,
+    retry: u64,
+) -> Vec<(&'static str, String)> {
     vec![
         (
             "location",
             format!(
                 "{}{}?api-version={API_VERSION}&asyncId={id}&asyncCode={code}",
                 req.arm_url,
-                encode_path(&format!("{}/apis/{addressed}", req.service_id))
+                encode_path(&format!("{}/{resource}", req.service_id))
             ),
         ),
         (

@@ -11,6 +11,9 @@
 //! - [`import`] turns a document into title, description, service URL and operations;
 //! - [`lro`] runs long-running operations and answers their two pollers;
 //! - [`revisions`], [`releases`], [`operations`] and [`products`] are the child resources;
+//! - [`policies`] holds API and operation policies per revision, read and written through
+//!   [`policy_xml`]; [`named_values`], [`backends`] and [`version_sets`] are the service-level
+//!   resources policies and versioned APIs refer to;
 //! - [`export`] serves exports, inline or as SAS links to a blob origin of its own ([`routers`]);
 //! - [`paging`] pages lists, [`errors`] builds error bodies, [`util`] holds small helpers;
 //! - [`control`] answers `/_sandbox/*`.
@@ -19,20 +22,25 @@
 #![allow(clippy::result_large_err)]
 
 pub mod apis;
+pub mod backends;
 pub mod control;
 pub mod errors;
 pub mod export;
 pub mod front;
 pub mod import;
 pub mod lro;
+pub mod named_values;
 pub mod operations;
 pub mod paging;
+pub mod policies;
+pub mod policy_xml;
 pub mod products;
 pub mod releases;
 pub mod revisions;
 pub mod routes;
 pub mod state;
 pub mod util;
+pub mod version_sets;
 
 use std::sync::{Arc, Mutex};
 

@@ -6,8 +6,12 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::errors::{arm_error, json_response, not_found};
+use super::policies::Scope;
 use super::state::ApiRef;
-use super::{Ctx, Req, apis, export, lro, operations, products, releases, revisions};
+use super::{
+    Ctx, Req, apis, backends, export, lro, named_values, operations, policies, products, releases,
+    revisions, version_sets,
+};
 
 /// Entry point for everything under `.../service/{svc}`.
 pub fn dispatch(ctx: &Ctx, req: &Req) -> Response {
@@ -44,6 +48,53 @@ pub fn dispatch(ctx: &Ctx, req: &Req) -> Response {
         ["apis", api, "operations", op] if m == Method::GET => {
             with_api(api, |a| operations::get_operation(ctx, req, &a, op))
         }
+        ["apis", api, "policies"] if m == Method::GET => with_api(api, |a| {
+            policies::list(ctx, req, &Scope { api: &a, op: None })
+        }),
+        ["apis", api, "policies", pid] => with_api(api, |a| {
+            let scope = Scope { api: &a, op: None };
+            policy(ctx, req, &scope, pid)
+        }),
+        ["apis", api, "operations", op, "policies"] if m == Method::GET => with_api(api, |a| {
+            policies::list(
+                ctx,
+                req,
+                &Scope {
+                    api: &a,
+                    op: Some(op),
+                },
+            )
+        }),
+        ["apis", api, "operations", op, "policies", pid] => with_api(api, |a| {
+            let scope = Scope {
+                api: &a,
+                op: Some(op),
+            };
+            policy(ctx, req, &scope, pid)
+        }),
+        ["namedValues"] if m == Method::GET => named_values::list(ctx, req),
+        ["namedValues", id] => match *m {
+            Method::GET | Method::HEAD => named_values::get(ctx, req, id),
+            Method::PUT => named_values::put(ctx, req, id),
+            Method::PATCH => named_values::patch(ctx, req, id),
+            Method::DELETE => named_values::delete(ctx, req, id),
+            _ => method_not_allowed(),
+        },
+        ["namedValues", id, "listValue"] if m == Method::POST => named_values::list_value(ctx, id),
+        ["backends"] if m == Method::GET => backends::list(ctx, req),
+        ["backends", id] => match *m {
+            Method::GET | Method::HEAD => backends::get(ctx, req, id),
+            Method::PUT => backends::put(ctx, req, id),
+            Method::DELETE => backends::delete(ctx, req, id),
+            _ => method_not_allowed(),
+        },
+        ["apiVersionSets"] if m == Method::GET => version_sets::list(ctx, req),
+        ["apiVersionSets", id] => match *m {
+            Method::GET | Method::HEAD => version_sets::get(ctx, req, id),
+            Method::PUT => version_sets::put(ctx, req, id),
+            Method::DELETE => version_sets::delete(ctx, req, id),
+            _ => method_not_allowed(),
+        },
         ["apis", api, "revisions"] if m == Method::GET => {
             with_api(api, |a| revisions::list_revisions(ctx, req, &a))
         }
@@ -87,6 +138,15 @@ fn with_api(api: &str, f: impl FnOnce(ApiRef) -> Response) -> Response {
     match ApiRef::parse(api) {
         Ok(a) => f(a),
         Err(r) => r,
+    }
+}
+
+fn policy(ctx: &Ctx, req: &Req, scope: &Scope, pid: &str) -> Response {
+    match req.method {
+        Method::GET | Method::HEAD => policies::get(ctx, req, scope, pid),
+        Method::PUT => policies::put(ctx, req, scope, pid),
+        Method::DELETE => policies::delete(ctx, req, scope, pid),
+        _ => method_not_allowed(),
     }
 }
 

@@ -25,6 +25,26 @@ pub struct Revision {
     pub etag: u64,
     /// Created by an import that has not completed: invisible until it does.
     pub pending: bool,
+    /// This revision's policies: `""` is the API's own, other keys are operation names. Each
+    /// revision carries its own, so a policy written to `;rev=N` goes live only when that
+    /// revision is released (Learn, "Revisions in API Management": a revision is a full copy of
+    /// the API, policies included; Azure/apiops#728 shows the difference it makes).
+    pub policies: BTreeMap<String, Policy>,
+}
+
+/// A policy document as stored, with its ETag.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub doc: super::policy_xml::Doc,
+    pub etag: u64,
+}
+
+/// A service-level entity held as its contract's properties (named values, backends, version
+/// sets), with its ETag.
+#[derive(Clone, Debug)]
+pub struct Entity {
+    pub props: Map<String, Value>,
+    pub etag: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -85,6 +105,9 @@ pub struct Apim {
     /// Product id → API names linked to it.
     pub products: BTreeMap<String, BTreeSet<String>>,
     pub exports: HashMap<String, ExportBlob>,
+    pub named_values: BTreeMap<String, Entity>,
+    pub backends: BTreeMap<String, Entity>,
+    pub version_sets: BTreeMap<String, Entity>,
     etag_seq: u64,
 }
 
@@ -104,6 +127,9 @@ impl Apim {
                 .map(|(id, _, _)| (id.to_string(), BTreeSet::new()))
                 .collect(),
             exports: HashMap::new(),
+            named_values: BTreeMap::new(),
+            backends: BTreeMap::new(),
+            version_sets: BTreeMap::new(),
             etag_seq: 0,
         }
     }
@@ -132,6 +158,7 @@ impl Apim {
                         "apiRevision": r.number.to_string(),
                         "pending": r.pending,
                         "etag": etag_str(r.etag),
+                        "policies": r.policies.keys().collect::<Vec<_>>(),
                         "properties": r.props,
                         "operations": r.operations.iter().map(|o| json!({
                             "name": o.name, "method": o.method, "urlTemplate": o.url_template,
@@ -147,6 +174,13 @@ impl Apim {
         json!({
             "apis": apis,
             "products": self.products,
+            // Names only: a named value may be a secret.
+            "namedValues": self.named_values.keys().collect::<Vec<_>>(),
+            "backends": self.backends.iter().map(|(k, b)| json!({
+                "name": k, "type": b.props.get("type"), "url": b.props.get("url"),
+                "pool": b.props.get("pool"), "circuitBreaker": b.props.get("circuitBreaker"),
+            })).collect::<Vec<_>>(),
+            "apiVersionSets": self.version_sets.iter().map(|(k, v)| json!({"name": k, "properties": v.props})).collect::<Vec<_>>(),
             "operations": self.ops.iter().map(|(id, op)| json!({
                 "id": id, "api": op.api, "polls": op.polls,
                 "status": match op.state { OpState::Running(_) => "InProgress", OpState::Succeeded => "Succeeded", OpState::Failed(_) => "Failed" },

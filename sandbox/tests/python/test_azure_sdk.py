@@ -1,5 +1,8 @@
 """The official Azure SDK for Python against the sandbox's Entra ID and ARM/APIM emulators.
 
+Named values, API and operation policies, backends and version sets go through the SDK's own
+models and pollers too: what it sends and what it reads back are the checks.
+
 azure-identity's ClientSecretCredential (MSAL underneath) asks the Entra emulator for a token;
 azure-mgmt-apimanagement's ApiManagementClient drives imports through its generic ARM poller
 (Azure-AsyncOperation, then the Location URL), lists operations and revisions, and releases.
@@ -17,6 +20,16 @@ from azure.mgmt.apimanagement.models import (
     ApiCreateOrUpdateParameter,
     ApiReleaseContract,
     ApiUpdateContract,
+    ApiVersionSetContract,
+    BackendBaseParametersPool,
+    BackendCircuitBreaker,
+    BackendContract,
+    BackendPoolItem,
+    CircuitBreakerFailureCondition,
+    CircuitBreakerRule,
+    FailureStatusCodeRange,
+    NamedValueCreateContract,
+    PolicyContract,
 )
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[4] / "shared" / "fixtures"
@@ -243,3 +256,189 @@ def test_export_link_is_served(sandbox, client):
     assert doc["info"]["title"] == "Todo API"
     assert doc["servers"][0]["url"].endswith("/todo")
     assert len(doc["paths"]) > 0
+
+
+def _service_id(sandbox):
+    rg, svc = _names(sandbox)
+    return (
+        f"/subscriptions/{sandbox['APIM_GATE_SUBSCRIPTION_ID']}/resourceGroups/{rg}"
+        f"/providers/Microsoft.ApiManagement/service/{svc}"
+    )
+
+
+def test_named_values_hide_secrets_and_list_their_value(sandbox, client):
+    rg, svc = _names(sandbox)
+    name = f"nv-{uuid.uuid4().hex[:8]}"
+    plain = client.named_value.begin_create_or_update(
+        rg, svc, name, NamedValueCreateContract(display_name=name, value="v1", tags=["a"])
+    ).result()
+    assert (plain.display_name, plain.value, plain.secret) == (name, "v1", False)
+    secret = client.named_value.begin_create_or_update(
+        rg, svc, name + "-s", NamedValueCreateContract(display_name=name + "-s", value="s3cr3t", secret=True)
+    ).result()
+    assert secret.secret is True
+    assert client.named_value.get(rg, svc, name + "-s").value is None
+    assert client.named_value.list_value(rg, svc, name + "-s").value == "s3cr3t"
+    names = {nv.name for nv in client.named_value.list_by_service(rg, svc)}
+    assert {name, name + "-s"} <= names
+    with pytest.raises(HttpResponseError) as blank:
+        client.named_value.begin_create_or_update(
+            rg, svc, name + "-b", NamedValueCreateContract(display_name=name + "-b", value="  ")
+        ).result()
+    assert "empty or consist only of whitespace" in str(blank.value)
+    client.named_value.delete(rg, svc, name + "-s", "*")
+    with pytest.raises(HttpResponseError) as gone:
+        client.named_value.get(rg, svc, name + "-s")
+    assert gone.value.status_code == 404
+
+
+def test_policies_are_checked_and_live_only_when_their_revision_is_released(sandbox, client):
+    rg, svc = _names(sandbox)
+    api_id = f"pol-{uuid.uuid4().hex[:8]}"
+    client.api.begin_create_or_update(
+        rg, svc, api_id,
+        ApiCreateOrUpdateParameter(format="openapi+json", value=_doc("todoapp.json"), path=api_id),
+    ).result()
+    raw = (
+        '<policies><inbound><base /><set-header name="x-key" exists-action="override">'
+        '<value>{{%s}}</value></set-header>'
+        '<set-variable name="k" value="@(context.Request.Headers.GetValueOrDefault(\"k\", \"\"))" />'
+        "</inbound></policies>"
+    )
+    key = f"key-{uuid.uuid4().hex[:6]}"
+    policy = PolicyContract(value=raw % key, format="rawxml")
+
+    # A named value that does not exist is refused, naming it.
+    with pytest.raises(HttpResponseError) as missing:
+        client.api_policy.create_or_update(rg, svc, api_id, "policy", policy)
+    assert missing.value.status_code == 400
+    assert f"Cannot find a property '{key}'" in str(missing.value)
+    # rawxml's unescaped quotes are not XML: the xml format refuses them.
+    client.named_value.begin_create_or_update(
+        rg, svc, key, NamedValueCreateContract(display_name=key, value="abc")
+    ).result()
+    with pytest.raises(HttpResponseError) as not_xml:
+        client.api_policy.create_or_update(
+            rg, svc, api_id, "policy", PolicyContract(value=raw % key, format="xml")
+        )
+    assert "Expecting white space" in str(not_xml.value)
+
+    # Staged on revision 2: the live API has no policy until the release.
+    service_id = _service_id(sandbox)
+    client.api.begin_create_or_update(
+        rg, svc, f"{api_id};rev=2", ApiCreateOrUpdateParameter(source_api_id=f"{service_id}/apis/{api_id}")
+    ).result()
+    client.api_policy.create_or_update(rg, svc, f"{api_id};rev=2", "policy", policy)
+    assert list(client.api_policy.list_by_api(rg, svc, api_id).value) == []
+    staged = client.api_policy.get(rg, svc, f"{api_id};rev=2", "policy", format="rawxml")
+    assert staged.value == raw % key
+    encoded = client.api_policy.get(rg, svc, f"{api_id};rev=2", "policy")
+    assert "&quot;k&quot;" in encoded.value
+    assert client.api_policy.get_entity_tag(rg, svc, f"{api_id};rev=2", "policy") is True
+
+    op = next(iter(client.api_operation.list_by_api(rg, svc, f"{api_id};rev=2"))).name
+    client.api_operation_policy.create_or_update(
+        rg, svc, f"{api_id};rev=2", op, "policy",
+        PolicyContract(value="<policies><inbound><base /></inbound></policies>", format="xml"),
+    )
+    client.api_release.create_or_update(
+        rg, svc, api_id, "rel-2", ApiReleaseContract(api_id=f"{service_id}/apis/{api_id};rev=2")
+    )
+    live = client.api_policy.get(rg, svc, api_id, "policy", format="rawxml")
+    assert live.value == raw % key
+    assert len(client.api_operation_policy.list_by_operation(rg, svc, api_id, op).value) == 1
+    client.api_policy.delete(rg, svc, api_id, "policy", "*")
+    with pytest.raises(HttpResponseError) as deleted:
+        client.api_policy.get(rg, svc, api_id, "policy")
+    assert deleted.value.status_code == 404
+
+
+def test_backends_single_with_circuit_breaker_and_a_pool_of_them(sandbox, client):
+    rg, svc = _names(sandbox)
+    prefix = f"be-{uuid.uuid4().hex[:6]}"
+    breaker = BackendCircuitBreaker(rules=[CircuitBreakerRule(
+        name="trip-on-5xx",
+        failure_condition=CircuitBreakerFailureCondition(
+            count=3, interval="PT1M",
+            status_code_ranges=[FailureStatusCodeRange(min=500, max=599)],
+            error_reasons=["BackendConnectionFailure"],
+        ),
+        trip_duration="PT30S",
+    )])
+    for node in ("a", "b"):
+        made = client.backend.create_or_update(
+            rg, svc, f"{prefix}-{node}",
+            BackendContract(url=f"http://10.0.0.{len(node)}:30080", protocol="http", circuit_breaker=breaker),
+        )
+        assert made.circuit_breaker.rules[0].failure_condition.count == 3
+    service_id = _service_id(sandbox)
+    members = [BackendPoolItem(id=f"{service_id}/backends/{prefix}-{n}", priority=1) for n in ("a", "b")]
+    pool = client.backend.create_or_update(
+        rg, svc, f"{prefix}-nodes",
+        BackendContract(type_properties_type="Pool", pool=BackendBaseParametersPool(services=members)),
+    )
+    assert pool.type_properties_type == "Pool"
+    assert [s.id for s in pool.pool.services] == [m.id for m in members]
+
+    # A pool's members must exist, and a member of a pool cannot be deleted from under it.
+    with pytest.raises(HttpResponseError) as absent:
+        client.backend.create_or_update(
+            rg, svc, f"{prefix}-bad",
+            BackendContract(type_properties_type="Pool", pool=BackendBaseParametersPool(
+                services=[BackendPoolItem(id=f"{service_id}/backends/{prefix}-zzz")])),
+        )
+    assert f"Backend with id '{prefix}-zzz' could not be found" in str(absent.value)
+    with pytest.raises(HttpResponseError):
+        client.backend.delete(rg, svc, f"{prefix}-a", "*")
+
+    # A policy may route to the pool; to a backend that does not exist, it may not.
+    api_id = f"{prefix}-api"
+    client.api.begin_create_or_update(
+        rg, svc, api_id, ApiCreateOrUpdateParameter(display_name=api_id, path=api_id)
+    ).result()
+    route = '<policies><inbound><base /><set-backend-service backend-id="%s" /></inbound></policies>'
+    client.api_policy.create_or_update(
+        rg, svc, api_id, "policy", PolicyContract(value=route % f"{prefix}-nodes", format="rawxml")
+    )
+    with pytest.raises(HttpResponseError) as unknown:
+        client.api_policy.create_or_update(
+            rg, svc, api_id, "policy", PolicyContract(value=route % "nope", format="rawxml")
+        )
+    assert "Backend with id 'nope' could not be found" in str(unknown.value)
+
+
+def test_version_sets_and_their_apis(sandbox, client):
+    rg, svc = _names(sandbox)
+    set_id = f"vs-{uuid.uuid4().hex[:6]}"
+    made = client.api_version_set.create_or_update(
+        rg, svc, set_id, ApiVersionSetContract(display_name="Orders", versioning_scheme="Segment")
+    )
+    assert made.versioning_scheme == "Segment"
+    with pytest.raises(HttpResponseError) as query:
+        client.api_version_set.create_or_update(
+            rg, svc, set_id + "-q", ApiVersionSetContract(display_name="Q", versioning_scheme="Query")
+        )
+    assert "versionQueryName" in str(query.value)
+
+    full = f"{_service_id(sandbox)}/apiVersionSets/{set_id}"
+    for version in ("v1", "v2"):
+        api = client.api.begin_create_or_update(
+            rg, svc, f"{set_id}-{version}",
+            ApiCreateOrUpdateParameter(
+                display_name="Orders", path=set_id, api_version=version, api_version_set_id=full
+            ),
+        ).result()
+        assert api.api_version == version
+        assert api.api_version_set.name == "Orders"
+    with pytest.raises(HttpResponseError) as twice:
+        client.api.begin_create_or_update(
+            rg, svc, f"{set_id}-again",
+            ApiCreateOrUpdateParameter(display_name="Orders", path=set_id, api_version="v2", api_version_set_id=full),
+        ).result()
+    assert "already exists in version set" in str(twice.value)
+    with pytest.raises(HttpResponseError) as elsewhere:
+        client.api.begin_create_or_update(
+            rg, svc, f"{set_id}-v3",
+            ApiCreateOrUpdateParameter(display_name="Orders", path="other", api_version="v3", api_version_set_id=full),
+        ).result()
+    assert "share one path" in str(elsewhere.value)

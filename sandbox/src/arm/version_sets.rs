@@ -1,0 +1,272 @@
+//! API version sets (`apiVersionSets/{id}`) and the rules APIs in a set follow.
+//!
+//! Sources: `apimapiversionsets.json` (2024-05-01): PUT answers 201/200 with an ETag, DELETE
+//! requires `If-Match`; the contract's type is `Microsoft.ApiManagement/service/api-version-sets`
+//! (example ApiManagementCreateApiVersionSet). definitions.json ApiVersionSetContractProperties:
+//! `displayName` (1-100 characters) and `versioningScheme` (`Segment`, `Query`, `Header`) are
+//! required; `versionQueryName` is the query parameter "when versioningScheme is set to `query`",
+//! `versionHeaderName` the header "when ... `header`" (each 1-100 characters). An API in a set
+//! carries `apiVersion` and `apiVersionSetId`, and its contract shows `apiVersionSet` with the
+//! set's id, display name (as `name`) and scheme (example
+//! ApiManagementCreateApiNewVersionUsingExistingApi). Learn, "Versions in Azure API Management":
+//! the versions of a set share one path and are told apart by their version identifier, so a
+//! set's APIs have the same `path` and distinct `apiVersion`s.
+
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::apis::sent_properties;
+use super::errors::{not_found, precondition_failed, validation};
+use super::named_values::if_match_required;
+use super::paging::page;
+use super::state::{Apim, Entity, etag_matches, etag_str};
+use super::{Ctx, Req, add_headers, json_response};
+
+const KEPT: &[&str] = &[
+    "displayName",
+    "description",
+    "versioningScheme",
+    "versionQueryName",
+    "versionHeaderName",
+];
+
+pub fn contract(req: &Req, id: &str, e: &Entity) -> Value {
+    json!({
+        "id": format!("{}/apiVersionSets/{id}", req.service_id),
+        "type": "Microsoft.ApiManagement/service/api-version-sets",
+        "name": id,
+        "properties": e.props,
+    })
+}
+
+pub fn list(ctx: &Ctx, req: &Req) -> Response {
+    let apim = ctx.lock();
+    let items = apim
+        .version_sets
+        .iter()
+        .map(|(id, e)| contract(req, id, e))
+        .collect();
+    page(req, items, "/apiVersionSets")
+}
+
+pub fn get(ctx: &Ctx, req: &Req, id: &str) -> Response {
+    let apim = ctx.lock();
+    match apim.version_sets.get(id) {
+        Some(e) if req.method == Method::HEAD => {
+            let mut r = StatusCode::OK.into_response();
+            add_headers(&mut r, &[("etag", etag_str(e.etag))]);
+            r
+        }
+        Some(e) => json_response(
+            StatusCode::OK,
+            contract(req, id, e),
+            &[("etag", etag_str(e.etag))],
+        ),
+        None => not_found("ApiVersionSet"),
+    }
+}
+
+fn check(p: &Map<String, Value>) -> Result<(), Response> {
+    let name_ok = |k: &str| {
+        p.get(k)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty() && s.chars().count() <= 100)
+    };
+    if !name_ok("displayName") {
+        return Err(validation(
+            "displayName",
+            "'displayName' is required, 1 to 100 characters.",
+        ));
+    }
+    let (needed, label) = match p.get("versioningScheme").and_then(Value::as_str) {
+        Some("Segment") => (None, "Segment"),
+        Some("Query") => (Some("versionQueryName"), "Query"),
+        Some("Header") => (Some("versionHeaderName"), "Header"),
+        Some(other) => {
+            return Err(validation(
+                "versioningScheme",
+                &format!(
+                    "Versioning scheme '{other}' is not supported: use 'Segment', 'Query' or 'Header'."
+                ),
+            ));
+        }
+        None => {
+            return Err(validation(
+                "versioningScheme",
+                "'versioningScheme' is required: 'Segment', 'Query' or 'Header'.",
+            ));
+        }
+    };
+    if let Some(k) = needed
+        && !name_ok(k)
+    {
+        return Err(validation(
+            k,
+            &format!(
+                "'{k}' is required when versioningScheme is '{label}', 1 to 100 characters: the name that carries the version."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub fn put(ctx: &Ctx, req: &Req, id: &str) -> Response {
+    let body = match req.json_body() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let sent = match sent_properties(&body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let props: Map<String, Value> = sent
+        .into_iter()
+        .filter(|(k, _)| KEPT.contains(&k.as_str()))
+        .collect();
+    if let Err(r) = check(&props) {
+        return r;
+    }
+    let mut apim = ctx.lock();
+    let existing = apim.version_sets.get(id).map(|e| e.etag);
+    if let Some(m) = req.if_match() {
+        let ok = match existing {
+            Some(e) => etag_matches(&m, e),
+            None => m.trim() == "*",
+        };
+        if !ok {
+            return precondition_failed();
+        }
+    }
+    let etag = apim.next_etag();
+    let entity = Entity { props, etag };
+    apim.version_sets.insert(id.to_string(), entity.clone());
+    let status = if existing.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    json_response(
+        status,
+        contract(req, id, &entity),
+        &[("etag", etag_str(etag))],
+    )
+}
+
+pub fn delete(ctx: &Ctx, req: &Req, id: &str) -> Response {
+    let Some(m) = req.if_match() else {
+        return if_match_required();
+    };
+    let mut apim = ctx.lock();
+    let Some(e) = apim.version_sets.get(id) else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    if !etag_matches(&m, e.etag) {
+        return precondition_failed();
+    }
+    apim.version_sets.remove(id);
+    StatusCode::OK.into_response()
+}
+
+/// The version set an `apiVersionSetId` names: `{service}/apiVersionSets/{id}`, compared
+/// without regard to ASCII case as ARM compares ids.
+pub fn set_name<'a>(service_id: &str, full: &'a str) -> Option<&'a str> {
+    let prefix = format!("{service_id}/apiVersionSets/");
+    full.get(..prefix.len())
+        .filter(|h| h.eq_ignore_ascii_case(&prefix))
+        .map(|_| &full[prefix.len()..])
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+}
+
+/// Checks an API's properties (as they will be) against its version set, and returns the
+/// `apiVersionSet` its contract shows. `None` when the API is in no set.
+pub fn check_api(
+    apim: &Apim,
+    service_id: &str,
+    api_name: &str,
+    props: &Map<String, Value>,
+) -> Result<Option<Value>, Response> {
+    let Some(full) = props
+        .get("apiVersionSetId")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(None);
+    };
+    let Some(set_id) = set_name(service_id, full) else {
+        return Err(validation(
+            "apiVersionSetId",
+            &format!(
+                "'{full}' is not the resource id of a version set of this service ('{service_id}/apiVersionSets/{{versionSetId}}')."
+            ),
+        ));
+    };
+    let Some((set_key, set)) = apim
+        .version_sets
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(set_id))
+    else {
+        return Err(validation(
+            "apiVersionSetId",
+            &format!(
+                "Version set '{set_id}' does not exist: create it (PUT apiVersionSets/{set_id}) before adding APIs to it."
+            ),
+        ));
+    };
+    let version = props
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let path = props.get("path").and_then(Value::as_str).unwrap_or("");
+    for (other, a) in apim
+        .apis
+        .iter()
+        .filter(|(n, a)| *n != api_name && !a.pending)
+    {
+        let Some(cur) = a.revisions.get(&a.current) else {
+            continue;
+        };
+        let in_set = cur
+            .props
+            .get("apiVersionSetId")
+            .and_then(Value::as_str)
+            .and_then(|f| set_name(service_id, f))
+            .is_some_and(|n| n.eq_ignore_ascii_case(set_key));
+        if !in_set {
+            continue;
+        }
+        let other_path = cur.props.get("path").and_then(Value::as_str).unwrap_or("");
+        if other_path != path {
+            return Err(validation(
+                "path",
+                &format!(
+                    "The APIs of version set '{set_key}' share one path: API '{other}' uses '{other_path}', not '{path}'."
+                ),
+            ));
+        }
+        let other_version = cur
+            .props
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if other_version.eq_ignore_ascii_case(version) {
+            return Err(validation(
+                "apiVersion",
+                &format!(
+                    "Version '{version}' already exists in version set '{set_key}' (API '{other}'); each API of a set has its own apiVersion."
+                ),
+            ));
+        }
+    }
+    let mut shown = json!({
+        "id": format!("{service_id}/apiVersionSets/{set_key}"),
+        "name": set.props.get("displayName").cloned().unwrap_or(json!(set_key)),
+        "versioningScheme": set.props.get("versioningScheme").cloned().unwrap_or(Value::Null),
+    });
+    for k in ["description", "versionQueryName", "versionHeaderName"] {
+        if let Some(v) = set.props.get(k) {
+            shown[k] = v.clone();
+        }
+    }
+    Ok(Some(shown))
+}
