@@ -4,11 +4,17 @@
 //! shared by many operations is compared once; which pairs a comparison met is logged, so a replay
 //! happens only where the original run's pruning would have been the same.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
 use super::super::schema::View;
-use super::{Differ, Dir, Finding, MAX_SCHEMA_DEPTH, Role};
+use super::{Differ, Dir, Finding, Level, MAX_SCHEMA_DEPTH, Role};
+
+/// Findings the cap did not keep, by rule and level.
+type Dropped = BTreeMap<(String, Level), usize>;
+
+/// Findings a comparison emitted that the cap did not keep.
+type DroppedDelta = Vec<((String, Level), usize)>;
 
 /// What one schema comparison depends on besides the schema pairs visited before it: the pair
 /// (by pointers and direction), whether each side was viewed as nullable (a `{anyOf: [X, null]}`
@@ -28,6 +34,8 @@ struct MemoKey {
 struct Entry {
     pairs: Range<usize>,
     findings: Range<usize>,
+    /// Findings it emitted that the cap did not keep: counted again on replay.
+    dropped: DroppedDelta,
 }
 
 /// A comparison in progress.
@@ -37,6 +45,8 @@ struct Frame {
     stamp: u64,
     pairs_start: usize,
     findings_start: usize,
+    /// The cap's count of findings not kept when it started (empty until the cap is reached).
+    dropped_before: Dropped,
     /// It met a pair visited before it started, so its outcome depends on that and is not kept.
     tainted: bool,
 }
@@ -139,7 +149,7 @@ impl Memo {
     }
 
     /// Starts comparing `pair`; `findings_start` is where its findings will begin.
-    fn enter(&mut self, pair: u32, key: Option<MemoKey>, findings_start: usize) {
+    fn enter(&mut self, pair: u32, key: Option<MemoKey>, findings_start: usize, dropped: &Dropped) {
         let stamp = self.mark(pair);
         let pairs_start = self.log.len();
         self.log.push(pair);
@@ -148,13 +158,14 @@ impl Memo {
             stamp,
             pairs_start,
             findings_start,
+            dropped_before: dropped.clone(),
             tainted: false,
         });
     }
 
     /// Ends the innermost comparison, its findings ending at `findings_end`; remembers it when
     /// its outcome depended on nothing visited before it.
-    fn leave(&mut self, findings_end: usize) {
+    fn leave(&mut self, findings_end: usize, dropped: &Dropped) {
         if let Some(frame) = self.frames.pop()
             && !frame.tainted
             && let Some(key) = frame.key
@@ -162,6 +173,13 @@ impl Memo {
             let entry = Entry {
                 pairs: frame.pairs_start..self.log.len(),
                 findings: frame.findings_start..findings_end,
+                dropped: dropped
+                    .iter()
+                    .filter_map(|(rule, &n)| {
+                        let before = frame.dropped_before.get(rule).copied().unwrap_or(0);
+                        (n > before).then(|| (rule.clone(), n - before))
+                    })
+                    .collect(),
             };
             self.entries.entry(key).or_insert(entry);
         }
@@ -170,9 +188,10 @@ impl Memo {
     /// The findings to replay for `key` in the current operation, its pairs marked visited; `None`
     /// when nothing is remembered or a pair it visited has been visited here already (the original
     /// would have been pruned differently).
-    fn replayable(&mut self, key: MemoKey) -> Option<Range<usize>> {
+    fn replayable(&mut self, key: MemoKey) -> Option<(Range<usize>, DroppedDelta)> {
         let entry = self.entries.get(&key)?;
         let (pairs, findings) = (entry.pairs.clone(), entry.findings.clone());
+        let dropped = entry.dropped.clone();
         if self.log[pairs.clone()]
             .iter()
             .any(|&p| self.seen(p).is_some())
@@ -188,7 +207,7 @@ impl Memo {
         if !self.frames.is_empty() {
             self.log.extend_from_within(pairs);
         }
-        Some(findings)
+        Some((findings, dropped))
     }
 }
 
@@ -222,19 +241,26 @@ impl<'a> Differ<'a> {
         {
             return;
         }
-        self.memo.enter(pair, key, self.out.len());
+        self.memo
+            .enter(pair, key, self.out.len(), self.cap.dropped());
         self.compare_schema_body(dir, role, b, n, name, depth);
-        self.memo.leave(self.out.len());
+        self.memo.leave(self.out.len(), self.cap.dropped());
     }
 
-    /// Replays a remembered comparison's findings under the current operation, if it may be.
+    /// Replays a remembered comparison's findings under the current operation, if it may be,
+    /// through the cap as if they were emitted again.
     fn replay(&mut self, key: MemoKey) -> bool {
-        let Some(findings) = self.memo.replayable(key) else {
+        let Some((findings, dropped)) = self.memo.replayable(key) else {
             return false;
         };
-        self.out.reserve(findings.len());
+        for ((id, level), n) in dropped {
+            self.cap.drop_many(&id, level, n);
+        }
         for i in findings {
             let f = &self.out[i];
+            if !self.cap.admit(&f.id, f.level) {
+                continue;
+            }
             let copy = Finding {
                 id: f.id.clone(),
                 level: f.level,

@@ -39,7 +39,7 @@ mod security;
 use serde_json::Value;
 
 use super::Document;
-use super::finding::{Finding, Level, Report, sort_findings};
+use super::finding::{Cap, Finding, Level, Report, sort_findings};
 use memo::Memo;
 
 pub(crate) use operations::template_params;
@@ -59,9 +59,11 @@ pub fn diff(base: &Document, new: &Document) -> Vec<Finding> {
         operation: None,
         memo: Memo::default(),
         media_seen: Vec::new(),
+        cap: Cap::default(),
     };
     differ.run();
     let mut out = differ.out;
+    out.extend(differ.cap.notes());
     sort_findings(&mut out);
     out
 }
@@ -115,10 +117,17 @@ struct Differ<'a> {
     /// the media types of one body or response usually share one schema, and comparing it again
     /// would only find its pair already visited.
     media_seen: Vec<(Dir, bool, String, String)>,
+    /// At most [`super::finding::MAX_FINDINGS_PER_RULE`] of each rule are kept: a schema shared
+    /// by many operations is reported once per operation, so findings can grow with operations
+    /// times properties.
+    cap: Cap,
 }
 
 impl Differ<'_> {
     fn emit(&mut self, id: &str, level: Level, path: &str, message: String) {
+        if !self.cap.admit(id, level) {
+            return;
+        }
         self.out.push(Finding {
             id: id.to_string(),
             level,
