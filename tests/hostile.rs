@@ -110,6 +110,40 @@ fn fuzz_regressions_inputs() {
 
 /// The fixtures pass every property, so the targets' checks themselves are sound.
 #[test]
+fn fuzz_regressions_backend_url() {
+    replay("backend_url", checks::backend_url);
+}
+
+/// The URL-building property on the paths that matter: issue 13's `@evil.example` and its kin,
+/// and paths real documents use.
+#[test]
+fn backend_url_check_holds_on_hostile_and_real_paths() {
+    for path in [
+        "@evil.example",
+        "/@evil.example",
+        "//evil.example",
+        "\\\\evil.example",
+        "http://user:pw@evil.example/x",
+        "/a/../../b",
+        "/a/%2e%2e/b",
+        "/a?x#y",
+        "/a\u{0}b",
+        "",
+        "/",
+        "/api/v1/",
+        "/resource-server",
+        "http://localhost:5000/api",
+        "{scheme}://{host}/v2",
+    ] {
+        for pick in 0..12u8 {
+            let mut data = vec![pick];
+            data.extend_from_slice(path.as_bytes());
+            checks::backend_url(&data);
+        }
+    }
+}
+
+#[test]
 fn fuzz_checks_hold_on_every_fixture() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
     let mut docs = Vec::new();

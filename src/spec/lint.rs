@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `apim-size-limit` | error | refuses inline documents over 4 MB (compact JSON, as sent) |
 //! | `apim-swagger2-no-scheme` | error | refuses Swagger 2.0 without an `http`/`https` scheme: "Cannot infer scheme" |
+//! | `apim-base-path-invalid` | error | (apim-gate's own) a `basePath` or server path that, joined to the address APIM calls, could name another host: not starting with `/`, or holding `@`, `\`, `?`, `#`, whitespace, control characters or `..` |
 //! | `apim-external-ref` | error | cannot follow `$ref`s to other files |
 //! | `apim-unresolved-ref` | error | fails on a local `$ref` that names nothing |
 //! | `apim-operation-id-collision` | error | two operationIds normalise to the same name: one gets a `-1` suffix and updates match the wrong operation |
@@ -32,9 +33,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
+use super::backend_url::{RULE as BASE_PATH_RULE, check_path, quoted};
 use super::diff::template_params;
 use super::finding::{Cap, sort_findings};
 use super::refs::{escape, join, local_pointer, ref_of, resolve};
+use super::rewrite::server_path;
 use super::{Document, Finding, Level, METHODS, SpecVersion};
 
 /// APIM's limit for documents sent inline.
@@ -56,6 +59,7 @@ pub fn lint(doc: &Document) -> Vec<Finding> {
     };
     l.size(doc);
     l.schemes();
+    l.base_path();
     l.operations();
     l.walk_document();
     l.recursion();
@@ -214,6 +218,42 @@ impl<'a> Linter<'a> {
                 "{found}; APIM refuses a Swagger 2.0 document without an http or https scheme \
                  (\"Cannot infer scheme from the document\"). Set `schemes: [\"https\"]` (apim-gate's \
                  rewrite does when it sets the host)."
+            ),
+        );
+    }
+
+    /// `basePath` (Swagger 2.0) or each top-level server's path (OpenAPI 3): what apim-gate joins
+    /// to the address APIM calls.
+    fn base_path(&mut self) {
+        if self.version.is_swagger2() {
+            if let Some(p) = self.root.get("basePath").and_then(Value::as_str) {
+                self.backend_path("basePath", "/basePath", p, p.trim_end_matches('/'));
+            }
+            return;
+        }
+        let servers = self.root.get("servers").and_then(Value::as_array);
+        for (i, server) in servers.into_iter().flatten().enumerate() {
+            let written = server.get("url").and_then(Value::as_str).unwrap_or("");
+            let member = format!("servers[{i}].url");
+            let ptr = format!("/servers/{i}/url");
+            self.backend_path(&member, &ptr, written, &server_path(server));
+        }
+    }
+
+    fn backend_path(&mut self, member: &str, ptr: &str, written: &str, path: &str) {
+        let Err(problem) = check_path(path) else {
+            return;
+        };
+        self.emit(
+            BASE_PATH_RULE,
+            Level::Error,
+            None,
+            ptr,
+            format!(
+                "the {member} `{}` {problem}; apim-gate joins it to the address APIM calls, where it \
+                 could name another host (`@`) or leave the path. Make it a path starting with `/` \
+                 without `@`, `\\`, `?`, `#`, whitespace, control characters or `..` segments.",
+                quoted(written)
             ),
         );
     }
