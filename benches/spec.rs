@@ -60,12 +60,17 @@ fn long_name_over_wide_all_of() -> String {
     .to_string()
 }
 
-/// Peak resident memory of this process since the last [`reset_peak_rss`], from the kernel.
-fn peak_rss_mb() -> Option<f64> {
+/// A memory figure of this process from the kernel, in MB: `VmHWM` is the peak resident size
+/// since the last [`reset_peak_rss`], `VmRSS` the current one.
+fn status_mb(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+fn peak_rss_mb() -> Option<f64> {
+    status_mb("VmHWM:")
 }
 
 /// Linux resets the peak (VmHWM) to the current resident size when 5 is written to clear_refs.
@@ -76,11 +81,12 @@ fn reset_peak_rss() -> bool {
 /// One run of `f` on the hostile document: its time and the process's peak memory during it.
 fn hostile(name: &str, f: impl FnOnce()) {
     let reset = reset_peak_rss();
+    let before = status_mb("VmRSS:").unwrap_or(0.0);
     let t = Instant::now();
     f();
     let elapsed = t.elapsed();
     let peak = match (reset, peak_rss_mb()) {
-        (true, Some(mb)) => format!("{mb:>7.1} MB peak RSS"),
+        (true, Some(mb)) => format!("{mb:>7.1} MB peak RSS (+{:.1} MB)", mb - before),
         (false, Some(mb)) => {
             format!("{mb:>7.1} MB peak RSS (process lifetime: clear_refs refused)")
         }
@@ -125,21 +131,6 @@ fn report(name: &str, bytes: usize, s: &Stats) {
 }
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let fixture_bytes = match std::fs::read(root.join(LARGEST)) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("cannot read {LARGEST}: {e} (the shared fixtures sit beside the repository)");
-            std::process::exit(2);
-        }
-    };
-    let fixture: Value = serde_json::from_slice(&fixture_bytes).expect("the fixture is JSON");
-    let big = scaled(&fixture, TEN_MB);
-    let options = |compact| RewriteOptions {
-        address: "10.224.0.4:30080".parse().expect("valid address"),
-        schemes: vec![Scheme::Http],
-        compact,
-    };
     println!(
         "apim-gate spec benchmarks ({} cores)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -155,6 +146,21 @@ fn main() {
         black_box(diff(black_box(&doc), black_box(&doc)));
     });
     drop(doc);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixture_bytes = match std::fs::read(root.join(LARGEST)) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cannot read {LARGEST}: {e} (the shared fixtures sit beside the repository)");
+            std::process::exit(2);
+        }
+    };
+    let fixture: Value = serde_json::from_slice(&fixture_bytes).expect("the fixture is JSON");
+    let big = scaled(&fixture, TEN_MB);
+    let options = |compact| RewriteOptions {
+        address: "10.224.0.4:30080".parse().expect("valid address"),
+        schemes: vec![Scheme::Http],
+        compact,
+    };
     for (label, bytes, runs) in [
         ("largest fixture", fixture_bytes.as_slice(), 50),
         ("10 MB document", big.as_bytes(), 10),
