@@ -1,5 +1,7 @@
 //! In-process timings of the spec layer: parse, rewrite, lint and diff on the largest fixture and
-//! on a 10 MB document made from it. A benchmark, not a test: it asserts nothing about time.
+//! on a 10 MB document made from it; and time and peak memory of lint and diff on issue 13's
+//! hostile document (a 60,000-character name over a 30,000-entry `allOf`, 600 KB), whose goal is
+//! under 1 s and 150 MB each. A benchmark, not a test: it asserts nothing about time.
 //!
 //! `cargo bench --bench spec` (release profile). `benches/run.sh` measures whole processes against
 //! jq, peak memory and cold start; the README's "Benchmarks" section has the numbers.
@@ -44,6 +46,60 @@ pub fn scaled(fixture: &Value, target: usize) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
+/// Issue 13's document: a 60,000-character property name over a 30,000-entry `allOf` (600 KB).
+fn long_name_over_wide_all_of() -> String {
+    let name = "a".repeat(60_000);
+    serde_json::json!({
+        "swagger": "2.0", "info": {"title": "t", "version": "1"}, "host": "h", "schemes": ["http"],
+        "paths": {"/p": {"post": {"operationId": "p",
+            "parameters": [{"in": "body", "name": "b", "schema": {"$ref": "#/definitions/Big"}}],
+            "responses": {"200": {"description": "ok", "schema": {"$ref": "#/definitions/Big"}}}}}},
+        "definitions": {"Big": {"type": "object",
+            "properties": {name: {"allOf": vec![serde_json::json!({"type": "string"}); 30_000]}}}}
+    })
+    .to_string()
+}
+
+/// A memory figure of this process from the kernel, in MB: `VmHWM` is the peak resident size
+/// since the last [`reset_peak_rss`], `VmRSS` the current one.
+fn status_mb(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn peak_rss_mb() -> Option<f64> {
+    status_mb("VmHWM:")
+}
+
+/// Linux resets the peak (VmHWM) to the current resident size when 5 is written to clear_refs.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// One run of `f` on the hostile document: its time and the process's peak memory during it.
+fn hostile(name: &str, f: impl FnOnce()) {
+    let reset = reset_peak_rss();
+    let before = status_mb("VmRSS:").unwrap_or(0.0);
+    let t = Instant::now();
+    f();
+    let elapsed = t.elapsed();
+    let peak = match (reset, peak_rss_mb()) {
+        (true, Some(mb)) => format!("{mb:>7.1} MB peak RSS (+{:.1} MB)", mb - before),
+        (false, Some(mb)) => {
+            format!("{mb:>7.1} MB peak RSS (process lifetime: clear_refs refused)")
+        }
+        _ => "peak RSS unknown (no /proc)".to_string(),
+    };
+    let goal = elapsed < Duration::from_secs(1) && peak_rss_mb().is_some_and(|mb| mb < 150.0);
+    println!(
+        "{name:<40} {:>9.2} ms   {peak}   goal < 1 s, < 150 MB: {}",
+        elapsed.as_secs_f64() * 1e3,
+        if goal { "met" } else { "MISSED" }
+    );
+}
+
 struct Stats {
     min: Duration,
     median: Duration,
@@ -75,6 +131,21 @@ fn report(name: &str, bytes: usize, s: &Stats) {
 }
 
 fn main() {
+    println!(
+        "apim-gate spec benchmarks ({} cores)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    // First, while the process is small: peak memory is what these runs add.
+    let text = long_name_over_wide_all_of();
+    println!("\nhostile document (issue 13): {} bytes", text.len());
+    let doc = Document::parse(text.as_bytes()).expect("the hostile document parses");
+    hostile("lint", || {
+        black_box(lint(black_box(&doc)));
+    });
+    hostile("diff (against itself)", || {
+        black_box(diff(black_box(&doc), black_box(&doc)));
+    });
+    drop(doc);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let fixture_bytes = match std::fs::read(root.join(LARGEST)) {
         Ok(b) => b,
@@ -90,10 +161,6 @@ fn main() {
         schemes: vec![Scheme::Http],
         compact,
     };
-    println!(
-        "apim-gate spec benchmarks ({} cores)",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
     for (label, bytes, runs) in [
         ("largest fixture", fixture_bytes.as_slice(), 50),
         ("10 MB document", big.as_bytes(), 10),

@@ -293,3 +293,61 @@ fn unescaped(shown: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// Arbitrary bytes as a `basePath` and as an OpenAPI 3 server URL (the first byte picks the
+/// address and schemes): a rewrite either refuses the document or gives a service URL and servers
+/// that are `scheme://address` followed by nothing or a path, never with a user part, a query, a
+/// fragment or a `..` segment, so APIM calls the discovered address and no other (issue 13).
+pub fn backend_url(data: &[u8]) {
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let path = String::from_utf8_lossy(rest);
+    let address: apim_gate::address::HostPort = ADDRESSES[usize::from(pick) % ADDRESSES.len()]
+        .parse()
+        .expect("the fixed addresses are valid");
+    let schemes = match (pick >> 2) % 3 {
+        0 => vec![Scheme::Http],
+        1 => vec![Scheme::Https],
+        _ => vec![Scheme::Https, Scheme::Http],
+    };
+    let options = RewriteOptions {
+        address: address.clone(),
+        schemes: schemes.clone(),
+        compact: true,
+    };
+    let documents = [
+        serde_json::json!({"swagger": "2.0", "info": {"title": "t", "version": "1"},
+            "basePath": path, "paths": {}}),
+        serde_json::json!({"openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+            "servers": [{"url": path}], "paths": {}}),
+    ];
+    for doc in documents {
+        let Ok(out) = rewrite(doc.to_string().as_bytes(), &options) else {
+            continue;
+        };
+        let mut urls = vec![out.service_url.clone()];
+        let written: Value = serde_json::from_str(&out.text).expect("a rewrite is JSON");
+        for server in written["servers"].as_array().into_iter().flatten() {
+            urls.push(
+                server["url"]
+                    .as_str()
+                    .expect("server urls are strings")
+                    .to_string(),
+            );
+        }
+        for url in urls {
+            let after = schemes
+                .iter()
+                .find_map(|s| url.strip_prefix(&format!("{}://{address}", s.as_str())))
+                .unwrap_or_else(|| panic!("{url:?} does not start with a scheme and {address}"));
+            assert!(after.is_empty() || after.starts_with('/'), "{url:?}");
+            assert!(!after.contains(['@', '\\', '?', '#']), "{url:?}");
+            assert!(
+                !after.chars().any(|c| c.is_control() || c.is_whitespace()),
+                "{url:?}"
+            );
+            assert!(!after.split('/').any(|s| s == ".."), "{url:?}");
+        }
+    }
+}

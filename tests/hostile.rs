@@ -110,6 +110,40 @@ fn fuzz_regressions_inputs() {
 
 /// The fixtures pass every property, so the targets' checks themselves are sound.
 #[test]
+fn fuzz_regressions_backend_url() {
+    replay("backend_url", checks::backend_url);
+}
+
+/// The URL-building property on the paths that matter: issue 13's `@evil.example` and its kin,
+/// and paths real documents use.
+#[test]
+fn backend_url_check_holds_on_hostile_and_real_paths() {
+    for path in [
+        "@evil.example",
+        "/@evil.example",
+        "//evil.example",
+        "\\\\evil.example",
+        "http://user:pw@evil.example/x",
+        "/a/../../b",
+        "/a/%2e%2e/b",
+        "/a?x#y",
+        "/a\u{0}b",
+        "",
+        "/",
+        "/api/v1/",
+        "/resource-server",
+        "http://localhost:5000/api",
+        "{scheme}://{host}/v2",
+    ] {
+        for pick in 0..12u8 {
+            let mut data = vec![pick];
+            data.extend_from_slice(path.as_bytes());
+            checks::backend_url(&data);
+        }
+    }
+}
+
+#[test]
 fn fuzz_checks_hold_on_every_fixture() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
     let mut docs = Vec::new();
@@ -674,4 +708,127 @@ fn durations_that_overflow_are_refused_not_panics() {
     assert_eq!(err.problems.len(), 1, "{err}");
     assert_eq!(err.problems[0].input, "pod-ready-timeout", "{err}");
     assert!(!err.to_string().contains("internal error"), "{err}");
+}
+
+// ---------------------------------------------------------------- findings and pointers (issue 13)
+
+/// A 60,000-character property name over a 30,000-entry `allOf` of `entry` (600 KB with
+/// `{"type":"string"}`), and `operations` operations whose response is a schema with that same
+/// property name, typed `leaf`.
+fn long_name_over_wide_all_of(entry: &Value, operations: usize, leaf: &str) -> String {
+    let name = "a".repeat(60_000);
+    let mut paths = serde_json::Map::new();
+    paths.insert(
+        "/big".into(),
+        serde_json::json!({"post": {"operationId": "big",
+            "parameters": [{"in": "body", "name": "b", "schema": {"$ref": "#/definitions/Big"}}],
+            "responses": {"200": {"description": "ok", "schema": {"$ref": "#/definitions/Big"}}}}}),
+    );
+    for i in 0..operations {
+        paths.insert(
+            format!("/small{i}"),
+            serde_json::json!({"get": {"operationId": format!("small{i}"),
+                "responses": {"200": {"description": "ok", "schema": {"$ref": "#/definitions/Small"}}}}}),
+        );
+    }
+    serde_json::json!({
+        "swagger": "2.0", "info": {"title": "t", "version": "1"}, "host": "h", "schemes": ["http"],
+        "paths": paths,
+        "definitions": {
+            "Big": {"type": "object", "properties": {name.clone(): {"allOf": vec![entry.clone(); 30_000]}}},
+            "Small": {"type": "object", "properties": {name: {"type": leaf}}},
+        }
+    })
+    .to_string()
+}
+
+#[test]
+fn a_long_name_over_a_wide_all_of_lints_and_diffs() {
+    let text = long_name_over_wide_all_of(&serde_json::json!({"type": "string"}), 0, "string");
+    assert!((590_000..700_000).contains(&text.len()), "{}", text.len());
+    let doc = Document::parse(text.as_bytes()).unwrap();
+    let (lint_findings, diff_findings) = within(Duration::from_secs(120), move || {
+        (lint(&doc), diff(&doc, &doc))
+    });
+    assert!(
+        !lint_findings
+            .iter()
+            .any(|f| f.level == apim_gate::spec::Level::Error),
+        "{lint_findings:?}"
+    );
+    assert!(diff_findings.is_empty(), "{diff_findings:?}");
+}
+
+/// The note that stands for the findings of `id` not listed.
+fn note<'f>(
+    findings: &'f [apim_gate::spec::Finding],
+    id: &str,
+) -> Option<&'f apim_gate::spec::Finding> {
+    findings
+        .iter()
+        .find(|f| f.id == id && f.path.is_empty() && f.message.contains("more"))
+}
+
+#[test]
+fn lint_lists_at_most_a_hundred_findings_of_a_rule_and_counts_the_rest() {
+    use apim_gate::spec::finding::MAX_FINDINGS_PER_RULE;
+    let dangling = serde_json::json!({"$ref": "#/definitions/Missing"});
+    let text = long_name_over_wide_all_of(&dangling, 0, "string");
+    let doc = Document::parse(text.as_bytes()).unwrap();
+    let findings = within(Duration::from_secs(120), move || lint(&doc));
+    let listed: Vec<_> = findings
+        .iter()
+        .filter(|f| f.id == "apim-unresolved-ref" && !f.path.is_empty())
+        .collect();
+    assert_eq!(listed.len(), MAX_FINDINGS_PER_RULE);
+    assert!(
+        listed[0]
+            .path
+            .starts_with("/definitions/Big/properties/aaaa")
+    );
+    assert!(
+        listed[0].path.ends_with("/$ref"),
+        "{}",
+        &listed[0].path[60_000..]
+    );
+    let note = note(&findings, "apim-unresolved-ref").expect("a note counts the rest");
+    assert_eq!(note.level, apim_gate::spec::Level::Error);
+    assert!(
+        note.message
+            .starts_with("29900 more `apim-unresolved-ref` findings are not listed"),
+        "{}",
+        note.message
+    );
+    let text = render_text(&findings);
+    assert!(text.contains("29900 more"), "the note reaches the output");
+}
+
+#[test]
+fn diff_lists_at_most_a_hundred_findings_of_a_rule_and_counts_the_rest() {
+    use apim_gate::spec::finding::MAX_FINDINGS_PER_RULE;
+    let entry = serde_json::json!({"type": "string"});
+    let base =
+        Document::parse(long_name_over_wide_all_of(&entry, 300, "string").as_bytes()).unwrap();
+    let new =
+        Document::parse(long_name_over_wide_all_of(&entry, 300, "integer").as_bytes()).unwrap();
+    let findings = within(Duration::from_secs(120), move || diff(&base, &new));
+    let id = "response-property-type-changed";
+    let listed: Vec<_> = findings
+        .iter()
+        .filter(|f| f.id == id && f.operation.is_some())
+        .collect();
+    assert_eq!(
+        listed.len(),
+        MAX_FINDINGS_PER_RULE,
+        "one per operation, capped"
+    );
+    let note = note(&findings, id).expect("a note counts the rest");
+    assert_eq!(note.level, apim_gate::spec::Level::Error);
+    assert!(
+        note.message
+            .starts_with("200 more `response-property-type-changed` findings"),
+        "{}",
+        note.message
+    );
+    assert!(apim_gate::spec::finding::Report::new(findings).breaking);
 }

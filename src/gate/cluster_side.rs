@@ -41,6 +41,12 @@ impl ClusterSideError {
     pub fn exit(&self) -> Exit {
         match self {
             ClusterSideError::Cluster(e) => e.exit(),
+            // The document names a backend path that could move APIM to another host: refused,
+            // as the lint rule `apim-base-path-invalid` refuses it.
+            ClusterSideError::Spec {
+                source: crate::spec::SpecError::BackendPath { .. },
+                ..
+            } => Exit::Refused,
             ClusterSideError::Spec { .. } => Exit::Kubernetes,
             ClusterSideError::Scheme(_) => Exit::Input,
         }

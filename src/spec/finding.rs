@@ -1,6 +1,14 @@
-//! A finding of the lint or the breaking-change check: a rule id, a level, where, and why.
+//! A finding of the lint or the breaking-change check: a rule id, a level, where, and why; and
+//! the cap on how many of one rule a report lists.
+
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
+
+/// Findings of one rule listed in a report; the rest are counted in one note. A document of a
+/// few hundred kilobytes can otherwise produce tens of thousands of findings, each quoting a long
+/// name and its JSON pointer, and exhaust memory (issue 13); a hundred are enough to act on.
+pub const MAX_FINDINGS_PER_RULE: usize = 100;
 
 /// How serious a finding is. Ordered: `Info < Warning < Error`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -37,6 +45,64 @@ pub struct Finding {
     /// Where in the document, as a JSON pointer (`/paths/~1pets/get/parameters/0`).
     pub path: String,
     pub message: String,
+}
+
+/// Keeps at most [`MAX_FINDINGS_PER_RULE`] findings of each rule and counts the others, so that
+/// callers build a finding's pointer and message only when it will be kept.
+#[derive(Default)]
+pub(crate) struct Cap {
+    kept: HashMap<String, usize>,
+    /// Findings not kept, by rule and level.
+    dropped: BTreeMap<(String, Level), usize>,
+}
+
+impl Cap {
+    /// Whether a finding of rule `id` is kept; if not, it is counted.
+    pub(crate) fn admit(&mut self, id: &str, level: Level) -> bool {
+        let kept = match self.kept.get_mut(id) {
+            Some(kept) => kept,
+            None => self.kept.entry(id.to_string()).or_insert(0),
+        };
+        if *kept < MAX_FINDINGS_PER_RULE {
+            *kept += 1;
+            return true;
+        }
+        self.drop_many(id, level, 1);
+        false
+    }
+
+    /// Counts `n` findings of rule `id` as not kept.
+    pub(crate) fn drop_many(&mut self, id: &str, level: Level, n: usize) {
+        *self.dropped.entry((id.to_string(), level)).or_insert(0) += n;
+    }
+
+    /// How many findings were not kept so far, by rule and level.
+    pub(crate) fn dropped(&self) -> &BTreeMap<(String, Level), usize> {
+        &self.dropped
+    }
+
+    /// One note per rule and level with findings not kept, at that level, so the verdict and
+    /// `--fail-on` are what they would be with every finding listed.
+    pub(crate) fn notes(&self) -> Vec<Finding> {
+        self.dropped
+            .iter()
+            .map(|((id, level), n)| Finding {
+                id: id.clone(),
+                level: *level,
+                operation: None,
+                path: String::new(),
+                message: format!(
+                    "{n} more `{id}` {} not listed: at most {MAX_FINDINGS_PER_RULE} findings of \
+                     one rule are shown. Fix the ones shown and run again to see the rest.",
+                    if *n == 1 {
+                        "finding is"
+                    } else {
+                        "findings are"
+                    }
+                ),
+            })
+            .collect()
+    }
 }
 
 /// `--fail-on` and friends: `error`, `warning` (or `warn`), `info`, in any case.

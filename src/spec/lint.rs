@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `apim-size-limit` | error | refuses inline documents over 4 MB (compact JSON, as sent) |
 //! | `apim-swagger2-no-scheme` | error | refuses Swagger 2.0 without an `http`/`https` scheme: "Cannot infer scheme" |
+//! | `apim-base-path-invalid` | error | (apim-gate's own) a `basePath` or server path that, joined to the address APIM calls, could name another host: not starting with `/`, or holding `@`, `\`, `?`, `#`, whitespace, control characters or `..` |
 //! | `apim-external-ref` | error | cannot follow `$ref`s to other files |
 //! | `apim-unresolved-ref` | error | fails on a local `$ref` that names nothing |
 //! | `apim-operation-id-collision` | error | two operationIds normalise to the same name: one gets a `-1` suffix and updates match the wrong operation |
@@ -32,9 +33,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
+use super::backend_url::{RULE as BASE_PATH_RULE, check_path, quoted};
 use super::diff::template_params;
-use super::finding::sort_findings;
-use super::refs::{join, local_pointer, ref_of, resolve};
+use super::finding::{Cap, sort_findings};
+use super::refs::{escape, join, local_pointer, ref_of, resolve};
+use super::rewrite::server_path;
 use super::{Document, Finding, Level, METHODS, SpecVersion};
 
 /// APIM's limit for documents sent inline.
@@ -52,12 +55,16 @@ pub fn lint(doc: &Document) -> Vec<Finding> {
         root: doc.value(),
         version: doc.version(),
         out: Vec::new(),
+        cap: Cap::default(),
     };
     l.size(doc);
     l.schemes();
+    l.base_path();
     l.operations();
     l.walk_document();
     l.recursion();
+    let notes = l.cap.notes();
+    l.out.extend(notes);
     sort_findings(&mut l.out);
     l.out
 }
@@ -103,6 +110,31 @@ struct Linter<'a> {
     root: &'a Value,
     version: &'a SpecVersion,
     out: Vec<Finding>,
+    /// At most [`super::finding::MAX_FINDINGS_PER_RULE`] of each rule are kept.
+    cap: Cap,
+}
+
+/// One step of a JSON pointer, borrowed from the document: the walk keeps the path to where it
+/// is as tokens and builds a pointer only for a finding it keeps. Copying the parent's pointer for
+/// every child made a 600 KB document (a 60,000-character name over a 30,000-entry `allOf`) take
+/// gigabytes.
+#[derive(Clone, Copy)]
+enum Token<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The JSON pointer of a path of tokens.
+fn pointer(path: &[Token<'_>]) -> String {
+    let mut out = String::new();
+    for token in path {
+        out.push('/');
+        match token {
+            Token::Key(k) => out.push_str(&escape(k)),
+            Token::Index(i) => out.push_str(&i.to_string()),
+        }
+    }
+    out
 }
 
 impl<'a> Linter<'a> {
@@ -114,12 +146,27 @@ impl<'a> Linter<'a> {
         path: &str,
         message: String,
     ) {
+        self.emit_with(id, level, operation, || path.to_string(), || message);
+    }
+
+    /// [`Self::emit`] that builds the pointer and the message only when the finding is kept.
+    fn emit_with(
+        &mut self,
+        id: &str,
+        level: Level,
+        operation: Option<String>,
+        path: impl FnOnce() -> String,
+        message: impl FnOnce() -> String,
+    ) {
+        if !self.cap.admit(id, level) {
+            return;
+        }
         self.out.push(Finding {
             id: id.to_string(),
             level,
             operation,
-            path: path.to_string(),
-            message,
+            path: path(),
+            message: message(),
         });
     }
 
@@ -171,6 +218,42 @@ impl<'a> Linter<'a> {
                 "{found}; APIM refuses a Swagger 2.0 document without an http or https scheme \
                  (\"Cannot infer scheme from the document\"). Set `schemes: [\"https\"]` (apim-gate's \
                  rewrite does when it sets the host)."
+            ),
+        );
+    }
+
+    /// `basePath` (Swagger 2.0) or each top-level server's path (OpenAPI 3): what apim-gate joins
+    /// to the address APIM calls.
+    fn base_path(&mut self) {
+        if self.version.is_swagger2() {
+            if let Some(p) = self.root.get("basePath").and_then(Value::as_str) {
+                self.backend_path("basePath", "/basePath", p, p.trim_end_matches('/'));
+            }
+            return;
+        }
+        let servers = self.root.get("servers").and_then(Value::as_array);
+        for (i, server) in servers.into_iter().flatten().enumerate() {
+            let written = server.get("url").and_then(Value::as_str).unwrap_or("");
+            let member = format!("servers[{i}].url");
+            let ptr = format!("/servers/{i}/url");
+            self.backend_path(&member, &ptr, written, &server_path(server));
+        }
+    }
+
+    fn backend_path(&mut self, member: &str, ptr: &str, written: &str, path: &str) {
+        let Err(problem) = check_path(path) else {
+            return;
+        };
+        self.emit(
+            BASE_PATH_RULE,
+            Level::Error,
+            None,
+            ptr,
+            format!(
+                "the {member} `{}` {problem}; apim-gate joins it to the address APIM calls, where it \
+                 could name another host (`@`) or leave the path. Make it a path starting with `/` \
+                 without `@`, `\\`, `?`, `#`, whitespace, control characters or `..` segments.",
+                quoted(written)
             ),
         );
     }
@@ -485,26 +568,32 @@ impl<'a> Linter<'a> {
     /// const values and `x-` extensions are data, not schema, and are not entered.
     fn walk_document(&mut self) {
         let mut seen: BTreeMap<&'static str, (String, usize)> = BTreeMap::new();
-        let mut stack: Vec<(&Value, String, bool, usize)> =
-            vec![(self.root, String::new(), false, 0)];
+        // Where the value popped last is; a value at depth d has d tokens.
+        let mut path: Vec<Token<'a>> = Vec::new();
+        // (value, its token below its parent, whether its keys are names, depth)
+        let mut stack: Vec<(&'a Value, Option<Token<'a>>, bool, usize)> =
+            vec![(self.root, None, false, 0)];
         let v31 = matches!(self.version, SpecVersion::OpenApi31(_));
-        while let Some((value, ptr, names, depth)) = stack.pop() {
+        while let Some((value, token, names, depth)) = stack.pop() {
+            // Depth-first: everything popped since this value's parent lies below the parent.
+            path.truncate(depth.saturating_sub(1));
+            path.extend(token);
             if depth > MAX_WALK_DEPTH {
                 continue;
             }
             match value {
                 Value::Array(items) => {
                     for (i, v) in items.iter().enumerate().rev() {
-                        stack.push((v, join(&ptr, &i.to_string()), false, depth + 1));
+                        stack.push((v, Some(Token::Index(i)), false, depth + 1));
                     }
                 }
                 Value::Object(obj) => {
                     if !names {
                         if let Some(r) = ref_of(value) {
-                            self.reference(r, &ptr);
+                            self.reference(r, &path);
                         }
                         if v31 {
-                            three_one_keywords(obj, &ptr, &mut seen);
+                            three_one_keywords(obj, &path, &mut seen);
                         }
                     }
                     for (k, v) in obj.iter().rev() {
@@ -512,7 +601,7 @@ impl<'a> Linter<'a> {
                             continue;
                         }
                         let child_names = !names && is_name_map(k);
-                        stack.push((v, join(&ptr, k), child_names, depth + 1));
+                        stack.push((v, Some(Token::Key(k)), child_names, depth + 1));
                     }
                 }
                 _ => {}
@@ -567,25 +656,25 @@ impl<'a> Linter<'a> {
         }
     }
 
-    fn reference(&mut self, reference: &str, ptr: &str) {
-        let ref_ptr = join(ptr, "$ref");
+    fn reference(&mut self, reference: &str, path: &[Token<'_>]) {
+        let ref_ptr = || join(&pointer(path), "$ref");
         match local_pointer(reference) {
-            None => self.emit(
+            None => self.emit_with(
                 "apim-external-ref",
                 Level::Error,
                 None,
-                &ref_ptr,
-                format!(
+                ref_ptr,
+                || format!(
                     "`$ref: {reference}` points outside the document; APIM cannot follow references to \
                      other files. Bundle the document into one file first."
                 ),
             ),
-            Some(target) if self.root.pointer(&target).is_none() => self.emit(
+            Some(target) if self.root.pointer(&target).is_none() => self.emit_with(
                 "apim-unresolved-ref",
                 Level::Error,
                 None,
-                &ref_ptr,
-                format!(
+                ref_ptr,
+                || format!(
                     "`$ref: {reference}` names nothing in the document; APIM's import fails on it. Fix the \
                      reference or add the missing component."
                 ),
@@ -783,7 +872,7 @@ fn is_name_map(k: &str) -> bool {
 
 fn three_one_keywords(
     obj: &Map<String, Value>,
-    ptr: &str,
+    path: &[Token<'_>],
     seen: &mut BTreeMap<&'static str, (String, usize)>,
 ) {
     const KEYWORDS: &[&str] = &[
@@ -807,19 +896,22 @@ fn three_one_keywords(
         "propertyNames",
         "contains",
     ];
-    let mut note = |keyword: &'static str, at: String| {
-        let entry = seen.entry(keyword).or_insert((at, 0));
+    // Only the first place of each keyword is shown: its pointer is built once.
+    let mut note = |keyword: &'static str, token: &str| {
+        let entry = seen
+            .entry(keyword)
+            .or_insert_with(|| (join(&pointer(path), token), 0));
         entry.1 += 1;
     };
     for &k in KEYWORDS {
         if obj.contains_key(k) {
-            note(k, join(ptr, k));
+            note(k, k);
         }
     }
     if let Some(Value::Array(types)) = obj.get("type") {
         let non_null = types.iter().filter(|t| t.as_str() != Some("null")).count();
         if non_null > 1 {
-            note("type", join(ptr, "type"));
+            note("type", "type");
         }
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! Everything here is pure: bytes and values in, values and typed errors out.
 
+pub mod backend_url;
 pub mod diff;
 pub mod finding;
 pub mod lint;
@@ -96,6 +97,21 @@ pub enum SpecError {
         "the document declares {member} {found}; apim-gate supports Swagger 2.0 and OpenAPI 3.0/3.1"
     )]
     UnsupportedVersion { member: &'static str, found: String },
+    /// A `basePath` or server path that could make APIM call another host (rule
+    /// `apim-base-path-invalid`).
+    #[error(
+        "the document's {member} `{value}` is refused: {problem} (apim-base-path-invalid). It is \
+         joined to the address APIM calls, so it must be a path starting with `/` without `@`, `\\`, \
+         `?`, `#`, whitespace, control characters or `..` segments. Change {member} in the \
+         service's document (or drop it)"
+    )]
+    BackendPath {
+        /// `basePath` or `servers[0].url`.
+        member: &'static str,
+        /// The value, quoted for a log line.
+        value: String,
+        problem: Box<backend_url::BackendUrlError>,
+    },
 }
 
 /// A parsed OpenAPI document.

@@ -12,6 +12,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
+use super::backend_url::{backend_url, quoted};
 use super::{Document, SourceFormat, SpecError, SpecVersion, snippet, text_of};
 use crate::address::HostPort;
 
@@ -180,9 +181,9 @@ fn rewrite_json(text: &str, options: &RewriteOptions) -> Result<Rewritten, SpecE
             .and_then(|(_, v)| serde_json::from_str::<Value>(v.get()).ok())
     };
     let (replacements, service_url) = if version.is_swagger2() {
-        swagger2_members(get("basePath"), options)
+        swagger2_members(get("basePath"), options)?
     } else {
-        openapi3_members(get("servers"), options)
+        openapi3_members(get("servers"), options)?
     };
 
     let style = if options.compact {
@@ -283,9 +284,9 @@ fn rewrite_value(doc: Document, options: &RewriteOptions) -> Result<Rewritten, S
         unreachable!("a parsed Document is always an object")
     };
     let (replacements, service_url) = if version.is_swagger2() {
-        swagger2_members(obj.get("basePath").cloned(), options)
+        swagger2_members(obj.get("basePath").cloned(), options)?
     } else {
-        openapi3_members(obj.get("servers").cloned(), options)
+        openapi3_members(obj.get("servers").cloned(), options)?
     };
     let mut out: Vec<(String, Value)> = obj.into_iter().collect();
     for (name, value) in replacements {
@@ -310,49 +311,62 @@ fn rewrite_value(doc: Document, options: &RewriteOptions) -> Result<Rewritten, S
     })
 }
 
+/// Members replaced in the document, and the service URL.
+type Replaced = (Vec<(String, Value)>, String);
+
 fn swagger2_members(
     base_path: Option<Value>,
     options: &RewriteOptions,
-) -> (Vec<(String, Value)>, String) {
+) -> Result<Replaced, SpecError> {
     let host = options.address.to_string();
     let schemes: Vec<Value> = options.schemes.iter().map(|s| json!(s.as_str())).collect();
-    let base = base_path
-        .as_ref()
-        .and_then(Value::as_str)
-        .map(|p| p.trim_end_matches('/').to_string())
-        .unwrap_or_default();
+    let written = base_path.as_ref().and_then(Value::as_str).unwrap_or("");
+    let base = written.trim_end_matches('/');
     let scheme = preferred_scheme(&options.schemes);
-    (
+    let service_url =
+        backend_url(scheme, &options.address, base).map_err(|problem| SpecError::BackendPath {
+            member: "basePath",
+            value: quoted(written),
+            problem: Box::new(problem),
+        })?;
+    Ok((
         vec![
-            ("host".to_string(), Value::String(host.clone())),
+            ("host".to_string(), Value::String(host)),
             ("schemes".to_string(), Value::Array(schemes)),
         ],
-        format!("{}://{host}{base}", scheme.as_str()),
-    )
+        service_url,
+    ))
 }
 
 fn openapi3_members(
     servers: Option<Value>,
     options: &RewriteOptions,
-) -> (Vec<(String, Value)>, String) {
-    let path = servers
-        .as_ref()
-        .and_then(|s| s.get(0))
-        .map(server_path)
-        .unwrap_or_default();
-    let host = options.address.to_string();
-    let urls: Vec<String> = options
+) -> Result<Replaced, SpecError> {
+    let first = servers.as_ref().and_then(|s| s.get(0));
+    let path = first.map(server_path).unwrap_or_default();
+    let url_of = |scheme: Scheme| {
+        backend_url(scheme, &options.address, &path).map_err(|problem| SpecError::BackendPath {
+            member: "servers[0].url",
+            value: quoted(
+                first
+                    .and_then(|s| s.get("url"))
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+            ),
+            problem: Box::new(problem),
+        })
+    };
+    let urls = options
         .schemes
         .iter()
-        .map(|s| format!("{}://{host}{path}", s.as_str()))
-        .collect();
-    let scheme = preferred_scheme(&options.schemes);
-    let service_url = format!("{}://{host}{path}", scheme.as_str());
+        .map(|s| url_of(*s))
+        .collect::<Result<Vec<String>, SpecError>>()?;
+    let service_url = url_of(preferred_scheme(&options.schemes))?;
     let servers = urls.into_iter().map(|u| json!({ "url": u })).collect();
-    (
+    Ok((
         vec![("servers".to_string(), Value::Array(servers))],
         service_url,
-    )
+    ))
 }
 
 /// APIM takes https when a document offers both.

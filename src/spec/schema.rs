@@ -4,11 +4,11 @@
 //! Swagger 2.0 non-body parameters carry their schema keywords on the parameter itself, so a
 //! parameter object can be viewed as a schema too.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use serde_json::Value;
 
-use super::refs::{join, resolve};
+use super::refs::{join, ref_of, resolve};
 
 /// `allOf` nesting followed when merging; deeper members are ignored rather than risk the stack.
 const MAX_ALL_OF_DEPTH: usize = 16;
@@ -94,8 +94,14 @@ impl<'a> View<'a> {
             }
         }
         let mut view = View::empty(resolved.pointer.clone());
-        let mut absorbed = BTreeSet::new();
-        view.absorb(root, resolved.value, &resolved.pointer, 0, &mut absorbed);
+        let mut absorbed = HashSet::new();
+        view.absorb(
+            root,
+            resolved.value,
+            At::Built(&resolved.pointer),
+            0,
+            &mut absorbed,
+        );
         Some(view)
     }
 
@@ -141,17 +147,31 @@ impl<'a> View<'a> {
         &mut self,
         root: &'a Value,
         value: &'a Value,
-        pointer: &str,
+        at: At<'_>,
         depth: usize,
-        absorbed: &mut BTreeSet<String>,
+        absorbed: &mut HashSet<*const Value>,
     ) {
-        // Each schema once: `allOf` members may repeat or refer back to the schema itself.
-        if !absorbed.insert(pointer.to_string()) {
+        // Each schema once: `allOf` members may repeat or refer back to the schema itself. A
+        // schema is identified by where it is in the document, as its pointer would.
+        if !absorbed.insert(std::ptr::from_ref(value)) {
             return;
         }
         let Some(obj) = value.as_object() else {
             return;
         };
+        // Built only when a member needs it: a 30,000-entry `allOf` under a long name would
+        // otherwise copy that name 30,000 times.
+        let needs_pointer = obj.contains_key("properties")
+            || obj.get("items").is_some_and(Value::is_object)
+            || obj
+                .get("additionalProperties")
+                .is_some_and(Value::is_object);
+        let pointer = if needs_pointer {
+            at.build()
+        } else {
+            String::new()
+        };
+        let pointer = pointer.as_str();
         if self.types.is_none() {
             match obj.get("type") {
                 Some(Value::String(t)) if t == "null" => self.nullable = true,
@@ -251,11 +271,12 @@ impl<'a> View<'a> {
             return;
         }
         if let Some(members) = obj.get("allOf").and_then(Value::as_array) {
-            let all_ptr = join(pointer, "allOf");
             for (i, member) in members.iter().enumerate() {
-                let member_ptr = join(&all_ptr, &i.to_string());
-                if let Some(r) = resolve(root, member, &member_ptr) {
-                    self.absorb(root, r.value, &r.pointer, depth + 1, absorbed);
+                if ref_of(member).is_none() {
+                    self.absorb(root, member, At::Member(&at, i), depth + 1, absorbed);
+                } else if let Some(r) = resolve(root, member, "") {
+                    // A reference names its target's pointer, whatever the start was.
+                    self.absorb(root, r.value, At::Built(&r.pointer), depth + 1, absorbed);
                 }
             }
         }
@@ -280,6 +301,22 @@ impl<'a> View<'a> {
             text.push_str(&format!(" ({f})"));
         }
         text
+    }
+}
+
+/// Where a schema being absorbed is: a pointer, or the `allOf` member `i` of another schema.
+#[derive(Clone, Copy)]
+enum At<'p> {
+    Built(&'p str),
+    Member(&'p At<'p>, usize),
+}
+
+impl At<'_> {
+    fn build(&self) -> String {
+        match self {
+            At::Built(p) => (*p).to_string(),
+            At::Member(parent, i) => join(&join(&parent.build(), "allOf"), &i.to_string()),
+        }
     }
 }
 
