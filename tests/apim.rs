@@ -1265,6 +1265,7 @@ async fn a_clean_up_deletes_only_what_carries_this_runs_marker() {
     let take_over = ArmRequest::patch(
         t.api_url(Some(2)),
         json!({"properties": {"apiRevisionDescription": "another run's revision"}}),
+        None,
     );
     let arm = &signed.arm;
     let hook = Hook(|e: &Event| {
