@@ -1837,12 +1837,7 @@ async fn resource_ids_in_bodies_are_literal() {
             accepted.body
         );
         let (created, _) = arm.poll(&accepted).await;
-        assert_eq!(
-            created.status,
-            StatusCode::OK,
-            "{rg}: {}",
-            created.body
-        );
+        assert_eq!(created.status, StatusCode::OK, "{rg}: {}", created.body);
         assert_eq!(
             created.body["id"],
             format!("{}/apis/{api}", arm.service),
