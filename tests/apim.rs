@@ -564,7 +564,9 @@ async fn first_publish_then_unchanged_then_a_changed_document_becomes_revision_2
     let w = writes(&arm_since(&sb, mark));
     assert_eq!(w.len(), 4, "create, import, release, product: {w:?}");
     assert!(w[0].contains(";rev=2"), "{w:?}");
-    assert!(w[2].contains("/releases/"), "{w:?}");
+    assert!(w[2].contains("/releases/apim-gate-rev2-"), "{w:?}");
+    // On the bare API, the revision named in the body (azure-cli, APIOps).
+    assert!(!w[2].contains(";rev="), "{w:?}");
     let cur = apim::current_api(&signed.arm, &t).await.unwrap().unwrap();
     assert_eq!(cur.revision, 2);
     assert_eq!(cur.operations.len(), doc2.operations().len());
@@ -1265,6 +1267,7 @@ async fn a_clean_up_deletes_only_what_carries_this_runs_marker() {
     let take_over = ArmRequest::patch(
         t.api_url(Some(2)),
         json!({"properties": {"apiRevisionDescription": "another run's revision"}}),
+        None,
     );
     let arm = &signed.arm;
     let hook = Hook(|e: &Event| {
@@ -1422,4 +1425,71 @@ async fn changed_inputs_on_an_unchanged_document_are_set_on_the_current_api() {
     assert_eq!(p["displayName"], "Shown name");
     assert_eq!(sorted_protocols(&p), ["http", "https"]);
     assert_eq!(p["subscriptionRequired"], false);
+}
+
+#[tokio::test]
+async fn a_link_export_answered_500_falls_back_to_the_inline_export() {
+    let sb = start(&[]).await;
+    let signed = fast(sign_in(&env_with(&sb, &[], &[])).await.unwrap());
+    let t = target(&sb, &signed);
+    let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+    apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+        .await
+        .expect("publish");
+    // APIM fails the -link export itself, every time (Azure/apiops#223).
+    arm_fault(&sb, json!({"arm-export-link-500": 100})).await;
+    let mark = sb.requests().len();
+    let inline = apim::export_current(&signed.arm, &t)
+        .await
+        .unwrap_or_else(|e| panic!("falls back to the inline export: {e}"))
+        .expect("exported");
+    let since = arm_since(&sb, mark);
+    assert!(
+        since
+            .iter()
+            .any(|r| r.path.contains("format=openapi%2Bjson-link") && r.status == 500),
+        "{since:?}"
+    );
+    assert!(
+        since
+            .iter()
+            .any(|r| r.path.contains("format=openapi%2Bjson&") && r.status == 200),
+        "{since:?}"
+    );
+    assert!(!since.iter().any(|r| r.path.contains("swagger-json")));
+    assert_eq!(
+        Document::parse(&inline).unwrap().operations().len(),
+        doc.operations().len()
+    );
+}
+
+#[tokio::test]
+async fn a_release_applied_whose_answer_is_lost_is_not_rolled_back() {
+    let sb = start(&[]).await;
+    let signed = fast(sign_in(&env_with(&sb, &[], &[])).await.unwrap());
+    let t = target(&sb, &signed);
+    let (doc, url) = rewritten(&fixture("basic-swagger2.json"));
+    let first = apim::publish(&signed.arm, &request(&t, &doc, &url), &apim::Quiet)
+        .await
+        .expect("first publish");
+    // Every release PUT is applied, and answered 504 (past the client's retries).
+    arm_fault(&sb, json!({"arm-release-lost": 100})).await;
+    let (doc2, url2) = rewritten(&changed_swagger());
+    let mark = sb.requests().len();
+    let out = apim::publish(&signed.arm, &request(&t, &doc2, &url2), &apim::Quiet)
+        .await
+        .unwrap_or_else(|e| panic!("the applied release is recognised: {e}"));
+    assert_eq!(out.revision, Some(2));
+    let since = arm_since(&sb, mark);
+    assert!(
+        since
+            .iter()
+            .any(|r| r.path.contains("/releases/") && r.status == 504),
+        "{since:?}"
+    );
+    assert!(!since.iter().any(|r| r.method == "DELETE"), "{since:?}");
+    let cur = apim::current_api(&signed.arm, &t).await.unwrap().unwrap();
+    assert_eq!(cur.revision, 2);
+    assert_eq!(revisions(&signed, &t).await, [(1, false), (2, true)]);
+    assert_eq!(first.revision, Some(1));
 }

@@ -55,6 +55,31 @@ fn cases() -> Vec<Case> {
             retries: |l| count(l, |r| r.emulator == "arm" && r.status == 409),
         },
         Case {
+            // The same refusal under ARM's generic code (Azure/apiops PR #787).
+            fault: "arm-409-conflict",
+            value: 2,
+            retry_after: 0,
+            expect: Expect::Survives,
+            retries: |l| count(l, |r| r.emulator == "arm" && r.status == 409),
+        },
+        Case {
+            // APIM fails the link export of the baseline (Azure/apiops#223); past the retries
+            // the inline export is used (tests/apim.rs).
+            fault: "arm-export-link-500",
+            value: 2,
+            retry_after: 0,
+            expect: Expect::Survives,
+            retries: |l| count(l, |r| r.emulator == "arm" && r.status == 500),
+        },
+        Case {
+            // The release is applied but its answer is a 504.
+            fault: "arm-release-lost",
+            value: 1,
+            retry_after: 0,
+            expect: Expect::Survives,
+            retries: |l| count(l, |r| r.emulator == "arm" && r.status == 504),
+        },
+        Case {
             // A large import answered 422 ManagementApiRequestFailed while it runs on
             // (Azure/apiops#497, #689): waited out, not rolled back.
             fault: "arm-import-422",
@@ -262,6 +287,16 @@ async fn kube_5xx_past_the_retry_bound_fails_with_exit_3() {
 #[tokio::test(flavor = "multi_thread")]
 async fn arm_409_in_progress_is_retried() {
     assert!(one("arm-409").await.retries >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn arm_409_conflict_in_progress_is_retried() {
+    assert!(one("arm-409-conflict").await.retries >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_release_answer_is_survived() {
+    assert!(one("arm-release-lost").await.retries >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

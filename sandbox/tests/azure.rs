@@ -602,7 +602,7 @@ async fn openapi_import_is_a_long_running_operation() {
     );
     let (done, polls) = arm.poll(&accepted).await;
     assert_eq!(polls, 2);
-    assert_eq!(done.status, StatusCode::CREATED, "{}", done.body);
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     let props = &done.body["properties"];
     assert_eq!(props["path"], "products");
     // No https server in the document, and a serviceUrl sent with an OpenAPI import is ignored.
@@ -668,7 +668,7 @@ async fn swagger_imports_need_a_scheme_and_use_host_and_base_path() {
         .import("hosted", "swagger-json", &swagger_with_host(), json!({}))
         .await;
     let (done, _) = arm.poll(&accepted).await;
-    assert_eq!(done.status, StatusCode::CREATED, "{}", done.body);
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert_eq!(
         done.body["properties"]["serviceUrl"],
         "https://backend.internal:8443/api"
@@ -810,6 +810,20 @@ async fn etags_change_and_if_match_is_honoured() {
         arm.get("/apis/echo").await.body["properties"]["serviceUrl"],
         "https://d"
     );
+    // Api_Update requires If-Match (IfMatchRequiredParameter).
+    let bare = arm
+        .patch(
+            "/apis/echo",
+            json!({"properties": {"serviceUrl": "https://e"}}),
+            None,
+        )
+        .await;
+    assert_eq!(bare.status, StatusCode::BAD_REQUEST, "{}", bare.body);
+    assert!(bare.body.to_string().contains("If-Match"), "{}", bare.body);
+    assert_eq!(
+        arm.get("/apis/echo").await.body["properties"]["serviceUrl"],
+        "https://d"
+    );
 }
 
 #[tokio::test]
@@ -919,6 +933,82 @@ async fn staged_revision_then_release() {
     );
     let (apis, _) = arm.all("/products/starter/apis").await;
     assert_eq!(apis.len(), 1);
+}
+
+#[tokio::test]
+async fn faults_conflict_by_generic_code_failed_link_export_and_lost_release() {
+    let sb = start(1).await;
+    let arm = Arm::new(&sb);
+    let v1 = swagger_with_host();
+    arm.poll(&arm.import("orders", "swagger-json", &v1, json!({})).await)
+        .await;
+    let r = arm
+        .control(
+            reqwest::Method::POST,
+            "/_sandbox/faults",
+            Some(json!({"arm-409-conflict": 1, "arm-export-link-500": 1, "arm-release-lost": 1})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // 409 Conflict "Operation on the API is in progress" (apiops PR #787).
+    let staged_url = "/apis/orders;rev=2";
+    let stage = json!({"properties": {"sourceApiId": format!("{}/apis/orders", arm.service)}});
+    let conflict = arm.put(staged_url, stage.clone()).await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert_eq!(conflict.code(), "Conflict");
+    assert_eq!(
+        conflict.body["error"]["message"],
+        "Operation on the API is in progress"
+    );
+    assert_eq!(arm.put(staged_url, stage).await.status, StatusCode::CREATED);
+
+    // The link export fails once with a 500 (apiops#223); the inline export does not.
+    let link = arm
+        .get("/apis/orders?format=openapi%2Bjson-link&export=true")
+        .await;
+    assert_eq!(
+        (link.status, link.code()),
+        (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError")
+    );
+    let inline = arm
+        .get("/apis/orders?format=openapi%2Bjson&export=true")
+        .await;
+    assert_eq!(inline.status, StatusCode::OK);
+    assert!(
+        inline.body["value"]["openapi"].is_string(),
+        "{}",
+        inline.body
+    );
+    // `swagger-json` is an import format, not an export one.
+    let import_format = arm
+        .get("/apis/orders?format=swagger-json&export=true")
+        .await;
+    assert_eq!(import_format.status, StatusCode::BAD_REQUEST);
+    let link = arm
+        .get("/apis/orders?format=openapi%2Bjson-link&export=true")
+        .await;
+    assert_eq!(link.status, StatusCode::OK);
+
+    // The release is applied, the answer lost: revision 2 is current and cannot be deleted.
+    let lost = arm
+        .put(
+            "/apis/orders/releases/r2",
+            json!({"properties": {"apiId": format!("{}/apis/orders;rev=2", arm.service)}}),
+        )
+        .await;
+    assert_eq!(
+        (lost.status, lost.code()),
+        (StatusCode::GATEWAY_TIMEOUT, "GatewayTimeout")
+    );
+    assert_eq!(
+        arm.get("/apis/orders").await.body["properties"]["apiRevision"],
+        "2"
+    );
+    assert_eq!(
+        arm.delete("/apis/orders;rev=2").await.status,
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[tokio::test]
@@ -1059,7 +1149,7 @@ async fn export_links_serve_apims_view_and_can_be_imported() {
         )
         .await;
     let (done, _) = arm.poll(&copy).await;
-    assert_eq!(done.status, StatusCode::CREATED, "{}", done.body);
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert_eq!(
         done.body["properties"]["serviceUrl"],
         "https://apim-sandbox.azure-api.net/catalog"
@@ -1461,7 +1551,7 @@ async fn import_answered_422_runs_on_and_conflicts_carry_apims_code() {
         .patch(
             "/apis/big",
             json!({"properties": {"description": "d"}}),
-            None,
+            Some("*"),
         )
         .await;
     assert_eq!(conflict.status, StatusCode::CONFLICT);
@@ -1486,7 +1576,7 @@ async fn import_answered_422_runs_on_and_conflicts_carry_apims_code() {
         .patch(
             "/apis/big",
             json!({"properties": {"description": "d"}}),
-            None,
+            Some("*"),
         )
         .await;
     assert_eq!(busy.status, StatusCode::CONFLICT);
@@ -1505,7 +1595,7 @@ async fn import_answered_422_runs_on_and_conflicts_carry_apims_code() {
         .patch(
             "/apis/big",
             json!({"properties": {"description": "d"}}),
-            None,
+            Some("*"),
         )
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
@@ -1618,7 +1708,7 @@ async fn non_current_revisions_keep_the_apis_locked_properties() {
             .patch(
                 "/apis/locked;rev=2",
                 json!({ "properties": { prop: value } }),
-                None,
+                Some("*"),
             )
             .await;
         assert_eq!(
@@ -1644,7 +1734,7 @@ async fn non_current_revisions_keep_the_apis_locked_properties() {
         .patch(
             "/apis/locked;rev=2",
             json!({"properties": {"serviceUrl": "https://b.example", "apiRevisionDescription": "x"}}),
-            None,
+            Some("*"),
         )
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
@@ -1652,7 +1742,7 @@ async fn non_current_revisions_keep_the_apis_locked_properties() {
         .patch(
             "/apis/locked;rev=1",
             json!({"properties": {"description": "fine here"}}),
-            None,
+            Some("*"),
         )
         .await;
     assert_eq!(cur.status, StatusCode::OK, "{}", cur.body);
@@ -1710,7 +1800,7 @@ async fn trace_operations_are_not_imported() {
                 .await,
         )
         .await;
-    assert_eq!(done.status, StatusCode::CREATED, "{}", done.body);
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     let (ops, _) = arm.all("/apis/t/operations").await;
     assert_eq!(ops.len(), before);
     assert!(
@@ -1747,12 +1837,7 @@ async fn resource_ids_in_bodies_are_literal() {
             accepted.body
         );
         let (created, _) = arm.poll(&accepted).await;
-        assert_eq!(
-            created.status,
-            StatusCode::CREATED,
-            "{rg}: {}",
-            created.body
-        );
+        assert_eq!(created.status, StatusCode::OK, "{rg}: {}", created.body);
         assert_eq!(
             created.body["id"],
             format!("{}/apis/{api}", arm.service),

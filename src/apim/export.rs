@@ -4,13 +4,13 @@
 //! its own signature, so the ARM token is never sent there (the HTTP client sends no
 //! `Authorization` to it; Azure Storage refuses a SAS request that also carries one). When the
 //! link cannot be downloaded (a proxy or firewall that lets ARM through but not storage), the
-//! inline export is asked for instead (`format=openapi+json`, then `swagger-json`), as APIOps'
-//! extractor does.
+//! inline export is asked for instead (`format=openapi+json`, then `swagger`), as APIOps'
+//! extractor does; so too when APIM answers the link export itself with a 5xx (apiops#223).
 
 use serde_json::Value;
 
 use super::{ApiTarget, ApimError};
-use crate::azure::{ArmClient, ArmRequest};
+use crate::azure::{ArmClient, ArmRequest, AzureError};
 
 /// The current revision exported as OpenAPI 3 JSON (APIM's own view of it), the breaking-change
 /// baseline; `None` when the API does not exist.
@@ -18,22 +18,37 @@ pub async fn export_current(
     arm: &ArmClient,
     target: &ApiTarget,
 ) -> Result<Option<Vec<u8>>, ApimError> {
-    let Some(body) = export(arm, target, "openapi%2Bjson-link").await? else {
-        return Ok(None);
+    let link_failed = match export(arm, target, "openapi%2Bjson-link").await {
+        Ok(None) => return Ok(None),
+        Ok(Some(body)) => {
+            let link = body
+                .pointer("/value/link")
+                .or_else(|| body.pointer("/properties/value/link"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApimError::Export {
+                    api: target.api_id.clone(),
+                    message: "the export answer has no value.link".into(),
+                })?;
+            match download(arm, link).await {
+                Ok(bytes) => return Ok(Some(bytes)),
+                Err(reason) => format!("the export link could not be downloaded ({reason})"),
+            }
+        }
+        // APIM can fail the link export itself with a 500 while the inline formats of the same
+        // API work (Azure/apiops#223): after the client's retries, ask for the inline export.
+        Err(error) if error.status().is_some_and(|s| s >= 500) => {
+            format!("APIM could not make an export link ({error})")
+        }
+        Err(error) => {
+            return Err(ApimError::Read {
+                api: target.api_id.clone(),
+                error: Box::new(error),
+            });
+        }
     };
-    let link = body
-        .pointer("/value/link")
-        .or_else(|| body.pointer("/properties/value/link"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApimError::Export {
-            api: target.api_id.clone(),
-            message: "the export answer has no value.link".into(),
-        })?;
-    let link_failed = match download(arm, link).await {
-        Ok(bytes) => return Ok(Some(bytes)),
-        Err(reason) => reason,
-    };
-    for format in ["openapi%2Bjson", "swagger-json"] {
+    // The inline formats APIOps asks for (tools/code/common/Api.cs, GetExportFormat): `openapi+json`,
+    // then `swagger`; `swagger-json` is an import format, which an export refuses.
+    for format in ["openapi%2Bjson", "swagger"] {
         match export(arm, target, format).await {
             Ok(Some(body)) => {
                 if let Some(doc) = inline_document(&body) {
@@ -48,7 +63,7 @@ pub async fn export_current(
     Err(ApimError::Export {
         api: target.api_id.clone(),
         message: format!(
-            "the export link could not be downloaded ({link_failed}), and APIM offered no inline export either. Let this agent reach Azure Storage (*.blob.core.windows.net) through its proxy, or give baseline-spec"
+            "{link_failed}, and APIM offered no inline export either. Let this agent reach Azure Storage (*.blob.core.windows.net) through its proxy, or give baseline-spec"
         ),
     })
 }
@@ -58,15 +73,12 @@ async fn export(
     arm: &ArmClient,
     target: &ApiTarget,
     format: &str,
-) -> Result<Option<Value>, ApimError> {
+) -> Result<Option<Value>, AzureError> {
     let url = format!("{}?format={format}&export=true", target.api_url(None));
     match arm.send(ArmRequest::get(url), &|_| {}).await {
         Ok(r) => Ok(Some(r.json())),
         Err(e) if e.status() == Some(404) => Ok(None),
-        Err(error) => Err(ApimError::Read {
-            api: target.api_id.clone(),
-            error: Box::new(error),
-        }),
+        Err(error) => Err(error),
     }
 }
 

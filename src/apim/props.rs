@@ -163,13 +163,11 @@ impl Ctx<'_> {
                 self.target.api_id
             ),
         });
-        let mut req = ArmRequest::patch(
+        let req = ArmRequest::patch(
             self.target.api_url(None),
             json!({ "properties": Value::Object(patch) }),
+            now.etag.clone(),
         );
-        if let Some(etag) = &now.etag {
-            req = req.if_match(etag.clone());
-        }
         self.send(req).await.map_err(|e| failed(e.to_string()))?;
         let after = read().await?;
         let (left, said) = want.differences(&ApiProperties::of(&after));

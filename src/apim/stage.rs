@@ -23,7 +23,7 @@ pub(super) async fn staged(
     ctx.observer.event(Event::Found {
         what: format!("next revision of API '{}': {n}", req.target.api_id),
     });
-    let release_id = release_id(n, &import.sha256);
+    let release_id = release_id(n, &ctx.run_marker);
     let notes = notes_for(req, &import.sha256);
     outcome.kind = PublishKind::Staged;
     outcome.revision = Some(n);

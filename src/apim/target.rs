@@ -60,6 +60,20 @@ impl ApiTarget {
     pub(super) fn check(&self) -> Result<(), ApimError> {
         // The input check's rule, for ids that did not come through it (a services manifest).
         crate::inputs::check_apim_id("api-id", &self.api_id).map_err(ApimError::Target)?;
+        for product in &self.products {
+            crate::inputs::check_apim_id("product id", product).map_err(ApimError::Target)?;
+        }
+        for (input, name) in [
+            ("subscription-id", &self.subscription_id),
+            ("resource-group", &self.resource_group),
+            ("apim-service", &self.apim_service),
+        ] {
+            if is_dot_segment(name) {
+                return Err(ApimError::Target(format!(
+                    "{input} '{name}' is only dots, which a URL reads as a path step (another resource), not a name: give the real {input}"
+                )));
+            }
+        }
         for p in &self.protocols {
             if !matches!(p.as_str(), "http" | "https" | "ws" | "wss") {
                 return Err(ApimError::Target(format!(
@@ -123,11 +137,21 @@ impl ApiTarget {
     }
 }
 
+/// A name made only of dots (`.`, `..`, `...`): URLs resolve `.` and `..` (also written `%2E`)
+/// as path steps, so `…/apis/..` would address the service and `products/../apis/x` the API.
+pub(super) fn is_dot_segment(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b == b'.')
+}
+
 /// Percent-encodes a path segment (ARM names rarely need it, but parentheses and spaces occur).
+/// A dot-only name keeps no literal dot: it comes out as `%2E…`, which the ARM client refuses to
+/// send ([`crate::azure::ArmClient`] checks every path for dot segments), so no unchecked id can
+/// ever step to another resource.
 pub(super) fn encode(s: &str) -> String {
+    let dots = is_dot_segment(s);
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~()".contains(&b) {
+        if b.is_ascii_alphanumeric() || b"-_~()".contains(&b) || (b == b'.' && !dots) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -170,5 +194,32 @@ mod tests {
             ..t.clone()
         };
         assert_eq!(bad.check().unwrap_err().exit(), crate::exit::Exit::Input);
+        for dots in [".", "..", "..."] {
+            let api = ApiTarget {
+                api_id: dots.into(),
+                ..t.clone()
+            };
+            assert!(api.check().is_err(), "api-id {dots}");
+            let product = ApiTarget {
+                products: vec!["starter".into(), dots.into()],
+                ..t.clone()
+            };
+            let e = product.check().unwrap_err();
+            assert!(e.to_string().contains("product id"), "{e}");
+            let rg = ApiTarget {
+                resource_group: dots.into(),
+                ..t.clone()
+            };
+            assert!(
+                rg.check()
+                    .unwrap_err()
+                    .to_string()
+                    .contains("resource-group")
+            );
+            // Even unchecked, no literal dot segment is ever produced.
+            assert!(!api.api_url(None).split('/').any(|s| s == "." || s == ".."));
+            assert!(api.api_url(None).ends_with(&"%2E".repeat(dots.len())));
+        }
+        assert_eq!(encode("v1.2"), "v1.2");
     }
 }

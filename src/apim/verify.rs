@@ -135,13 +135,11 @@ impl Ctx<'_> {
                     )
                 });
             }
-            let mut patch = ArmRequest::patch(
+            let patch = ArmRequest::patch(
                 self.target.api_url(revision),
                 json!({"properties": {"serviceUrl": service_url}}),
+                api.etag.clone(),
             );
-            if let Some(etag) = &api.etag {
-                patch = patch.if_match(etag.clone());
-            }
             self.observer.event(Event::Writing {
                 what: format!("PATCH serviceUrl of {label} to {service_url}"),
             });

@@ -98,8 +98,13 @@ impl ArmRequest {
         ArmRequest::new(Method::PUT, url).body(body)
     }
 
-    pub fn patch(url: impl Into<String>, body: Value) -> ArmRequest {
-        ArmRequest::new(Method::PATCH, url).body(body)
+    /// A PATCH always carries `If-Match`: the entity's ETag, or `*` when none is known. APIM's
+    /// update operations declare it required (IfMatchRequiredParameter, Api_Update in
+    /// Microsoft.ApiManagement 2024-05-01: "or it should be * for unconditional update").
+    pub fn patch(url: impl Into<String>, body: Value, etag: Option<String>) -> ArmRequest {
+        ArmRequest::new(Method::PATCH, url)
+            .body(body)
+            .if_match(etag.unwrap_or_else(|| "*".to_string()))
     }
 
     pub fn delete(url: impl Into<String>) -> ArmRequest {
@@ -153,7 +158,9 @@ impl ArmResponse {
         retry_after(&self.headers)
     }
 
-    /// The long-running operation is not finished: 202, or `provisioningState` still moving.
+    /// The long-running operation is not finished: 202, or `provisioningState` still moving,
+    /// under `properties` or at the top level (APIOps reads both, tools/code/common/Http.cs
+    /// IsProvisioningInProgress).
     pub fn in_progress(&self) -> bool {
         if self.status == 202 {
             return true;
@@ -161,6 +168,7 @@ impl ArmResponse {
         let body = self.json();
         let state = body
             .pointer("/properties/provisioningState")
+            .or_else(|| body.get("provisioningState"))
             .or_else(|| body.get("status"))
             .and_then(Value::as_str)
             .unwrap_or("");
@@ -169,6 +177,22 @@ impl ArmResponse {
             "inprogress" | "accepted" | "creating" | "updating" | "running" | "deleting"
         )
     }
+}
+
+/// The answer a request was waiting out, for the timeout's message. A `422
+/// ManagementApiRequestFailed` that never clears usually means APIM cannot reach its own
+/// management endpoint (an APIM in a VNet whose NSG blocks port 3443, Learn "Virtual network
+/// configuration reference: API Management"; Azure/apiops#689), or a very large import.
+fn last_answer(error: &ArmError) -> String {
+    let mut last = format!("{} {}", error.status, error.code);
+    if error.status == 422
+        && error
+            .code
+            .eq_ignore_ascii_case("ManagementApiRequestFailed")
+    {
+        last.push_str(": APIM could not reach its management endpoint (VNet/NSG, port 3443), or the import is still running");
+    }
+    last
 }
 
 /// `10m`, `90s`, as the `timeout` input is written.
@@ -183,18 +207,21 @@ fn shown(d: Duration) -> String {
     }
 }
 
-/// The wait before the next poll: the answer's `Retry-After`, else 1 s doubling with each poll
-/// made so far, up to [`MAX_POLL_INTERVAL`].
+/// The wait before the next poll: the answer's `Retry-After` (never 0, see [`retry_after`]),
+/// else 1 s doubling with each poll made so far, up to [`MAX_POLL_INTERVAL`].
 fn poll_interval(retry_after: Option<Duration>, polls: u32) -> Duration {
     retry_after
         .unwrap_or_else(|| (Duration::from_secs(1) * (1u32 << polls.min(5))).min(MAX_POLL_INTERVAL))
 }
 
+/// `Retry-After` in seconds; `0` counts as absent, as the Azure SDKs for Go and .NET treat it
+/// (a zero wait would poll or retry in a tight loop), so the caller's own back-off applies.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
         .map(Duration::from_secs)
 }
 
@@ -390,6 +417,18 @@ impl ArmClient {
     }
 
     fn resolve(&self, url: &str) -> Result<Url, AzureError> {
+        // A `.` or `..` segment (also as `%2E`) would be resolved away by the URL parser and
+        // address another resource than the one named (`…/apis/..` is the APIM service):
+        // refused before parsing, whatever built the path.
+        let path = url.split(['?', '#']).next().unwrap_or("");
+        if path.split('/').any(|s| {
+            let s = s.to_ascii_lowercase().replace("%2e", ".");
+            s == "." || s == ".."
+        }) {
+            return Err(AzureError::DotSegment {
+                path: path.to_string(),
+            });
+        }
         let mut parsed = if url.starts_with('/') {
             let joined = format!("{}{url}", self.base_url());
             Url::parse(&joined).map_err(|e| AzureError::Input {
@@ -537,12 +576,7 @@ impl ArmClient {
                     let wait = retry_after(&headers)
                         .unwrap_or_else(|| self.backoff(attempt))
                         .min(self.policy.max_wait);
-                    self.check_deadline(
-                        &what,
-                        wait,
-                        req.cleanup,
-                        &format!("{} {}", error.status, error.code),
-                    )?;
+                    self.check_deadline(&what, wait, req.cleanup, &last_answer(&error))?;
                     on_retry(Retry {
                         what: what.clone(),
                         reason: format!("{} {}: {}", error.status, error.code, error.message),
@@ -639,7 +673,10 @@ impl ArmClient {
             on_poll(polls);
             if let Some(loc) = &location {
                 let r = self.send(poll(loc), on_retry).await?;
-                if r.in_progress() {
+                // On APIM's `?asyncId=` poll only 200 is done: 201 (like 202) is still running,
+                // and the answer carries no provisioningState (terraform-provider-azurerm,
+                // custompollers/api_management_api_poller.go).
+                if r.status == 201 || r.in_progress() {
                     wait = poll_interval(r.retry_after(), polls);
                     continue;
                 }
@@ -706,12 +743,74 @@ mod tests {
     use super::*;
 
     #[test]
+    fn provisioning_state_is_read_at_both_levels() {
+        let answer = |status: u16, body: &str| ArmResponse {
+            status,
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        };
+        assert!(answer(201, r#"{"properties":{"provisioningState":"InProgress"}}"#).in_progress());
+        assert!(answer(200, r#"{"provisioningState":"Updating"}"#).in_progress());
+        assert!(!answer(200, r#"{"provisioningState":"Succeeded"}"#).in_progress());
+        assert!(answer(202, "").in_progress());
+        assert!(!answer(200, r#"{"properties":{}}"#).in_progress());
+    }
+
+    #[test]
+    fn a_timeout_on_422_says_what_it_usually_means() {
+        let e = ArmError::from_response(
+            "PUT",
+            "/p",
+            422,
+            br#"{"error":{"code":"ManagementApiRequestFailed","message":"x"}}"#,
+            None,
+        );
+        let text = AzureError::RunTimeout {
+            what: "PUT /p".into(),
+            timeout: "10m".into(),
+            last: last_answer(&e),
+        }
+        .to_string();
+        assert!(text.contains("port 3443"), "{text}");
+        assert!(text.contains("timeout input is 10m"), "{text}");
+        let other = ArmError::from_response("PUT", "/p", 503, b"", None);
+        assert_eq!(last_answer(&other), "503 HttpStatus503");
+    }
+
+    #[test]
+    fn dot_segments_never_leave() {
+        let arm = ArmClient::with_token(
+            crate::azure::http_client(None).unwrap(),
+            "https://management.azure.com",
+            Secret::new("t".to_string()),
+        )
+        .unwrap();
+        for path in [
+            "/s/service/a/apis/..",
+            "/s/service/a/apis/%2E%2e",
+            "/s/service/a/products/./apis/x",
+            "/s/service/a/apis/%2E?format=x",
+        ] {
+            let e = arm.resolve(path).unwrap_err();
+            assert!(matches!(e, AzureError::DotSegment { .. }), "{path}: {e}");
+            assert_eq!(e.exit(), crate::exit::Exit::Input);
+        }
+        assert!(arm.resolve("/s/service/a/apis/v1.2").is_ok());
+        assert!(arm.resolve("/s/service/a/apis/a..b").is_ok());
+    }
+
+    #[test]
     fn polls_honour_retry_after_else_back_off_to_a_bound() {
         assert_eq!(
             poll_interval(Some(Duration::from_secs(7)), 9),
             Duration::from_secs(7)
         );
-        assert_eq!(poll_interval(Some(Duration::ZERO), 0), Duration::ZERO);
+        let mut zero = HeaderMap::new();
+        zero.insert("retry-after", "0".parse().unwrap());
+        assert_eq!(retry_after(&zero), None, "0 is no wait at all: back off");
+        assert_eq!(poll_interval(retry_after(&zero), 0), Duration::from_secs(1));
+        zero.insert("retry-after", "3".parse().unwrap());
+        assert_eq!(retry_after(&zero), Some(Duration::from_secs(3)));
         let waits: Vec<u64> = (0..8).map(|p| poll_interval(None, p).as_secs()).collect();
         assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
     }

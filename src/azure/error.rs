@@ -89,13 +89,19 @@ impl ArmError {
         s
     }
 
-    /// APIM is busy with another operation on the API (an import still running): `409
-    /// PessimisticConcurrencyConflict` "Operation on the API is in progress" (Azure/apiops#141,
-    /// #379), or `422 ManagementApiRequestFailed` answering a large import whose work goes on
-    /// (Azure/apiops#497, #689). Matched by code, not wording: the wording is not a contract.
+    /// APIM is busy with another operation on the API (an import still running), as APIOps'
+    /// retry policy recognises it (Azure/apiops, tools/code/common/Http.cs
+    /// `CommonRetryPolicy.ShouldRetryInner`, PRs #787 and #799; issues #141, #379, #497, #689):
+    /// `409` or `422` with code `ManagementApiRequestFailed`; `409 PessimisticConcurrencyConflict`;
+    /// and `409 Conflict` whose message says "Operation on the API is in progress" (the code
+    /// APIM answers with in some regions and versions, PR #787). Codes compare without case.
     pub fn is_busy(&self) -> bool {
-        (self.status == 409 && self.code == "PessimisticConcurrencyConflict")
-            || (self.status == 422 && self.code == "ManagementApiRequestFailed")
+        let code = self.code.to_ascii_lowercase();
+        (matches!(self.status, 409 | 422) && code == "managementapirequestfailed")
+            || (self.status == 409
+                && (code == "pessimisticconcurrencyconflict"
+                    || (code == "conflict"
+                        && self.message.contains("Operation on the API is in progress"))))
     }
 }
 
@@ -225,6 +231,10 @@ pub enum AzureError {
         timeout: String,
         last: String,
     },
+    #[error(
+        "refusing to send a request to {path}: a `.` or `..` segment there would address another resource than the one named. One of api-id, products, resource-group or apim-service is only dots: give the real name"
+    )]
+    DotSegment { path: String },
     #[error("Azure Resource Manager answered {what} with something that is not JSON: {snippet}")]
     BadResponse { what: String, snippet: String },
 }
@@ -237,7 +247,8 @@ impl AzureError {
             | AzureError::CaCertificates { .. }
             | AzureError::NoSignIn { .. }
             | AzureError::GithubIdTokenPermission { .. }
-            | AzureError::AzCliMissing => Exit::Input,
+            | AzureError::AzCliMissing
+            | AzureError::DotSegment { .. } => Exit::Input,
             _ => Exit::Azure,
         }
     }
@@ -349,7 +360,26 @@ mod tests {
             br#"{"error":{"code":"Conflict","message":"Operation on the API is in progress"}}"#,
             None,
         );
-        assert!(!worded.is_busy(), "the code decides, not the wording");
+        assert!(
+            worded.is_busy(),
+            "409 Conflict 'in progress' (apiops PR #787)"
+        );
+        let other = ArmError::from_response(
+            "PUT",
+            "/p",
+            409,
+            br#"{"error":{"code":"Conflict","message":"Cannot delete the current revision"}}"#,
+            None,
+        );
+        assert!(!other.is_busy(), "any other Conflict is not waited out");
+        let rejected = ArmError::from_response(
+            "PUT",
+            "/p",
+            422,
+            br#"{"error":{"code":"ValidationError","message":"Operation on the API is in progress"}}"#,
+            None,
+        );
+        assert!(!rejected.is_busy());
         let import = ArmError::from_response(
             "PUT",
             "/p",

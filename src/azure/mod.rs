@@ -188,7 +188,11 @@ pub async fn sign_in_observed(
 /// `arm-api-version` as ARM spells versions: `2024-05-01` or `2024-06-01-preview`.
 fn checked_api_version(v: &str) -> Result<String, AzureError> {
     let v = v.trim();
-    let (date, suffix) = v.split_at(v.len().min(10));
+    // `get`, not `split_at`: a multi-byte character across byte 10 must be refused, not panic.
+    let (date, suffix) = match (v.get(..10), v.get(10..)) {
+        (Some(d), Some(s)) => (d, s),
+        _ => (v, ""),
+    };
     let date_ok = date.len() == 10
         && date.char_indices().all(|(i, c)| {
             if i == 4 || i == 7 {
@@ -221,6 +225,9 @@ mod tests {
             "2024-5-1",
             "2024-05-01&x=1",
             "2024-05-01-beta",
+            "2024-05-0é",
+            "2024-05-0é-preview",
+            "é",
         ] {
             let e = checked_api_version(bad).unwrap_err();
             assert!(e.to_string().contains("arm-api-version"), "{e}");

@@ -575,9 +575,18 @@ pub fn patch_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
     let Some((a, rev)) = find(&apim, api) else {
         return not_found("Api");
     };
-    if let Some(m) = req.if_match()
-        && !etag_matches(&m, rev.etag)
-    {
+    // Api_Update declares `If-Match` required (IfMatchRequiredParameter, apimanagement.json,
+    // Microsoft.ApiManagement 2024-05-01: "ETag of the Entity. ETag should match the current
+    // entity state from the header response of the GET request or it should be * for
+    // unconditional update"). The sources are silent on the wording of the refusal; as strict as
+    // the spec, a PATCH without it is refused.
+    let Some(m) = req.if_match() else {
+        return validation(
+            "If-Match",
+            "The 'If-Match' header is required: send the ETag of the API (from its GET), or '*' for an unconditional update.",
+        );
+    };
+    if !etag_matches(&m, rev.etag) {
         return precondition_failed();
     }
     if rev.number != a.current

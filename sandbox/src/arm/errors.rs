@@ -75,6 +75,19 @@ pub fn in_progress() -> Response {
     )
 }
 
+/// The same refusal under ARM's generic code: `409 {"error":{"code":"Conflict","message":"Operation
+/// on the API is in progress"}}`, which APIM answers too (Azure/apiops PR #787 added this form to
+/// `CommonRetryPolicy.ShouldRetryInner`, tools/code/common/Http.cs, because pipelines failed on
+/// it); only the message tells it from any other conflict. Fault `arm-409-conflict`.
+pub fn in_progress_conflict() -> Response {
+    arm_error(
+        StatusCode::CONFLICT,
+        "Conflict",
+        "Operation on the API is in progress",
+        None,
+    )
+}
+
 /// APIM's management API giving up on a request whose work goes on: a large import is answered
 /// `422 ManagementApiRequestFailed` after a while, yet completes (Azure/apiops#689, #497; the
 /// body's shape, with `details` and `innerError` null, is the one #497 logs).

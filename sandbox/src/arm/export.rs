@@ -74,6 +74,17 @@ pub fn export(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
             );
         }
     };
+    // Some APIs' `…-link` export fails inside APIM with a 500 while the inline formats of the
+    // same API work; APIOps' extractor falls back to the inline export on that answer
+    // (Azure/apiops#223). Fault `arm-export-link-500`: the next N link exports answer so.
+    if link && ctx.shared.faults.take("arm-export-link-500") {
+        return super::arm_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "Request processing failed due to internal error.",
+            None,
+        );
+    }
     let svc = &ctx.shared.identity.apim_service;
     let mut apim = ctx.lock();
     let Some((a, rev)) = state::export_source(&apim, api) else {

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use serde_json::Value;
 
-use super::errors::{add_headers, arm_error, in_progress};
+use super::errors::{add_headers, arm_error, in_progress, in_progress_conflict};
 use super::util::{form_get, now_millis, parse_form, percent_decode, rfc3339_millis};
 use super::{API_VERSIONS, Ctx, control, routes};
 use crate::Shared;
@@ -242,6 +242,9 @@ fn injected_fault(shared: &Shared, write: bool) -> Option<Response> {
     }
     if write && shared.faults.take("arm-409") {
         return Some(in_progress());
+    }
+    if write && shared.faults.take("arm-409-conflict") {
+        return Some(in_progress_conflict());
     }
     None
 }

@@ -140,7 +140,11 @@ pub fn poll_location(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
         OpState::Failed(error) => json_response(StatusCode::BAD_REQUEST, error.clone(), &[]),
         OpState::Succeeded if op.delete => StatusCode::NO_CONTENT.into_response(),
         OpState::Succeeded => {
-            let status = StatusCode::from_u16(op.code).unwrap_or(StatusCode::OK);
+            // Done is 200, whatever the PUT answered (201 for a new API): Terraform's APIM
+            // poller treats a poll's 201 as still in progress and only 200 as done
+            // (terraform-provider-azurerm, internal/services/apimanagement/custompollers/
+            // api_management_api_poller.go), and works against real APIM.
+            let status = StatusCode::OK;
             let shown = ApiRef {
                 name: api.name.clone(),
                 rev: api.rev,

@@ -146,6 +146,19 @@ pub fn put_release(ctx: &Ctx, req: &Req, api: &ApiRef, rid: &str) -> Response {
     release.updated = now;
     release.etag = etag;
     let body = release_contract(req, &a.name, rid, release);
+    // The release is applied, but the answer is lost: ARM gives up waiting on the resource
+    // provider and answers 504 GatewayTimeout ("The gateway did not receive a response from
+    // 'Microsoft.ApiManagement' within the specified time period", Learn, "Troubleshoot common
+    // Azure deployment errors"), while APIM completes the write. A client that then rolls back
+    // meets "Cannot delete the current revision" (Azure/apiops-cli#260). Fault `arm-release-lost`.
+    if ctx.shared.faults.take("arm-release-lost") {
+        return super::arm_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "GatewayTimeout",
+            "The gateway did not receive a response from 'Microsoft.ApiManagement' within the specified time period.",
+            None,
+        );
+    }
     let status = if created {
         StatusCode::CREATED
     } else {
