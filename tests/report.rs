@@ -569,6 +569,7 @@ async fn local_text_has_steps_address_findings_and_no_colour_off_a_terminal() {
         &EmitOptions {
             summary_file: Some(&summary),
             extra_secrets: &[],
+            progress_in_log: false,
         },
     )
     .await
@@ -579,7 +580,8 @@ async fn local_text_has_steps_address_findings_and_no_colour_off_a_terminal() {
     assert!(text.contains("1.2s"));
     assert!(text.contains("Address APIM calls: http://10.0.0.4:30080 (NodePort 30080"));
     assert!(text.contains("API Management: API petstore revision 3, 12 operations, changed"));
-    assert!(text.contains("rule-1 [lint] GET /pets/1"));
+    assert!(text.contains("rule-1 ×1: "), "{text}");
+    assert!(text.contains("          GET /pets/1"), "{text}");
     assert!(text.contains("apim-gate passed for default/petstore (exit 0)"));
     assert!(
         std::fs::read_to_string(&summary)
@@ -1941,6 +1943,7 @@ async fn a_signed_export_link_in_an_error_never_reaches_any_output() {
     let options = EmitOptions {
         summary_file: Some(&summary_file),
         extra_secrets: &[],
+        progress_in_log: false,
     };
     let mut out = Vec::new();
     let outcome = report::emit(&v, &inputs, &env, &mut out, &options)

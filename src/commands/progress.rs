@@ -3,8 +3,41 @@
 
 use crate::cluster::{Event, Observer};
 use crate::gate::verdict::{Step, StepName};
-use crate::inputs::{Env, Inputs};
+use crate::inputs::{Env, Inputs, Platform};
 use crate::{apim, gate, report};
+
+/// Whether the progress lines (standard error) and the report (standard output) end up in one
+/// log that is not a terminal, so the report need not repeat the steps. True on GitHub Actions
+/// and Azure Pipelines: both runners read the two streams into the one step log (as separate
+/// pipes, so comparing them would not tell). Elsewhere: when both streams are the same file or
+/// pipe (`> log 2>&1`, a container's log) — the same device and inode — and not a terminal,
+/// where a person watching wants the steps again under the progress that scrolled by.
+pub fn shares_log(platform: Platform) -> bool {
+    if platform != Platform::Local {
+        return true;
+    }
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        return false;
+    }
+    same_file("/proc/self/fd/1", "/proc/self/fd/2")
+        .or_else(|| same_file("/dev/fd/1", "/dev/fd/2"))
+        .unwrap_or(false)
+}
+
+/// Whether two paths name one file (following links: `/proc/self/fd/N` links to the pipe or
+/// file); `None` when either cannot be read.
+#[cfg(unix)]
+fn same_file(a: &str, b: &str) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (a, b) = (std::fs::metadata(a).ok()?, std::fs::metadata(b).ok()?);
+    Some(a.dev() == b.dev() && a.ino() == b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &str, _: &str) -> Option<bool> {
+    None
+}
 
 pub struct StderrProgress {
     clean: report::Cleaner,
