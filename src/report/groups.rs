@@ -13,6 +13,8 @@ use crate::spec::Level;
 
 /// Operations a group names before "and N more".
 pub const OPERATIONS_SHOWN: usize = 3;
+/// Rules below the error level a log lists before "and N more rules" (the summary lists all).
+pub const RULES_SHOWN: usize = 10;
 /// Deciding findings a terminal shows one by one before it groups the rest of them too.
 pub const DECIDING_SHOWN: usize = 10;
 
@@ -178,11 +180,11 @@ impl AnnotationBudget {
         }
     }
 
-    /// Whether one more annotation of `level` fits; counts it as left out when not.
+    /// Whether one more annotation of `level` fits (and takes it). The caller counts what did
+    /// not fit with [`AnnotationBudget::add_left_out`], in findings.
     pub fn take(&mut self, level: Level) -> bool {
         let left = &mut self.left[Self::slot(level)];
         if *left == 0 {
-            self.left_out += 1;
             false
         } else {
             *left -= 1;
@@ -202,12 +204,12 @@ impl AnnotationBudget {
         *left = (*left + n).min(ANNOTATIONS_PER_LEVEL);
     }
 
-    /// Findings (or groups) that did not get an annotation.
+    /// Findings that did not get an annotation of their own.
     pub fn left_out(&self) -> usize {
         self.left_out
     }
 
-    /// Counts findings that were never offered as annotations (the rest of a group).
+    /// Counts findings without an annotation of their own.
     pub fn add_left_out(&mut self, n: usize) {
         self.left_out += n;
     }
@@ -263,6 +265,7 @@ mod tests {
         b.release(Level::Info, 1);
         assert!(b.take(Level::Info));
         assert!(b.take(Level::Warning));
-        assert_eq!(b.left_out(), 15 + 11);
+        b.add_left_out(7);
+        assert_eq!(b.left_out(), 7);
     }
 }

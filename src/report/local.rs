@@ -206,8 +206,18 @@ pub fn findings_text(
             .collect::<Vec<_>>()
             .join(", ")
         );
-        for g in others {
+        for g in others.iter().take(groups::RULES_SHOWN) {
             let _ = writeln!(out, "{}", group_lines(g, clean, style.color));
+        }
+        let hidden = &others[others.len().min(groups::RULES_SHOWN)..];
+        if !hidden.is_empty() {
+            let findings: usize = hidden.iter().map(|g| g.count()).sum();
+            let _ = writeln!(
+                out,
+                "  and {} more rules ({})",
+                hidden.len(),
+                groups::plural(findings, "finding")
+            );
         }
     }
     out

@@ -185,9 +185,10 @@ fn grouped_table(found: &Findings<'_>, clean: &Cleaner, room: usize) -> String {
     let mut rules = 0;
     for g in &found.groups {
         let (shown, more) = g.shown_operations();
-        let mut ops: Vec<String> = shown.iter().map(|o| md_code(&clean.line(o))).collect();
+        let ops: Vec<String> = shown.iter().map(|o| md_code(&clean.line(o))).collect();
+        let mut ops = ops.join(", ");
         if more > 0 {
-            ops.push(format!("and {more} more"));
+            let _ = write!(ops, " and {more} more");
         }
         let source = match g.source {
             FindingSource::Lint => "",
@@ -199,7 +200,7 @@ fn grouped_table(found: &Findings<'_>, clean: &Cleaner, room: usize) -> String {
             md_code(&clean.line(g.id)),
             g.count(),
             md_text(&clean.line(g.message)),
-            ops.join(", ")
+            ops
         );
         if out.len() + row.len() + 200 > room {
             break;
