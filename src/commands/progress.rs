@@ -131,3 +131,24 @@ impl gate::Progress for StderrProgress {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_file_under_two_names_is_the_same_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, "").unwrap();
+        std::fs::write(&b, "").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&a, &link).unwrap();
+        let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+        assert_eq!(same_file(&s(&a), &s(&link)), Some(true));
+        assert_eq!(same_file(&s(&a), &s(&b)), Some(false));
+        assert_eq!(same_file(&s(&a), &s(&dir.path().join("none"))), None);
+        assert!(shares_log(Platform::GithubActions));
+        assert!(shares_log(Platform::AzureDevops));
+    }
+}

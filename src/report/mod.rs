@@ -1,6 +1,7 @@
 //! Reporting a [`Verdict`] where the user looks: GitHub Actions ([`github`]), Azure DevOps
 //! ([`azure_devops`]) or a terminal ([`local`]), plus the Markdown summary they share
-//! ([`markdown`]) and the `output-spec` file.
+//! ([`markdown`]), the `output-spec` and `findings-file` files. Every renderer orders and
+//! groups findings through [`groups`]: what decided first, the rest one entry per rule.
 //!
 //! The order the main run follows: [`mask_secrets`] first thing (before anything else is
 //! printed), again with [`mask_secrets`] for each token obtained during the run, then the gate,
