@@ -105,7 +105,14 @@ async fn demo() -> Result<(), String> {
         let clean = Cleaner::new(&report::secrets(&env, Some(&inputs)));
         print!(
             "{}",
-            report::local::render(&verdict, &clean, report::local::use_color(&env))
+            report::local::render(
+                &verdict,
+                &clean,
+                report::Style {
+                    color: report::local::use_color(&env),
+                    ..report::Style::default()
+                }
+            )
         );
         let current = apim::current_api(&arm, &target)
             .await

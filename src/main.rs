@@ -33,6 +33,9 @@ struct Cli {
     /// Also write the Markdown summary of the run to FILE.
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
+    /// List every finding one by one, not grouped by rule (the `verbose` input).
+    #[arg(short, long)]
+    verbose: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -160,7 +163,7 @@ fn main() -> ExitCode {
             commands::diff(&args.base, &args.new, args.format, &args.fail_on)
         }
         Some(Command::Lint(args)) => commands::lint(&args.spec, args.format, &args.fail_on),
-        None => commands::run(&env_file, cli.summary.as_deref()),
+        None => commands::run(&env_file, cli.summary.as_deref(), cli.verbose),
     };
     exit.into()
 }

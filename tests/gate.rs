@@ -161,3 +161,149 @@ async fn a_failed_import_leaves_the_live_revision_as_it_was() {
     );
     world.assert_no_secret_printed();
 }
+
+/// A real large document (Azure/Industrial-IoT's OPC Publisher API, 99 operations) as a service
+/// that forgot most operationIds and takes a `formData` field everywhere (200 warnings), with one
+/// operation whose path parameter is not declared: the error that refuses it.
+fn large_refused_doc() -> serde_json::Value {
+    let bytes = support::fixture("swashbuckle/opc-publisher-swagger2-large.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes)).unwrap();
+    let mut first = true;
+    let mut broken = false;
+    for (path, item) in doc["paths"].as_object_mut().unwrap() {
+        for (method, op) in item.as_object_mut().unwrap() {
+            if !["get", "put", "post", "delete", "patch"].contains(&method.as_str()) {
+                continue;
+            }
+            if !first {
+                op.as_object_mut().unwrap().remove("operationId");
+            }
+            first = false;
+            let params = op
+                .as_object_mut()
+                .unwrap()
+                .entry("parameters")
+                .or_insert(json!([]));
+            if !broken && path.contains('{') {
+                params.as_array_mut().unwrap().retain(|p| p["in"] != "path");
+                broken = true;
+            }
+            params
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "trace", "in": "formData", "type": "string"}));
+        }
+    }
+    assert!(broken);
+    doc
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_refused_run_reads_in_forty_lines_with_the_deciding_error_first() {
+    let world = World::start(config()).await;
+    world.deploy(API, &large_refused_doc());
+    let findings_file = world.dir.path().join("out/findings.json");
+
+    // Terminal: the deciding error in the first 10 lines, the whole report in about 40.
+    let run = world
+        .gate(&[("APIM_GATE_FINDINGS_FILE", findings_file.to_str().unwrap())])
+        .await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines.len() <= 40, "{} lines:\n{}", lines.len(), run.stdout);
+    assert!(
+        lines
+            .iter()
+            .take(10)
+            .any(|l| l.contains("apim-template-parameter-undeclared")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("apim-operation-id-missing ×98"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("and 95 more"), "{}", run.stdout);
+
+    // The findings file keeps every finding, ungrouped.
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&findings_file).unwrap()).unwrap();
+    let all = file["findings"].as_array().unwrap();
+    assert_eq!(all.len(), 201, "{file}");
+    assert_eq!(all[0]["level"], "error");
+    assert_eq!(file["verdict"], "refused");
+    assert_eq!(
+        all.iter()
+            .filter(|f| f["id"] == "apim-operation-id-missing")
+            .count(),
+        98
+    );
+
+    // -v: every finding one by one.
+    let verbose = world.gate(&[("APIM_GATE_VERBOSE", "true")]).await;
+    assert_eq!(verbose.code, 1);
+    assert_eq!(
+        verbose
+            .stdout
+            .matches("apim-operation-id-missing [lint]")
+            .count(),
+        98,
+        "{}",
+        verbose.stdout
+    );
+
+    // GitHub: at most 10 annotations of each level, one notice of the rest, the grouped table
+    // first in the job summary.
+    let summary = world.dir.path().join("summary.md");
+    let output = world.dir.path().join("output");
+    let gh = world
+        .gate(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ("GITHUB_OUTPUT", output.to_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(gh.code, 1, "{}", gh.both());
+    let count = |kind: &str| {
+        gh.stdout
+            .lines()
+            .filter(|l| {
+                l.starts_with(&format!("::{kind} ")) || l.starts_with(&format!("::{kind}::"))
+            })
+            .count()
+    };
+    assert!(count("error") >= 1 && count("error") <= 10, "{}", gh.stdout);
+    assert!(count("warning") <= 10, "{}", gh.stdout);
+    assert!(count("notice") <= 10, "{}", gh.stdout);
+    let rest: Vec<&str> = gh
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::notice") && l.contains("without an annotation of their own"))
+        .collect();
+    assert_eq!(rest.len(), 1, "{}", gh.stdout);
+    // The deciding error is annotated before any warning.
+    let annotations: Vec<&str> = gh
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error") || l.starts_with("::warning"))
+        .collect();
+    let deciding = annotations
+        .iter()
+        .position(|l| l.contains("apim-template-parameter-undeclared"))
+        .expect("the deciding error is annotated");
+    assert!(
+        annotations[..deciding]
+            .iter()
+            .all(|l| l.starts_with("::error"))
+    );
+    assert!(rest[0].contains("197 more findings"), "{}", rest[0]);
+    let md = std::fs::read_to_string(&summary).unwrap();
+    let first_table = md.lines().find(|l| l.starts_with("| ")).unwrap();
+    assert_eq!(
+        first_table, "| Level | Rule | Count | Message | Operations |",
+        "{md}"
+    );
+    world.assert_no_secret_printed();
+}

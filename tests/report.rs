@@ -569,6 +569,7 @@ async fn local_text_has_steps_address_findings_and_no_colour_off_a_terminal() {
         &EmitOptions {
             summary_file: Some(&summary),
             extra_secrets: &[],
+            progress_in_log: false,
         },
     )
     .await
@@ -579,7 +580,8 @@ async fn local_text_has_steps_address_findings_and_no_colour_off_a_terminal() {
     assert!(text.contains("1.2s"));
     assert!(text.contains("Address APIM calls: http://10.0.0.4:30080 (NodePort 30080"));
     assert!(text.contains("API Management: API petstore revision 3, 12 operations, changed"));
-    assert!(text.contains("rule-1 [lint] GET /pets/1"));
+    assert!(text.contains("rule-1 ×1: "), "{text}");
+    assert!(text.contains("          GET /pets/1"), "{text}");
     assert!(text.contains("apim-gate passed for default/petstore (exit 0)"));
     assert!(
         std::fs::read_to_string(&summary)
@@ -1941,6 +1943,7 @@ async fn a_signed_export_link_in_an_error_never_reaches_any_output() {
     let options = EmitOptions {
         summary_file: Some(&summary_file),
         extra_secrets: &[],
+        progress_in_log: false,
     };
     let mut out = Vec::new();
     let outcome = report::emit(&v, &inputs, &env, &mut out, &options)
@@ -1982,4 +1985,249 @@ async fn a_signed_export_link_in_an_error_never_reaches_any_output() {
             file.display()
         );
     }
+}
+
+/// A refused verdict with many findings: 25 errors over 2 rules, 300 warnings over 15 rules
+/// (20 operations each) and 4 notes of one document-wide rule.
+fn crowded() -> Verdict {
+    let mut findings = Vec::new();
+    for i in 0..25 {
+        let mut f = finding(i, Level::Error, FindingSource::BreakingChange, "removed");
+        f.finding.id = format!("error-rule-{}", i % 2);
+        findings.push(f);
+    }
+    for rule in 0..15 {
+        for op in 0..20 {
+            let mut f = finding(op, Level::Warning, FindingSource::Lint, "same message");
+            f.finding.id = format!("warning-rule-{rule:02}");
+            findings.push(f);
+        }
+    }
+    for _ in 0..4 {
+        let mut f = finding(0, Level::Info, FindingSource::Lint, "a note");
+        f.finding.id = "note-rule".into();
+        f.finding.operation = None;
+        findings.push(f);
+    }
+    verdict(Outcome::Refused, findings)
+}
+
+fn annotations_of(log: &str) -> BTreeMap<String, Vec<Command>> {
+    let mut by_kind: BTreeMap<String, Vec<Command>> = BTreeMap::new();
+    for c in log.lines().filter_map(parse_gh_command) {
+        if ["error", "warning", "notice"].contains(&c.name.as_str()) {
+            by_kind.entry(c.name.clone()).or_default().push(c);
+        }
+    }
+    by_kind
+}
+
+#[tokio::test]
+async fn github_annotates_at_most_ten_of_each_level_deciding_first_and_says_where_the_rest_is() {
+    let (inputs, env) = inputs(&[("GITHUB_ACTIONS", "true")]);
+    let v = crowded();
+    let (log, _) = run(&v, &inputs, &env).await;
+    let by_kind = annotations_of(&log);
+    for (kind, list) in &by_kind {
+        assert!(
+            list.len() <= 10,
+            "{} {kind} annotations:\n{log}",
+            list.len()
+        );
+    }
+    // Errors: the failed step, then deciding findings; no warning before them.
+    let errors = &by_kind["error"];
+    // One error is kept for a report problem (a refused check run).
+    assert_eq!(errors.len(), 9, "{log}");
+    assert!(
+        errors[1..]
+            .iter()
+            .all(|c| c.props["title"].starts_with("error-rule-"))
+    );
+    let first_warning = log.find("::warning").unwrap();
+    let last_error = log.rfind("::error").unwrap();
+    assert!(last_error < first_warning, "{log}");
+    // Warnings: one per rule, with its count and first operations.
+    let warnings = &by_kind["warning"];
+    assert!(
+        warnings
+            .iter()
+            .any(|c| c.props["title"] == "warning-rule-00 ×20"
+                && c.data
+                    .contains("GET /pets/0, GET /pets/1, GET /pets/2 and 17 more")),
+        "{log}"
+    );
+    // The rest: errors without annotation are plain lines, one notice counts everything else.
+    assert!(log.contains("and 15 more errors"), "{log}");
+    let rest: Vec<&Command> = by_kind["notice"]
+        .iter()
+        .filter(|c| c.props["title"].contains("without an annotation of their own"))
+        .collect();
+    assert_eq!(rest.len(), 1, "{log}");
+    // 17 errors unannotated; 9 warning rules annotated (19 others each), 6 not (20 each);
+    // the note rule annotated (3 others).
+    let expected = 17 + 9 * 19 + 6 * 20 + 3;
+    assert!(
+        rest[0].props["title"].contains(&format!("{expected} more findings")),
+        "{}",
+        rest[0].props["title"]
+    );
+    assert!(rest[0].data.contains("job summary"), "{}", rest[0].data);
+}
+
+#[tokio::test]
+async fn several_services_share_one_steps_annotations() {
+    let (inputs, env) = inputs(&[("GITHUB_ACTIONS", "true")]);
+    let (mut a, mut b) = (crowded(), crowded());
+    a.service = "default/a".into();
+    b.service = "default/b".into();
+    let mut out = Vec::new();
+    report::emit_many(&[a, b], &inputs, &env, &mut out, &EmitOptions::default())
+        .await
+        .unwrap();
+    let log = String::from_utf8(out).unwrap();
+    for (kind, list) in annotations_of(&log) {
+        assert!(
+            list.len() <= 10,
+            "{} {kind} annotations:\n{log}",
+            list.len()
+        );
+    }
+    assert_eq!(
+        log.matches("without an annotation of their own").count(),
+        1,
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn azure_devops_raises_at_most_ten_issues_of_each_level_and_points_at_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inputs, env) = inputs(&[
+        ("TF_BUILD", "True"),
+        ("AGENT_TEMPDIRECTORY", dir.path().to_str().unwrap()),
+    ]);
+    let (log, _) = run(&crowded(), &inputs, &env).await;
+    let issues: Vec<Command> = log
+        .lines()
+        .filter_map(parse_ado_command)
+        .filter(|c| c.name == "task.logissue")
+        .collect();
+    let of = |kind: &str| issues.iter().filter(|c| c.props["type"] == kind).count();
+    assert_eq!(of("error"), 10, "{log}");
+    assert!(of("warning") <= 10, "{log}");
+    assert!(
+        issues.iter().any(
+            |c| c.props.get("code").map(String::as_str) == Some("warning-rule-00")
+                && c.data.starts_with("warning-rule-00 ×20")
+        ),
+        "{log}"
+    );
+    assert!(log.contains("without an issue of their own"), "{log}");
+    assert!(log.contains("##vso[task.uploadsummary]"), "{log}");
+}
+
+#[test]
+fn the_summarys_first_table_groups_by_rule_and_the_full_list_follows_folded() {
+    let v = crowded();
+    let md = report::markdown::summary(
+        &v,
+        &report::Cleaner::default(),
+        report::markdown::JOB_SUMMARY_BUDGET,
+        None,
+    );
+    let tables: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).collect();
+    assert_eq!(
+        tables[0], "| Level | Rule | Count | Message | Operations |",
+        "{md}"
+    );
+    // Errors first, one row per rule; the full list comes after the steps.
+    assert!(
+        tables[1].contains("error-rule-0") && tables[1].contains("| 13 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| `warning-rule-00` | 20 | same message | `GET /pets/0`, `GET /pets/1`, `GET /pets/2` and 17 more |"),
+        "{md}"
+    );
+    let grouped = md.find("| Level | Rule | Count").unwrap();
+    let steps = md.find("| Step |").unwrap();
+    let full = md
+        .find("| Level | Source | Rule | Operation | Message |")
+        .unwrap();
+    assert!(grouped < steps && steps < full, "{md}");
+    assert!(md.contains("<details><summary>All 329 findings"), "{md}");
+    assert_eq!(
+        md.matches("| 🟡 warning | lint |").count(),
+        300,
+        "every finding in the full list"
+    );
+}
+
+#[test]
+fn the_terminal_report_is_short_and_verbose_lists_every_finding() {
+    let v = crowded();
+    let clean = report::Cleaner::default();
+    let text = report::local::render(&v, &clean, report::Style::default());
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() <= 60, "{} lines:\n{text}", lines.len());
+    assert_eq!(lines[1], "Refused by 25 errors:", "{text}");
+    assert!(lines[2].contains("error-rule-"), "{text}");
+    assert!(
+        text.contains("and 15 more errors (error-rule-0 ×13, error-rule-1 ×12)"),
+        "{text}"
+    );
+    assert!(text.contains("warning-rule-09 ×20: same message"), "{text}");
+    assert!(!text.contains("warning-rule-10"), "{text}");
+    assert!(text.contains("and 6 more rules (104 findings)"), "{text}");
+    assert!(
+        text.contains("Every finding one by one: set verbose (-v)"),
+        "{text}"
+    );
+    // With the steps already printed by the progress lines in the same log: not repeated.
+    let quiet = report::local::render(
+        &v,
+        &clean,
+        report::Style {
+            progress_in_log: true,
+            ..report::Style::default()
+        },
+    );
+    assert!(text.contains("✓ passed  Inputs"), "{text}");
+    assert!(!quiet.contains("✓ passed  Inputs"), "{quiet}");
+    let verbose = report::local::render(
+        &v,
+        &clean,
+        report::Style {
+            verbose: true,
+            ..report::Style::default()
+        },
+    );
+    assert_eq!(
+        verbose.matches("[lint] GET /pets/").count(),
+        300,
+        "{verbose}"
+    );
+    assert_eq!(verbose.matches("[breaking] GET /pets/").count(), 25);
+}
+
+#[test]
+fn the_findings_file_keeps_every_finding_ungrouped() {
+    let v = crowded();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out/findings.json");
+    report::write_findings_file(&path, &v).unwrap();
+    let file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let all = file["findings"].as_array().unwrap();
+    assert_eq!(all.len(), v.findings.len());
+    assert_eq!(file["breaking"], true);
+    assert_eq!(file["service"], "default/petstore");
+    assert_eq!(all[0]["level"], "error");
+    assert_eq!(all[0]["source"], "breaking-change");
+    assert_eq!(all[328]["operation"], Value::Null);
+    let keys: Vec<&String> = all[0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["source", "id", "level", "operation", "path", "message"]
+    );
 }

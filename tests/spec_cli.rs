@@ -478,3 +478,60 @@ fn lint_diff_and_fix_print_no_command_from_the_document_on_ci() {
         assert_inert(&format!("{platform:?} lint junk"), &refused.stderr);
     }
 }
+
+/// The logs group findings by rule; `--format json` is the full list: every finding the lint and
+/// the diff found, one by one, in a document with over a thousand of them.
+#[test]
+fn json_keeps_every_finding_of_lint_and_diff() {
+    let path = fixtures().join("apim/apimapis.json");
+    let doc = apim_gate::spec::Document::parse(&std::fs::read(&path).unwrap()).unwrap();
+    let expected = apim_gate::spec::lint::lint(&doc);
+    assert!(expected.len() > 200, "{}", expected.len());
+    let out = apim_gate(&["lint", path.to_str().unwrap(), "--format", "json"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), expected.len());
+    for (got, want) in findings.iter().zip(&expected) {
+        assert_eq!(got["id"], want.id.as_str());
+        assert_eq!(got["path"], want.path.as_str());
+    }
+
+    // Removing every path: one finding per removed operation, none grouped away.
+    let mut empty: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let operations = empty["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|m| ["get", "put", "post", "delete", "patch", "head"].contains(&m.as_str()))
+                .count()
+        })
+        .sum::<usize>();
+    empty["paths"] = serde_json::json!({});
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new.json");
+    std::fs::write(&new, serde_json::to_vec(&empty).unwrap()).unwrap();
+    let out = apim_gate(
+        &[
+            "diff",
+            path.to_str().unwrap(),
+            new.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let removed = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["level"] == "error")
+        .count();
+    assert!(removed >= operations, "{removed} < {operations}");
+}

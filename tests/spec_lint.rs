@@ -144,13 +144,32 @@ fn operation_ids() {
     let missing = oas3(
         json!({"/a": {"get": {"responses": ok()}, "post": {"operationId": "", "responses": ok()}}}),
     );
+    // No operation has one: one finding for the document, not one per operation.
     let f = expect(&missing, "apim-operation-id-missing", Level::Warning);
-    assert_eq!(
-        f.iter()
-            .filter(|f| f.id == "apim-operation-id-missing")
-            .count(),
-        2
+    let missing_ids: Vec<_> = f
+        .iter()
+        .filter(|f| f.id == "apim-operation-id-missing")
+        .collect();
+    assert_eq!(missing_ids.len(), 1, "{missing_ids:?}");
+    assert_eq!(missing_ids[0].operation, None);
+    assert!(
+        missing_ids[0].message.contains("none of the 2 operations"),
+        "{}",
+        missing_ids[0].message
     );
+    // Some have one: each operation without one is named.
+    let some = oas3(json!({"/a": {
+        "get": {"responses": ok()},
+        "put": {"responses": ok()},
+        "post": {"operationId": "createA", "responses": ok()}
+    }}));
+    let f = expect(&some, "apim-operation-id-missing", Level::Warning);
+    let named: Vec<_> = f
+        .iter()
+        .filter(|f| f.id == "apim-operation-id-missing")
+        .map(|f| f.operation.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(named, ["GET /a", "PUT /a"]);
 }
 
 #[test]

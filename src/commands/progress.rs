@@ -3,8 +3,41 @@
 
 use crate::cluster::{Event, Observer};
 use crate::gate::verdict::{Step, StepName};
-use crate::inputs::{Env, Inputs};
+use crate::inputs::{Env, Inputs, Platform};
 use crate::{apim, gate, report};
+
+/// Whether the progress lines (standard error) and the report (standard output) end up in one
+/// log that is not a terminal, so the report need not repeat the steps. True on GitHub Actions
+/// and Azure Pipelines: both runners read the two streams into the one step log (as separate
+/// pipes, so comparing them would not tell). Elsewhere: when both streams are the same file or
+/// pipe (`> log 2>&1`, a container's log) — the same device and inode — and not a terminal,
+/// where a person watching wants the steps again under the progress that scrolled by.
+pub fn shares_log(platform: Platform) -> bool {
+    if platform != Platform::Local {
+        return true;
+    }
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        return false;
+    }
+    same_file("/proc/self/fd/1", "/proc/self/fd/2")
+        .or_else(|| same_file("/dev/fd/1", "/dev/fd/2"))
+        .unwrap_or(false)
+}
+
+/// Whether two paths name one file (following links: `/proc/self/fd/N` links to the pipe or
+/// file); `None` when either cannot be read.
+#[cfg(unix)]
+fn same_file(a: &str, b: &str) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (a, b) = (std::fs::metadata(a).ok()?, std::fs::metadata(b).ok()?);
+    Some(a.dev() == b.dev() && a.ino() == b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &str, _: &str) -> Option<bool> {
+    None
+}
 
 pub struct StderrProgress {
     clean: report::Cleaner,
@@ -96,5 +129,26 @@ impl gate::Progress for StderrProgress {
             report::duration(step.duration),
             step.detail
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_file_under_two_names_is_the_same_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, "").unwrap();
+        std::fs::write(&b, "").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&a, &link).unwrap();
+        let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+        assert_eq!(same_file(&s(&a), &s(&link)), Some(true));
+        assert_eq!(same_file(&s(&a), &s(&b)), Some(false));
+        assert_eq!(same_file(&s(&a), &s(&dir.path().join("none"))), None);
+        assert!(shares_log(Platform::GithubActions));
+        assert!(shares_log(Platform::AzureDevops));
     }
 }

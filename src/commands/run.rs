@@ -11,7 +11,8 @@ use crate::gate;
 use crate::inputs::{Env, Inputs, Need, Platform};
 use crate::report;
 
-pub fn run(file: &EnvFile, summary: Option<&Path>) -> Exit {
+/// `verbose` is `-v`: it turns the `verbose` input on.
+pub fn run(file: &EnvFile, summary: Option<&Path>, verbose: bool) -> Exit {
     let env = match load_env(file) {
         Ok(e) => e,
         Err(exit) => return exit,
@@ -20,7 +21,7 @@ pub fn run(file: &EnvFile, summary: Option<&Path>) -> Exit {
     let early = report::secrets(&env, None);
     let platform = Platform::detect(&env);
     let _ = report::mask_secrets(platform, &early, &mut std::io::stdout().lock());
-    let inputs = match Inputs::load(&env, Need::Run) {
+    let mut inputs = match Inputs::load(&env, Need::Run) {
         Ok(i) => i,
         Err(e) => {
             let message = report::Cleaner::new(&early).text(&e.to_string());
@@ -28,6 +29,7 @@ pub fn run(file: &EnvFile, summary: Option<&Path>) -> Exit {
             return fail(Exit::Input, message);
         }
     };
+    inputs.verbose |= verbose;
     if let Some(list) = inputs.services.as_deref() {
         return run_services(&inputs, &env, list, summary);
     }
@@ -40,6 +42,7 @@ pub fn run(file: &EnvFile, summary: Option<&Path>) -> Exit {
         let options = report::EmitOptions {
             summary_file: summary,
             extra_secrets: &tokens,
+            progress_in_log: super::progress::shares_log(inputs.platform()),
         };
         let mut stdout = std::io::stdout().lock();
         match report::emit(&verdict, &inputs, &env, &mut stdout, &options).await {
@@ -96,6 +99,7 @@ fn run_services(inputs: &Inputs, env: &Env, list: &str, summary: Option<&Path>) 
         let options = report::EmitOptions {
             summary_file: summary,
             extra_secrets: &tokens,
+            progress_in_log: super::progress::shares_log(inputs.platform()),
         };
         let mut stdout = std::io::stdout().lock();
         match report::emit_many(&verdicts, inputs, env, &mut stdout, &options).await {

@@ -243,7 +243,21 @@ pub async fn run_service(
             azure::CLEANUP_GRACE.as_secs()
         ));
     }
-    b.finish()
+    let mut verdict = b.finish();
+    keep_findings_file(&mut verdict, inputs);
+    verdict
+}
+
+/// The `findings-file` artifact, every finding ungrouped, written once the verdict is complete.
+/// A failure to write it is a warning, like `output-spec`: the verdict stands.
+fn keep_findings_file(verdict: &mut Verdict, inputs: &Inputs) {
+    if let Some(path) = &inputs.findings_file
+        && let Err(e) = crate::report::write_findings_file(path, verdict)
+    {
+        verdict.warnings.push(format!(
+            "findings-file: {e}; the findings are in the summary"
+        ));
+    }
 }
 
 /// Several services, at most `parallelism` at once, each with its own inputs and progress. One

@@ -359,15 +359,23 @@ impl ServiceSpec {
             i.breaking_changes = b;
         }
         // One file per service, or each run would overwrite the last one's.
-        i.output_spec = base.output_spec.as_ref().map(|p| {
-            let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("openapi");
+        let per_service = |p: &PathBuf, default_stem: &str| {
+            let stem = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or(default_stem);
             let ext = p
                 .extension()
                 .and_then(|s| s.to_str())
                 .map(|e| format!(".{e}"))
                 .unwrap_or_default();
             p.with_file_name(format!("{stem}.{}-{}{ext}", self.namespace, self.service))
-        });
+        };
+        i.output_spec = base.output_spec.as_ref().map(|p| per_service(p, "openapi"));
+        i.findings_file = base
+            .findings_file
+            .as_ref()
+            .map(|p| per_service(p, "findings"));
         // One baseline file cannot be the previous document of several services.
         if base.baseline_spec.is_some() {
             i.baseline_spec = None;

@@ -373,6 +373,8 @@ pub struct Inputs {
     pub release_notes: Option<String>,
     pub baseline_spec: Option<PathBuf>,
     pub output_spec: Option<PathBuf>,
+    pub findings_file: Option<PathBuf>,
+    pub verbose: bool,
     pub github_token: Option<Secret>,
     pub check_run: Option<bool>,
     pub pr_comment: bool,

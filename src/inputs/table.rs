@@ -446,6 +446,22 @@ pub static INPUTS: &[InputSpec] = &[
         "Write the published document to this path.",
     ),
     input(
+        "findings-file",
+        Text,
+        None,
+        &[],
+        Reporting,
+        "Write every finding, ungrouped, as JSON to this path (the log and summary group them by rule).",
+    ),
+    input(
+        "verbose",
+        Bool,
+        Some("false"),
+        &[],
+        Reporting,
+        "List every finding one by one in the log, not grouped by rule.",
+    ),
+    input(
         "github-token",
         Secret,
         None,

@@ -1,5 +1,5 @@
 //! The verdict in an Azure Pipelines log: `##[group]` per step, `##vso[task.logissue]` for
-//! errors and warnings, `##vso[task.setvariable …;isOutput=true]` for the outputs, the Markdown
+//! errors and warnings (deciding errors first, one per rule, at most 10 of each level), `##vso[task.setvariable …;isOutput=true]` for the outputs, the Markdown
 //! summary uploaded with `##vso[task.uploadsummary]`, and `##vso[task.complete]` last.
 //!
 //! Values are escaped as azure-pipelines-task-lib does (`%` → `%AZP25`, CR/LF percent-encoded,
@@ -13,11 +13,9 @@ use crate::exit::Exit;
 use crate::gate::verdict::{Outcome, StepOutcome, Verdict};
 use crate::spec::Level;
 
+use super::groups::{self, AnnotationBudget, Findings};
 use super::text::{Cleaner, ado_data, ado_property};
-use super::{
-    MAX_LOG_ANNOTATIONS, ReportError, ReportOutcome, local, markdown, outputs, sorted_findings,
-    verdict_line,
-};
+use super::{ReportError, ReportOutcome, Style, local, markdown, outputs, verdict_line};
 use crate::inputs::Env;
 
 /// `##vso[task.logissue type=…]`, without `sourcepath`/`linenumber`: findings point into a
@@ -30,6 +28,23 @@ pub fn logissue(kind: &str, code: Option<&str>, message: &str) -> String {
         "##vso[task.logissue type={kind}{code};]{}",
         ado_data(message)
     )
+}
+
+/// A `logissue` when `budget` has room for the level, else a plain line. Azure DevOps documents
+/// no limit, but a log with hundreds of issues buries the one that decided: the same 10 per
+/// level as on GitHub, the rest in the uploaded summary.
+fn issue(
+    line: &mut impl FnMut(&str),
+    budget: &mut AnnotationBudget,
+    level: Level,
+    code: Option<&str>,
+    text: &str,
+) {
+    if budget.take(level) {
+        line(&logissue(level.as_str(), code, text));
+    } else {
+        line(&format!("{}: {text}", level.as_str()));
+    }
 }
 
 /// `##vso[task.setvariable variable=name;isOutput=true]value`.
@@ -91,6 +106,7 @@ pub(crate) fn emit(
     verdict: &Verdict,
     env: &Env,
     clean: &Cleaner,
+    style: Style,
     out: &mut dyn Write,
     outcome: &mut ReportOutcome,
     summary_file: Option<&Path>,
@@ -101,70 +117,103 @@ pub(crate) fn emit(
         log.push('\n');
     };
 
-    for step in &verdict.steps {
-        line(&format!(
-            "##[group]{}",
-            local::step_line(step, clean, false)
-        ));
-        line(&clean.text(&step.detail));
-        line("##[endgroup]");
-        if step.outcome == StepOutcome::Failed {
-            line(&logissue(
-                "error",
-                None,
-                &format!("{}: {}", step.name.title(), clean.line(&step.detail)),
-            ));
-        }
+    let found = Findings::of(verdict);
+    let mut budget = AnnotationBudget::default();
+    // Errors first: the run's error, failed steps, the deciding findings.
+    if let Some(e) = &verdict.error {
+        issue(&mut line, &mut budget, Level::Error, None, &clean.text(e));
     }
-    for l in local::result_lines(verdict, clean) {
-        line(&l);
-    }
-
-    let findings = sorted_findings(verdict);
-    let notable: Vec<_> = findings
+    for step in verdict
+        .steps
         .iter()
-        .filter(|f| f.finding.level >= Level::Warning)
-        .collect();
-    if !findings.is_empty() {
-        line(&format!("##[group]Findings ({})", findings.len()));
-        for f in &findings {
-            line(&local::finding_lines(f, clean, false));
-        }
-        line("##[endgroup]");
+        .filter(|s| s.outcome == StepOutcome::Failed)
+    {
+        let text = format!("{}: {}", step.name.title(), clean.line(&step.detail));
+        issue(&mut line, &mut budget, Level::Error, None, &text);
     }
-    for f in notable.iter().take(MAX_LOG_ANNOTATIONS) {
-        let kind = if f.finding.level == Level::Error {
-            "error"
-        } else {
-            "warning"
-        };
+    let mut plain_deciding = 0;
+    for (i, f) in found.deciding.iter().enumerate() {
         let operation = f
             .finding
             .operation
             .as_deref()
             .map(|o| format!("{}: ", clean.line(o)))
             .unwrap_or_default();
-        line(&logissue(
-            kind,
-            Some(&clean.line(&f.finding.id)),
-            &format!(
-                "{operation}{} (at {})",
-                clean.line(&f.finding.message),
-                clean.line(&f.finding.path)
-            ),
+        let text = format!(
+            "{operation}{} (at {})",
+            clean.line(&f.finding.message),
+            clean.line(&f.finding.path)
+        );
+        if budget.take(Level::Error) {
+            line(&logissue("error", Some(&clean.line(&f.finding.id)), &text));
+        } else if style.verbose || i < groups::DECIDING_SHOWN {
+            budget.add_left_out(1);
+            line(&local::finding_lines(f, clean, false));
+        } else {
+            budget.add_left_out(1);
+            plain_deciding += 1;
+        }
+    }
+    if plain_deciding > 0 {
+        line(&format!(
+            "  and {plain_deciding} more errors: see the summary"
         ));
     }
-    if notable.len() > MAX_LOG_ANNOTATIONS {
-        line(&format!(
-            "{} more errors and warnings are in the findings above and the summary.",
-            notable.len() - MAX_LOG_ANNOTATIONS
-        ));
+    if !style.progress_in_log {
+        for step in &verdict.steps {
+            line(&format!(
+                "##[group]{}",
+                local::step_line(step, clean, false)
+            ));
+            line(&clean.text(&step.detail));
+            line("##[endgroup]");
+        }
+    }
+    for l in local::result_lines(verdict, clean) {
+        line(&l);
+    }
+    // One issue per rule below the error level; `logissue` has no notice type, so notes stay
+    // plain lines.
+    for g in found.other_groups() {
+        let (shown, more) = g.shown_operations();
+        let mut text = format!(
+            "{} ×{}: {}",
+            clean.line(g.id),
+            g.count(),
+            clean.line(g.message)
+        );
+        if !shown.is_empty() {
+            let ops: Vec<String> = shown.iter().map(|o| clean.line(o)).collect();
+            text.push_str(&format!(" In {}", ops.join(", ")));
+            if more > 0 {
+                text.push_str(&format!(" and {more} more"));
+            }
+        }
+        if g.level == Level::Warning && budget.take(Level::Warning) {
+            line(&logissue("warning", Some(&clean.line(g.id)), &text));
+            budget.add_left_out(g.count() - 1);
+        } else {
+            budget.add_left_out(g.count());
+            line(&format!("{}: {text}", g.level.as_str()));
+        }
+    }
+    if style.verbose && !found.is_empty() {
+        line(&format!("##[group]All findings ({})", found.counts()));
+        line(local::findings_text(&found, clean, style, true).trim_end());
+        line("##[endgroup]");
     }
     for w in &verdict.warnings {
-        line(&logissue("warning", None, &clean.line(w)));
+        issue(&mut line, &mut budget, Level::Warning, None, &clean.line(w));
     }
-    if let Some(e) = &verdict.error {
-        line(&logissue("error", None, &clean.text(e)));
+    if budget.left_out() > 0 {
+        line(&format!(
+            "{} more without an issue of their own (one issue per rule, at most {} errors and {} \
+             warnings): the summary lists every finding grouped by rule; the findings-file input \
+             writes them all as JSON.",
+            groups::plural(budget.left_out(), "finding"),
+            groups::ANNOTATIONS_PER_LEVEL,
+            groups::ANNOTATIONS_PER_LEVEL
+        ));
     }
     for (_, name, value) in outputs(verdict) {
         line(&setvariable(name, &clean.redact(&value)));
@@ -196,7 +245,7 @@ pub(crate) fn emit(
 
     let reporting_failed = !outcome.failures.is_empty() && verdict.exit == Exit::Passed;
     let issues = !verdict.warnings.is_empty()
-        || !notable.is_empty()
+        || found.errors + found.warnings > 0
         || verdict
             .steps
             .iter()

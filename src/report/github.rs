@@ -1,5 +1,7 @@
 //! The verdict in GitHub Actions: workflow commands in the log (`::group::` per step,
-//! `::error`/`::warning`/`::notice` annotations with a title), the step outputs in
+//! `::error`/`::warning`/`::notice` annotations with a title, at most 10 of each level per step
+//! ([`groups::ANNOTATIONS_PER_LEVEL`]), deciding findings first, then one per rule, then one notice
+//! of the rest), the step outputs in
 //! `GITHUB_OUTPUT`, the Markdown job summary in `GITHUB_STEP_SUMMARY`, and through the REST API
 //! ([`api`]) a check run on the head commit and one pull-request comment kept up to date.
 //!
@@ -14,15 +16,13 @@ use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::gate::verdict::{Outcome, StepOutcome, Verdict};
+use crate::gate::verdict::{Outcome, SourcedFinding, StepOutcome, Verdict};
 use crate::inputs::{Env, Inputs};
 use crate::spec::Level;
 
+use super::groups::{self, AnnotationBudget, Findings};
 use super::text::{Cleaner, gh_data, gh_property};
-use super::{
-    MAX_LOG_ANNOTATIONS, ReportError, ReportOutcome, local, markdown, outputs, sorted_findings,
-    verdict_line,
-};
+use super::{ReportError, ReportOutcome, Style, local, markdown, outputs, verdict_line};
 
 /// A workflow command: `::name key=value,…::data`, properties and data escaped as
 /// actions/toolkit does. Callers pass cleaned text; escaping keeps it on one line.
@@ -76,90 +76,200 @@ fn append(path: &Path, text: &str) -> std::io::Result<()> {
     f.flush()
 }
 
-/// The log: groups per step, the result, annotations, warnings and the verdict line.
-pub fn log_text(verdict: &Verdict, clean: &Cleaner) -> String {
-    let mut log = String::new();
-    let mut line = |s: &str| {
-        log.push_str(s);
-        log.push('\n');
-    };
-    for step in &verdict.steps {
-        line(&command(
-            "group",
-            &[],
-            &local::step_line(step, clean, false),
-        ));
-        line(&clean.text(&step.detail));
-        line("::endgroup::");
-        if step.outcome == StepOutcome::Failed {
-            line(&command(
-                "error",
-                &[("title", &format!("apim-gate: {}", step.name.title()))],
-                &clean.text(&step.detail),
-            ));
-        }
-    }
-    for l in local::result_lines(verdict, clean) {
-        line(&l);
-    }
-    let findings = sorted_findings(verdict);
-    if !findings.is_empty() {
-        line(&command(
-            "group",
-            &[],
-            &format!("Findings ({})", findings.len()),
-        ));
-        for f in &findings {
-            line(&local::finding_lines(f, clean, false));
-        }
-        line("::endgroup::");
-    }
-    for f in findings.iter().take(MAX_LOG_ANNOTATIONS) {
-        let kind = match f.finding.level {
+/// An annotation when `budget` has room for its level, else the same text as a plain line, so
+/// nothing is lost from the log. Returns whether it became an annotation.
+fn annotate(
+    log: &mut String,
+    budget: &mut AnnotationBudget,
+    level: Level,
+    title: &str,
+    message: &str,
+) -> bool {
+    let annotated = budget.take(level);
+    if annotated {
+        let kind = match level {
             Level::Error => "error",
             Level::Warning => "warning",
             Level::Info => "notice",
         };
-        let title = match &f.finding.operation {
-            Some(op) => format!("{} ({})", clean.line(&f.finding.id), clean.line(op)),
-            None => clean.line(&f.finding.id),
-        };
-        line(&command(
-            kind,
-            &[("title", &title)],
-            &format!(
-                "{} (at {})",
-                clean.text(&f.finding.message),
-                clean.line(&f.finding.path)
-            ),
-        ));
+        log.push_str(&command(kind, &[("title", title)], message));
+    } else {
+        let _ = write!(log, "{}: {title}: {message}", level.as_str());
     }
-    if findings.len() > MAX_LOG_ANNOTATIONS {
-        line(&format!(
-            "{} more findings are in the group above, the job summary and the check run.",
-            findings.len() - MAX_LOG_ANNOTATIONS
-        ));
+    log.push('\n');
+    annotated
+}
+
+/// A step's budget with room kept for what comes after the verdicts: one error and one warning
+/// for report problems, one notice for [`rest_notice`].
+pub fn step_budget() -> AnnotationBudget {
+    let mut b = AnnotationBudget::default();
+    b.reserve(Level::Error, 1);
+    b.reserve(Level::Warning, 1);
+    b.reserve(Level::Info, 1);
+    b
+}
+
+fn finding_title(f: &SourcedFinding, clean: &Cleaner) -> String {
+    match &f.finding.operation {
+        Some(op) => format!("{} ({})", clean.line(&f.finding.id), clean.line(op)),
+        None => clean.line(&f.finding.id),
+    }
+}
+
+fn finding_message(f: &SourcedFinding, clean: &Cleaner) -> String {
+    format!(
+        "{} (at {})",
+        clean.text(&f.finding.message),
+        clean.line(&f.finding.path)
+    )
+}
+
+/// The log: what decided the verdict first (the run's error, failed steps and error findings as
+/// `::error` annotations), the steps as groups (unless the progress lines already showed them),
+/// the result, the other findings grouped by rule (one annotation per rule), warnings and the
+/// verdict line. Annotations go through `budget`, shared by every service of the step; the
+/// caller ends the step with [`rest_notice`].
+pub fn log_text(
+    verdict: &Verdict,
+    clean: &Cleaner,
+    style: Style,
+    budget: &mut AnnotationBudget,
+) -> String {
+    let found = Findings::of(verdict);
+    let mut log = String::new();
+    if let Some(e) = &verdict.error {
+        annotate(
+            &mut log,
+            budget,
+            Level::Error,
+            &format!("apim-gate {}", verdict.outcome.as_str()),
+            &clean.text(e),
+        );
+    }
+    for step in verdict
+        .steps
+        .iter()
+        .filter(|s| s.outcome == StepOutcome::Failed)
+    {
+        annotate(
+            &mut log,
+            budget,
+            Level::Error,
+            &format!("apim-gate: {}", step.name.title()),
+            &clean.text(&step.detail),
+        );
+    }
+    let mut plain_deciding = 0;
+    for (i, f) in found.deciding.iter().enumerate() {
+        if budget.take(Level::Error) {
+            let _ = writeln!(
+                log,
+                "{}",
+                command(
+                    "error",
+                    &[("title", &finding_title(f, clean))],
+                    &finding_message(f, clean)
+                )
+            );
+        } else if style.verbose || i < groups::DECIDING_SHOWN {
+            budget.add_left_out(1);
+            let _ = writeln!(log, "{}", local::finding_lines(f, clean, false));
+        } else {
+            budget.add_left_out(1);
+            plain_deciding += 1;
+        }
+    }
+    if plain_deciding > 0 {
+        let _ = writeln!(
+            log,
+            "  and {plain_deciding} more errors: see the job summary"
+        );
+    }
+    if !style.progress_in_log {
+        for step in &verdict.steps {
+            let _ = writeln!(
+                log,
+                "{}",
+                command("group", &[], &local::step_line(step, clean, false))
+            );
+            let _ = writeln!(log, "{}", clean.text(&step.detail));
+            log.push_str("::endgroup::\n");
+        }
+    }
+    for l in local::result_lines(verdict, clean) {
+        let _ = writeln!(log, "{l}");
+    }
+    for g in found.other_groups() {
+        let (shown, more) = g.shown_operations();
+        let mut message = clean.text(g.message);
+        if !shown.is_empty() {
+            let ops: Vec<String> = shown.iter().map(|o| clean.line(o)).collect();
+            let _ = write!(message, "\nIn {}", ops.join(", "));
+            if more > 0 {
+                let _ = write!(message, " and {more} more");
+            }
+        }
+        let title = format!("{} ×{}", clean.line(g.id), g.count());
+        // An annotated rule stands for its first finding; the others have none of their own.
+        let annotated = annotate(&mut log, budget, g.level, &title, &message);
+        budget.add_left_out(if annotated { g.count() - 1 } else { g.count() });
+    }
+    if style.verbose && !found.is_empty() {
+        let _ = writeln!(
+            log,
+            "{}",
+            command("group", &[], &format!("All findings ({})", found.counts()))
+        );
+        log.push_str(&local::findings_text(&found, clean, style, true));
+        log.push_str("::endgroup::\n");
     }
     for w in &verdict.warnings {
-        line(&command(
-            "warning",
-            &[("title", "apim-gate")],
+        annotate(
+            &mut log,
+            budget,
+            Level::Warning,
+            "apim-gate",
             &clean.text(w),
-        ));
-    }
-    if let Some(e) = &verdict.error {
-        line(&command(
-            "error",
-            &[("title", &format!("apim-gate {}", verdict.outcome.as_str()))],
-            &clean.text(e),
-        ));
+        );
     }
     let summary = verdict_line(verdict, clean);
     match verdict.outcome {
-        Outcome::Passed => line(&command("notice", &[("title", "apim-gate")], &summary)),
-        Outcome::Refused | Outcome::Failed => line(&summary),
+        Outcome::Passed => {
+            annotate(&mut log, budget, Level::Info, "apim-gate", &summary);
+        }
+        Outcome::Refused | Outcome::Failed => {
+            let _ = writeln!(log, "{summary}");
+        }
     }
     log
+}
+
+/// The one notice that says how many findings got no annotation and where they all are. Uses
+/// the notice [`step_budget`] kept.
+pub fn rest_notice(budget: &mut AnnotationBudget) -> Option<String> {
+    let rest = budget.left_out();
+    if rest == 0 {
+        return None;
+    }
+    budget.release(Level::Info, 1);
+    budget.take(Level::Info);
+    Some(command(
+        "notice",
+        &[(
+            "title",
+            &format!(
+                "apim-gate: {rest} more finding{} without an annotation of their own",
+                if rest == 1 { "" } else { "s" }
+            ),
+        )],
+        &format!(
+            "GitHub shows at most {} annotations of each level per step, so findings are annotated \
+             one per rule. The job summary lists every finding grouped by rule, the check run \
+             annotates each one, and the findings-file input writes them all as JSON.",
+            groups::ANNOTATIONS_PER_LEVEL
+        ),
+    ))
 }
 
 pub(crate) async fn emit(
@@ -167,10 +277,12 @@ pub(crate) async fn emit(
     inputs: &Inputs,
     env: &Env,
     clean: &Cleaner,
+    style: Style,
     out: &mut dyn Write,
     outcome: &mut ReportOutcome,
 ) -> Result<(), ReportError> {
-    out.write_all(log_text(verdict, clean).as_bytes())
+    let mut budget = step_budget();
+    out.write_all(log_text(verdict, clean, style, &mut budget).as_bytes())
         .map_err(ReportError::Stdout)?;
     out.flush().map_err(ReportError::Stdout)?;
 
@@ -220,21 +332,9 @@ pub(crate) async fn emit(
     outcome.check_run_url = check_run_url;
     outcome.comment_url = comment_url;
 
-    let mut tail = String::new();
-    for w in &warnings {
-        tail.push_str(&command(
-            "warning",
-            &[("title", "apim-gate report")],
-            &clean.text(w),
-        ));
-        tail.push('\n');
-    }
-    for f in &failures {
-        tail.push_str(&command(
-            "error",
-            &[("title", "apim-gate report")],
-            &clean.text(f),
-        ));
+    let mut tail = report_problems(&mut budget, &warnings, &failures, clean);
+    if let Some(n) = rest_notice(&mut budget) {
+        tail.push_str(&n);
         tail.push('\n');
     }
     out.write_all(tail.as_bytes())
@@ -242,6 +342,37 @@ pub(crate) async fn emit(
     outcome.warnings.extend(warnings);
     outcome.failures.extend(failures);
     Ok(())
+}
+
+/// Problems delivering the report, as annotations in the room [`step_budget`] kept.
+pub(crate) fn report_problems(
+    budget: &mut AnnotationBudget,
+    warnings: &[String],
+    failures: &[String],
+    clean: &Cleaner,
+) -> String {
+    budget.release(Level::Warning, 1);
+    budget.release(Level::Error, 1);
+    let mut tail = String::new();
+    for w in warnings {
+        annotate(
+            &mut tail,
+            budget,
+            Level::Warning,
+            "apim-gate report",
+            &clean.text(w),
+        );
+    }
+    for f in failures {
+        annotate(
+            &mut tail,
+            budget,
+            Level::Error,
+            "apim-gate report",
+            &clean.text(f),
+        );
+    }
+    tail
 }
 
 /// The check runs (one per service: their names differ) and the pull-request comment (one for

@@ -1,6 +1,7 @@
 //! The verdict as readable text for a terminal (and the plain lines the CI renderers reuse):
-//! one line per step with outcome and duration, the address and why, the findings, the APIM
-//! result. Colour only on a terminal and when `NO_COLOR` is unset.
+//! what decided the verdict first, one line per step with outcome and duration, the address and
+//! why, the APIM result, the other findings grouped by rule ([`super::groups`]). Colour only on
+//! a terminal and when `NO_COLOR` is unset.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -9,8 +10,9 @@ use crate::gate::verdict::{FindingSource, Outcome, Step, StepOutcome, Verdict};
 use crate::inputs::Env;
 use crate::spec::Level;
 
+use super::groups::{self, Findings, Group};
 use super::text::Cleaner;
-use super::{duration, sorted_findings, verdict_line};
+use super::{Style, duration, verdict_line};
 
 /// Colour when standard output is a terminal and `NO_COLOR` is unset or empty (no-color.org).
 pub fn use_color(env: &Env) -> bool {
@@ -134,8 +136,127 @@ pub fn finding_lines(
     )
 }
 
-/// The whole report for a terminal.
-pub fn render(verdict: &Verdict, clean: &Cleaner, color: bool) -> String {
+/// A rule's findings on two lines: level, rule, count and the message once, then the first
+/// operations and how many more.
+pub fn group_lines(g: &Group<'_>, clean: &Cleaner, color: bool) -> String {
+    let p = match g.level {
+        Level::Error => Paint::Red,
+        Level::Warning => Paint::Yellow,
+        Level::Info => Paint::Dim,
+    };
+    let mut out = format!(
+        "  {} {} ×{}: {}",
+        paint(color, p, &format!("{:<7}", g.level.as_str())),
+        clean.line(g.id),
+        g.count(),
+        clean.line(g.message)
+    );
+    let (shown, more) = g.shown_operations();
+    if !shown.is_empty() {
+        let ops: Vec<String> = shown.iter().map(|o| clean.line(o)).collect();
+        let _ = write!(out, "\n          {}", ops.join(", "));
+        if more > 0 {
+            let _ = write!(out, " and {more} more");
+        }
+    }
+    out
+}
+
+/// The findings as a log shows them: with `verbose` every one; else the deciding ones one by one
+/// (at most [`groups::DECIDING_SHOWN`]) and the rest grouped by rule. `deciding` is false when the
+/// caller printed the deciding ones already (at the top of a terminal report, as annotations).
+pub fn findings_text(
+    found: &Findings<'_>,
+    clean: &Cleaner,
+    style: Style,
+    deciding: bool,
+) -> String {
+    let mut out = String::new();
+    if found.is_empty() {
+        return out;
+    }
+    if style.verbose {
+        let _ = writeln!(out, "Findings ({}):", found.counts());
+        for g in &found.groups {
+            for f in &g.findings {
+                let _ = writeln!(out, "{}", finding_lines(f, clean, style.color));
+            }
+        }
+        return out;
+    }
+    if deciding {
+        out.push_str(&deciding_text(found, clean, style.color));
+    }
+    let others: Vec<&Group<'_>> = found.other_groups().collect();
+    if !others.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} by rule ({}):",
+            if found.warnings > 0 {
+                "Warnings"
+            } else {
+                "Notes"
+            },
+            [
+                (found.warnings > 0).then(|| groups::plural(found.warnings, "warning")),
+                (found.infos > 0).then(|| format!("{} info", found.infos)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ")
+        );
+        for g in others.iter().take(groups::RULES_SHOWN) {
+            let _ = writeln!(out, "{}", group_lines(g, clean, style.color));
+        }
+        let hidden = &others[others.len().min(groups::RULES_SHOWN)..];
+        if !hidden.is_empty() {
+            let findings: usize = hidden.iter().map(|g| g.count()).sum();
+            let _ = writeln!(
+                out,
+                "  and {} more rules ({})",
+                hidden.len(),
+                groups::plural(findings, "finding")
+            );
+        }
+    }
+    out
+}
+
+/// What decided the verdict, one by one: at most [`groups::DECIDING_SHOWN`], then how many more
+/// of which rules.
+pub fn deciding_text(found: &Findings<'_>, clean: &Cleaner, color: bool) -> String {
+    let mut out = String::new();
+    if found.deciding.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "Refused by {}:", groups::plural(found.errors, "error"));
+    for f in found.deciding.iter().take(groups::DECIDING_SHOWN) {
+        let _ = writeln!(out, "{}", finding_lines(f, clean, color));
+    }
+    let more = found.deciding.len().saturating_sub(groups::DECIDING_SHOWN);
+    if more > 0 {
+        let rules: Vec<String> = found
+            .groups
+            .iter()
+            .filter(|g| g.level == Level::Error)
+            .map(|g| format!("{} ×{}", clean.line(g.id), g.count()))
+            .collect();
+        let _ = writeln!(out, "  and {more} more errors ({})", rules.join(", "));
+    }
+    out
+}
+
+/// Where the whole list is when the report grouped it.
+pub const FULL_LIST_HINT: &str =
+    "Every finding one by one: set verbose (-v), or findings-file for JSON.";
+
+/// The whole report for a terminal: what decided the verdict first, then the steps (unless the
+/// progress lines already showed them in the same log), the result, the other findings grouped by
+/// rule, and the verdict.
+pub fn render(verdict: &Verdict, clean: &Cleaner, style: Style) -> String {
+    let color = style.color;
+    let found = Findings::of(verdict);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -146,27 +267,6 @@ pub fn render(verdict: &Verdict, clean: &Cleaner, color: bool) -> String {
             &format!("apim-gate: {}", clean.line(&verdict.service))
         )
     );
-    for step in &verdict.steps {
-        let _ = writeln!(out, "  {}", step_line(step, clean, color));
-    }
-    for line in result_lines(verdict, clean) {
-        let _ = writeln!(out, "{line}");
-    }
-    let findings = sorted_findings(verdict);
-    if !findings.is_empty() {
-        let _ = writeln!(out, "Findings ({}):", findings.len());
-        for f in findings {
-            let _ = writeln!(out, "{}", finding_lines(f, clean, color));
-        }
-    }
-    for w in &verdict.warnings {
-        let _ = writeln!(
-            out,
-            "{} {}",
-            paint(color, Paint::Yellow, "warning:"),
-            clean.text(w)
-        );
-    }
     if let Some(e) = &verdict.error {
         let _ = writeln!(
             out,
@@ -175,10 +275,33 @@ pub fn render(verdict: &Verdict, clean: &Cleaner, color: bool) -> String {
             clean.text(e)
         );
     }
+    if !style.verbose {
+        out.push_str(&deciding_text(&found, clean, color));
+    }
+    if !style.progress_in_log {
+        for step in &verdict.steps {
+            let _ = writeln!(out, "  {}", step_line(step, clean, color));
+        }
+    }
+    for line in result_lines(verdict, clean) {
+        let _ = writeln!(out, "{line}");
+    }
+    out.push_str(&findings_text(&found, clean, style, false));
+    for w in &verdict.warnings {
+        let _ = writeln!(
+            out,
+            "{} {}",
+            paint(color, Paint::Yellow, "warning:"),
+            clean.text(w)
+        );
+    }
     let p = match verdict.outcome {
         Outcome::Passed => Paint::Green,
         Outcome::Refused | Outcome::Failed => Paint::Red,
     };
     let _ = writeln!(out, "{}", paint(color, p, &verdict_line(verdict, clean)));
+    if !style.verbose && found.groups.iter().any(|g| g.count() > 1) {
+        let _ = writeln!(out, "{FULL_LIST_HINT}");
+    }
     out
 }

@@ -221,11 +221,11 @@ pub async fn emit_many(
         comment_url: None,
     };
     let budget = markdown::JOB_SUMMARY_BUDGET;
+    let style = super::Style::new(inputs, env, options);
     match platform {
         Platform::Local => {
-            let color = local::use_color(env);
             for v in verdicts {
-                out.write_all(local::render(v, &clean, color).as_bytes())
+                out.write_all(local::render(v, &clean, style).as_bytes())
                     .map_err(ReportError::Stdout)?;
                 out.write_all(b"\n").map_err(ReportError::Stdout)?;
             }
@@ -233,6 +233,8 @@ pub async fn emit_many(
                 .map_err(ReportError::Stdout)?;
         }
         Platform::GithubActions => {
+            // One step: the services share GitHub's 10 annotations of each level.
+            let mut annotations = github::step_budget();
             let mut log = String::new();
             for v in verdicts {
                 let _ = writeln!(
@@ -240,7 +242,7 @@ pub async fn emit_many(
                     "::group::{}",
                     super::text::gh_data(&clean.line(&v.service))
                 );
-                log.push_str(&github::log_text(v, &clean));
+                log.push_str(&github::log_text(v, &clean, style, &mut annotations));
                 let _ = writeln!(log, "::endgroup::");
             }
             log.push_str(&table_text(verdicts, &clean));
@@ -286,14 +288,19 @@ pub async fn emit_many(
             outcome.comment_url = comment_url;
             outcome.warnings.extend(warnings);
             outcome.failures.extend(failures);
-            for w in outcome.warnings.iter().chain(&outcome.failures) {
-                writeln!(
-                    out,
-                    "::warning title=apim-gate report::{}",
-                    super::text::gh_data(&clean.text(w))
-                )
-                .map_err(ReportError::Stdout)?;
+            let problems: Vec<String> = outcome
+                .warnings
+                .iter()
+                .chain(&outcome.failures)
+                .cloned()
+                .collect();
+            let mut tail = github::report_problems(&mut annotations, &problems, &[], &clean);
+            if let Some(n) = github::rest_notice(&mut annotations) {
+                tail.push_str(&n);
+                tail.push('\n');
             }
+            out.write_all(tail.as_bytes())
+                .map_err(ReportError::Stdout)?;
         }
         Platform::AzureDevops => {
             let mut log = String::new();

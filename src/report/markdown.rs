@@ -1,12 +1,14 @@
 //! The Markdown summary of a verdict, one text for every place a person reads it: the GitHub job
 //! summary, the check run, the pull-request comment, the Azure DevOps build summary and
-//! `--summary FILE`. Each place has a size limit; the findings table is cut to fit it, with a note.
+//! `--summary FILE`. The first table groups the findings by rule, errors first; the steps come
+//! next; the full list last, folded, cut to the place's size limit with a note.
 
 use std::fmt::Write as _;
 
 use crate::gate::verdict::{FindingSource, Outcome, StepOutcome, Verdict};
 use crate::spec::Level;
 
+use super::groups::Findings;
 use super::text::{Cleaner, md_code, md_text};
 use super::{duration, sorted_findings};
 
@@ -36,6 +38,9 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
     if let Some(error) = &verdict.error {
         let _ = writeln!(head, "> **Error:** {}\n", md_text(&clean.line(error)));
     }
+    let found = Findings::of(verdict);
+    // At most half the place: the steps and the result must fit beside it.
+    head.push_str(&grouped_table(&found, clean, budget / 2));
 
     head.push_str("| Step | Outcome | Duration | Detail |\n|---|---|---|---|\n");
     for step in &verdict.steps {
@@ -119,22 +124,15 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
 
     let findings = sorted_findings(verdict);
     let mut table = String::new();
-    if findings.is_empty() {
-        table.push_str("### Findings\n\nNo findings.\n\n");
-    } else {
-        let count = |l: Level| findings.iter().filter(|f| f.finding.level == l).count();
+    if !findings.is_empty() {
         let _ = writeln!(
             table,
-            "### Findings ({} error{}, {} warning{}, {} info)\n",
-            count(Level::Error),
-            if count(Level::Error) == 1 { "" } else { "s" },
-            count(Level::Warning),
-            if count(Level::Warning) == 1 { "" } else { "s" },
-            count(Level::Info)
+            "<details><summary>All {} findings, one by one</summary>\n",
+            findings.len()
         );
         table.push_str("| Level | Source | Rule | Operation | Message |\n|---|---|---|---|---|\n");
-        // Room for the note that says how many rows were left out.
-        let reserve = 200;
+        // Room for the note that says how many rows were left out and the closing tag.
+        let reserve = 300;
         let room = budget.saturating_sub(head.len() + tail.len() + reserve);
         let mut shown = 0;
         for f in &findings {
@@ -150,11 +148,12 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
             let _ = writeln!(
                 table,
                 "_{} more finding{} not shown: the summary is limited in size. \
-                 The log and the check run annotations list them._\n",
+                 The check run annotates each one; the findings-file input writes them all._\n",
                 findings.len() - shown,
                 if findings.len() - shown == 1 { "" } else { "s" }
             );
         }
+        table.push_str("</details>\n\n");
     }
 
     let mut out = head;
@@ -173,12 +172,63 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
     out
 }
 
-fn finding_row(f: &crate::gate::verdict::SourcedFinding, clean: &Cleaner) -> String {
-    let level = match f.finding.level {
+/// The first table: one row per rule, errors (what decided) first, each with its count, its
+/// message once and its first operations.
+fn grouped_table(found: &Findings<'_>, clean: &Cleaner, room: usize) -> String {
+    let mut out = String::new();
+    if found.is_empty() {
+        out.push_str("### Findings\n\nNo findings.\n\n");
+        return out;
+    }
+    let _ = writeln!(out, "### Findings ({})\n", found.counts());
+    out.push_str("| Level | Rule | Count | Message | Operations |\n|---|---|---|---|---|\n");
+    let mut rules = 0;
+    for g in &found.groups {
+        let (shown, more) = g.shown_operations();
+        let ops: Vec<String> = shown.iter().map(|o| md_code(&clean.line(o))).collect();
+        let mut ops = ops.join(", ");
+        if more > 0 {
+            let _ = write!(ops, " and {more} more");
+        }
+        let source = match g.source {
+            FindingSource::Lint => "",
+            FindingSource::BreakingChange => " (breaking change)",
+        };
+        let row = format!(
+            "| {}{source} | {} | {} | {} | {} |\n",
+            level_cell(g.level),
+            md_code(&clean.line(g.id)),
+            g.count(),
+            md_text(&clean.line(g.message)),
+            ops
+        );
+        if out.len() + row.len() + 200 > room {
+            break;
+        }
+        out.push_str(&row);
+        rules += 1;
+    }
+    out.push('\n');
+    if rules < found.groups.len() {
+        let _ = writeln!(
+            out,
+            "_{} more rules not shown: the summary is limited in size._\n",
+            found.groups.len() - rules
+        );
+    }
+    out
+}
+
+fn level_cell(level: Level) -> &'static str {
+    match level {
         Level::Error => "🔴 error",
         Level::Warning => "🟡 warning",
         Level::Info => "🔵 info",
-    };
+    }
+}
+
+fn finding_row(f: &crate::gate::verdict::SourcedFinding, clean: &Cleaner) -> String {
+    let level = level_cell(f.finding.level);
     let source = match f.source {
         FindingSource::Lint => "lint",
         FindingSource::BreakingChange => "breaking change",

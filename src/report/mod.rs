@@ -1,6 +1,7 @@
 //! Reporting a [`Verdict`] where the user looks: GitHub Actions ([`github`]), Azure DevOps
 //! ([`azure_devops`]) or a terminal ([`local`]), plus the Markdown summary they share
-//! ([`markdown`]) and the `output-spec` file.
+//! ([`markdown`]), the `output-spec` and `findings-file` files. Every renderer orders and
+//! groups findings through [`groups`]: what decided first, the rest one entry per rule.
 //!
 //! The order the main run follows: [`mask_secrets`] first thing (before anything else is
 //! printed), again with [`mask_secrets`] for each token obtained during the run, then the gate,
@@ -10,6 +11,7 @@
 
 pub mod azure_devops;
 pub mod github;
+pub mod groups;
 pub mod local;
 pub mod many;
 pub mod markdown;
@@ -76,6 +78,30 @@ pub struct EmitOptions<'a> {
     pub summary_file: Option<&'a Path>,
     /// Secrets learnt during the run (ARM and OIDC tokens): redacted like the inputs' secrets.
     pub extra_secrets: &'a [String],
+    /// The progress lines already went to the log the report goes to
+    /// ([`crate::commands::progress::shares_log`]): the report does not repeat the steps.
+    pub progress_in_log: bool,
+}
+
+/// How much a log or terminal report shows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Style {
+    /// ANSI colours (a terminal only).
+    pub color: bool,
+    /// Every finding one by one (the `verbose` input, `-v`), not grouped by rule.
+    pub verbose: bool,
+    /// The steps were already printed as progress lines to the same log: not repeated.
+    pub progress_in_log: bool,
+}
+
+impl Style {
+    pub fn new(inputs: &Inputs, env: &Env, options: &EmitOptions<'_>) -> Style {
+        Style {
+            color: inputs.platform() == Platform::Local && local::use_color(env),
+            verbose: inputs.verbose,
+            progress_in_log: options.progress_in_log,
+        }
+    }
 }
 
 /// The outputs every platform receives, in order: GitHub's names (`api-id`) and Azure DevOps'
@@ -279,6 +305,7 @@ pub async fn emit(
     let platform = inputs.platform();
     mask_secrets(platform, &all_secrets, out).map_err(ReportError::Stdout)?;
     let clean = Cleaner::new(&all_secrets);
+    let style = Style::new(inputs, env, options);
     let mut outcome = ReportOutcome {
         exit: verdict.exit,
         warnings: Vec::new(),
@@ -288,19 +315,19 @@ pub async fn emit(
     };
     match platform {
         Platform::GithubActions => {
-            github::emit(verdict, inputs, env, &clean, out, &mut outcome).await?
+            github::emit(verdict, inputs, env, &clean, style, out, &mut outcome).await?
         }
         Platform::AzureDevops => azure_devops::emit(
             verdict,
             env,
             &clean,
+            style,
             out,
             &mut outcome,
             options.summary_file,
         )?,
         Platform::Local => {
-            let color = local::use_color(env);
-            out.write_all(local::render(verdict, &clean, color).as_bytes())
+            out.write_all(local::render(verdict, &clean, style).as_bytes())
                 .map_err(ReportError::Stdout)?;
         }
     }
@@ -322,12 +349,51 @@ pub async fn emit(
     Ok(outcome)
 }
 
+/// Every finding of a verdict, ungrouped, as JSON: what the `findings-file` input writes.
+/// `{"service", "verdict", "exit", "breaking", "findings": [{"source", "id", "level",
+/// "operation", "path", "message"}]}`, errors first.
+pub fn findings_json(verdict: &Verdict) -> Result<String, serde_json::Error> {
+    #[derive(serde::Serialize)]
+    struct File<'a> {
+        service: &'a str,
+        verdict: &'a str,
+        exit: u8,
+        breaking: bool,
+        findings: Vec<&'a SourcedFinding>,
+    }
+    let findings = sorted_findings(verdict);
+    serde_json::to_string_pretty(&File {
+        service: &verdict.service,
+        verdict: verdict.outcome.as_str(),
+        exit: verdict.exit.code(),
+        breaking: findings
+            .iter()
+            .any(|f| f.finding.level == crate::spec::Level::Error),
+        findings,
+    })
+}
+
+/// Writes [`findings_json`] to `path` (`findings-file`) as `output-spec` is written: directory
+/// created, written beside and renamed.
+pub fn write_findings_file(path: &Path, verdict: &Verdict) -> Result<String, ReportError> {
+    let json = findings_json(verdict).map_err(|e| ReportError::File {
+        what: "the findings (findings-file)",
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    })?;
+    write_file_whole(path, json.as_bytes(), "the findings (findings-file)")
+}
+
 /// Writes the published document to `path` (`output-spec`), creating its directory; written
 /// beside the target and renamed, so an artifact step never picks up half a file. Returns the
 /// path as the `spec-path` output reports it.
 pub fn write_output_spec(path: &Path, document: &[u8]) -> Result<String, ReportError> {
+    write_file_whole(path, document, "the published document (output-spec)")
+}
+
+fn write_file_whole(path: &Path, bytes: &[u8], what: &'static str) -> Result<String, ReportError> {
     let err = |source| ReportError::File {
-        what: "the published document (output-spec)",
+        what,
         path: path.to_path_buf(),
         source,
     };
@@ -337,7 +403,7 @@ pub fn write_output_spec(path: &Path, document: &[u8]) -> Result<String, ReportE
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".{}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, document).map_err(err)?;
+    std::fs::write(&tmp, bytes).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         err(e)
@@ -376,10 +442,6 @@ pub(crate) fn verdict_line(verdict: &Verdict, clean: &Cleaner) -> String {
         verdict.exit.code()
     )
 }
-
-/// Most annotations a log gets: GitHub shows 10 errors and 10 warnings per step anyway, and
-/// 100,000 findings must not flood the log; the summary has the table.
-pub(crate) const MAX_LOG_ANNOTATIONS: usize = 50;
 
 #[cfg(test)]
 mod tests {

@@ -17,7 +17,7 @@
 //! | `apim-duplicate-url-parameter` | error | required path and query parameter names must be unique in the URL template, without case |
 //! | `apim-path-parameter-not-in-template` | error | a declared path parameter must be part of the URL template |
 //! | `apim-template-parameter-undeclared` | error | a `{name}` in the path needs a path parameter |
-//! | `apim-operation-id-missing` | warning | derives a name from method and path, which changes when the path does |
+//! | `apim-operation-id-missing` | warning | derives a name from method and path, which changes when the path does (one finding for the document when no operation has one) |
 //! | `apim-operation-id-truncated` | warning | cuts normalised operationIds at 76 characters |
 //! | `apim-recursive-schema` | warning | does not support recursive definitions |
 //! | `apim-cookie-parameter` | warning | does not import cookie parameters |
@@ -266,6 +266,9 @@ impl<'a> Linter<'a> {
         let mut ids: BTreeMap<String, (String, String, String)> = BTreeMap::new();
         // method + template key → first operation
         let mut templates: BTreeMap<(String, String), String> = BTreeMap::new();
+        // Operations without an operationId, and how many operations there are.
+        let mut missing_ids: Vec<(String, String)> = Vec::new();
+        let mut total = 0;
         for (path, item) in paths {
             let Some(item) = resolve(self.root, item, &join("/paths", path)) else {
                 continue;
@@ -308,36 +311,64 @@ impl<'a> Linter<'a> {
                 } else {
                     templates.insert(key, label.clone());
                 }
-                self.operation_id(op, &op_ptr, &label, &mut ids);
+                total += 1;
+                if !self.operation_id(op, &op_ptr, &label, &mut ids) {
+                    missing_ids.push((label.clone(), op_ptr.clone()));
+                }
                 self.operation(path, item_obj, &item.pointer, op, &op_ptr, &label, method);
             }
         }
+        self.missing_operation_ids(missing_ids, total);
     }
 
+    /// `apim-operation-id-missing`: one finding per operation, or one for the document when no
+    /// operation has an operationId (common for minimal APIs), which says the same thing once.
+    fn missing_operation_ids(&mut self, missing: Vec<(String, String)>, total: usize) {
+        const FIX: &str = "Set an operationId (ASP.NET Core: `.WithName(...)` or \
+                           `[HttpGet(Name = ...)]`).";
+        if total > 1 && missing.len() == total {
+            self.emit(
+                "apim-operation-id-missing",
+                Level::Warning,
+                None,
+                "/paths",
+                format!(
+                    "none of the {total} operations has an operationId; APIM derives each operation's \
+                     name from its method and path, so renaming a path later deletes the APIM operation \
+                     and its policies. {FIX}"
+                ),
+            );
+            return;
+        }
+        for (label, op_ptr) in missing {
+            self.emit(
+                "apim-operation-id-missing",
+                Level::Warning,
+                Some(label.clone()),
+                &op_ptr,
+                format!(
+                    "`{label}` has no operationId; APIM derives the operation's name from the method and \
+                     path, so renaming the path later deletes the APIM operation and its policies. {FIX}"
+                ),
+            );
+        }
+    }
+
+    /// The operationId rules of one operation; false when it has none (reported by
+    /// [`Linter::missing_operation_ids`] once every operation is seen).
     fn operation_id(
         &mut self,
         op: &Value,
         op_ptr: &str,
         label: &str,
         ids: &mut BTreeMap<String, (String, String, String)>,
-    ) {
+    ) -> bool {
         let id = op
             .get("operationId")
             .and_then(Value::as_str)
             .filter(|s| !s.trim().is_empty());
         let Some(id) = id else {
-            self.emit(
-                "apim-operation-id-missing",
-                Level::Warning,
-                Some(label.to_string()),
-                op_ptr,
-                format!(
-                    "`{label}` has no operationId; APIM derives the operation's name from the method and \
-                     path, so renaming the path later deletes the APIM operation and its policies. Set an \
-                     operationId (ASP.NET Core: `.WithName(...)` or `[HttpGet(Name = ...)]`)."
-                ),
-            );
-            return;
+            return false;
         };
         let id_ptr = join(op_ptr, "operationId");
         let normalized = normalize_operation_id(id);
@@ -376,6 +407,7 @@ impl<'a> Linter<'a> {
                 );
             }
         }
+        true
     }
 
     /// Parameters of one operation (path-level ones overridden by operation-level ones), resolved.
