@@ -791,8 +791,12 @@ async fn create_on_port_forward_is_needed_from_kubernetes_1_35() {
     fetch(&env, &[]).await.assert_fails(
         3,
         &[
-            "it may not create pods/portforward",
-            r#"cannot create resource "pods/portforward""#,
+            "it may not create pods/portforward (in the namespace \"default\")",
+            // What the API server says (subresources.go ensureAuthorizedForVerb) names no verb.
+            r#"The API server said: pods "svc-1-"#,
+            "is forbidden:",
+            "Role in namespace default",
+            r#"verbs: ["get", "create"]"#,
         ],
     );
 }

@@ -907,13 +907,13 @@ async fn websocket_port_forward_needs_create_from_1_35() {
             let fetched = fetch(&pods, &pod, 8080, SWAGGER).await;
             assert_eq!(fetched.status, 200);
         } else {
+            // subresources.go ensureAuthorizedForVerb: NewForbidden with RBAC's empty reason.
             match pods.portforward(&pod, &[8080]).await {
-                Err(kube::Error::Api(s)) => assert!(
-                    s.message
-                        .contains(r#"cannot create resource "pods/portforward""#),
-                    "{}",
-                    s.message
-                ),
+                Err(kube::Error::Api(s)) => {
+                    assert_eq!(s.code, 403);
+                    assert_eq!(s.reason, "Forbidden");
+                    assert_eq!(s.message, format!(r#"pods "{pod}" is forbidden: "#));
+                }
                 other => panic!("expected a 403, got {:?}", other.map(|_| ())),
             }
         }

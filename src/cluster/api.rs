@@ -174,7 +174,31 @@ fn reason_phrase(code: u16) -> &'static str {
 /// A 403 with the verb and resource the API server named (`cannot list resource "nodes" in API
 /// group "" at the cluster scope`), and what to grant.
 pub fn forbidden(url: String, what: &str, message: &str) -> ClusterError {
-    let missing = Missing::parse(message);
+    forbidden_for(url, what, message, Missing::parse(message))
+}
+
+/// A 403 on opening a port-forward. The `get` check (the authorisation filter) names verb and
+/// resource; the `create` check Kubernetes 1.35 adds runs later, in the subresource's `Connect`
+/// (kubernetes pkg/registry/core/pod/rest/subresources.go, `ensureAuthorizedForVerb`), and
+/// refuses with `pods "web-1" is forbidden: ` and the authorizer's reason, usually empty. A
+/// port-forward 403 that names no verb is therefore the missing `create`.
+pub fn port_forward_forbidden(
+    url: String,
+    what: &str,
+    namespace: &str,
+    message: &str,
+) -> ClusterError {
+    let missing = Missing::parse(message).unwrap_or_else(|| Missing {
+        verb: "create".to_string(),
+        resource: "pods/portforward".to_string(),
+        group: String::new(),
+        scope: format!("in the namespace \"{namespace}\""),
+        namespace: Some(namespace.to_string()),
+    });
+    forbidden_for(url, what, message, Some(missing))
+}
+
+fn forbidden_for(url: String, what: &str, message: &str, missing: Option<Missing>) -> ClusterError {
     let grant = match &missing {
         Some(m) => m.grant(),
         None => "Give it the rules in the README's Permissions section.".to_string(),
