@@ -817,6 +817,37 @@ async fn a_load_balancer_ip_assigned_while_waiting_for_the_pod_is_used() {
     run.assert_host("10.224.0.60:80");
 }
 
+/// cloud-provider-azure requires the annotation to be exactly "true"; "True" is public.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_internal_annotation_in_another_case_is_public() {
+    let service = Service::new("orders", ServiceKind::LoadBalancer)
+        .port(ServicePort::new("http", 80, 8080u16).node_port(31000))
+        .internal_annotation("True", "20.81.3.8");
+    let pod = Pod::for_service(&service, 0, NODE0);
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_host(&format!("{}:31000", DEFAULT_NODES[0].1));
+    assert!(
+        run.stderr.contains("its IP 20.81.3.8 is public")
+            && run.stderr.contains(r#"it has "True""#),
+        "{}",
+        run.stderr
+    );
+    let run = fetch(
+        &env,
+        &[
+            ("APIM_GATE_SERVICE", "orders"),
+            ("APIM_GATE_ADDRESS", "load-balancer"),
+        ],
+    )
+    .await;
+    run.assert_fails(3, &["public IP (20.81.3.8)", r#"it has "True""#]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_public_load_balancer_is_not_called_internal() {
     let service = Service::new("orders", ServiceKind::LoadBalancer)

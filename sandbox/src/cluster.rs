@@ -324,6 +324,19 @@ impl Service {
         self
     }
 
+    /// A LoadBalancer whose internal annotation has this exact value. cloud-provider-azure's
+    /// `requiresInternalLoadBalancer` (pkg/provider/azure_loadbalancer.go) returns `l == "true"`:
+    /// any other value, `"True"` included, gets a public frontend IP, `ip` here.
+    pub fn internal_annotation(mut self, value: &str, ip: &str) -> Service {
+        self.load_balancer_ip = Some(ip.to_string());
+        self.internal_load_balancer = value == "true";
+        self.annotations.insert(
+            "service.beta.kubernetes.io/azure-load-balancer-internal".into(),
+            value.to_string(),
+        );
+        self
+    }
+
     /// The load balancer's IP appears in the status only `delay` after start.
     pub fn lb_ip_after(mut self, delay: Duration) -> Service {
         self.load_balancer_ip_after = delay;
