@@ -155,9 +155,10 @@ pub async fn connect(input: &KubeconfigInput<'_>) -> Result<Connection, ClusterE
     let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| match e {
-            // kube reads NO_PROXY itself when HTTPS_PROXY is set, more strictly than Go does.
+            // kube reads NO_PROXY itself when a proxy is set, more strictly than Go does; main
+            // already dropped empty entries and `*` in a list (proxy::kube_safe_process_vars).
             KubeconfigError::ParseNoProxy(why) => ClusterError::Proxy(format!(
-                "NO_PROXY (or no_proxy) has an entry the Kubernetes client cannot read: {why}. Remove empty entries (a trailing comma) and anything that is not a host name, domain, IP address or CIDR"
+                "NO_PROXY (or no_proxy) has an entry the Kubernetes client cannot read: {why}. Keep only host names, domains, IP addresses and CIDRs in it"
             )),
             KubeconfigError::ParseProxyUrl(_) => ClusterError::Proxy(
                 "the proxy URL (the kubeconfig's proxy-url, HTTPS_PROXY or https_proxy) is not a URL"
@@ -207,6 +208,14 @@ fn route(
     proxies: &ProxyEnv,
 ) -> Result<Option<String>, ClusterError> {
     if let Some(explicit) = explicit {
+        // kube-client drops the proxy-url when NO_PROXY matches the proxy's own host
+        // (config/file_loader.rs `proxy_url`); client-go uses it as given.
+        config.proxy_url = Some(explicit.parse().map_err(|_| {
+            ClusterError::Proxy(format!(
+                "the kubeconfig's proxy-url {} is not a URL the Kubernetes client can use",
+                crate::proxy::redact_userinfo(explicit)
+            ))
+        })?);
         return Ok(Some(format!(
             "{} (from the kubeconfig's proxy-url)",
             crate::proxy::redact_userinfo(explicit)
