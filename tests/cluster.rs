@@ -704,6 +704,42 @@ async fn exec_plugins_run_under_a_time_limit() {
     assert!(!run.stderr.contains(token.as_str()));
 }
 
+/// The plugin gets the run's environment, env file included, as client-go gives it its own
+/// (exec.go: `env := append(a.environ(), a.env...)`): AAD_LOGIN_METHOD=azurecli in the env file
+/// both passes the devicecode check and reaches kubelogin, which would otherwise wait for a code.
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_plugins_get_the_env_file() {
+    use std::io::Write;
+    let env = start(Config::default()).await;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&env.file)
+        .unwrap()
+        .write_all(b"\nAAD_LOGIN_METHOD=azurecli\n")
+        .unwrap();
+    let config = entra_kubeconfig(
+        &env.sandbox.urls.kube,
+        &env.sandbox.ca_pem,
+        &format!("{AKS_ARGS}, --login, devicecode"),
+        "[]",
+    );
+    let token = &env.sandbox.identity().kube_token;
+    let bin = fake_kubelogin(&format!(
+        "[ \"$AAD_LOGIN_METHOD\" = azurecli ] || {{ echo \"login method '$AAD_LOGIN_METHOD': would wait for a device code\" >&2; exit 1; }}\n\
+         echo '{{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"status\":{{\"token\":\"{token}\"}}}}'"
+    ));
+    let path = format!("{}:/usr/bin:/bin", bin.path().display());
+    let run = fetch(
+        &env,
+        &[
+            ("APIM_GATE_KUBECONFIG", config.as_str()),
+            ("PATH", path.as_str()),
+        ],
+    )
+    .await;
+    run.assert_host(&format!("{}:30080", DEFAULT_NODES[0].1));
+}
+
 /// KUBECONFIG lists are split with the platform's separator (`std::env::split_paths`, `:` here)
 /// and a listed file that does not exist is skipped with a warning, as kubectl does.
 #[tokio::test(flavor = "multi_thread")]

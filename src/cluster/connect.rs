@@ -180,6 +180,7 @@ pub async fn connect(input: &KubeconfigInput<'_>) -> Result<Connection, ClusterE
     exec_plugin::run_into(
         &user_name,
         &mut config.auth_info,
+        input.env,
         input.exec_timeout,
         input.exec_timeout_name,
         stdin_is_terminal,

@@ -18,6 +18,7 @@ use kube::config::{AuthInfo, ExecConfig, ExecInteractiveMode};
 use serde::Deserialize;
 
 use super::ClusterError;
+use crate::inputs::Env;
 
 /// Login methods of `kubelogin get-token` that wait for a person: `devicecode` prints a code and
 /// polls until someone enters it (15 minutes), `interactive` opens a browser. The others (azurecli,
@@ -93,6 +94,7 @@ pub fn refuse_interactive(
 pub async fn run_into(
     user: &str,
     auth: &mut AuthInfo,
+    env: &Env,
     limit: Duration,
     limit_name: &'static str,
     stdin_is_terminal: bool,
@@ -127,7 +129,13 @@ pub async fn run_into(
         "spec": spec,
     });
     let mut cmd = tokio::process::Command::new(&command);
+    // The run's environment (the process's plus the env file), then the exec entry's own, as
+    // client-go builds it (plugin/pkg/client/auth/exec/exec.go: `env := append(a.environ(),
+    // a.env...)`), so AAD_LOGIN_METHOD in the env file reaches kubelogin as it reached
+    // `refuse_interactive`.
     cmd.args(exec.args.clone().unwrap_or_default())
+        .env_clear()
+        .envs(env.vars())
         .envs(exec_env(&exec))
         .env("KUBERNETES_EXEC_INFO", info.to_string())
         .stdout(Stdio::piped())
