@@ -14,9 +14,11 @@ use super::{ClusterError, exec_plugin};
 use crate::inputs::{Env, Secret};
 use crate::proxy::ProxyEnv;
 
-/// Longest an exec credential plugin may take when the inputs ask for no less: kubelogin's own
-/// Azure CLI call is bounded at 30s (`get-token --timeout`), a token from a cache takes a second.
-pub const EXEC_PLUGIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest an exec credential plugin may take when the inputs ask for no less: kubelogin bounds
+/// its own Azure CLI call at 60s by default (`get-token --timeout`, raised from 30s by
+/// Azure/kubelogin#643, March 2025), so the gate leaves it that and its own start-up; a token from
+/// a cache takes a second.
+pub const EXEC_PLUGIN_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A client plus what the user should know about how it was made (never secrets).
 pub struct Connection {
