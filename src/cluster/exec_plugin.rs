@@ -60,9 +60,7 @@ pub fn refuse_interactive(
                 inherited_login_method
                     .map(|v| (v.to_string(), "AAD_LOGIN_METHOD in the environment"))
             });
-        let no_env_override = args.iter().any(|a| {
-            a == "--disable-environment-override" || a == "--disable-environment-override=true"
-        });
+        let no_env_override = disable_environment_override(&args);
         let (login, why) = match (from_env, login_flag(&args)) {
             (Some((v, why)), _) if !no_env_override => (v, why.to_string()),
             (_, Some(flag)) => (flag, "its --login argument".to_string()),
@@ -256,6 +254,27 @@ fn exec_env(exec: &ExecConfig) -> HashMap<String, String> {
 }
 
 /// The value of `--login`/`-l` in pflag's spellings; the last one wins, as in pflag.
+/// `--disable-environment-override` as pflag reads a bool flag: bare is true, `=VALUE` takes
+/// Go's `strconv.ParseBool` spellings (1, t, T, TRUE, true, True and their false forms), and the
+/// last occurrence wins. A bool flag takes no separate value (`--x false` leaves `false` a
+/// positional argument).
+fn disable_environment_override(args: &[String]) -> bool {
+    let mut set = false;
+    for a in args {
+        if a == "--disable-environment-override" {
+            set = true;
+        } else if let Some(v) = a.strip_prefix("--disable-environment-override=") {
+            match v {
+                "1" | "t" | "T" | "TRUE" | "true" | "True" => set = true,
+                "0" | "f" | "F" | "FALSE" | "false" | "False" => set = false,
+                // kubelogin refuses to start on any other value; nothing to decide here.
+                _ => {}
+            }
+        }
+    }
+    set
+}
+
 fn login_flag(args: &[String]) -> Option<String> {
     let mut found = None;
     let mut it = args.iter();
@@ -367,6 +386,36 @@ mod tests {
             None,
         );
         assert_eq!(refused(&e, None), None);
+        for (flags, disabled) in [
+            (&["--disable-environment-override=1"][..], true),
+            (&["--disable-environment-override=T"], true),
+            (&["--disable-environment-override=True"], true),
+            (&["--disable-environment-override=false"], false),
+            (
+                &[
+                    "--disable-environment-override",
+                    "--disable-environment-override=F",
+                ],
+                false,
+            ),
+            (
+                &[
+                    "--disable-environment-override=0",
+                    "--disable-environment-override",
+                ],
+                true,
+            ),
+        ] {
+            let mut args = vec!["get-token", "--login", "azurecli"];
+            args.extend_from_slice(flags);
+            let e = exec(&args, &[("AAD_LOGIN_METHOD", "devicecode")], None);
+            let expected = if disabled {
+                None
+            } else {
+                Some("devicecode".to_string())
+            };
+            assert_eq!(refused(&e, None), expected, "{flags:?}");
+        }
         // The exec entry's env is set on the child over the inherited one.
         let e = exec(&["get-token"], &[("AAD_LOGIN_METHOD", "spn")], None);
         assert_eq!(refused(&e, Some("devicecode")), None);
