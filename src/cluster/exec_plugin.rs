@@ -180,34 +180,78 @@ pub async fn run_into(
             }
         )));
     }
-    let credential: ExecCredential = serde_json::from_slice(&out.stdout).map_err(|e| {
-        failed(format!(
-            "its output is not an ExecCredential ({}, at line {} column {})",
-            e.classify_name(),
-            e.line(),
-            e.column()
-        ))
-    })?;
-    let status = credential.status.unwrap_or_default();
+    let api_version = exec
+        .api_version
+        .clone()
+        .unwrap_or_else(|| "client.authentication.k8s.io/v1beta1".into());
+    let status = read_credential(&out.stdout, &api_version).map_err(failed)?;
     auth.exec = None;
-    match (
-        status.token,
-        status.client_certificate_data,
-        status.client_key_data,
-    ) {
-        (_, Some(cert), Some(key)) => {
-            let b64 = base64::engine::general_purpose::STANDARD;
-            auth.client_certificate_data = Some(b64.encode(cert));
-            auth.client_key_data = Some(b64.encode(key).into());
-        }
-        (Some(token), _, _) => auth.token = Some(token.into()),
-        _ => {
-            return Err(failed(
-                "its ExecCredential has neither a token nor a client certificate and key".into(),
-            ));
-        }
+    // Both when both are given: client-go sends the token and presents the certificate.
+    if let (Some(cert), Some(key)) = (status.client_certificate_data, status.client_key_data) {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        auth.client_certificate_data = Some(b64.encode(cert));
+        auth.client_key_data = Some(b64.encode(key).into());
+    }
+    if let Some(token) = status.token {
+        auth.token = Some(token.into());
     }
     Ok(())
+}
+
+/// The plugin's answer checked as client-go checks it (plugin/pkg/client/auth/exec/exec.go
+/// `refreshCredsLocked`): decoded by the universal decoder (JSON or YAML), of the API version the
+/// exec entry asks for, with a status holding a token, a certificate and key pair, or both; empty
+/// strings count as absent. An answer without apiVersion or kind is refused (the strictest
+/// reading; every plugin known here writes both).
+fn read_credential(stdout: &[u8], api_version: &str) -> Result<ExecStatus, String> {
+    let credential: ExecCredential = match serde_json::from_slice(stdout) {
+        Ok(c) => c,
+        Err(json) => std::str::from_utf8(stdout)
+            .ok()
+            .and_then(|text| serde_saphyr::from_str(text).ok())
+            .ok_or_else(|| {
+                format!(
+                    "its output is not an ExecCredential ({}, at line {} column {})",
+                    json.classify_name(),
+                    json.line(),
+                    json.column()
+                )
+            })?,
+    };
+    let kind = credential.kind.as_deref().unwrap_or_default();
+    if kind != "ExecCredential" {
+        return Err(format!(
+            "its output is not an ExecCredential (kind '{kind}')"
+        ));
+    }
+    let returned = credential.api_version.as_deref().unwrap_or_default();
+    if returned != api_version {
+        return Err(format!(
+            "the exec entry asks for API version {api_version} and the plugin returned version '{returned}'; set the kubeconfig's exec apiVersion to what the plugin speaks"
+        ));
+    }
+    let status = credential
+        .status
+        .ok_or("its ExecCredential has no status field")?;
+    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let status = ExecStatus {
+        token: nonempty(status.token),
+        client_certificate_data: nonempty(status.client_certificate_data),
+        client_key_data: nonempty(status.client_key_data),
+    };
+    match (
+        &status.token,
+        &status.client_certificate_data,
+        &status.client_key_data,
+    ) {
+        (None, None, None) => {
+            Err("its ExecCredential has neither a token nor a client certificate and key".into())
+        }
+        (_, Some(_), None) | (_, None, Some(_)) => {
+            Err("its ExecCredential has only a client certificate or only a key, not both".into())
+        }
+        _ => Ok(status),
+    }
 }
 
 trait ClassifyName {
@@ -226,7 +270,10 @@ impl ClassifyName for serde_json::Error {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ExecCredential {
+    api_version: Option<String>,
+    kind: Option<String>,
     status: Option<ExecStatus>,
 }
 
@@ -253,7 +300,6 @@ fn exec_env(exec: &ExecConfig) -> HashMap<String, String> {
         .collect()
 }
 
-/// The value of `--login`/`-l` in pflag's spellings; the last one wins, as in pflag.
 /// `--disable-environment-override` as pflag reads a bool flag: bare is true, `=VALUE` takes
 /// Go's `strconv.ParseBool` spellings (1, t, T, TRUE, true, True and their false forms), and the
 /// last occurrence wins. A bool flag takes no separate value (`--x false` leaves `false` a
@@ -275,6 +321,7 @@ fn disable_environment_override(args: &[String]) -> bool {
     set
 }
 
+/// The value of `--login`/`-l` in pflag's spellings; the last one wins, as in pflag.
 fn login_flag(args: &[String]) -> Option<String> {
     let mut found = None;
     let mut it = args.iter();
@@ -419,6 +466,55 @@ mod tests {
         // The exec entry's env is set on the child over the inherited one.
         let e = exec(&["get-token"], &[("AAD_LOGIN_METHOD", "spn")], None);
         assert_eq!(refused(&e, Some("devicecode")), None);
+    }
+
+    #[test]
+    fn exec_credentials_are_checked_as_client_go_checks_them() {
+        const V1B1: &str = "client.authentication.k8s.io/v1beta1";
+        let read = |text: &str| read_credential(text.as_bytes(), V1B1);
+        let token = read(
+            r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"t"}}"#,
+        )
+        .unwrap();
+        assert_eq!(token.token.as_deref(), Some("t"));
+        // YAML, as the universal decoder reads it.
+        let yaml = read(
+            "kind: ExecCredential\napiVersion: client.authentication.k8s.io/v1beta1\nstatus:\n  token: y\n",
+        )
+        .unwrap();
+        assert_eq!(yaml.token.as_deref(), Some("y"));
+        // Token and certificate both kept.
+        let both = read(
+            r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"t","clientCertificateData":"c","clientKeyData":"k"}}"#,
+        )
+        .unwrap();
+        assert!(both.token.is_some() && both.client_key_data.is_some());
+        for (text, needle) in [
+            (
+                r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{"token":"t"}}"#,
+                "returned version 'client.authentication.k8s.io/v1'",
+            ),
+            (
+                r#"{"kind":"Secret","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"t"}}"#,
+                "kind 'Secret'",
+            ),
+            (
+                r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1"}"#,
+                "no status field",
+            ),
+            (
+                r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":""}}"#,
+                "neither a token",
+            ),
+            (
+                r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"t","clientCertificateData":"c"}}"#,
+                "only a client certificate or only a key",
+            ),
+            ("{not json", "not an ExecCredential"),
+        ] {
+            let e = read(text).err().unwrap_or_default();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
     }
 
     #[test]
