@@ -327,3 +327,41 @@ async fn a_trailing_comma_in_no_proxy_is_skipped_as_go_does() {
         assert!(!printed(&run).contains("pw@"), "{}", run.out);
     }
 }
+
+/// An `https://` proxy is spoken to over TLS (reqwest and Go's net/http do; the proxy module's
+/// rules), GitHub's client included: the proxy's first bytes are a TLS handshake record (0x16),
+/// not a plaintext `CONNECT`. The listener is no proxy, so the report fails (exit 5) after the
+/// release went out through a sandbox reached directly.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_proxy_gets_tls_from_the_github_client() {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncReadExt;
+    let named = named_sandbox().await;
+    let direct = Sandbox::start(Config::default()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let first: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let seen = first.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 7];
+            if socket.read_exact(&mut buf).await.is_ok() {
+                seen.lock().unwrap().push(buf.to_vec());
+            }
+        }
+    });
+    let mut vars = on_github(&direct, &named.urls.github);
+    set(&mut vars, &[("HTTPS_PROXY", &format!("https://{address}"))]);
+    let run = gate(&[], &vars).await;
+    assert_eq!(run.code, 5, "{}", run.out);
+    let first = first.lock().unwrap().clone();
+    assert!(!first.is_empty(), "the proxy was not called: {}", run.out);
+    for bytes in &first {
+        assert_eq!(
+            bytes[0],
+            0x16,
+            "not a TLS handshake: {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}
