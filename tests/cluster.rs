@@ -740,6 +740,41 @@ async fn exec_plugins_get_the_env_file() {
     run.assert_host(&format!("{}:30080", DEFAULT_NODES[0].1));
 }
 
+/// Credentials that expire before the fetch step are fetched again before it, as client-go runs
+/// the plugin again once `expirationTimestamp` has passed; credentials that last are not.
+#[tokio::test(flavor = "multi_thread")]
+async fn expiring_exec_credentials_are_renewed_before_the_fetch() {
+    let env = start(Config::default()).await;
+    let config = entra_kubeconfig(
+        &env.sandbox.urls.kube,
+        &env.sandbox.ca_pem,
+        &format!("{AKS_ARGS}, --login, azurecli"),
+        "[]",
+    );
+    let token = &env.sandbox.identity().kube_token;
+    for (expires, runs) in [("2020-01-01T00:00:00Z", 2), ("2099-01-01T00:00:00Z", 1)] {
+        let bin = fake_kubelogin(&format!(
+            "echo run >> \"$(dirname \"$0\")/runs\"\n\
+             echo '{{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"status\":{{\"token\":\"{token}\",\"expirationTimestamp\":\"{expires}\"}}}}'"
+        ));
+        let path = format!("{}:/usr/bin:/bin", bin.path().display());
+        let run = fetch(
+            &env,
+            &[
+                ("APIM_GATE_KUBECONFIG", config.as_str()),
+                ("PATH", path.as_str()),
+            ],
+        )
+        .await;
+        run.assert_host(&format!("{}:30080", DEFAULT_NODES[0].1));
+        let count = std::fs::read_to_string(bin.path().join("runs"))
+            .unwrap()
+            .lines()
+            .count();
+        assert_eq!(count, runs, "expiring {expires}");
+    }
+}
+
 /// KUBECONFIG lists are split with the platform's separator (`std::env::split_paths`, `:` here)
 /// and a listed file that does not exist is skipped with a warning, as kubectl does.
 #[tokio::test(flavor = "multi_thread")]

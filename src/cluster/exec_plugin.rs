@@ -5,13 +5,14 @@
 //! kube-rs runs the plugin itself with a blocking `Command::output()` and no limit, and its error
 //! quotes the whole command line (arguments can hold `--client-secret`): running it here gives
 //! the plugin a bound, kills it when the bound passes, and keeps its arguments out of messages.
-//! The credentials are read once: a gate run is bounded (minutes) and the tokens these plugins
-//! hand out live for an hour or more (Entra ID access tokens: 60–90 minutes).
+//! The credentials are read once, and read again before a later step when they expire by then
+//! ([`super::connect::Connection::renewed`]): a plugin may hand out a cached token with minutes
+//! left, and client-go runs the plugin again once `expirationTimestamp` has passed.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use kube::config::{AuthInfo, ExecConfig, ExecInteractiveMode};
@@ -88,7 +89,8 @@ pub fn refuse_interactive(
 }
 
 /// Runs the plugin under `limit` (killed when it passes) and puts its credentials into `auth` in
-/// place of the exec entry. `limit_name` says in the error where the limit comes from.
+/// place of the exec entry. `limit_name` says in the error where the limit comes from. Returns
+/// when the credentials expire, if the plugin said (`status.expirationTimestamp`).
 pub async fn run_into(
     user: &str,
     auth: &mut AuthInfo,
@@ -96,9 +98,9 @@ pub async fn run_into(
     limit: Duration,
     limit_name: &'static str,
     stdin_is_terminal: bool,
-) -> Result<(), ClusterError> {
+) -> Result<Option<SystemTime>, ClusterError> {
     let Some(exec) = auth.exec.clone() else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(command) = exec.command.clone() else {
         return Err(ClusterError::ExecPluginFailed {
@@ -195,7 +197,7 @@ pub async fn run_into(
     if let Some(token) = status.token {
         auth.token = Some(token.into());
     }
-    Ok(())
+    Ok(status.expiration_timestamp.map(|t| SystemTime::from(t.0)))
 }
 
 /// The plugin's answer checked as client-go checks it (plugin/pkg/client/auth/exec/exec.go
@@ -238,6 +240,7 @@ fn read_credential(stdout: &[u8], api_version: &str) -> Result<ExecStatus, Strin
         token: nonempty(status.token),
         client_certificate_data: nonempty(status.client_certificate_data),
         client_key_data: nonempty(status.client_key_data),
+        expiration_timestamp: status.expiration_timestamp,
     };
     match (
         &status.token,
@@ -283,6 +286,8 @@ struct ExecStatus {
     token: Option<String>,
     client_certificate_data: Option<String>,
     client_key_data: Option<String>,
+    /// RFC 3339; absent means the credential does not expire (client-go).
+    expiration_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }
 
 fn is_kubelogin(command: &str) -> bool {
