@@ -954,6 +954,25 @@ async fn a_public_load_balancer_is_not_called_internal() {
     );
 }
 
+/// Karpenter (AKS node auto-provisioning) taints a node it removes `karpenter.sh/disrupted`
+/// (v1) or `karpenter.sh/disruption=disrupting` (v1beta1): skipped like the autoscaler's.
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_karpenter_removes_are_skipped() {
+    for v1beta1 in [false, true] {
+        let service = svc(ServiceKind::NodePort);
+        let mut t = Topology::new();
+        t.nodes[0] = t.nodes[0].clone().karpenter_disrupted(v1beta1);
+        let pod = Pod::for_service(&service, 0, NODE0);
+        let env = topology(
+            t.service(service).pod(pod),
+            vec![fixture("swashbuckle/todoapp.json")],
+        )
+        .await;
+        let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+        run.assert_host(&format!("{}:31000", DEFAULT_NODES[1].1));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn nodes_the_autoscaler_removes_and_virtual_nodes_are_skipped() {
     let service = svc(ServiceKind::NodePort);

@@ -81,6 +81,18 @@ impl Node {
         self.taint("ToBeDeletedByClusterAutoscaler", "1767225600", "NoSchedule")
     }
 
+    /// Being removed by Karpenter (AKS node auto-provisioning): its disruption and termination
+    /// controllers taint the node `karpenter.sh/disrupted:NoSchedule`, without a value, before
+    /// draining it (kubernetes-sigs/karpenter pkg/apis/v1/taints.go, `DisruptedNoScheduleTaint`).
+    /// Karpenter before v1 used `karpenter.sh/disruption=disrupting:NoSchedule` (v1beta1).
+    pub fn karpenter_disrupted(self, v1beta1: bool) -> Node {
+        if v1beta1 {
+            self.taint("karpenter.sh/disruption", "disrupting", "NoSchedule")
+        } else {
+            self.taint("karpenter.sh/disrupted", "", "NoSchedule")
+        }
+    }
+
     /// Chosen by the cluster autoscaler as a scale-down candidate: `DeletionCandidateOfClusterAutoscaler`
     /// with effect PreferNoSchedule (same source as [`Node::to_be_deleted`]).
     pub fn deletion_candidate(self) -> Node {
