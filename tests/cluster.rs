@@ -836,6 +836,29 @@ async fn a_denied_node_list_names_verb_resource_and_the_cluster_role() {
     assert_eq!(kube_requests(&env, 403), 1);
 }
 
+/// The authorizer's reason after the scope (responsewriters `Forbidden`) keeps the namespace
+/// and the Role advice, and is shown.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denial_with_an_authorizer_reason_keeps_the_namespace() {
+    let reason = r#"RBAC: clusterrole.rbac.authorization.k8s.io "apim-gate-reader" not found"#;
+    let env = start(Config {
+        cluster: Some(
+            Topology::default_for(1, ServiceType::NodePort)
+                .deny("get", "services")
+                .deny_reason(reason),
+        ),
+        ..Config::default()
+    })
+    .await;
+    fetch(&env, &[("APIM_GATE_SERVICE", "svc-1")]).await.assert_fails(
+        3,
+        &[
+            "it may not get services (in the namespace \"default\"; the authorizer's reason: RBAC: clusterrole",
+            "Role in namespace default",
+        ],
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_denied_port_forward_names_verb_resource_and_the_role() {
     let env = denied(&["get:pods/portforward"], None).await;

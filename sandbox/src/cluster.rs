@@ -580,6 +580,8 @@ pub struct Topology {
     pub kubernetes_version: String,
     /// What RBAC does not grant the kubeconfig's user (see [`Permission`]).
     pub denied: Vec<Permission>,
+    /// The authorizer's reason for a denial, if it gives one (see [`Topology::deny_reason`]).
+    pub deny_reason: Option<String>,
 }
 
 /// A verb on a resource (`list` `nodes`, `get` `pods/portforward`), as RBAC rules name them.
@@ -654,6 +656,7 @@ impl Topology {
             kubernetes_service: true,
             kubernetes_version: crate::kube_api::KUBERNETES_VERSION.to_string(),
             denied: Vec::new(),
+            deny_reason: None,
         }
     }
 
@@ -684,6 +687,16 @@ impl Topology {
             verb: verb.to_string(),
             resource: resource.to_string(),
         });
+        self
+    }
+
+    /// The reason the authorizer gives with a denial. RBAC gives none for a plain denial but
+    /// `RBAC: clusterrole.rbac.authorization.k8s.io "x" not found` when a binding names a missing
+    /// role (plugin/pkg/auth/authorizer/rbac/rbac.go, `ruleCheckingVisitor.errors`); an AKS
+    /// Azure RBAC webhook gives its own. The API server appends it after `: `
+    /// (kubernetes/apiserver responsewriters/errors.go `Forbidden`).
+    pub fn deny_reason(mut self, reason: &str) -> Topology {
+        self.deny_reason = Some(reason.to_string());
         self
     }
 
@@ -897,6 +910,7 @@ pub struct Readiness {
 pub struct Cluster {
     pub kubernetes_version: String,
     pub denied: Vec<Permission>,
+    pub deny_reason: Option<String>,
     pub nodes: Vec<Node>,
     pub services: Vec<ServiceState>,
     pub pods: Vec<PodState>,
@@ -978,6 +992,7 @@ impl Cluster {
         Ok(Arc::new(Cluster {
             kubernetes_version: topology.kubernetes_version,
             denied: topology.denied,
+            deny_reason: topology.deny_reason,
             nodes: topology.nodes,
             services,
             pods,

@@ -194,7 +194,11 @@ pub fn port_forward_forbidden(
         group: String::new(),
         scope: format!("in the namespace \"{namespace}\""),
         namespace: Some(namespace.to_string()),
-        reason: None,
+        // `errors.New(reason)` after `is forbidden: `: empty for a plain RBAC denial.
+        reason: message
+            .split_once(" is forbidden: ")
+            .map(|(_, r)| r.trim().to_string())
+            .filter(|r| !r.is_empty()),
     });
     forbidden_for(url, what, message, Some(missing))
 }
@@ -362,6 +366,22 @@ mod tests {
         assert_eq!(m.scope, "at the cluster scope");
         assert!(m.reason.as_deref().unwrap().contains("role assignment"));
         assert!(m.grant().contains("ClusterRole"));
+    }
+
+    #[test]
+    fn a_port_forward_refusal_without_a_verb_is_the_create_check() {
+        let e = port_forward_forbidden(
+            "https://k".into(),
+            "the port-forward",
+            "apps",
+            r#"pods "web-1" is forbidden: RBAC: clusterrole.rbac.authorization.k8s.io "x" not found"#,
+        )
+        .to_string();
+        assert!(
+            e.contains(r#"it may not create pods/portforward (in the namespace "apps"; the authorizer's reason: RBAC: clusterrole"#),
+            "{e}"
+        );
+        assert!(e.contains(r#"verbs: ["get", "create"]"#), "{e}");
     }
 
     #[test]
