@@ -141,6 +141,13 @@ fn inputs_help() -> String {
 }
 
 fn main() -> ExitCode {
+    // kube-client reads the proxy variables from the process itself and refuses spellings Go
+    // accepts (see `proxy::kube_safe_process_vars`); the process env is the only place it looks.
+    for (var, value) in apim_gate::proxy::kube_safe_process_vars(&|name| std::env::var(name).ok()) {
+        // SAFETY: the first thing main does; no thread exists yet (the tokio runtime is built
+        // later, per command), so nothing reads the environment concurrently.
+        unsafe { std::env::set_var(var, value) };
+    }
     apim_gate::install_crypto_provider();
     let cli = Cli::parse();
     let env_file = EnvFile {

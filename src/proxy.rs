@@ -222,6 +222,51 @@ pub fn redact_userinfo(text: &str) -> String {
     out
 }
 
+/// The process's proxy variables rewritten to what Go's httpproxy means by them, in a form
+/// kube-client accepts: `(variable, new value)` for each one that changes.
+///
+/// kube-client 5 reads `HTTPS_PROXY`/`https_proxy` and `NO_PROXY`/`no_proxy` from the process
+/// itself while building its `Config` (config/file_loader.rs `proxy_url`, config/no_proxy.rs),
+/// before the gate can install its own answer, and fails where Go does not: an empty entry (a
+/// trailing comma) is `EmptyValue`, `*` inside a list is `NoHost`, and a proxy value `http::Uri`
+/// cannot parse (no scheme, characters the URL standard percent-encodes) is `ParseProxyUrl`. Go
+/// skips empty entries, reads `*` anywhere as "no proxy at all" and parses values as URLs, so
+/// rewriting them to that reading changes nothing the gate or a child process decides.
+pub fn kube_safe_process_vars(
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for var in ["NO_PROXY", "no_proxy"] {
+        let Some(value) = lookup(var) else { continue };
+        let entries: Vec<&str> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
+        let go = if entries.contains(&"*") {
+            "*".to_string()
+        } else {
+            entries.join(",")
+        };
+        if go != value {
+            out.push((var, go));
+        }
+    }
+    for var in ["HTTPS_PROXY", "https_proxy"] {
+        let Some(value) = lookup(var) else { continue };
+        if value.trim().is_empty() {
+            continue;
+        }
+        // A value the gate cannot use either is left alone: ProxyEnv names it in its error.
+        if let Ok(proxy) = parse_proxy(var, value.trim())
+            && proxy.expose() != value
+        {
+            out.push((var, proxy.expose().to_string()));
+        }
+    }
+    out
+}
+
 fn first<'e>(env: &'e Env, names: &[&'static str]) -> Option<(&'static str, &'e str)> {
     names.iter().find_map(|name| {
         env.get(name)
@@ -525,6 +570,38 @@ mod tests {
 
     fn via(p: &ProxyEnv, url: &str) -> bool {
         p.for_url(&reqwest::Url::parse(url).unwrap()).is_some()
+    }
+
+    #[test]
+    fn process_vars_are_rewritten_to_what_go_reads_and_kube_accepts() {
+        let vars = [
+            ("NO_PROXY", "127.0.0.1, ,.corp.example,"),
+            ("no_proxy", "example.com, *"),
+            ("HTTPS_PROXY", "user:p{w@proxy.corp:3128"),
+            ("https_proxy", "http://proxy.corp:3128/"),
+        ];
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        let out = kube_safe_process_vars(&lookup);
+        assert_eq!(
+            out,
+            vec![
+                ("NO_PROXY", "127.0.0.1,.corp.example".to_string()),
+                ("no_proxy", "*".to_string()),
+                (
+                    "HTTPS_PROXY",
+                    "http://user:p%7Bw@proxy.corp:3128/".to_string()
+                ),
+            ]
+        );
+        for (_, v) in &out {
+            if v.contains("://") {
+                assert!(v.parse::<hyper::Uri>().is_ok(), "{v}");
+            }
+        }
     }
 
     #[test]

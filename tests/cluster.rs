@@ -704,6 +704,77 @@ async fn exec_plugins_run_under_a_time_limit() {
     assert!(!run.stderr.contains(token.as_str()));
 }
 
+/// The plugin gets the run's environment, env file included, as client-go gives it its own
+/// (exec.go: `env := append(a.environ(), a.env...)`): AAD_LOGIN_METHOD=azurecli in the env file
+/// both passes the devicecode check and reaches kubelogin, which would otherwise wait for a code.
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_plugins_get_the_env_file() {
+    use std::io::Write;
+    let env = start(Config::default()).await;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&env.file)
+        .unwrap()
+        .write_all(b"\nAAD_LOGIN_METHOD=azurecli\n")
+        .unwrap();
+    let config = entra_kubeconfig(
+        &env.sandbox.urls.kube,
+        &env.sandbox.ca_pem,
+        &format!("{AKS_ARGS}, --login, devicecode"),
+        "[]",
+    );
+    let token = &env.sandbox.identity().kube_token;
+    let bin = fake_kubelogin(&format!(
+        "[ \"$AAD_LOGIN_METHOD\" = azurecli ] || {{ echo \"login method '$AAD_LOGIN_METHOD': would wait for a device code\" >&2; exit 1; }}\n\
+         echo '{{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"status\":{{\"token\":\"{token}\"}}}}'"
+    ));
+    let path = format!("{}:/usr/bin:/bin", bin.path().display());
+    let run = fetch(
+        &env,
+        &[
+            ("APIM_GATE_KUBECONFIG", config.as_str()),
+            ("PATH", path.as_str()),
+        ],
+    )
+    .await;
+    run.assert_host(&format!("{}:30080", DEFAULT_NODES[0].1));
+}
+
+/// Credentials that expire before the fetch step are fetched again before it, as client-go runs
+/// the plugin again once `expirationTimestamp` has passed; credentials that last are not.
+#[tokio::test(flavor = "multi_thread")]
+async fn expiring_exec_credentials_are_renewed_before_the_fetch() {
+    let env = start(Config::default()).await;
+    let config = entra_kubeconfig(
+        &env.sandbox.urls.kube,
+        &env.sandbox.ca_pem,
+        &format!("{AKS_ARGS}, --login, azurecli"),
+        "[]",
+    );
+    let token = &env.sandbox.identity().kube_token;
+    for (expires, runs) in [("2020-01-01T00:00:00Z", 2), ("2099-01-01T00:00:00Z", 1)] {
+        let bin = fake_kubelogin(&format!(
+            "echo run >> \"$(dirname \"$0\")/runs\"\n\
+             echo '{{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"status\":{{\"token\":\"{token}\",\"expirationTimestamp\":\"{expires}\"}}}}'"
+        ));
+        let path = format!("{}:/usr/bin:/bin", bin.path().display());
+        let run = fetch(
+            &env,
+            &[
+                ("APIM_GATE_KUBECONFIG", config.as_str()),
+                ("PATH", path.as_str()),
+            ],
+        )
+        .await;
+        run.assert_host(&format!("{}:30080", DEFAULT_NODES[0].1));
+        let count = std::fs::read_to_string(bin.path().join("runs"))
+            .unwrap()
+            .lines()
+            .count();
+        assert_eq!(count, runs, "expiring {expires}");
+    }
+}
+
 /// KUBECONFIG lists are split with the platform's separator (`std::env::split_paths`, `:` here)
 /// and a listed file that does not exist is skipped with a warning, as kubectl does.
 #[tokio::test(flavor = "multi_thread")]
@@ -765,6 +836,29 @@ async fn a_denied_node_list_names_verb_resource_and_the_cluster_role() {
     assert_eq!(kube_requests(&env, 403), 1);
 }
 
+/// The authorizer's reason after the scope (responsewriters `Forbidden`) keeps the namespace
+/// and the Role advice, and is shown.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denial_with_an_authorizer_reason_keeps_the_namespace() {
+    let reason = r#"RBAC: clusterrole.rbac.authorization.k8s.io "apim-gate-reader" not found"#;
+    let env = start(Config {
+        cluster: Some(
+            Topology::default_for(1, ServiceType::NodePort)
+                .deny("get", "services")
+                .deny_reason(reason),
+        ),
+        ..Config::default()
+    })
+    .await;
+    fetch(&env, &[("APIM_GATE_SERVICE", "svc-1")]).await.assert_fails(
+        3,
+        &[
+            "it may not get services (in the namespace \"default\"; the authorizer's reason: RBAC: clusterrole",
+            "Role in namespace default",
+        ],
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_denied_port_forward_names_verb_resource_and_the_role() {
     let env = denied(&["get:pods/portforward"], None).await;
@@ -791,8 +885,12 @@ async fn create_on_port_forward_is_needed_from_kubernetes_1_35() {
     fetch(&env, &[]).await.assert_fails(
         3,
         &[
-            "it may not create pods/portforward",
-            r#"cannot create resource "pods/portforward""#,
+            "it may not create pods/portforward (in the namespace \"default\")",
+            // What the API server says (subresources.go ensureAuthorizedForVerb) names no verb.
+            r#"The API server said: pods "svc-1-"#,
+            "is forbidden:",
+            "Role in namespace default",
+            r#"verbs: ["get", "create"]"#,
         ],
     );
 }
@@ -811,6 +909,37 @@ async fn a_load_balancer_ip_assigned_while_waiting_for_the_pod_is_used() {
     .await;
     let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
     run.assert_host("10.224.0.60:80");
+}
+
+/// cloud-provider-azure requires the annotation to be exactly "true"; "True" is public.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_internal_annotation_in_another_case_is_public() {
+    let service = Service::new("orders", ServiceKind::LoadBalancer)
+        .port(ServicePort::new("http", 80, 8080u16).node_port(31000))
+        .internal_annotation("True", "20.81.3.8");
+    let pod = Pod::for_service(&service, 0, NODE0);
+    let env = topology(
+        Topology::new().service(service).pod(pod),
+        vec![fixture("swashbuckle/todoapp.json")],
+    )
+    .await;
+    let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+    run.assert_host(&format!("{}:31000", DEFAULT_NODES[0].1));
+    assert!(
+        run.stderr.contains("its IP 20.81.3.8 is public")
+            && run.stderr.contains(r#"it has "True""#),
+        "{}",
+        run.stderr
+    );
+    let run = fetch(
+        &env,
+        &[
+            ("APIM_GATE_SERVICE", "orders"),
+            ("APIM_GATE_ADDRESS", "load-balancer"),
+        ],
+    )
+    .await;
+    run.assert_fails(3, &["public IP (20.81.3.8)", r#"it has "True""#]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -846,6 +975,25 @@ async fn a_public_load_balancer_is_not_called_internal() {
             "service.beta.kubernetes.io/azure-load-balancer-internal",
         ],
     );
+}
+
+/// Karpenter (AKS node auto-provisioning) taints a node it removes `karpenter.sh/disrupted`
+/// (v1) or `karpenter.sh/disruption=disrupting` (v1beta1): skipped like the autoscaler's.
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_karpenter_removes_are_skipped() {
+    for v1beta1 in [false, true] {
+        let service = svc(ServiceKind::NodePort);
+        let mut t = Topology::new();
+        t.nodes[0] = t.nodes[0].clone().karpenter_disrupted(v1beta1);
+        let pod = Pod::for_service(&service, 0, NODE0);
+        let env = topology(
+            t.service(service).pod(pod),
+            vec![fixture("swashbuckle/todoapp.json")],
+        )
+        .await;
+        let run = fetch(&env, &[("APIM_GATE_SERVICE", "orders")]).await;
+        run.assert_host(&format!("{}:31000", DEFAULT_NODES[1].1));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -273,3 +273,95 @@ async fn kubeconfig_proxy_url_wins_for_the_cluster() {
             .any(|c| c.target == format!("{HOST}:{}", port(&sb.urls.kube)) && c.status == 200)
     );
 }
+
+/// The proxy-url still wins when NO_PROXY names the proxy's own host: kube-client 5 checks
+/// NO_PROXY against the proxy's URI (config/file_loader.rs `proxy_url`) and drops it, client-go
+/// does not (it uses `proxy-url` as given).
+#[tokio::test(flavor = "multi_thread")]
+async fn kubeconfig_proxy_url_wins_even_when_no_proxy_names_the_proxy() {
+    let sb = named_sandbox().await;
+    let proxy = ConnectProxy::start(USER, PASSWORD, &[HOST.to_string()])
+        .await
+        .unwrap();
+    let yaml = apim_sandbox::kubeconfig_yaml(&sb.urls.kube, &sb.ca_pem, &sb.identity().kube_token)
+        .replace(
+            "    server: ",
+            &format!("    proxy-url: {}\n    server: ", proxy.url),
+        );
+    let mut vars = inputs(&sb);
+    set(
+        &mut vars,
+        &[
+            ("APIM_GATE_KUBECONFIG", yaml.as_str()),
+            ("NO_PROXY", "127.0.0.1"),
+        ],
+    );
+    let run = gate(&["fetch"], &vars).await;
+    assert_eq!(run.code, 0, "{}", run.out);
+    assert!(
+        proxy
+            .connects()
+            .iter()
+            .any(|c| c.target == format!("{HOST}:{}", port(&sb.urls.kube)) && c.status == 200)
+    );
+}
+
+/// Go's httpproxy skips empty NO_PROXY entries (a trailing comma is common); kube-client 5
+/// refuses them (`NoProxyError::EmptyValue`, config/no_proxy.rs). The gate reads NO_PROXY as Go
+/// does, and kube must not fail the run on it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trailing_comma_in_no_proxy_is_skipped_as_go_does() {
+    apim_gate::install_crypto_provider();
+    let sb = Sandbox::start(Config::default()).await.unwrap();
+    for no_proxy in ["127.0.0.1,", "localhost,,127.0.0.1", "example.com, *"] {
+        let mut vars = inputs(&sb);
+        set(
+            &mut vars,
+            &[
+                ("HTTPS_PROXY", "http://user:pw@127.0.0.1:9"),
+                ("NO_PROXY", no_proxy),
+            ],
+        );
+        let run = gate(&["fetch"], &vars).await;
+        assert_eq!(run.code, 0, "NO_PROXY={no_proxy}: {}", run.out);
+        assert!(!printed(&run).contains("pw@"), "{}", run.out);
+    }
+}
+
+/// An `https://` proxy is spoken to over TLS (reqwest and Go's net/http do; the proxy module's
+/// rules), GitHub's client included: the proxy's first bytes are a TLS handshake record (0x16),
+/// not a plaintext `CONNECT`. The listener is no proxy, so the report fails (exit 5) after the
+/// release went out through a sandbox reached directly.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_proxy_gets_tls_from_the_github_client() {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncReadExt;
+    let named = named_sandbox().await;
+    let direct = Sandbox::start(Config::default()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let first: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let seen = first.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 7];
+            if socket.read_exact(&mut buf).await.is_ok() {
+                seen.lock().unwrap().push(buf.to_vec());
+            }
+        }
+    });
+    let mut vars = on_github(&direct, &named.urls.github);
+    set(&mut vars, &[("HTTPS_PROXY", &format!("https://{address}"))]);
+    let run = gate(&[], &vars).await;
+    assert_eq!(run.code, 5, "{}", run.out);
+    let first = first.lock().unwrap().clone();
+    assert!(!first.is_empty(), "the proxy was not called: {}", run.out);
+    for bytes in &first {
+        assert_eq!(
+            bytes[0],
+            0x16,
+            "not a TLS handshake: {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}

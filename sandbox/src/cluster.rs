@@ -81,6 +81,18 @@ impl Node {
         self.taint("ToBeDeletedByClusterAutoscaler", "1767225600", "NoSchedule")
     }
 
+    /// Being removed by Karpenter (AKS node auto-provisioning): its disruption and termination
+    /// controllers taint the node `karpenter.sh/disrupted:NoSchedule`, without a value, before
+    /// draining it (kubernetes-sigs/karpenter pkg/apis/v1/taints.go, `DisruptedNoScheduleTaint`).
+    /// Karpenter before v1 used `karpenter.sh/disruption=disrupting:NoSchedule` (v1beta1).
+    pub fn karpenter_disrupted(self, v1beta1: bool) -> Node {
+        if v1beta1 {
+            self.taint("karpenter.sh/disruption", "disrupting", "NoSchedule")
+        } else {
+            self.taint("karpenter.sh/disrupted", "", "NoSchedule")
+        }
+    }
+
     /// Chosen by the cluster autoscaler as a scale-down candidate: `DeletionCandidateOfClusterAutoscaler`
     /// with effect PreferNoSchedule (same source as [`Node::to_be_deleted`]).
     pub fn deletion_candidate(self) -> Node {
@@ -324,6 +336,19 @@ impl Service {
         self
     }
 
+    /// A LoadBalancer whose internal annotation has this exact value. cloud-provider-azure's
+    /// `requiresInternalLoadBalancer` (pkg/provider/azure_loadbalancer.go) returns `l == "true"`:
+    /// any other value, `"True"` included, gets a public frontend IP, `ip` here.
+    pub fn internal_annotation(mut self, value: &str, ip: &str) -> Service {
+        self.load_balancer_ip = Some(ip.to_string());
+        self.internal_load_balancer = value == "true";
+        self.annotations.insert(
+            "service.beta.kubernetes.io/azure-load-balancer-internal".into(),
+            value.to_string(),
+        );
+        self
+    }
+
     /// The load balancer's IP appears in the status only `delay` after start.
     pub fn lb_ip_after(mut self, delay: Duration) -> Service {
         self.load_balancer_ip_after = delay;
@@ -555,6 +580,8 @@ pub struct Topology {
     pub kubernetes_version: String,
     /// What RBAC does not grant the kubeconfig's user (see [`Permission`]).
     pub denied: Vec<Permission>,
+    /// The authorizer's reason for a denial, if it gives one (see [`Topology::deny_reason`]).
+    pub deny_reason: Option<String>,
 }
 
 /// A verb on a resource (`list` `nodes`, `get` `pods/portforward`), as RBAC rules name them.
@@ -629,6 +656,7 @@ impl Topology {
             kubernetes_service: true,
             kubernetes_version: crate::kube_api::KUBERNETES_VERSION.to_string(),
             denied: Vec::new(),
+            deny_reason: None,
         }
     }
 
@@ -659,6 +687,16 @@ impl Topology {
             verb: verb.to_string(),
             resource: resource.to_string(),
         });
+        self
+    }
+
+    /// The reason the authorizer gives with a denial. RBAC gives none for a plain denial but
+    /// `RBAC: clusterrole.rbac.authorization.k8s.io "x" not found` when a binding names a missing
+    /// role (plugin/pkg/auth/authorizer/rbac/rbac.go, `ruleCheckingVisitor.errors`); an AKS
+    /// Azure RBAC webhook gives its own. The API server appends it after `: `
+    /// (kubernetes/apiserver responsewriters/errors.go `Forbidden`).
+    pub fn deny_reason(mut self, reason: &str) -> Topology {
+        self.deny_reason = Some(reason.to_string());
         self
     }
 
@@ -872,6 +910,7 @@ pub struct Readiness {
 pub struct Cluster {
     pub kubernetes_version: String,
     pub denied: Vec<Permission>,
+    pub deny_reason: Option<String>,
     pub nodes: Vec<Node>,
     pub services: Vec<ServiceState>,
     pub pods: Vec<PodState>,
@@ -953,6 +992,7 @@ impl Cluster {
         Ok(Arc::new(Cluster {
             kubernetes_version: topology.kubernetes_version,
             denied: topology.denied,
+            deny_reason: topology.deny_reason,
             nodes: topology.nodes,
             services,
             pods,

@@ -887,6 +887,41 @@ async fn rbac_denials_are_worded_as_the_api_server_words_them() {
     drop(sandbox);
 }
 
+/// responsewriters `Forbidden` appends the authorizer's reason after `: `; the 1.35 create check
+/// (ensureAuthorizedForVerb) puts it where RBAC's empty reason was.
+#[tokio::test]
+async fn an_authorizer_reason_follows_the_message() {
+    let reason = r#"RBAC: clusterrole.rbac.authorization.k8s.io "reader" not found"#;
+    let (_sandbox, client) = start_with(
+        Topology::default_for(1, ServiceType::NodePort)
+            .deny("list", "nodes")
+            .deny("create", "pods/portforward")
+            .version("v1.35.0")
+            .deny_reason(reason),
+        Default::default(),
+    )
+    .await;
+    let status = api_error(
+        Api::<KNode>::all(client.clone())
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!(
+        status.message,
+        format!(
+            r#"nodes is forbidden: User "sandbox-admin" cannot list resource "nodes" in API group "" at the cluster scope: {reason}"#
+        )
+    );
+    let pods: Api<KPod> = Api::default_namespaced(client.clone());
+    let pod = pods.list(&ListParams::default()).await.unwrap().items[0].name_any();
+    match pods.portforward(&pod, &[8080]).await {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.message, format!(r#"pods "{pod}" is forbidden: {reason}"#))
+        }
+        other => panic!("expected a 403, got {:?}", other.map(|_| ())),
+    }
+}
+
 #[tokio::test]
 async fn websocket_port_forward_needs_create_from_1_35() {
     for (version, allowed) in [("v1.34.2", true), ("v1.35.0", false)] {
@@ -907,13 +942,13 @@ async fn websocket_port_forward_needs_create_from_1_35() {
             let fetched = fetch(&pods, &pod, 8080, SWAGGER).await;
             assert_eq!(fetched.status, 200);
         } else {
+            // subresources.go ensureAuthorizedForVerb: NewForbidden with RBAC's empty reason.
             match pods.portforward(&pod, &[8080]).await {
-                Err(kube::Error::Api(s)) => assert!(
-                    s.message
-                        .contains(r#"cannot create resource "pods/portforward""#),
-                    "{}",
-                    s.message
-                ),
+                Err(kube::Error::Api(s)) => {
+                    assert_eq!(s.code, 403);
+                    assert_eq!(s.reason, "Forbidden");
+                    assert_eq!(s.message, format!(r#"pods "{pod}" is forbidden: "#));
+                }
                 other => panic!("expected a 403, got {:?}", other.map(|_| ())),
             }
         }

@@ -174,7 +174,36 @@ fn reason_phrase(code: u16) -> &'static str {
 /// A 403 with the verb and resource the API server named (`cannot list resource "nodes" in API
 /// group "" at the cluster scope`), and what to grant.
 pub fn forbidden(url: String, what: &str, message: &str) -> ClusterError {
-    let missing = Missing::parse(message);
+    forbidden_for(url, what, message, Missing::parse(message))
+}
+
+/// A 403 on opening a port-forward. The `get` check (the authorisation filter) names verb and
+/// resource; the `create` check Kubernetes 1.35 adds runs later, in the subresource's `Connect`
+/// (kubernetes pkg/registry/core/pod/rest/subresources.go, `ensureAuthorizedForVerb`), and
+/// refuses with `pods "web-1" is forbidden: ` and the authorizer's reason, usually empty. A
+/// port-forward 403 that names no verb is therefore the missing `create`.
+pub fn port_forward_forbidden(
+    url: String,
+    what: &str,
+    namespace: &str,
+    message: &str,
+) -> ClusterError {
+    let missing = Missing::parse(message).unwrap_or_else(|| Missing {
+        verb: "create".to_string(),
+        resource: "pods/portforward".to_string(),
+        group: String::new(),
+        scope: format!("in the namespace \"{namespace}\""),
+        namespace: Some(namespace.to_string()),
+        // `errors.New(reason)` after `is forbidden: `: empty for a plain RBAC denial.
+        reason: message
+            .split_once(" is forbidden: ")
+            .map(|(_, r)| r.trim().to_string())
+            .filter(|r| !r.is_empty()),
+    });
+    forbidden_for(url, what, message, Some(missing))
+}
+
+fn forbidden_for(url: String, what: &str, message: &str, missing: Option<Missing>) -> ClusterError {
     let grant = match &missing {
         Some(m) => m.grant(),
         None => "Give it the rules in the README's Permissions section.".to_string(),
@@ -182,9 +211,7 @@ pub fn forbidden(url: String, what: &str, message: &str) -> ClusterError {
     ClusterError::Forbidden {
         url,
         what: what.to_string(),
-        missing: missing
-            .map(|m| format!("it may not {} {} ({}). ", m.verb, m.resource, m.scope))
-            .unwrap_or_default(),
+        missing: missing.map(|m| m.sentence()).unwrap_or_default(),
         message: message.to_string(),
         grant,
     }
@@ -198,6 +225,9 @@ struct Missing {
     /// `in the namespace "x"` or `at the cluster scope`.
     scope: String,
     namespace: Option<String>,
+    /// What the authorizer added after the scope, e.g. a ClusterRole a binding names but that
+    /// does not exist.
+    reason: Option<String>,
 }
 
 impl Missing {
@@ -206,11 +236,28 @@ impl Missing {
         let (verb, rest) = after.split_once(" resource \"")?;
         let (resource, rest) = rest.split_once('"')?;
         let rest = rest.strip_prefix(" in API group \"")?;
-        let (group, scope) = rest.split_once('"')?;
-        let scope = scope.trim().to_string();
-        let namespace = scope
-            .strip_prefix("in the namespace \"")
-            .and_then(|s| s.strip_suffix('"'))
+        let (group, rest) = rest.split_once('"')?;
+        let rest = rest.trim_start();
+        // The authorizer's reason follows the scope after `: ` when it gave one
+        // (kubernetes/apiserver responsewriters/errors.go `Forbidden`: `"%s: %s", msg, reason`;
+        // RBAC: `RBAC: clusterrole.rbac.authorization.k8s.io "x" not found`, AKS adds its own).
+        let (scope, namespace, rest) = if let Some(after) = rest.strip_prefix("in the namespace \"")
+        {
+            let (ns, rest) = after.split_once('"')?;
+            (
+                format!("in the namespace \"{ns}\""),
+                Some(ns.to_string()),
+                rest,
+            )
+        } else {
+            let rest = rest.strip_prefix("at the cluster scope")?;
+            ("at the cluster scope".to_string(), None, rest)
+        };
+        let reason = rest
+            .trim_start()
+            .strip_prefix(':')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
             .map(str::to_string);
         Some(Missing {
             verb: verb.trim().to_string(),
@@ -218,7 +265,20 @@ impl Missing {
             group: group.to_string(),
             scope,
             namespace,
+            reason,
         })
+    }
+
+    /// `it may not list nodes (at the cluster scope). `, with the authorizer's reason if any.
+    fn sentence(&self) -> String {
+        let reason = match &self.reason {
+            Some(r) => format!("; the authorizer's reason: {r}"),
+            None => String::new(),
+        };
+        format!(
+            "it may not {} {} ({}{reason}). ",
+            self.verb, self.resource, self.scope
+        )
     }
 
     fn grant(&self) -> String {
@@ -269,4 +329,72 @@ fn retried(attempts: u32) -> String {
 /// (connection refused, certificate unknown). URLs lose their query and user part.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     crate::redact::error_chain(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_namespaced_refusal_with_an_rbac_reason_keeps_its_namespace() {
+        let m = Missing::parse(
+            r#"pods is forbidden: User "ci" cannot list resource "pods" in API group "" in the namespace "apps": RBAC: clusterrole.rbac.authorization.k8s.io "reader" not found"#,
+        )
+        .unwrap();
+        assert_eq!(m.verb, "list");
+        assert_eq!(m.namespace.as_deref(), Some("apps"));
+        assert_eq!(m.scope, r#"in the namespace "apps""#);
+        assert_eq!(
+            m.reason.as_deref(),
+            Some(r#"RBAC: clusterrole.rbac.authorization.k8s.io "reader" not found"#)
+        );
+        assert!(
+            m.grant().contains("Role in namespace apps"),
+            "{}",
+            m.grant()
+        );
+        assert!(m.sentence().contains("\"reader\" not found"));
+    }
+
+    #[test]
+    fn a_cluster_scope_refusal_with_a_webhook_reason() {
+        let m = Missing::parse(
+            r#"nodes is forbidden: User "ci" cannot list resource "nodes" in API group "" at the cluster scope: User does not have access to the resource in Azure. Update role assignment to allow access."#,
+        )
+        .unwrap();
+        assert_eq!(m.namespace, None);
+        assert_eq!(m.scope, "at the cluster scope");
+        assert!(m.reason.as_deref().unwrap().contains("role assignment"));
+        assert!(m.grant().contains("ClusterRole"));
+    }
+
+    #[test]
+    fn a_port_forward_refusal_without_a_verb_is_the_create_check() {
+        let e = port_forward_forbidden(
+            "https://k".into(),
+            "the port-forward",
+            "apps",
+            r#"pods "web-1" is forbidden: RBAC: clusterrole.rbac.authorization.k8s.io "x" not found"#,
+        )
+        .to_string();
+        assert!(
+            e.contains(r#"it may not create pods/portforward (in the namespace "apps"; the authorizer's reason: RBAC: clusterrole"#),
+            "{e}"
+        );
+        assert!(e.contains(r#"verbs: ["get", "create"]"#), "{e}");
+    }
+
+    #[test]
+    fn a_refusal_without_reason_has_none() {
+        let m = Missing::parse(
+            r#"services "web" is forbidden: User "ci" cannot get resource "services" in API group "" in the namespace "default""#,
+        )
+        .unwrap();
+        assert_eq!(m.namespace.as_deref(), Some("default"));
+        assert_eq!(m.reason, None);
+        assert_eq!(
+            m.sentence(),
+            r#"it may not get services (in the namespace "default"). "#
+        );
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
@@ -14,9 +14,11 @@ use super::{ClusterError, exec_plugin};
 use crate::inputs::{Env, Secret};
 use crate::proxy::ProxyEnv;
 
-/// Longest an exec credential plugin may take when the inputs ask for no less: kubelogin's own
-/// Azure CLI call is bounded at 30s (`get-token --timeout`), a token from a cache takes a second.
-pub const EXEC_PLUGIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest an exec credential plugin may take when the inputs ask for no less: kubelogin bounds
+/// its own Azure CLI call at 60s by default (`get-token --timeout`, raised from 30s by
+/// Azure/kubelogin#643, March 2025), so the gate leaves it that and its own start-up; a token from
+/// a cache takes a second.
+pub const EXEC_PLUGIN_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A client plus what the user should know about how it was made (never secrets).
 pub struct Connection {
@@ -28,6 +30,61 @@ pub struct Connection {
     /// Where the configuration came from: `kubeconfig input (file /path)`, `in-cluster`, …
     pub source: String,
     pub warnings: Vec<String>,
+    /// When the exec plugin's credentials expire, and how to run it again.
+    renewal: Option<Renewal>,
+}
+
+/// What running the exec plugin again needs: the configuration before it ran.
+#[derive(Clone)]
+struct Renewal {
+    expires: SystemTime,
+    config: kube::Config,
+    env: Env,
+    exec_timeout: Duration,
+    exec_timeout_name: &'static str,
+    stdin_is_terminal: bool,
+}
+
+/// Credentials that expire within this margin of now are renewed before the next step: the step
+/// (a port-forward and a request, retried) must not outlive them.
+pub const RENEW_MARGIN: Duration = Duration::from_secs(120);
+
+impl Connection {
+    /// A connection with fresh credentials when the exec plugin's expire within
+    /// [`RENEW_MARGIN`], else `None` (keep this one). client-go runs the plugin again once the
+    /// credential's `expirationTimestamp` has passed (plugin/pkg/client/auth/exec/exec.go); the
+    /// gate does so between its steps, at most once per step.
+    pub async fn renewed(&self) -> Result<Option<Connection>, ClusterError> {
+        let Some(renewal) = &self.renewal else {
+            return Ok(None);
+        };
+        if renewal.expires > SystemTime::now() + RENEW_MARGIN {
+            return Ok(None);
+        }
+        let mut config = renewal.config.clone();
+        let expires = exec_plugin::run_into(
+            &self.user,
+            &mut config.auth_info,
+            &renewal.env,
+            renewal.exec_timeout,
+            renewal.exec_timeout_name,
+            renewal.stdin_is_terminal,
+        )
+        .await?;
+        let client = kube::Client::try_from(config)
+            .map_err(|e| ClusterError::Config(crate::proxy::redact_userinfo(&e.to_string())))?;
+        Ok(Some(Connection {
+            client,
+            url: self.url.clone(),
+            user: self.user.clone(),
+            source: self.source.clone(),
+            warnings: self.warnings.clone(),
+            renewal: expires.map(|expires| Renewal {
+                expires,
+                ..renewal.clone()
+            }),
+        }))
+    }
 }
 
 /// Where the kubeconfig comes from, in the order tried, and what else the connection needs.
@@ -155,9 +212,10 @@ pub async fn connect(input: &KubeconfigInput<'_>) -> Result<Connection, ClusterE
     let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| match e {
-            // kube reads NO_PROXY itself when HTTPS_PROXY is set, more strictly than Go does.
+            // kube reads NO_PROXY itself when a proxy is set, more strictly than Go does; main
+            // already dropped empty entries and `*` in a list (proxy::kube_safe_process_vars).
             KubeconfigError::ParseNoProxy(why) => ClusterError::Proxy(format!(
-                "NO_PROXY (or no_proxy) has an entry the Kubernetes client cannot read: {why}. Remove empty entries (a trailing comma) and anything that is not a host name, domain, IP address or CIDR"
+                "NO_PROXY (or no_proxy) has an entry the Kubernetes client cannot read: {why}. Keep only host names, domains, IP addresses and CIDRs in it"
             )),
             KubeconfigError::ParseProxyUrl(_) => ClusterError::Proxy(
                 "the proxy URL (the kubeconfig's proxy-url, HTTPS_PROXY or https_proxy) is not a URL"
@@ -176,14 +234,24 @@ pub async fn connect(input: &KubeconfigInput<'_>) -> Result<Connection, ClusterE
     if let Some(via) = route(&mut config, explicit_proxy.as_deref(), &proxies)? {
         url = format!("{url} (through the proxy {via})");
     }
-    exec_plugin::run_into(
+    let before_plugin = config.clone();
+    let expires = exec_plugin::run_into(
         &user_name,
         &mut config.auth_info,
+        input.env,
         input.exec_timeout,
         input.exec_timeout_name,
         stdin_is_terminal,
     )
     .await?;
+    let renewal = expires.map(|expires| Renewal {
+        expires,
+        config: before_plugin,
+        env: input.env.clone(),
+        exec_timeout: input.exec_timeout,
+        exec_timeout_name: input.exec_timeout_name,
+        stdin_is_terminal,
+    });
     let client = kube::Client::try_from(config)
         .map_err(|e| ClusterError::Config(crate::proxy::redact_userinfo(&e.to_string())))?;
     Ok(Connection {
@@ -192,6 +260,7 @@ pub async fn connect(input: &KubeconfigInput<'_>) -> Result<Connection, ClusterE
         user: user_name,
         source,
         warnings,
+        renewal,
     })
 }
 
@@ -207,6 +276,14 @@ fn route(
     proxies: &ProxyEnv,
 ) -> Result<Option<String>, ClusterError> {
     if let Some(explicit) = explicit {
+        // kube-client drops the proxy-url when NO_PROXY matches the proxy's own host
+        // (config/file_loader.rs `proxy_url`); client-go uses it as given.
+        config.proxy_url = Some(explicit.parse().map_err(|_| {
+            ClusterError::Proxy(format!(
+                "the kubeconfig's proxy-url {} is not a URL the Kubernetes client can use",
+                crate::proxy::redact_userinfo(explicit)
+            ))
+        })?);
         return Ok(Some(format!(
             "{} (from the kubeconfig's proxy-url)",
             crate::proxy::redact_userinfo(explicit)
@@ -246,6 +323,7 @@ fn in_cluster(home: Option<PathBuf>, proxies: &ProxyEnv) -> Result<Connection, C
                 user: "in-cluster service account".to_string(),
                 source: "in-cluster service account".to_string(),
                 warnings: Vec::new(),
+                renewal: None,
             })
         }
         Err(e) => Err(ClusterError::NoKubeconfig {

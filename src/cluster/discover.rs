@@ -225,13 +225,29 @@ pub async fn choose_address(
 /// balancer with Azure Kubernetes Service").
 pub const INTERNAL_LB_ANNOTATION: &str = "service.beta.kubernetes.io/azure-load-balancer-internal";
 
+/// Exactly `"true"`: cloud-provider-azure's `requiresInternalLoadBalancer` compares
+/// `l == "true"`, so `"True"` or `"TRUE"` leave the load balancer public.
 fn internal_lb(service: &Service) -> bool {
+    internal_lb_value(service) == Some("true")
+}
+
+fn internal_lb_value(service: &Service) -> Option<&str> {
     service
         .metadata
         .annotations
         .as_ref()
         .and_then(|a| a.get(INTERNAL_LB_ANNOTATION))
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        .map(String::as_str)
+}
+
+/// ` (it has "True": …)` when the annotation means "true" to a human but not to Azure.
+fn miscased_internal_lb(service: &Service) -> String {
+    match internal_lb_value(service) {
+        Some(v) if v != "true" && v.trim().eq_ignore_ascii_case("true") => format!(
+            " (it has \"{v}\": cloud-provider-azure accepts only \"true\", in lower case, and makes the load balancer public otherwise)"
+        ),
+        _ => String::new(),
+    }
 }
 
 /// Whether the internal load balancer is APIM's address, or why not.
@@ -302,6 +318,7 @@ fn load_balancer_address(
                 namespace: target.namespace.clone(),
                 name: target.service.clone(),
                 ip: lb_ip.unwrap_or_else(|| "not assigned yet".into()),
+                miscased: miscased_internal_lb(service),
             });
         }
         AddressMode::LoadBalancer if lb_ip.is_none() => {
@@ -319,9 +336,10 @@ fn load_balancer_address(
     if !internal_lb(service) {
         return Ok(LoadBalancer::Skip {
             warning: Some(format!(
-                "Service {} is a LoadBalancer without {INTERNAL_LB_ANNOTATION}: \"true\", so its IP {ip} is public; \
+                "Service {} is a LoadBalancer without {INTERNAL_LB_ANNOTATION}: \"true\"{}, so its IP {ip} is public; \
                  APIM will call a node's nodePort instead. Annotate the Service to use an internal load balancer.",
-                service_label(target)
+                service_label(target),
+                miscased_internal_lb(service)
             )),
         });
     }

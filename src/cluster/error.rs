@@ -137,12 +137,15 @@ pub enum ClusterError {
     )]
     NoLoadBalancerIp { namespace: String, name: String },
     #[error(
-        "Service {namespace}/{name} is a LoadBalancer without the annotation service.beta.kubernetes.io/azure-load-balancer-internal: \"true\", so Azure gave it a public IP ({ip}), and address is load-balancer: the gate does not publish a public address as the backend of an APIM API. Annotate the Service to make its load balancer internal, or use address node-port."
+        "Service {namespace}/{name} is a LoadBalancer without the annotation service.beta.kubernetes.io/azure-load-balancer-internal: \"true\"{miscased}, so Azure gave it a public IP ({ip}), and address is load-balancer: the gate does not publish a public address as the backend of an APIM API. Annotate the Service to make its load balancer internal, or use address node-port."
     )]
     PublicLoadBalancer {
         namespace: String,
         name: String,
         ip: String,
+        /// ` (it has "True": Azure accepts only "true", in lower case)` when the value differs
+        /// only in case.
+        miscased: String,
     },
     #[error(
         "Service {namespace}/{name} is of type {kind}, not LoadBalancer, but address is load-balancer. Use address auto or node-port, or make it an internal LoadBalancer."

@@ -5,19 +5,21 @@
 //! kube-rs runs the plugin itself with a blocking `Command::output()` and no limit, and its error
 //! quotes the whole command line (arguments can hold `--client-secret`): running it here gives
 //! the plugin a bound, kills it when the bound passes, and keeps its arguments out of messages.
-//! The credentials are read once: a gate run is bounded (minutes) and the tokens these plugins
-//! hand out live for an hour or more (Entra ID access tokens: 60–90 minutes).
+//! The credentials are read once, and read again before a later step when they expire by then
+//! ([`super::connect::Connection::renewed`]): a plugin may hand out a cached token with minutes
+//! left, and client-go runs the plugin again once `expirationTimestamp` has passed.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use kube::config::{AuthInfo, ExecConfig, ExecInteractiveMode};
 use serde::Deserialize;
 
 use super::ClusterError;
+use crate::inputs::Env;
 
 /// Login methods of `kubelogin get-token` that wait for a person: `devicecode` prints a code and
 /// polls until someone enters it (15 minutes), `interactive` opens a browser. The others (azurecli,
@@ -59,9 +61,7 @@ pub fn refuse_interactive(
                 inherited_login_method
                     .map(|v| (v.to_string(), "AAD_LOGIN_METHOD in the environment"))
             });
-        let no_env_override = args.iter().any(|a| {
-            a == "--disable-environment-override" || a == "--disable-environment-override=true"
-        });
+        let no_env_override = disable_environment_override(&args);
         let (login, why) = match (from_env, login_flag(&args)) {
             (Some((v, why)), _) if !no_env_override => (v, why.to_string()),
             (_, Some(flag)) => (flag, "its --login argument".to_string()),
@@ -89,16 +89,18 @@ pub fn refuse_interactive(
 }
 
 /// Runs the plugin under `limit` (killed when it passes) and puts its credentials into `auth` in
-/// place of the exec entry. `limit_name` says in the error where the limit comes from.
+/// place of the exec entry. `limit_name` says in the error where the limit comes from. Returns
+/// when the credentials expire, if the plugin said (`status.expirationTimestamp`).
 pub async fn run_into(
     user: &str,
     auth: &mut AuthInfo,
+    env: &Env,
     limit: Duration,
     limit_name: &'static str,
     stdin_is_terminal: bool,
-) -> Result<(), ClusterError> {
+) -> Result<Option<SystemTime>, ClusterError> {
     let Some(exec) = auth.exec.clone() else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(command) = exec.command.clone() else {
         return Err(ClusterError::ExecPluginFailed {
@@ -127,7 +129,13 @@ pub async fn run_into(
         "spec": spec,
     });
     let mut cmd = tokio::process::Command::new(&command);
+    // The run's environment (the process's plus the env file), then the exec entry's own, as
+    // client-go builds it (plugin/pkg/client/auth/exec/exec.go: `env := append(a.environ(),
+    // a.env...)`), so AAD_LOGIN_METHOD in the env file reaches kubelogin as it reached
+    // `refuse_interactive`.
     cmd.args(exec.args.clone().unwrap_or_default())
+        .env_clear()
+        .envs(env.vars())
         .envs(exec_env(&exec))
         .env("KUBERNETES_EXEC_INFO", info.to_string())
         .stdout(Stdio::piped())
@@ -174,34 +182,79 @@ pub async fn run_into(
             }
         )));
     }
-    let credential: ExecCredential = serde_json::from_slice(&out.stdout).map_err(|e| {
-        failed(format!(
-            "its output is not an ExecCredential ({}, at line {} column {})",
-            e.classify_name(),
-            e.line(),
-            e.column()
-        ))
-    })?;
-    let status = credential.status.unwrap_or_default();
+    let api_version = exec
+        .api_version
+        .clone()
+        .unwrap_or_else(|| "client.authentication.k8s.io/v1beta1".into());
+    let status = read_credential(&out.stdout, &api_version).map_err(failed)?;
     auth.exec = None;
-    match (
-        status.token,
-        status.client_certificate_data,
-        status.client_key_data,
-    ) {
-        (_, Some(cert), Some(key)) => {
-            let b64 = base64::engine::general_purpose::STANDARD;
-            auth.client_certificate_data = Some(b64.encode(cert));
-            auth.client_key_data = Some(b64.encode(key).into());
-        }
-        (Some(token), _, _) => auth.token = Some(token.into()),
-        _ => {
-            return Err(failed(
-                "its ExecCredential has neither a token nor a client certificate and key".into(),
-            ));
-        }
+    // Both when both are given: client-go sends the token and presents the certificate.
+    if let (Some(cert), Some(key)) = (status.client_certificate_data, status.client_key_data) {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        auth.client_certificate_data = Some(b64.encode(cert));
+        auth.client_key_data = Some(b64.encode(key).into());
     }
-    Ok(())
+    if let Some(token) = status.token {
+        auth.token = Some(token.into());
+    }
+    Ok(status.expiration_timestamp.map(|t| SystemTime::from(t.0)))
+}
+
+/// The plugin's answer checked as client-go checks it (plugin/pkg/client/auth/exec/exec.go
+/// `refreshCredsLocked`): decoded by the universal decoder (JSON or YAML), of the API version the
+/// exec entry asks for, with a status holding a token, a certificate and key pair, or both; empty
+/// strings count as absent. An answer without apiVersion or kind is refused (the strictest
+/// reading; every plugin known here writes both).
+fn read_credential(stdout: &[u8], api_version: &str) -> Result<ExecStatus, String> {
+    let credential: ExecCredential = match serde_json::from_slice(stdout) {
+        Ok(c) => c,
+        Err(json) => std::str::from_utf8(stdout)
+            .ok()
+            .and_then(|text| serde_saphyr::from_str(text).ok())
+            .ok_or_else(|| {
+                format!(
+                    "its output is not an ExecCredential ({}, at line {} column {})",
+                    json.classify_name(),
+                    json.line(),
+                    json.column()
+                )
+            })?,
+    };
+    let kind = credential.kind.as_deref().unwrap_or_default();
+    if kind != "ExecCredential" {
+        return Err(format!(
+            "its output is not an ExecCredential (kind '{kind}')"
+        ));
+    }
+    let returned = credential.api_version.as_deref().unwrap_or_default();
+    if returned != api_version {
+        return Err(format!(
+            "the exec entry asks for API version {api_version} and the plugin returned version '{returned}'; set the kubeconfig's exec apiVersion to what the plugin speaks"
+        ));
+    }
+    let status = credential
+        .status
+        .ok_or("its ExecCredential has no status field")?;
+    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let status = ExecStatus {
+        token: nonempty(status.token),
+        client_certificate_data: nonempty(status.client_certificate_data),
+        client_key_data: nonempty(status.client_key_data),
+        expiration_timestamp: status.expiration_timestamp,
+    };
+    match (
+        &status.token,
+        &status.client_certificate_data,
+        &status.client_key_data,
+    ) {
+        (None, None, None) => {
+            Err("its ExecCredential has neither a token nor a client certificate and key".into())
+        }
+        (_, Some(_), None) | (_, None, Some(_)) => {
+            Err("its ExecCredential has only a client certificate or only a key, not both".into())
+        }
+        _ => Ok(status),
+    }
 }
 
 trait ClassifyName {
@@ -220,7 +273,10 @@ impl ClassifyName for serde_json::Error {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ExecCredential {
+    api_version: Option<String>,
+    kind: Option<String>,
     status: Option<ExecStatus>,
 }
 
@@ -230,6 +286,8 @@ struct ExecStatus {
     token: Option<String>,
     client_certificate_data: Option<String>,
     client_key_data: Option<String>,
+    /// RFC 3339; absent means the credential does not expire (client-go).
+    expiration_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }
 
 fn is_kubelogin(command: &str) -> bool {
@@ -245,6 +303,27 @@ fn exec_env(exec: &ExecConfig) -> HashMap<String, String> {
         .flatten()
         .filter_map(|e| Some((e.get("name")?.clone(), e.get("value")?.clone())))
         .collect()
+}
+
+/// `--disable-environment-override` as pflag reads a bool flag: bare is true, `=VALUE` takes
+/// Go's `strconv.ParseBool` spellings (1, t, T, TRUE, true, True and their false forms), and the
+/// last occurrence wins. A bool flag takes no separate value (`--x false` leaves `false` a
+/// positional argument).
+fn disable_environment_override(args: &[String]) -> bool {
+    let mut set = false;
+    for a in args {
+        if a == "--disable-environment-override" {
+            set = true;
+        } else if let Some(v) = a.strip_prefix("--disable-environment-override=") {
+            match v {
+                "1" | "t" | "T" | "TRUE" | "true" | "True" => set = true,
+                "0" | "f" | "F" | "FALSE" | "false" | "False" => set = false,
+                // kubelogin refuses to start on any other value; nothing to decide here.
+                _ => {}
+            }
+        }
+    }
+    set
 }
 
 /// The value of `--login`/`-l` in pflag's spellings; the last one wins, as in pflag.
@@ -359,9 +438,88 @@ mod tests {
             None,
         );
         assert_eq!(refused(&e, None), None);
+        for (flags, disabled) in [
+            (&["--disable-environment-override=1"][..], true),
+            (&["--disable-environment-override=T"], true),
+            (&["--disable-environment-override=True"], true),
+            (&["--disable-environment-override=false"], false),
+            (
+                &[
+                    "--disable-environment-override",
+                    "--disable-environment-override=F",
+                ],
+                false,
+            ),
+            (
+                &[
+                    "--disable-environment-override=0",
+                    "--disable-environment-override",
+                ],
+                true,
+            ),
+        ] {
+            let mut args = vec!["get-token", "--login", "azurecli"];
+            args.extend_from_slice(flags);
+            let e = exec(&args, &[("AAD_LOGIN_METHOD", "devicecode")], None);
+            let expected = if disabled {
+                None
+            } else {
+                Some("devicecode".to_string())
+            };
+            assert_eq!(refused(&e, None), expected, "{flags:?}");
+        }
         // The exec entry's env is set on the child over the inherited one.
         let e = exec(&["get-token"], &[("AAD_LOGIN_METHOD", "spn")], None);
         assert_eq!(refused(&e, Some("devicecode")), None);
+    }
+
+    #[test]
+    fn exec_credentials_are_checked_as_client_go_checks_them() {
+        const V1B1: &str = "client.authentication.k8s.io/v1beta1";
+        let read = |text: &str| read_credential(text.as_bytes(), V1B1);
+        let token = read(
+            r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"t"}}"#,
+        )
+        .unwrap();
+        assert_eq!(token.token.as_deref(), Some("t"));
+        // YAML, as the universal decoder reads it.
+        let yaml = read(
+            "kind: ExecCredential\napiVersion: client.authentication.k8s.io/v1beta1\nstatus:\n  token: y\n",
+        )
+        .unwrap();
+        assert_eq!(yaml.token.as_deref(), Some("y"));
+        // Token and certificate both kept.
+        let both = read(
+            r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"t","clientCertificateData":"c","clientKeyData":"k"}}"#,
+        )
+        .unwrap();
+        assert!(both.token.is_some() && both.client_key_data.is_some());
+        for (text, needle) in [
+            (
+                r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{"token":"t"}}"#,
+                "returned version 'client.authentication.k8s.io/v1'",
+            ),
+            (
+                r#"{"kind":"Secret","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"t"}}"#,
+                "kind 'Secret'",
+            ),
+            (
+                r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1"}"#,
+                "no status field",
+            ),
+            (
+                r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":""}}"#,
+                "neither a token",
+            ),
+            (
+                r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"t","clientCertificateData":"c"}}"#,
+                "only a client certificate or only a key",
+            ),
+            ("{not json", "not an ExecCredential"),
+        ] {
+            let e = read(text).err().unwrap_or_default();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
     }
 
     #[test]

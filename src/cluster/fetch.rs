@@ -9,7 +9,7 @@ use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 
-use super::api::{Kube, error_chain};
+use super::api::{self, Kube, error_chain};
 use super::{Backend, ClusterError, Connection, Event, Observer, Target};
 use crate::spec::{Document, snippet};
 
@@ -139,7 +139,15 @@ async fn get_with_retries(
                     "the port-forward to pod {}/{} port {}",
                     target.namespace, backend.pod, backend.port
                 );
-                return Err(Kube::new(conn).explain(e, &what, attempt));
+                return Err(match e {
+                    kube::Error::Api(status) if status.code == 403 => api::port_forward_forbidden(
+                        conn.url.clone(),
+                        &what,
+                        &target.namespace,
+                        &status.message,
+                    ),
+                    e => Kube::new(conn).explain(e, &what, attempt),
+                });
             }
             Ok(Err(Failure::Retry(message))) => message,
             Err(_) => format!("no complete answer within {}s", STEP_TIMEOUT.as_secs()),

@@ -94,7 +94,10 @@ pub async fn find_and_fetch(
             namespace: target.namespace.clone(),
             name: target.service.clone(),
         })?;
-    let document = fetch::fetch(conn, &backend, target, observer).await?;
+    // The wait for a ready pod can outlast a cached token: fresh credentials for the fetch.
+    let renewed = conn.renewed().await?;
+    let document =
+        fetch::fetch(renewed.as_ref().unwrap_or(conn), &backend, target, observer).await?;
     Ok(Found {
         address,
         port,

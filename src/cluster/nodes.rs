@@ -35,6 +35,12 @@ fn exclusion(node: &Node) -> Option<&'static str> {
     if has_taint(node, "ToBeDeletedByClusterAutoscaler") {
         return Some("being removed by the cluster autoscaler");
     }
+    // Karpenter (AKS node auto-provisioning) taints a node it disrupts before draining it:
+    // `karpenter.sh/disrupted` from v1, `karpenter.sh/disruption` before
+    // (kubernetes-sigs/karpenter pkg/apis/v1/taints.go, DisruptedNoScheduleTaint).
+    if has_taint(node, "karpenter.sh/disrupted") || has_taint(node, "karpenter.sh/disruption") {
+        return Some("being removed by Karpenter (node auto-provisioning)");
+    }
     // AKS virtual nodes (virtual-kubelet on ACI) run no kube-proxy, so no nodePort answers there
     // (Microsoft Learn, "Use virtual nodes"; label type=virtual-kubelet, taint virtual-kubelet.io/provider).
     let virtual_label = node

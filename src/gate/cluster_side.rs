@@ -91,11 +91,11 @@ pub async fn connect(inputs: &Inputs, env: &Env) -> Result<cluster::Connection, 
         value: inputs.kubeconfig.as_ref(),
         context: inputs.context.as_deref(),
         env,
-        // The cluster side's wait bound also bounds the credential plugin, at most a minute.
+        // The cluster side's wait bound also bounds the credential plugin, at most 90s.
         exec_timeout: inputs
             .pod_ready_timeout
             .min(cluster::connect::EXEC_PLUGIN_TIMEOUT),
-        exec_timeout_name: "pod-ready-timeout, at most 60s",
+        exec_timeout_name: "pod-ready-timeout, at most 90s",
     };
     Ok(cluster::connect(&kubeconfig).await?)
 }

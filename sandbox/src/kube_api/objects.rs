@@ -265,7 +265,12 @@ impl<'a> View<'a> {
             taints.push(json!({"key": "node.kubernetes.io/unreachable", "effect": "NoExecute", "timeAdded": created}));
         }
         for (key, value, effect) in &node.taints {
-            taints.push(json!({"key": key, "value": value, "effect": effect}));
+            // `value` is `omitempty` in core/v1 Taint: a taint without one has no field.
+            if value.is_empty() {
+                taints.push(json!({"key": key, "effect": effect}));
+            } else {
+                taints.push(json!({"key": key, "value": value, "effect": effect}));
+            }
         }
         let mut spec = json!({
             "podCIDR": format!("10.244.{}.0/24", index % 256),

@@ -8,7 +8,7 @@
 //! (kubernetes/apiserver, pkg/endpoints/handlers/responsewriters/errors.go): `nodes is forbidden:
 //! User "u" cannot list resource "nodes" in API group "" at the cluster scope`. A WebSocket
 //! port-forward is a GET, so it is authorised as `get` on `pods/portforward`; from Kubernetes 1.35
-//! the API server also checks `create` on it (feature gate AuthorizePodWebsocketUpgradeCreatePermission,
+//! the API server also checks `create` on it (worded differently, see [`create_forbidden`]) (feature gate AuthorizePodWebsocketUpgradeCreatePermission,
 //! beta and on by default, kubernetes/kubernetes#134577).
 
 use axum::http::{Method, StatusCode, Uri};
@@ -91,18 +91,51 @@ pub(super) fn check(
             .iter()
             .any(|p| p.verb == verb && p.resource == full)
     };
+    let reason = cluster.deny_reason.as_deref();
     if denied(attrs.verb) {
-        return Some(forbidden(&attrs, attrs.verb, &full));
+        return Some(forbidden(&attrs, attrs.verb, &full, reason));
     }
     let streaming = matches!(attrs.subresource, Some("portforward" | "exec" | "attach"));
     let from_1_35 = minor_version(&cluster.kubernetes_version).is_some_and(|m| m >= 35);
     if streaming && from_1_35 && denied("create") {
-        return Some(forbidden(&attrs, "create", &full));
+        return Some(create_forbidden(&attrs, reason));
     }
     None
 }
 
-fn forbidden(attrs: &Attributes<'_>, verb: &str, full: &str) -> Response {
+/// The 1.35 `create` check is not made by the authorisation filter but by the subresource's
+/// `Connect` (kubernetes/kubernetes pkg/registry/core/pod/rest/subresources.go,
+/// `ensureAuthorizedForVerb`), after `get` passed. It refuses with
+/// `apierrors.NewForbidden(GroupResource{requestInfo.APIGroup, requestInfo.Resource},
+/// requestInfo.Name, errors.New(reason))`, not with `forbiddenMessage`, and RBAC's reason for a
+/// plain denial is empty (plugin/pkg/auth/authorizer/rbac/rbac.go). So the message names neither
+/// the verb nor the subresource: `pods "web-1" is forbidden: `, details `{name, kind: pods}`.
+fn create_forbidden(attrs: &Attributes<'_>, reason: Option<&str>) -> Response {
+    let qualified = if attrs.group.is_empty() {
+        attrs.resource.to_string()
+    } else {
+        format!("{}.{}", attrs.resource, attrs.group)
+    };
+    let name = attrs.name.unwrap_or_default();
+    let message = format!(
+        "{qualified} \"{name}\" is forbidden: {}",
+        reason.unwrap_or_default()
+    );
+    let mut details = Map::new();
+    details.insert("name".into(), json!(name));
+    if !attrs.group.is_empty() {
+        details.insert("group".into(), json!(attrs.group));
+    }
+    details.insert("kind".into(), json!(attrs.resource));
+    status(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        &message,
+        Some(Value::Object(details)),
+    )
+}
+
+fn forbidden(attrs: &Attributes<'_>, verb: &str, full: &str, reason: Option<&str>) -> Response {
     let qualified = if attrs.group.is_empty() {
         attrs.resource.to_string()
     } else {
@@ -112,10 +145,17 @@ fn forbidden(attrs: &Attributes<'_>, verb: &str, full: &str) -> Response {
         Some(ns) => format!("in the namespace \"{ns}\""),
         None => "at the cluster scope".to_string(),
     };
-    let reason = format!(
-        "User \"{USER}\" cannot {verb} resource \"{full}\" in API group \"{}\" {scope}",
-        attrs.group
-    );
+    // responsewriters.Forbidden: `"%s: %s", forbiddenMessage, reason` when the authorizer gave one.
+    let reason = match reason {
+        Some(r) if !r.is_empty() => format!(
+            "User \"{USER}\" cannot {verb} resource \"{full}\" in API group \"{}\" {scope}: {r}",
+            attrs.group
+        ),
+        _ => format!(
+            "User \"{USER}\" cannot {verb} resource \"{full}\" in API group \"{}\" {scope}",
+            attrs.group
+        ),
+    };
     let message = match attrs.name {
         Some(name) => format!("{qualified} \"{name}\" is forbidden: {reason}"),
         None => format!("{qualified} is forbidden: {reason}"),

@@ -262,22 +262,55 @@ pub fn client(
                 .ok_or_else(|| format!("the proxy {proxy} cannot carry {api_url}"))?;
             let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
             http.enforce_http(false);
-            let mut tunnel = hyper_util::client::legacy::connect::proxy::Tunnel::new(
-                intercept.uri().clone(),
-                http,
-            );
-            if let Some(basic) = intercept.basic_auth() {
-                tunnel = tunnel.with_auth(basic.clone());
+            if intercept.uri().scheme_str() == Some("https") {
+                // An https:// proxy is spoken to over TLS, the CONNECT inside it, as reqwest and
+                // Go's net/http do (the proxy module's rules); the proxy's certificate is checked
+                // against the same roots.
+                let to_proxy = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(tls.clone())
+                    .https_only()
+                    .enable_http1()
+                    .wrap_connector(http);
+                tunnel_clients(to_proxy, &intercept, tls, &proxies, api_url, auth)
+            } else {
+                tunnel_clients(http, &intercept, tls, &proxies, api_url, auth)
             }
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(tls)
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(tunnel);
-            let named = tower_layer::Layer::layer(&NameProxy::new(&proxies), connector);
-            clients_over(named, api_url, auth)
         }
     }
+}
+
+/// The clients through a CONNECT tunnel opened over `to_proxy`, TLS to GitHub inside it.
+fn tunnel_clients<C>(
+    to_proxy: C,
+    intercept: &hyper_util::client::proxy::matcher::Intercept,
+    tls: rustls::ClientConfig,
+    proxies: &ProxyEnv,
+    api_url: &str,
+    auth: HeaderValue,
+) -> Result<GitHub, String>
+where
+    C: tower_service::Service<Uri> + Clone + Send + Sync + 'static,
+    C::Response: hyper::rt::Read
+        + hyper::rt::Write
+        + hyper_util::client::legacy::connect::Connection
+        + Send
+        + Unpin
+        + 'static,
+    C::Future: Send + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut tunnel =
+        hyper_util::client::legacy::connect::proxy::Tunnel::new(intercept.uri().clone(), to_proxy);
+    if let Some(basic) = intercept.basic_auth() {
+        tunnel = tunnel.with_auth(basic.clone());
+    }
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tunnel);
+    let named = tower_layer::Layer::layer(&NameProxy::new(proxies), connector);
+    clients_over(named, api_url, auth)
 }
 
 /// The REST and GraphQL clients over one hyper client with `connector`, sending the API's headers
