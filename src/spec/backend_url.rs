@@ -6,7 +6,6 @@
 
 use url::Url;
 
-use super::rewrite::Scheme;
 use crate::address::{Host, HostPort};
 
 /// The lint rule that refuses such a path, named by the rewrite's error too.
@@ -119,6 +118,33 @@ pub fn quoted(value: &str) -> String {
         out.push('…');
     }
     out
+}
+
+/// A URL scheme APIM can call a backend with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+impl std::str::FromStr for Scheme {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Scheme, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "http" => Ok(Scheme::Http),
+            "https" => Ok(Scheme::Https),
+            other => Err(format!("scheme '{other}' is not http or https")),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,36 +12,10 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
+pub use super::backend_url::Scheme;
 use super::backend_url::{backend_url, quoted};
 use super::{Document, SourceFormat, SpecError, SpecVersion, snippet, text_of};
 use crate::address::HostPort;
-
-/// A URL scheme APIM can call a backend with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scheme {
-    Http,
-    Https,
-}
-
-impl Scheme {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-        }
-    }
-}
-
-impl std::str::FromStr for Scheme {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Scheme, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "http" => Ok(Scheme::Http),
-            "https" => Ok(Scheme::Https),
-            other => Err(format!("scheme '{other}' is not http or https")),
-        }
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct RewriteOptions {
