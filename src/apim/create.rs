@@ -7,7 +7,7 @@ use serde_json::json;
 use super::ctx::Ctx;
 use super::import::{Import, import_hint};
 use super::props::ApiProperties;
-use super::verify::{Expected, Undo};
+use super::verify::Undo;
 use super::{ApimError, PublishKind, PublishOutcome, PublishRequest, plan};
 use crate::azure::ArmRequest;
 
@@ -33,19 +33,8 @@ pub(super) async fn create(
     ctx.create_by_import(import, &want, &outcome.service_url)
         .await?;
     outcome.changed = true;
-    ctx.verify_or_undo(
-        None,
-        &Expected {
-            operations: &import.expected,
-            service_url: &outcome.service_url,
-            properties: &want,
-        },
-        &mut outcome.notes,
-        None,
-        Undo::Delete(None),
-    )
-    .await?;
-    ctx.add_products(1, &mut outcome).await?;
+    ctx.verify_current_then_link(import, &want, 1, Undo::Delete(None), &mut outcome)
+        .await?;
     Ok(outcome)
 }
 

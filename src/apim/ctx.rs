@@ -1,7 +1,7 @@
 //! What every step shares ([`Ctx`]): the ARM client, the target, the observer, and sending a
 //! write and following its long-running operation to the end.
 
-use super::{ApiTarget, Event, Observer};
+use super::{ApiTarget, Event, Observer, Quiet};
 use crate::azure::{ArmClient, ArmRequest, ArmResponse, AzureError};
 
 pub(super) struct Ctx<'a> {
@@ -27,7 +27,17 @@ pub(super) fn new_run_marker() -> String {
     format!("run={:016x}", h.finish())
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A context that only reads: no observer to tell, no run marker to write.
+    pub fn reading(arm: &'a ArmClient, target: &'a ApiTarget) -> Self {
+        Ctx {
+            arm,
+            target,
+            observer: &Quiet,
+            run_marker: String::new(),
+        }
+    }
+
     /// Retries are told to the observer.
     pub fn on_retry(&self) -> impl Fn(crate::azure::Retry) + Send + Sync + '_ {
         |r| self.observer.event(Event::Retrying(r))

@@ -4,7 +4,7 @@
 use super::ctx::Ctx;
 use super::import::Import;
 use super::props::ApiProperties;
-use super::verify::{Expected, Undo};
+use super::verify::Undo;
 use super::{ApimError, CurrentApi, PublishKind, PublishOutcome, PublishRequest, plan};
 
 pub(super) async fn in_place(
@@ -29,18 +29,7 @@ pub(super) async fn in_place(
     ctx.import_in_place(import, current, &outcome.service_url, &want)
         .await?;
     outcome.changed = true;
-    ctx.verify_or_undo(
-        None,
-        &Expected {
-            operations: &import.expected,
-            service_url: &outcome.service_url,
-            properties: &want,
-        },
-        &mut outcome.notes,
-        None,
-        Undo::Nothing,
-    )
-    .await?;
-    ctx.add_products(current.revision, &mut outcome).await?;
+    ctx.verify_current_then_link(import, &want, current.revision, Undo::Nothing, &mut outcome)
+        .await?;
     Ok(outcome)
 }

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::ctx::Ctx;
-use super::{ApiTarget, ApimError, Quiet, SHA_MARKER};
+use super::{ApiTarget, ApimError, SHA_MARKER};
 use crate::azure::{ArmClient, ArmRequest, AzureError};
 
 /// One operation of an API as APIM holds it.
@@ -39,12 +39,7 @@ pub async fn current_api(
     arm: &ArmClient,
     target: &ApiTarget,
 ) -> Result<Option<CurrentApi>, ApimError> {
-    let ctx = Ctx {
-        arm,
-        target,
-        observer: &Quiet,
-        run_marker: String::new(),
-    };
+    let ctx = Ctx::reading(arm, target);
     let Some(mut api) = ctx.read(None).await? else {
         return Ok(None);
     };
@@ -58,12 +53,7 @@ pub async fn current_contract(
     arm: &ArmClient,
     target: &ApiTarget,
 ) -> Result<Option<CurrentApi>, ApimError> {
-    let ctx = Ctx {
-        arm,
-        target,
-        observer: &Quiet,
-        run_marker: String::new(),
-    };
+    let ctx = Ctx::reading(arm, target);
     ctx.read(None).await
 }
 
@@ -72,12 +62,7 @@ pub async fn current_operations(
     arm: &ArmClient,
     target: &ApiTarget,
 ) -> Result<Vec<ApiOperation>, ApimError> {
-    let ctx = Ctx {
-        arm,
-        target,
-        observer: &Quiet,
-        run_marker: String::new(),
-    };
+    let ctx = Ctx::reading(arm, target);
     ctx.operations(None)
         .await
         .map_err(|error| ctx.read_failed(error))

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::ctx::Ctx;
+use super::import::Import;
 use super::props::ApiProperties;
 use super::read::parse_api;
-use super::{ApimError, Cleanup, CurrentApi, Event, PRECONDITION_ATTEMPTS};
+use super::{ApimError, Cleanup, CurrentApi, Event, PRECONDITION_ATTEMPTS, PublishOutcome};
 use crate::azure::{ArmRequest, ArmResponse, AzureError};
 use crate::spec::Document;
 
@@ -43,6 +44,32 @@ impl From<AzureError> for VerifyError {
 }
 
 impl Ctx<'_> {
+    /// The end of a write straight to the current revision (create, in-place import): verifies
+    /// it against the document, undoing as `undo` says, then adds the API to its products as
+    /// `revision`.
+    pub async fn verify_current_then_link(
+        &self,
+        import: &Import,
+        want: &ApiProperties,
+        revision: u32,
+        undo: Undo,
+        outcome: &mut PublishOutcome,
+    ) -> Result<(), ApimError> {
+        self.verify_or_undo(
+            None,
+            &Expected {
+                operations: &import.expected,
+                service_url: &outcome.service_url,
+                properties: want,
+            },
+            &mut outcome.notes,
+            None,
+            undo,
+        )
+        .await?;
+        self.add_products(revision, outcome).await
+    }
+
     /// Verifies `revision` (`None`: the current one); on failure undoes as `undo` says and
     /// returns the error naming what differs.
     pub async fn verify_or_undo(

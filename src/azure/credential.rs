@@ -313,12 +313,12 @@ fn build(
                             missing: "ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(),
                         }
                     })?;
-                let assertion = GithubAssertion {
+                let assertion = Assertion(GithubAssertion {
                     http: http.clone(),
                     url: url.to_string(),
                     request_token: Secret::new(request_token),
                     observer: observer.clone(),
-                };
+                });
                 let cred = ClientAssertionCredential::new(
                     tenant.to_string(),
                     client.to_string(),
@@ -338,10 +338,10 @@ fn build(
                 // The assertion is read here rather than by azure_identity's
                 // WorkloadIdentityCredential, which never shows it to us: it is a bearer
                 // credential for the app, so it is observed (masked) like GitHub's ID token.
-                let assertion = FileAssertion {
+                let assertion = Assertion(FileAssertion {
                     path: PathBuf::from(file),
                     observer: observer.clone(),
-                };
+                });
                 let cred = ClientAssertionCredential::new(
                     tenant.to_string(),
                     client.to_string(),
@@ -523,13 +523,13 @@ fn pipelines(
                         "no System.AccessToken: map it into the step (`env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)`) so the OIDC token of the service connection can be requested",
                     )
                 })?;
-            let assertion = AdoAssertion {
+            let assertion = Assertion(AdoAssertion {
                 http: http.clone(),
                 uri: uri.to_string(),
                 connection: id.to_string(),
                 access_token: Secret::new(access),
                 observer: observer.clone(),
-            };
+            });
             let cred = ClientAssertionCredential::new(
                 tenant.to_string(),
                 client.to_string(),
@@ -575,6 +575,37 @@ fn assertion_error(message: String) -> azure_core::Error {
     azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, message)
 }
 
+/// Where an OIDC client assertion comes from (GitHub's ID token, the workload identity token
+/// file, Azure DevOps' service connection token).
+trait FetchAssertion: Send + Sync + std::fmt::Debug {
+    /// The assertion, observed (masked) before it is returned; the error says what to fix.
+    fn fetch(&self) -> impl Future<Output = Result<String, String>> + Send;
+}
+
+/// Hands a [`FetchAssertion`] to azure_identity's `ClientAssertionCredential`, which asks for
+/// it at every sign-in.
+struct Assertion<T>(T);
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Assertion<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T: FetchAssertion> ClientAssertion for Assertion<T> {
+    fn secret<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        _options: Option<ClientMethodOptions<'life1>>,
+    ) -> BoxFuture<'async_trait, azure_core::Result<String>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move { self.0.fetch().await.map_err(assertion_error) })
+    }
+}
+
 /// GitHub Actions' ID token for Entra (`ACTIONS_ID_TOKEN_REQUEST_URL&audience=…`).
 struct GithubAssertion {
     http: reqwest::Client,
@@ -589,7 +620,7 @@ impl std::fmt::Debug for GithubAssertion {
     }
 }
 
-impl GithubAssertion {
+impl FetchAssertion for GithubAssertion {
     async fn fetch(&self) -> Result<String, String> {
         let mut url = reqwest::Url::parse(&self.url)
             .map_err(|e| format!("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL: {e}"))?;
@@ -630,20 +661,6 @@ impl GithubAssertion {
     }
 }
 
-impl ClientAssertion for GithubAssertion {
-    fn secret<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        _options: Option<ClientMethodOptions<'life1>>,
-    ) -> BoxFuture<'async_trait, azure_core::Result<String>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(async move { self.fetch().await.map_err(assertion_error) })
-    }
-}
-
 /// The workload identity token file (`AZURE_FEDERATED_TOKEN_FILE`, projected by the AKS workload
 /// identity webhook). Read at every sign-in: the kubelet rotates the projected token (Kubernetes
 /// docs, "Service account token volume projection"; Microsoft Learn, "Use Microsoft Entra
@@ -661,8 +678,8 @@ impl std::fmt::Debug for FileAssertion {
     }
 }
 
-impl FileAssertion {
-    async fn read(&self) -> Result<String, String> {
+impl FetchAssertion for FileAssertion {
+    async fn fetch(&self) -> Result<String, String> {
         let text = tokio::fs::read_to_string(&self.path).await.map_err(|e| {
             format!(
                 "cannot read the federated token file AZURE_FEDERATED_TOKEN_FILE={}: {e}. Check that the pod's service account carries the azure.workload.identity/use label",
@@ -678,20 +695,6 @@ impl FileAssertion {
         }
         observe(&self.observer, &Secret::new(token));
         Ok(token.to_string())
-    }
-}
-
-impl ClientAssertion for FileAssertion {
-    fn secret<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        _options: Option<ClientMethodOptions<'life1>>,
-    ) -> BoxFuture<'async_trait, azure_core::Result<String>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(async move { self.read().await.map_err(assertion_error) })
     }
 }
 
@@ -712,7 +715,7 @@ impl std::fmt::Debug for AdoAssertion {
     }
 }
 
-impl AdoAssertion {
+impl FetchAssertion for AdoAssertion {
     async fn fetch(&self) -> Result<String, String> {
         let mut url = reqwest::Url::parse(&self.uri)
             .map_err(|e| format!("SYSTEM_OIDCREQUESTURI is not a URL: {e}"))?;
@@ -764,20 +767,6 @@ impl AdoAssertion {
             })?;
         observe(&self.observer, &Secret::new(token.as_str()));
         Ok(token)
-    }
-}
-
-impl ClientAssertion for AdoAssertion {
-    fn secret<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        _options: Option<ClientMethodOptions<'life1>>,
-    ) -> BoxFuture<'async_trait, azure_core::Result<String>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(async move { self.fetch().await.map_err(assertion_error) })
     }
 }
 

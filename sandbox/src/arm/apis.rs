@@ -20,6 +20,7 @@ use super::errors::{
 use super::import::{self, Format, ParsedApi};
 use super::lro::{lro_headers, new_async_id};
 use super::paging::page;
+use super::resource::{put_precondition, read_properties};
 use super::state::{
     Api, ApiRef, Apim, AsyncOp, OpState, PendingImport, Revision, etag_matches, etag_str, find,
 };
@@ -164,16 +165,6 @@ pub fn list_apis(ctx: &Ctx, req: &Req) -> Response {
     page(req, items, "/apis")
 }
 
-pub fn sent_properties(body: &Value) -> Result<Map<String, Value>, Response> {
-    match body.get("properties") {
-        Some(Value::Object(p)) => Ok(p.clone()),
-        _ => Err(validation(
-            "properties",
-            "The request body must contain 'properties'.",
-        )),
-    }
-}
-
 pub fn writable(props: &Map<String, Value>) -> Map<String, Value> {
     props
         .iter()
@@ -183,11 +174,7 @@ pub fn writable(props: &Map<String, Value>) -> Map<String, Value> {
 }
 
 pub fn put_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
-    let body = match req.json_body() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let sent = match sent_properties(&body) {
+    let sent = match read_properties(req) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -233,14 +220,8 @@ pub fn put_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
         let n = api.rev.unwrap_or(a.current);
         a.revisions.get(&n).map(|r| (n, r.etag))
     });
-    if let Some(m) = req.if_match() {
-        let ok = match target_rev {
-            Some((_, etag)) => etag_matches(&m, etag),
-            None => m.trim() == "*",
-        };
-        if !ok {
-            return precondition_failed();
-        }
+    if let Err(r) = put_precondition(req, target_rev.map(|(_, etag)| etag)) {
+        return r;
     }
     let source = match sent.get("sourceApiId").and_then(Value::as_str) {
         None => None,
@@ -560,11 +541,7 @@ pub fn apply_props(rev: &mut Revision, parsed: &ParsedApi, sent: &Map<String, Va
 }
 
 pub fn patch_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
-    let body = match req.json_body() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let sent = match sent_properties(&body) {
+    let sent = match read_properties(req) {
         Ok(p) => p,
         Err(r) => return r,
     };

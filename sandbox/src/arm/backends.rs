@@ -14,16 +14,17 @@
 //! contain a pool), at most 30 of them; priority 0-100 and weight 0-100; a circuit breaker has
 //! exactly one rule.
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::apis::sent_properties;
-use super::errors::{not_found, precondition_failed, validation};
-use super::named_values::if_match_required;
+use super::errors::validation;
 use super::paging::page;
-use super::state::{Apim, Entity, etag_matches, etag_str};
-use super::{Ctx, Req, add_headers, json_response};
+use super::resource::{
+    delete_precondition, get_answer, put_answer, put_precondition, read_properties,
+};
+use super::state::{Apim, Entity};
+use super::{Ctx, Req};
 
 const KEPT: &[&str] = &[
     "title",
@@ -73,19 +74,9 @@ pub fn list(ctx: &Ctx, req: &Req) -> Response {
 
 pub fn get(ctx: &Ctx, req: &Req, id: &str) -> Response {
     let apim = ctx.lock();
-    match apim.backends.get(id) {
-        Some(e) if req.method == Method::HEAD => {
-            let mut r = StatusCode::OK.into_response();
-            add_headers(&mut r, &[("etag", etag_str(e.etag))]);
-            r
-        }
-        Some(e) => json_response(
-            StatusCode::OK,
-            contract(req, id, e),
-            &[("etag", etag_str(e.etag))],
-        ),
-        None => not_found("Backend"),
-    }
+    get_answer(req, apim.backends.get(id), "Backend", |e| {
+        contract(req, id, e)
+    })
 }
 
 fn iso_duration(v: Option<&Value>) -> bool {
@@ -297,24 +288,14 @@ fn check_circuit_breaker(cb: &Value) -> Result<(), Response> {
 }
 
 pub fn put(ctx: &Ctx, req: &Req, id: &str) -> Response {
-    let body = match req.json_body() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let sent = match sent_properties(&body) {
+    let sent = match read_properties(req) {
         Ok(p) => p,
         Err(r) => return r,
     };
     let mut apim = ctx.lock();
     let existing = apim.backends.get(id).map(|e| e.etag);
-    if let Some(m) = req.if_match() {
-        let ok = match existing {
-            Some(e) => etag_matches(&m, e),
-            None => m.trim() == "*",
-        };
-        if !ok {
-            return precondition_failed();
-        }
+    if let Err(r) = put_precondition(req, existing) {
+        return r;
     }
     let props: Map<String, Value> = sent
         .into_iter()
@@ -336,16 +317,7 @@ pub fn put(ctx: &Ctx, req: &Req, id: &str) -> Response {
     let etag = apim.next_etag();
     let entity = Entity { props, etag };
     apim.backends.insert(id.to_string(), entity.clone());
-    let status = if existing.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    json_response(
-        status,
-        contract(req, id, &entity),
-        &[("etag", etag_str(etag))],
-    )
+    put_answer(existing.is_some(), contract(req, id, &entity), etag)
 }
 
 /// The pools that list backend `id`.
@@ -371,15 +343,9 @@ fn pools_containing(apim: &Apim, req: &Req, id: &str) -> Vec<String> {
 }
 
 pub fn delete(ctx: &Ctx, req: &Req, id: &str) -> Response {
-    let Some(m) = req.if_match() else {
-        return if_match_required();
-    };
     let mut apim = ctx.lock();
-    let Some(e) = apim.backends.get(id) else {
-        return StatusCode::NO_CONTENT.into_response();
-    };
-    if !etag_matches(&m, e.etag) {
-        return precondition_failed();
+    if let Err(r) = delete_precondition(req, apim.backends.get(id).map(|e| e.etag)) {
+        return r;
     }
     // The sandbox is as strict as a pool needs: its members must exist.
     if let Some(pool) = pools_containing(&apim, req, id).first() {

@@ -15,6 +15,7 @@
 //!   [`policy_xml`]; [`named_values`], [`backends`] and [`version_sets`] are the service-level
 //!   resources policies and versioned APIs refer to;
 //! - [`export`] serves exports, inline or as SAS links to a blob origin of its own ([`routers`]);
+//! - [`resource`] holds the PUT/GET/DELETE shape (If-Match, ETag, 201/200) the entities share;
 //! - [`paging`] pages lists, [`errors`] builds error bodies, [`util`] holds small helpers;
 //! - [`control`] answers `/_sandbox/*`.
 
@@ -36,6 +37,7 @@ pub mod policies;
 pub mod policy_xml;
 pub mod products;
 pub mod releases;
+pub mod resource;
 pub mod revisions;
 pub mod routes;
 pub mod state;

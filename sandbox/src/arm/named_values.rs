@@ -16,13 +16,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::apis::sent_properties;
 use super::errors::{not_found, precondition_failed, validation};
 use super::lro::{new_async_id, resource_lro_headers};
 use super::paging::page;
+use super::resource::{
+    delete_precondition, get_answer, if_match_required, put_precondition, read_properties,
+};
 use super::state::{AsyncOp, Entity, OpState, etag_matches, etag_str};
 use super::util::{now_millis, rfc3339_millis};
-use super::{Ctx, Req, add_headers, json_response};
+use super::{Ctx, Req, json_response};
 
 const KEPT: &[&str] = &["displayName", "value", "tags", "secret", "keyVault"];
 
@@ -81,19 +83,9 @@ pub fn list(ctx: &Ctx, req: &Req) -> Response {
 
 pub fn get(ctx: &Ctx, req: &Req, id: &str) -> Response {
     let apim = ctx.lock();
-    match apim.named_values.get(id) {
-        Some(e) if req.method == axum::http::Method::HEAD => {
-            let mut r = StatusCode::OK.into_response();
-            add_headers(&mut r, &[("etag", etag_str(e.etag))]);
-            r
-        }
-        Some(e) => json_response(
-            StatusCode::OK,
-            contract(req, id, e, None),
-            &[("etag", etag_str(e.etag))],
-        ),
-        None => not_found("NamedValue"),
-    }
+    get_answer(req, apim.named_values.get(id), "NamedValue", |e| {
+        contract(req, id, e, None)
+    })
 }
 
 /// `POST .../namedValues/{id}/listValue`: the value, secret or not.
@@ -155,11 +147,7 @@ fn check(id: &str, props: &Map<String, Value>) -> Result<(), Response> {
 }
 
 pub fn put(ctx: &Ctx, req: &Req, id: &str) -> Response {
-    let body = match req.json_body() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let sent = match sent_properties(&body) {
+    let sent = match read_properties(req) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -168,14 +156,8 @@ pub fn put(ctx: &Ctx, req: &Req, id: &str) -> Response {
     }
     let mut apim = ctx.lock();
     let existing = apim.named_values.get(id).map(|e| e.etag);
-    if let Some(m) = req.if_match() {
-        let ok = match existing {
-            Some(e) => etag_matches(&m, e),
-            None => m.trim() == "*",
-        };
-        if !ok {
-            return precondition_failed();
-        }
+    if let Err(r) = put_precondition(req, existing) {
+        return r;
     }
     let display = sent
         .get("displayName")
@@ -231,11 +213,7 @@ pub fn put(ctx: &Ctx, req: &Req, id: &str) -> Response {
 }
 
 pub fn patch(ctx: &Ctx, req: &Req, id: &str) -> Response {
-    let body = match req.json_body() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let sent = match sent_properties(&body) {
+    let sent = match read_properties(req) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -265,24 +243,10 @@ pub fn patch(ctx: &Ctx, req: &Req, id: &str) -> Response {
 }
 
 pub fn delete(ctx: &Ctx, req: &Req, id: &str) -> Response {
-    let Some(m) = req.if_match() else {
-        return if_match_required();
-    };
     let mut apim = ctx.lock();
-    match apim.named_values.get(id) {
-        None => StatusCode::NO_CONTENT.into_response(),
-        Some(e) if !etag_matches(&m, e.etag) => precondition_failed(),
-        Some(_) => {
-            apim.named_values.remove(id);
-            StatusCode::OK.into_response()
-        }
+    if let Err(r) = delete_precondition(req, apim.named_values.get(id).map(|e| e.etag)) {
+        return r;
     }
-}
-
-/// The spec's `IfMatchRequiredParameter` on PATCH and DELETE.
-pub fn if_match_required() -> Response {
-    validation(
-        "If-Match",
-        "The If-Match header is required: send the entity's ETag, or '*' to match any.",
-    )
+    apim.named_values.remove(id);
+    StatusCode::OK.into_response()
 }

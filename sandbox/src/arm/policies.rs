@@ -24,11 +24,11 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::apis::sent_properties;
 use super::errors::{in_progress, not_found, precondition_failed, validation, validation_error};
-use super::named_values::{by_display_name, if_match_required};
+use super::named_values::by_display_name;
 use super::paging::page;
 use super::policy_xml::{self, Doc};
+use super::resource::{if_match_required, put_answer, put_precondition, read_properties};
 use super::state::{ApiRef, Apim, Policy, etag_matches, etag_str, find};
 use super::{Ctx, Req, add_headers, json_response};
 
@@ -215,11 +215,7 @@ pub fn put(ctx: &Ctx, req: &Req, scope: &Scope, pid: &str) -> Response {
     if let Err(r) = check_policy_id(pid) {
         return r;
     }
-    let body = match req.json_body() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let sent = match sent_properties(&body) {
+    let sent = match read_properties(req) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -258,14 +254,8 @@ pub fn put(ctx: &Ctx, req: &Req, scope: &Scope, pid: &str) -> Response {
         Ok(r) => r.policies.get(&scope.key()).map(|p| p.etag),
         Err(resp) => return resp,
     };
-    if let Some(m) = req.if_match() {
-        let ok = match existing {
-            Some(e) => etag_matches(&m, e),
-            None => m.trim() == "*",
-        };
-        if !ok {
-            return precondition_failed();
-        }
+    if let Err(r) = put_precondition(req, existing) {
+        return r;
     }
     let doc = match check_document(&apim, value, raw) {
         Ok(d) => d,
@@ -277,15 +267,10 @@ pub fn put(ctx: &Ctx, req: &Req, scope: &Scope, pid: &str) -> Response {
         return not_found("Api");
     };
     rev.policies.insert(scope.key(), policy.clone());
-    let status = if existing.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    json_response(
-        status,
+    put_answer(
+        existing.is_some(),
         contract(req, scope, &policy, false),
-        &[("etag", etag_str(etag))],
+        etag,
     )
 }
 

@@ -5,9 +5,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::apis::sent_properties;
 use super::errors::{in_progress, not_found, precondition_failed, validation};
 use super::paging::page;
+use super::resource::{put_answer, put_precondition, read_properties};
 use super::state::{ApiRef, Release, etag_matches, etag_str, find};
 use super::util::{now_millis, rfc3339_millis};
 use super::{Ctx, Req, json_response};
@@ -59,11 +59,7 @@ pub fn get_release(ctx: &Ctx, req: &Req, api: &ApiRef, rid: &str) -> Response {
 
 /// Releasing makes the named revision current; the previous current one stays as a revision.
 pub fn put_release(ctx: &Ctx, req: &Req, api: &ApiRef, rid: &str) -> Response {
-    let body = match req.json_body() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let sent = match sent_properties(&body) {
+    let sent = match read_properties(req) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -106,14 +102,8 @@ pub fn put_release(ctx: &Ctx, req: &Req, api: &ApiRef, rid: &str) -> Response {
     };
     let n = target.rev.unwrap_or(a.current);
     let existing_etag = a.releases.get(rid).map(|r| r.etag);
-    if let Some(m) = req.if_match() {
-        let ok = match existing_etag {
-            Some(e) => etag_matches(&m, e),
-            None => m.trim() == "*",
-        };
-        if !ok {
-            return precondition_failed();
-        }
+    if let Err(r) = put_precondition(req, existing_etag) {
+        return r;
     }
     let etag = apim.next_etag();
     let rev_etag = apim.next_etag();
@@ -159,12 +149,7 @@ pub fn put_release(ctx: &Ctx, req: &Req, api: &ApiRef, rid: &str) -> Response {
             None,
         );
     }
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    json_response(status, body, &[("etag", etag_str(etag))])
+    put_answer(!created, body, etag)
 }
 
 pub fn delete_release(ctx: &Ctx, req: &Req, api: &ApiRef, rid: &str) -> Response {

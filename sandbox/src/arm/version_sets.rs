@@ -12,16 +12,17 @@
 //! the versions of a set share one path and are told apart by their version identifier, so a
 //! set's APIs have the same `path` and distinct `apiVersion`s.
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::apis::sent_properties;
-use super::errors::{not_found, precondition_failed, validation};
-use super::named_values::if_match_required;
+use super::errors::validation;
 use super::paging::page;
-use super::state::{Apim, Entity, etag_matches, etag_str};
-use super::{Ctx, Req, add_headers, json_response};
+use super::resource::{
+    delete_precondition, get_answer, put_answer, put_precondition, read_properties,
+};
+use super::state::{Apim, Entity};
+use super::{Ctx, Req};
 
 const KEPT: &[&str] = &[
     "displayName",
@@ -52,19 +53,9 @@ pub fn list(ctx: &Ctx, req: &Req) -> Response {
 
 pub fn get(ctx: &Ctx, req: &Req, id: &str) -> Response {
     let apim = ctx.lock();
-    match apim.version_sets.get(id) {
-        Some(e) if req.method == Method::HEAD => {
-            let mut r = StatusCode::OK.into_response();
-            add_headers(&mut r, &[("etag", etag_str(e.etag))]);
-            r
-        }
-        Some(e) => json_response(
-            StatusCode::OK,
-            contract(req, id, e),
-            &[("etag", etag_str(e.etag))],
-        ),
-        None => not_found("ApiVersionSet"),
-    }
+    get_answer(req, apim.version_sets.get(id), "ApiVersionSet", |e| {
+        contract(req, id, e)
+    })
 }
 
 fn check(p: &Map<String, Value>) -> Result<(), Response> {
@@ -112,11 +103,7 @@ fn check(p: &Map<String, Value>) -> Result<(), Response> {
 }
 
 pub fn put(ctx: &Ctx, req: &Req, id: &str) -> Response {
-    let body = match req.json_body() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let sent = match sent_properties(&body) {
+    let sent = match read_properties(req) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -129,40 +116,19 @@ pub fn put(ctx: &Ctx, req: &Req, id: &str) -> Response {
     }
     let mut apim = ctx.lock();
     let existing = apim.version_sets.get(id).map(|e| e.etag);
-    if let Some(m) = req.if_match() {
-        let ok = match existing {
-            Some(e) => etag_matches(&m, e),
-            None => m.trim() == "*",
-        };
-        if !ok {
-            return precondition_failed();
-        }
+    if let Err(r) = put_precondition(req, existing) {
+        return r;
     }
     let etag = apim.next_etag();
     let entity = Entity { props, etag };
     apim.version_sets.insert(id.to_string(), entity.clone());
-    let status = if existing.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    json_response(
-        status,
-        contract(req, id, &entity),
-        &[("etag", etag_str(etag))],
-    )
+    put_answer(existing.is_some(), contract(req, id, &entity), etag)
 }
 
 pub fn delete(ctx: &Ctx, req: &Req, id: &str) -> Response {
-    let Some(m) = req.if_match() else {
-        return if_match_required();
-    };
     let mut apim = ctx.lock();
-    let Some(e) = apim.version_sets.get(id) else {
-        return StatusCode::NO_CONTENT.into_response();
-    };
-    if !etag_matches(&m, e.etag) {
-        return precondition_failed();
+    if let Err(r) = delete_precondition(req, apim.version_sets.get(id).map(|e| e.etag)) {
+        return r;
     }
     apim.version_sets.remove(id);
     StatusCode::OK.into_response()
