@@ -307,3 +307,42 @@ async fn a_large_refused_run_reads_in_forty_lines_with_the_deciding_error_first(
     );
     world.assert_no_secret_printed();
 }
+
+/// Reads start early, writes do not (issue 19): in a release, every ARM write starts after the
+/// document arrived from the pod and after every live read the breaking-change check compares
+/// with (the live operations and the export) was answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_arm_write_starts_before_the_document_was_linted_and_compared() {
+    let world = World::start(config()).await;
+    let base = base_doc("Test API V1");
+    world.deploy(API, &base);
+    let run = world.gate(&[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    world.deploy(API, &with_new_operation(base, "/health"));
+    let mark = world.sandbox.requests().len();
+    let run = world.gate(&[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let log = world.requests_since(mark);
+    let end_of = |f: &dyn Fn(&apim_sandbox::LoggedRequest) -> bool| {
+        log.iter().filter(|r| f(r)).map(|r| r.end_us).max()
+    };
+    let document = end_of(&|r| r.emulator == "pod").expect("the document was fetched");
+    let live_operations = end_of(&|r| {
+        r.emulator == "arm" && r.method == "GET" && r.path.contains("/apis/svc-1/operations")
+    })
+    .expect("the live operations were read");
+    let export = end_of(&|r| r.emulator == "blob").expect("the export was read");
+    let writes: Vec<_> = log
+        .iter()
+        .filter(|r| r.emulator == "arm" && r.method != "GET")
+        .collect();
+    assert!(!writes.is_empty(), "the release wrote");
+    for w in writes {
+        assert!(
+            w.start_us >= document && w.start_us >= live_operations && w.start_us >= export,
+            "{} {} started before the checks' inputs were in",
+            w.method,
+            w.path
+        );
+    }
+}
