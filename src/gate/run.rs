@@ -140,8 +140,8 @@ struct Prepared {
 
 /// What every service of a run shares: one Kubernetes connection and one signed-in ARM client
 /// (one token, one HTTP connection pool, one throttling back-off). Each is made on first use
-/// (the sign-in as a task of its own, so no service that stops waiting cancels it for the
-/// others), and made once, so fifty services cost one connection and one token.
+/// (the sign-in starts with the first service's cluster side, so its round trips overlap the
+/// cluster's), and made once, so fifty services cost one connection and one token.
 pub struct Session {
     inputs: Inputs,
     env: Env,
@@ -359,8 +359,8 @@ pub fn overall_exit(verdicts: &[Verdict]) -> Exit {
         .unwrap_or(Exit::Passed)
 }
 
-/// What the ARM side reads from the inputs alone: the sign-in, and the live API's contract.
-/// Nothing is written here.
+/// What the ARM side reads from the inputs alone, while the cluster side runs: the sign-in, and
+/// the live API's contract. Nothing is written here.
 struct Early<'s> {
     signed: Result<(&'s azure::SignedIn, Duration), Failure>,
     /// Set once signed in.
@@ -395,7 +395,9 @@ async fn early_reads<'s>(session: &'s Session, inputs: &Inputs, service: &str) -
 }
 
 /// The steps in order; each records itself in `b`, and the first that fails or refuses ends
-/// the run (`Err`).
+/// the run (`Err`). The sign-in and the contract read run beside the cluster side, rewrite and
+/// lint; their outcome is looked at only once lint passed, so a cluster failure or a lint
+/// refusal ends the run exactly as when they ran after it (and drops them unfinished).
 async fn run_steps(
     b: &mut Builder<'_>,
     session: &Session,
@@ -403,11 +405,29 @@ async fn run_steps(
     env: &Env,
     service: &str,
 ) -> Result<(), ()> {
-    let discovered = cluster_step(b, session, inputs).await?;
-    let prepared = rewrite_step(b, inputs, &discovered).await?;
-    keep_output_spec(b, inputs, &prepared);
-    lint_step(b, &prepared).await?;
-    let early = early_reads(session, inputs, service).await;
+    let mut early = std::pin::pin!(early_reads(session, inputs, service));
+    let mut early_done = None;
+    let prepared = {
+        let local = async {
+            let discovered = cluster_step(b, session, inputs).await?;
+            let prepared = rewrite_step(b, inputs, &discovered).await?;
+            keep_output_spec(b, inputs, &prepared);
+            lint_step(b, &prepared).await?;
+            Ok::<_, ()>(prepared)
+        };
+        let mut local = std::pin::pin!(local);
+        loop {
+            tokio::select! {
+                biased;
+                r = &mut local => break r,
+                e = &mut early, if early_done.is_none() => early_done = Some(e),
+            }
+        }
+    }?;
+    let early = match early_done {
+        Some(e) => e,
+        None => early.await,
+    };
     let signed = sign_in_step(b, early.signed)?;
     let target = api_target(b, early.target)?;
     let current =
