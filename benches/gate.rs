@@ -206,6 +206,28 @@ fn shape(r: &LoggedRequest) -> String {
     format!("{:<6} {:<6} {}", r.emulator, r.method, folded.join("/"))
 }
 
+/// The sequential round trips of a run, from its request log: the largest number of logged
+/// requests r1, r2, …, rk such that each one arrived at the sandbox no earlier than the previous
+/// one's answer was ready (`r[i+1].start_us >= r[i].end_us`). Requests sent together overlap and
+/// count once; a request sent only after another's answer counts again. The chain runs from the
+/// first request's start to the last one's end, so with every request taking `latency`, the run
+/// spans at least `round_trips × latency`. The greedy choice by earliest end gives the longest
+/// such chain (the classic interval-scheduling argument: the earliest-ending request leaves the
+/// most room for the rest).
+fn round_trips(log: &[LoggedRequest]) -> usize {
+    let mut by_end: Vec<(u64, u64)> = log.iter().map(|r| (r.start_us, r.end_us)).collect();
+    by_end.sort_by_key(|&(start, end)| (end, start));
+    let mut chain = 0;
+    let mut free_from = 0;
+    for (start, end) in by_end {
+        if start >= free_from {
+            chain += 1;
+            free_from = end;
+        }
+    }
+    chain
+}
+
 /// The run with the median wall time.
 fn median(mut runs: Vec<Run>) -> Run {
     runs.sort_by_key(|r| r.wall);
@@ -381,19 +403,45 @@ async fn latency(latency: Duration) {
     let create = gate.run(&[]).await;
     assert_eq!(create.code, 0, "{}", create.stderr);
     let mut releases = Vec::new();
+    let mut trips = Vec::new();
     for n in 1..=3 {
         gate.sandbox.shared.set_document("svc-1", release(n));
+        let mark = gate.sandbox.requests().len();
         let run = gate.run(&[]).await;
         assert_eq!(run.code, 0, "{}", run.stderr);
+        let log = gate.requests_since(mark);
+        trips.push((round_trips(&log), log.len()));
         releases.push(run);
     }
     let one = median(releases);
-    drop(gate);
     println!(
         "gate, {} ms per request (a remote service's round trip):",
         latency.as_millis()
     );
     println!("  one service, release            {}", line(&one));
+    let chains: Vec<String> = trips.iter().map(|(t, _)| t.to_string()).collect();
+    println!(
+        "  one service, release: {} sequential round trips of {} requests (3 releases; goal ≤ 15)",
+        chains.join(" / "),
+        trips[0].1
+    );
+    if std::env::args().any(|a| a == "--trace") {
+        let mark = gate.sandbox.requests().len();
+        gate.sandbox.shared.set_document("svc-1", release(4));
+        let run = gate.run(&[]).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let log = gate.requests_since(mark);
+        let t0 = log.iter().map(|r| r.start_us).min().unwrap_or(0);
+        for r in &log {
+            println!(
+                "    {:>6.1} → {:>6.1} ms  {}",
+                (r.start_us - t0) as f64 / 1000.0,
+                (r.end_us - t0) as f64 / 1000.0,
+                shape(r)
+            );
+        }
+    }
+    drop(gate);
 
     let n = 50;
     let gate = Gate::start_with((0..n).map(|_| release(0)).collect(), latency).await;

@@ -96,13 +96,24 @@ async fn a_lint_error_stops_the_gate_before_sign_in() {
         "{}",
         run.stdout
     );
-    assert!(
-        !world
-            .sandbox
-            .requests()
-            .iter()
-            .any(|r| r.emulator == "entra" || r.emulator == "arm")
-    );
+    // The sign-in and the live contract are read beside the cluster side (issue 19), so they
+    // may have gone out; nothing else reached ARM, and nothing was written.
+    let arm: Vec<String> = world
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.emulator == "arm" && !r.path.starts_with("/_sandbox"))
+        .filter(|r| {
+            !(r.method == "GET"
+                && r.path
+                    .split('?')
+                    .next()
+                    .unwrap_or("")
+                    .ends_with("/apis/svc-1"))
+        })
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(arm, Vec::<String>::new());
     assert!(world.apim(API).await.is_none());
 }
 
@@ -306,4 +317,88 @@ async fn a_large_refused_run_reads_in_forty_lines_with_the_deciding_error_first(
         "{md}"
     );
     world.assert_no_secret_printed();
+}
+
+/// The sign-in runs beside the cluster side (issue 19). When it has finished and the cluster side
+/// then fails, the run still ends as before: exit 3 with the cluster's message, nothing written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_failure_after_a_finished_sign_in_still_exits_3_with_its_message() {
+    let world = World::start(Config {
+        // The pods stay unready far longer than the run waits for them.
+        faults: vec!["pod-ready-after=3600".into()],
+        ..config()
+    })
+    .await;
+    world.deploy(API, &base_doc("Test API V1"));
+    let mark = world.sandbox.requests().len();
+    let run = world.gate(&[("APIM_GATE_POD_READY_TIMEOUT", "2s")]).await;
+    assert_eq!(run.code, 3, "{}", run.both());
+    let both = run.both();
+    assert!(
+        both.contains("no ready pod behind Service") && both.contains("pod-ready-timeout"),
+        "{both}"
+    );
+    let log = world.requests_since(mark);
+    let token = log
+        .iter()
+        .find(|r| r.emulator == "entra" && r.method == "POST")
+        .expect("the sign-in started with the cluster side");
+    assert_eq!(token.status, 200, "the sign-in succeeded");
+    let last_kube = log
+        .iter()
+        .filter(|r| r.emulator == "kube")
+        .map(|r| r.end_us)
+        .max()
+        .expect("the cluster side was read");
+    assert!(
+        token.end_us < last_kube,
+        "the sign-in had finished while the cluster side still waited"
+    );
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+}
+
+/// Reads start early, writes do not (issue 19): in a release, every ARM write starts after the
+/// document arrived from the pod and after every live read the breaking-change check compares
+/// with (the live operations and the export) was answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_arm_write_starts_before_the_document_was_linted_and_compared() {
+    let world = World::start(config()).await;
+    let base = base_doc("Test API V1");
+    world.deploy(API, &base);
+    let run = world.gate(&[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    world.deploy(API, &with_new_operation(base, "/health"));
+    let mark = world.sandbox.requests().len();
+    let run = world.gate(&[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let log = world.requests_since(mark);
+    let end_of = |f: &dyn Fn(&apim_sandbox::LoggedRequest) -> bool| {
+        log.iter().filter(|r| f(r)).map(|r| r.end_us).max()
+    };
+    let document = end_of(&|r| r.emulator == "pod").expect("the document was fetched");
+    let live_operations = end_of(&|r| {
+        r.emulator == "arm" && r.method == "GET" && r.path.contains("/apis/svc-1/operations")
+    })
+    .expect("the live operations were read");
+    let export = end_of(&|r| r.emulator == "blob").expect("the export was read");
+    let writes: Vec<_> = log
+        .iter()
+        .filter(|r| r.emulator == "arm" && r.method != "GET")
+        .collect();
+    assert!(!writes.is_empty(), "the release wrote");
+    for w in writes {
+        assert!(
+            w.start_us >= document && w.start_us >= live_operations && w.start_us >= export,
+            "{} {} started before the checks' inputs were in",
+            w.method,
+            w.path
+        );
+    }
+    // And the reads did overlap: the sign-in went out before the document came back.
+    let token_start = log
+        .iter()
+        .find(|r| r.emulator == "entra")
+        .map(|r| r.start_us)
+        .expect("signed in");
+    assert!(token_start < document);
 }

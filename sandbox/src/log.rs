@@ -18,8 +18,13 @@ pub struct LoggedRequest {
     /// Path and query, as sent.
     pub path: String,
     pub status: u16,
-    /// Milliseconds since the sandbox started.
+    /// Milliseconds since the sandbox started, when the answer was ready.
     pub at_ms: u64,
+    /// Microseconds since the sandbox started: when the request arrived (before the configured
+    /// latency) and when its answer was ready. A client that waits for one answer before sending
+    /// the next request makes intervals that do not overlap; the bench counts such chains.
+    pub start_us: u64,
+    pub end_us: u64,
 }
 
 pub struct RequestLog {
@@ -38,7 +43,23 @@ impl Default for RequestLog {
 
 impl RequestLog {
     pub fn record(&self, emulator: &'static str, method: &str, path: &str, status: u16) {
-        let at_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.record_from(Instant::now(), emulator, method, path, status);
+    }
+
+    /// Records a request that arrived at `arrived`.
+    pub fn record_from(
+        &self,
+        arrived: Instant,
+        emulator: &'static str,
+        method: &str,
+        path: &str,
+        status: u16,
+    ) {
+        let elapsed = self.started.elapsed();
+        let at_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        let end_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let start_us = u64::try_from(arrived.saturating_duration_since(self.started).as_micros())
+            .unwrap_or(u64::MAX);
         let mut entries = self.lock();
         let seq = entries.len() as u64 + 1;
         entries.push(LoggedRequest {
@@ -48,6 +69,8 @@ impl RequestLog {
             path: path.to_string(),
             status,
             at_ms,
+            start_us,
+            end_us,
         });
     }
 
@@ -69,6 +92,7 @@ pub struct LogLayer {
 }
 
 pub async fn record(State(layer): State<LogLayer>, request: Request, next: Next) -> Response {
+    let arrived = Instant::now();
     let method = request.method().to_string();
     let path = request
         .uri()
@@ -80,10 +104,13 @@ pub async fn record(State(layer): State<LogLayer>, request: Request, next: Next)
         tokio::time::sleep(layer.shared.latency).await;
     }
     let response = next.run(request).await;
-    layer
-        .shared
-        .log
-        .record(layer.emulator, &method, &path, response.status().as_u16());
+    layer.shared.log.record_from(
+        arrived,
+        layer.emulator,
+        &method,
+        &path,
+        response.status().as_u16(),
+    );
     response
 }
 

@@ -40,7 +40,9 @@ mod verify;
 pub use error::{ApimError, Cleanup, human_size};
 pub use events::{Event, Observer, Quiet};
 pub use export::export_current;
-pub use read::{ApiOperation, CurrentApi, current_api, current_contract, current_operations};
+pub use read::{
+    ApiOperation, CurrentApi, current_api, current_contract, current_operations, highest_revision,
+};
 pub use request::{PublishKind, PublishOutcome, PublishRequest, commit_from_env};
 pub use target::ApiTarget;
 

@@ -32,6 +32,9 @@ pub struct CurrentApi {
     pub sha256: Option<String>,
     pub revision_description: Option<String>,
     pub operations: Vec<ApiOperation>,
+    /// The highest revision number the API has, when it was read with the operations (a staged
+    /// release's next revision is one more); `None` makes the release read it itself.
+    pub highest_revision: Option<u32>,
 }
 
 /// The API's current revision, its operations included; `None` when the API does not exist.
@@ -64,6 +67,19 @@ pub async fn current_operations(
 ) -> Result<Vec<ApiOperation>, ApimError> {
     let ctx = Ctx::reading(arm, target);
     ctx.operations(None)
+        .await
+        .map_err(|error| ctx.read_failed(error))
+}
+
+/// The highest revision number the API has (current or not).
+pub async fn highest_revision(arm: &ArmClient, target: &ApiTarget) -> Result<u32, ApimError> {
+    let ctx = Ctx {
+        arm,
+        target,
+        observer: &Quiet,
+        run_marker: String::new(),
+    };
+    ctx.highest_revision()
         .await
         .map_err(|error| ctx.read_failed(error))
 }
@@ -171,6 +187,7 @@ pub(super) fn parse_api(api_id: &str, body: &Value, etag: Option<String>) -> Cur
         sha256: description.as_deref().and_then(recorded_sha),
         revision_description: description,
         operations: Vec::new(),
+        highest_revision: None,
     }
 }
 

@@ -84,10 +84,15 @@ pub(super) async fn staged(
 impl Ctx<'_> {
     /// One more than the highest revision the API has, current or not.
     async fn next_revision(&self, current: &CurrentApi) -> Result<u32, ApimError> {
-        let highest = self
-            .highest_revision()
-            .await
-            .map_err(|error| self.read_failed(error))?;
+        // Read with the live operations when the gate compared against them; the re-read of
+        // revision n right before it is created (stage_revision) still catches another run.
+        let highest = match current.highest_revision {
+            Some(highest) => highest,
+            None => self
+                .highest_revision()
+                .await
+                .map_err(|error| self.read_failed(error))?,
+        };
         Ok(highest.max(current.revision) + 1)
     }
 

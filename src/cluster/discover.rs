@@ -206,6 +206,7 @@ pub async fn choose_address(
     service: &Service,
     port: &ServicePortInfo,
     backends: &[Backend],
+    nodes: Option<Vec<Node>>,
     target: &Target,
 ) -> Result<AddressChoice, ClusterError> {
     if let Some(agent) = &target.agent_ip {
@@ -215,7 +216,7 @@ pub async fn choose_address(
         LoadBalancer::Use(choice) => return Ok(choice),
         LoadBalancer::Skip { warning } => warning,
     };
-    let mut choice = node_port_address(api, service, port, backends, target).await?;
+    let mut choice = node_port_address(api, service, port, backends, nodes, target).await?;
     choice.warning = warning;
     Ok(choice)
 }
@@ -370,18 +371,41 @@ fn traffic_policy_local(service: &Service) -> bool {
         == Some("Local")
 }
 
+/// Whether [`choose_address`] will list the nodes, as far as the Service read now tells: no
+/// agent-ip, a load balancer that will not be used (or none), and no pending load balancer
+/// whose IP could still arrive and change the choice.
+pub fn needs_nodes(service: &Service, port: &ServicePortInfo, target: &Target) -> bool {
+    let pending_lb = service_type(service) == "LoadBalancer"
+        && lb_ingress_ip(service).is_none()
+        && target.address != AddressMode::NodePort;
+    target.agent_ip.is_none()
+        && !pending_lb
+        && port.node_port.is_some()
+        && matches!(
+            load_balancer_address(service, port, &[], target),
+            Ok(LoadBalancer::Skip { .. })
+        )
+}
+
+pub async fn list_nodes(api: &Kube<'_>) -> Result<Vec<Node>, ClusterError> {
+    api.list(&api.all::<Node>(), &ListParams::default(), "listing nodes")
+        .await
+}
+
 async fn node_port_address(
     api: &Kube<'_>,
     service: &Service,
     port: &ServicePortInfo,
     backends: &[Backend],
+    nodes: Option<Vec<Node>>,
     target: &Target,
 ) -> Result<AddressChoice, ClusterError> {
     let node_port = node_port_of(port, target)?;
     let local = traffic_policy_local(service);
-    let nodes = api
-        .list(&api.all::<Node>(), &ListParams::default(), "listing nodes")
-        .await?;
+    let nodes = match nodes {
+        Some(nodes) => nodes,
+        None => list_nodes(api).await?,
+    };
     let ipv6 = wants_ipv6(service);
     let views: Vec<NodeView> = nodes
         .iter()

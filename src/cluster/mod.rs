@@ -81,10 +81,27 @@ pub async fn find_and_fetch(
     let service = discover::read_service(&api, target).await?;
     let port = discover::pick_port(&service, target)?;
     discover::check_reachable(&service, target)?;
-    let backends = backends::wait_for_ready(&api, &service, &port, target, observer).await?;
+    // The nodes, when the Service already tells that APIM will call a nodePort, are read with
+    // the first look at the pods: one wait instead of two. When the pods had to be waited for,
+    // that list may be stale (nodes come and go during a rollout) and they are read again.
+    let early_nodes = async {
+        match discover::needs_nodes(&service, &port, target) {
+            true => Some(discover::list_nodes(&api).await),
+            false => None,
+        }
+    };
+    let (backends, early_nodes) = tokio::join!(
+        backends::wait_for_ready(&api, &service, &port, target, observer),
+        early_nodes
+    );
+    let (backends, waited) = backends?;
+    let nodes = match early_nodes {
+        Some(nodes) if !waited => Some(nodes?),
+        _ => None,
+    };
     // An internal load balancer's IP often arrives while the pods start: read the Service again.
     let service = discover::refresh_pending_lb(&api, service, target).await?;
-    let address = discover::choose_address(&api, &service, &port, &backends, target).await?;
+    let address = discover::choose_address(&api, &service, &port, &backends, nodes, target).await?;
     let backend = backends
         .iter()
         .find(|b| Some(&b.pod) == address.pod.as_ref())

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::apim::{self, ApiTarget, PublishRequest};
 use crate::azure;
@@ -60,7 +60,22 @@ impl<'a> Builder<'a> {
         self.progress.step_started(name);
         let started = Instant::now();
         let ended = work.await;
-        let duration = started.elapsed();
+        self.record(name, started.elapsed(), ended)
+    }
+
+    /// A step whose work ran earlier, beside another step (the sign-in beside the cluster
+    /// side): reported in its usual place, with the time its own work took.
+    fn ran_earlier<T>(
+        &mut self,
+        name: StepName,
+        duration: Duration,
+        ended: Ended<T>,
+    ) -> Result<T, ()> {
+        self.progress.step_started(name);
+        self.record(name, duration, ended)
+    }
+
+    fn record<T>(&mut self, name: StepName, duration: Duration, ended: Ended<T>) -> Result<T, ()> {
         let (result, outcome, detail) = match ended {
             Ended::Ok(value, outcome, detail) => (Ok(value), outcome, detail),
             Ended::Err(exit, message) => {
@@ -107,7 +122,7 @@ impl<'a> Builder<'a> {
                 self.verdict.steps.push(Step {
                     name,
                     outcome: StepOutcome::Skipped,
-                    duration: std::time::Duration::ZERO,
+                    duration: Duration::ZERO,
                     detail: "not run: an earlier step ended the run".to_string(),
                 });
             }
@@ -124,14 +139,17 @@ struct Prepared {
 }
 
 /// What every service of a run shares: one Kubernetes connection and one signed-in ARM client
-/// (one token, one HTTP connection pool, one throttling back-off). Each is made on first use, so
-/// a run that stops before the cluster or before sign-in never connects or signs in, and made
-/// once, so fifty services cost one connection and one token.
+/// (one token, one HTTP connection pool, one throttling back-off). Each is made on first use
+/// (the sign-in starts with the first service's cluster side, so its round trips overlap the
+/// cluster's), and made once, so fifty services cost one connection and one token.
 pub struct Session {
     inputs: Inputs,
     env: Env,
     connection: tokio::sync::OnceCell<Result<cluster::Connection, Failure>>,
     signed_in: tokio::sync::OnceCell<Result<azure::SignedIn, Failure>>,
+    /// The sign-in, once started: a task of its own, so a service that stops waiting for it
+    /// (its cluster side failed) does not cancel it for the others, nor make them sign in again.
+    sign_in: tokio::sync::Mutex<Option<tokio::task::JoinHandle<Result<azure::SignedIn, Failure>>>>,
     /// When the run started: the `timeout` input counts from here.
     started: tokio::time::Instant,
     /// Told of every Azure token the session obtains (the report layer masks them).
@@ -154,6 +172,7 @@ impl Session {
             env: env.clone(),
             connection: tokio::sync::OnceCell::new(),
             signed_in: tokio::sync::OnceCell::new(),
+            sign_in: tokio::sync::Mutex::new(None),
             started: tokio::time::Instant::now(),
             tokens: None,
         }
@@ -180,21 +199,50 @@ impl Session {
             .map_err(Clone::clone)
     }
 
+    /// Starts the sign-in in the background, once per session.
+    async fn start_sign_in(&self) {
+        let mut task = self.sign_in.lock().await;
+        if task.is_some() || self.signed_in.initialized() {
+            return;
+        }
+        let (inputs, env, tokens) = (self.inputs.clone(), self.env.clone(), self.tokens.clone());
+        let deadline = self.started + self.inputs.timeout;
+        *task = Some(tokio::spawn(async move {
+            azure::sign_in_observed(&inputs, &env, tokens)
+                .await
+                .map(|s| azure::SignedIn {
+                    arm: s.arm.with_deadline(deadline, inputs.timeout),
+                    ..s
+                })
+                .map_err(|e| Failure {
+                    exit: e.exit(),
+                    message: e.to_string(),
+                })
+        }));
+    }
+
     async fn signed_in(&self) -> Result<&azure::SignedIn, Failure> {
+        self.start_sign_in().await;
         self.signed_in
             .get_or_init(|| async {
-                azure::sign_in_observed(&self.inputs, &self.env, self.tokens.clone())
-                    .await
-                    .map(|s| azure::SignedIn {
-                        arm: s
-                            .arm
-                            .with_deadline(self.started + self.inputs.timeout, self.inputs.timeout),
-                        ..s
-                    })
-                    .map_err(|e| Failure {
-                        exit: e.exit(),
-                        message: e.to_string(),
-                    })
+                // The handle stays in place while awaited: a waiter dropped here leaves it for
+                // the next one.
+                let mut task = self.sign_in.lock().await;
+                match task.as_mut() {
+                    Some(handle) => match handle.await {
+                        Ok(result) => result,
+                        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                        Err(e) => Err(Failure {
+                            exit: Exit::Azure,
+                            message: format!("the Azure sign-in was cancelled: {e}"),
+                        }),
+                    },
+                    // start_sign_in ran above and the cell is not set yet: the task is there.
+                    None => Err(Failure {
+                        exit: Exit::Azure,
+                        message: "the Azure sign-in did not start".to_string(),
+                    }),
+                }
             })
             .await
             .as_ref()
@@ -311,8 +359,45 @@ pub fn overall_exit(verdicts: &[Verdict]) -> Exit {
         .unwrap_or(Exit::Passed)
 }
 
+/// What the ARM side reads from the inputs alone, while the cluster side runs: the sign-in, and
+/// the live API's contract. Nothing is written here.
+struct Early<'s> {
+    signed: Result<(&'s azure::SignedIn, Duration), Failure>,
+    /// Set once signed in.
+    target: Option<Result<ApiTarget, apim::ApimError>>,
+    /// Set once the target is known.
+    contract: Option<Result<Option<apim::CurrentApi>, apim::ApimError>>,
+}
+
+async fn early_reads<'s>(session: &'s Session, inputs: &Inputs, service: &str) -> Early<'s> {
+    let started = Instant::now();
+    let signed = match session.signed_in().await {
+        Ok(s) => s,
+        Err(f) => {
+            return Early {
+                signed: Err(f),
+                target: None,
+                contract: None,
+            };
+        }
+    };
+    let took = started.elapsed();
+    let target = ApiTarget::from_inputs(inputs, service, &signed.subscription_id);
+    let contract = match &target {
+        Ok(t) => Some(apim::current_contract(&signed.arm, t).await),
+        Err(_) => None,
+    };
+    Early {
+        signed: Ok((signed, took)),
+        target: Some(target),
+        contract,
+    }
+}
+
 /// The steps in order; each records itself in `b`, and the first that fails or refuses ends
-/// the run (`Err`).
+/// the run (`Err`). The sign-in and the contract read run beside the cluster side, rewrite and
+/// lint; their outcome is looked at only once lint passed, so a cluster failure or a lint
+/// refusal ends the run exactly as when they ran after it (and drops them unfinished).
 async fn run_steps(
     b: &mut Builder<'_>,
     session: &Session,
@@ -320,13 +405,33 @@ async fn run_steps(
     env: &Env,
     service: &str,
 ) -> Result<(), ()> {
-    let discovered = cluster_step(b, session, inputs).await?;
-    let prepared = rewrite_step(b, inputs, &discovered).await?;
-    keep_output_spec(b, inputs, &prepared);
-    lint_step(b, &prepared).await?;
-    let signed = sign_in_step(b, session).await?;
-    let target = api_target(b, inputs, service, signed)?;
-    let current = breaking_changes_step(b, inputs, signed, &target, &prepared).await?;
+    let mut early = std::pin::pin!(early_reads(session, inputs, service));
+    let mut early_done = None;
+    let prepared = {
+        let local = async {
+            let discovered = cluster_step(b, session, inputs).await?;
+            let prepared = rewrite_step(b, inputs, &discovered).await?;
+            keep_output_spec(b, inputs, &prepared);
+            lint_step(b, &prepared).await?;
+            Ok::<_, ()>(prepared)
+        };
+        let mut local = std::pin::pin!(local);
+        loop {
+            tokio::select! {
+                biased;
+                r = &mut local => break r,
+                e = &mut early, if early_done.is_none() => early_done = Some(e),
+            }
+        }
+    }?;
+    let early = match early_done {
+        Some(e) => e,
+        None => early.await,
+    };
+    let signed = sign_in_step(b, early.signed)?;
+    let target = api_target(b, early.target)?;
+    let current =
+        breaking_changes_step(b, inputs, signed, &target, &prepared, early.contract).await?;
     publish_step(b, inputs, env, signed, &target, &prepared, current).await
 }
 
@@ -437,28 +542,35 @@ async fn lint_step(b: &mut Builder<'_>, prepared: &Prepared) -> Result<(), ()> {
     Ok(())
 }
 
-/// Sign in to Azure (once per session).
-async fn sign_in_step<'s>(
+/// Sign in to Azure (once per session; started with the cluster side).
+fn sign_in_step<'s>(
     b: &mut Builder<'_>,
-    session: &'s Session,
+    signed: Result<(&'s azure::SignedIn, Duration), Failure>,
 ) -> Result<&'s azure::SignedIn, ()> {
-    b.step(StepName::SignIn, async {
-        match session.signed_in().await {
-            Ok(s) => Ended::Ok(s, StepOutcome::Passed, s.method.clone()),
-            Err(f) => Ended::Err(f.exit, f.message),
-        }
-    })
-    .await
+    match signed {
+        Ok((s, took)) => b.ran_earlier(
+            StepName::SignIn,
+            took,
+            Ended::Ok(s, StepOutcome::Passed, s.method.clone()),
+        ),
+        Err(f) => b.ran_earlier(
+            StepName::SignIn,
+            Duration::ZERO,
+            Ended::Err(f.exit, f.message),
+        ),
+    }
 }
 
 /// The API the inputs name, in the signed-in subscription.
 fn api_target(
     b: &mut Builder<'_>,
-    inputs: &Inputs,
-    service: &str,
-    signed: &azure::SignedIn,
+    target: Option<Result<ApiTarget, apim::ApimError>>,
 ) -> Result<ApiTarget, ()> {
-    ApiTarget::from_inputs(inputs, service, &signed.subscription_id).map_err(|e| {
+    // Signed in (sign_in_step passed), so the target was made.
+    let Some(target) = target else {
+        return Err(());
+    };
+    target.map_err(|e| {
         b.verdict.exit = e.exit();
         b.verdict.outcome = Outcome::Failed;
         b.verdict.error = Some(e.to_string());
@@ -472,10 +584,11 @@ async fn breaking_changes_step(
     signed: &azure::SignedIn,
     target: &ApiTarget,
     prepared: &Prepared,
+    contract: Option<Result<Option<apim::CurrentApi>, apim::ApimError>>,
 ) -> Result<Option<apim::CurrentApi>, ()> {
     let (check, current) = b
         .step(StepName::BreakingChanges, async {
-            breaking_changes(inputs, &signed.arm, target, &prepared.document).await
+            breaking_changes(inputs, &signed.arm, target, &prepared.document, contract).await
         })
         .await?;
     b.verdict.findings.extend(check.findings.iter().cloned());
@@ -572,10 +685,15 @@ async fn breaking_changes(
     arm: &azure::ArmClient,
     target: &ApiTarget,
     new: &Document,
+    contract: Option<Result<Option<apim::CurrentApi>, apim::ApimError>>,
 ) -> Ended<(checks::CheckResult, Option<apim::CurrentApi>)> {
     // The contract alone tells an unchanged document: then there is nothing to compare, and the
-    // operations and the export need not be read at all.
-    let mut current = match apim::current_contract(arm, target).await {
+    // operations and the export need not be read at all. It was read beside the cluster side.
+    let contract = match contract {
+        Some(c) => c,
+        None => apim::current_contract(arm, target).await,
+    };
+    let mut current = match contract {
         Ok(c) => c,
         Err(e) => return Ended::Err(e.exit(), e.to_string()),
     };
@@ -608,7 +726,21 @@ async fn breaking_changes(
             None => None,
         }
     };
-    let (operations, exported) = tokio::join!(operations, export);
+    // A staged release's next revision number, read with them rather than after the check: the
+    // re-read of that revision right before it is created keeps the window against another run
+    // closed. A failure here is left to the release, which reads again and reports it as before.
+    let revisions = async {
+        match (&current, inputs.revision) {
+            (Some(_), crate::inputs::RevisionMode::Staged) => {
+                apim::highest_revision(arm, target).await.ok()
+            }
+            _ => None,
+        }
+    };
+    let (operations, exported, highest) = tokio::join!(operations, export, revisions);
+    if let Some(c) = current.as_mut() {
+        c.highest_revision = highest;
+    }
     if let (Some(c), Some(operations)) = (current.as_mut(), operations) {
         c.operations = match operations {
             Ok(ops) => ops,
