@@ -73,12 +73,7 @@ pub async fn current_operations(
 
 /// The highest revision number the API has (current or not).
 pub async fn highest_revision(arm: &ArmClient, target: &ApiTarget) -> Result<u32, ApimError> {
-    let ctx = Ctx {
-        arm,
-        target,
-        observer: &Quiet,
-        run_marker: String::new(),
-    };
+    let ctx = Ctx::reading(arm, target);
     ctx.highest_revision()
         .await
         .map_err(|error| ctx.read_failed(error))
