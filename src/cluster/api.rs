@@ -2,6 +2,8 @@
 //! server asks for, up to a limit) and dropped connections, and errors that name what was being
 //! read; a 403 is never retried and names the permission missing.
 
+// kube's errors go through the one conversion every error takes (URLs lose query and user).
+pub use crate::redact::error_chain;
 use std::future::Future;
 use std::time::Duration;
 
@@ -323,12 +325,6 @@ fn retried(attempts: u32) -> String {
     } else {
         String::new()
     }
-}
-
-/// The error and its causes on one line: the innermost cause usually says what really happened
-/// (connection refused, certificate unknown). URLs lose their query and user part.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    crate::redact::error_chain(e)
 }
 
 #[cfg(test)]

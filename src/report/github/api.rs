@@ -6,6 +6,8 @@
 //! octocrab gets its own hyper client so the `ca-certificates` roots are trusted next to the
 //! system's: a GitHub Enterprise Server behind a corporate CA, and the sandbox, need them.
 
+// octocrab's errors go through the one conversion every error takes.
+use crate::redact::error_chain;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,12 +168,6 @@ async fn call<T>(
             message: error_chain(&e),
         }),
     }
-}
-
-/// octocrab's errors through the one conversion every error takes: causes on one line, URLs
-/// without their query or user part.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    crate::redact::error_chain(e)
 }
 
 /// The two endpoints the reporter talks to, with the same token and TLS roots: REST at
