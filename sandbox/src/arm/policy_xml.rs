@@ -105,6 +105,21 @@ impl Reader<'_> {
             .find(|&k| self.s[k..].starts_with(&pat))
     }
 
+    /// Steps over `want`, or fails as .NET's XmlReader words a wrong token.
+    fn expect(&mut self, want: char) -> Result<(), XmlError> {
+        if self.s.get(self.i) != Some(&want) {
+            return Err(self.err(
+                self.i,
+                format!(
+                    "'{}' is an unexpected token. The expected token is '{want}'.",
+                    self.s.get(self.i).copied().unwrap_or(' ')
+                ),
+            ));
+        }
+        self.i += 1;
+        Ok(())
+    }
+
     fn skip_ws(&mut self) {
         while self.s.get(self.i).is_some_and(|c| c.is_whitespace()) {
             self.i += 1;
@@ -277,16 +292,7 @@ impl Reader<'_> {
                     let at = self.i;
                     let key = self.name()?;
                     self.skip_ws();
-                    if self.s.get(self.i) != Some(&'=') {
-                        return Err(self.err(
-                            self.i,
-                            format!(
-                                "'{}' is an unexpected token. The expected token is '='.",
-                                self.s.get(self.i).copied().unwrap_or(' ')
-                            ),
-                        ));
-                    }
-                    self.i += 1;
+                    self.expect('=')?;
                     self.skip_ws();
                     let value = self.attr_value()?;
                     if attrs.iter().any(|(k, _)| *k == key) {
@@ -423,16 +429,7 @@ pub fn parse(text: &str, raw: bool) -> Result<Doc, XmlError> {
             r.i += 2;
             let name = r.name()?;
             r.skip_ws();
-            if r.s.get(r.i) != Some(&'>') {
-                return Err(r.err(
-                    r.i,
-                    format!(
-                        "'{}' is an unexpected token. The expected token is '>'.",
-                        r.s.get(r.i).copied().unwrap_or(' ')
-                    ),
-                ));
-            }
-            r.i += 1;
+            r.expect('>')?;
             let Some(open) = stack.pop() else {
                 return Err(r.err(at, format!("Unexpected end tag '{name}'.")));
             };
