@@ -394,11 +394,7 @@ async fn no_arm_write_starts_before_the_document_was_linted_and_compared() {
             w.path
         );
     }
-    // And the reads did overlap: the sign-in went out before the document came back.
-    let token_start = log
-        .iter()
-        .find(|r| r.emulator == "entra")
-        .map(|r| r.start_us)
-        .expect("signed in");
-    assert!(token_start < document);
+    // That the sign-in overlaps the cluster side is a matter of timing, not of order: it is
+    // measured in benches/gate.rs (round trips), not asserted here, where a loaded machine may
+    // serialise the two.
 }
