@@ -24,9 +24,12 @@
 //! - [`media`]: what bodies and responses share: media types and the schema each carries;
 //! - [`schemas`]: schemas compared recursively (properties, items, additional properties),
 //!   [`keywords`]: the keywords that decide which values pass (type, enum, bounds...);
-//! - [`memo`]: the schema pairs already compared, so shared schemas are compared once.
+//! - [`memo`]: the schema pairs already compared, so shared schemas are compared once;
+//! - [`deprecation`]: deprecation, sunset dates and stability levels of operations, parameters
+//!   and properties, judged by a [`Policy`] (the day of the run, `deprecation-days`).
 
 mod bodies;
+mod deprecation;
 mod keywords;
 mod media;
 mod memo;
@@ -42,6 +45,7 @@ use super::Document;
 use super::finding::{Cap, Finding, Level, Report, sort_findings};
 use memo::Memo;
 
+pub use deprecation::{Policy, today};
 pub(crate) use operations::template_params;
 
 /// Schema nesting compared below a body or parameter; deeper differences go unreported.
@@ -50,9 +54,17 @@ pub const MAX_SCHEMA_DEPTH: usize = 64;
 /// The diff's report: `{"breaking": bool, "findings": [...]}`.
 pub type DiffReport = Report;
 
-/// Findings of `new` against `base`: errors first, then by operation and location.
+/// Findings of `new` against `base`: errors first, then by operation and location. Sunset dates
+/// are judged against today, with no deprecation policy (`deprecation-days` 0).
 pub fn diff(base: &Document, new: &Document) -> Vec<Finding> {
+    diff_with(base, new, &Policy::default())
+}
+
+/// [`diff`] under a deprecation policy.
+pub fn diff_with(base: &Document, new: &Document, policy: &Policy) -> Vec<Finding> {
     let mut differ = Differ {
+        policy: *policy,
+        op_days: policy.deprecation_days,
         base: Side::of(base),
         new: Side::of(new),
         out: Vec::new(),
@@ -71,6 +83,11 @@ pub fn diff(base: &Document, new: &Document) -> Vec<Finding> {
 /// [`diff`] wrapped in the report the CLI prints.
 pub fn diff_report(base: &Document, new: &Document) -> DiffReport {
     Report::new(diff(base, new))
+}
+
+/// [`diff_with`] wrapped in the report the CLI prints.
+pub fn diff_report_with(base: &Document, new: &Document, policy: &Policy) -> DiffReport {
+    Report::new(diff_with(base, new, policy))
 }
 
 /// One of the two documents, with what the comparisons need to know about it.
@@ -106,6 +123,10 @@ enum Role {
 
 /// The comparison in progress: both sides, the findings so far and the operation they belong to.
 struct Differ<'a> {
+    policy: Policy,
+    /// Deprecation days the current operation's stability asks for (its parameters and
+    /// properties are judged by it, as oasdiff does).
+    op_days: u32,
     base: Side<'a>,
     new: Side<'a>,
     out: Vec<Finding>,

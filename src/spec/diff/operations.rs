@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::super::METHODS;
 use super::super::refs::{join, resolve};
-use super::{Differ, Level, Side, flag};
+use super::{Differ, Level, Side};
 
 /// One operation of a document, and where it lives.
 pub(super) struct Op<'a> {
@@ -132,45 +132,38 @@ impl<'a> Differ<'a> {
         }
     }
 
-    /// A removal is an error unless the operation was deprecated first; the whole path going is
-    /// reported as such.
+    /// A removal is an error unless the operation was deprecated first (and, with a sunset date,
+    /// that date passed: [`super::deprecation`]); the whole path going is reported as such.
     fn report_removed_operation(&mut self, b: &Op<'a>, path_gone: bool) {
-        let deprecated = flag(b.value.get("deprecated"));
-        let (id, level, what) = match (path_gone, deprecated) {
-            (true, false) => (
+        if self.report_removed_deprecated(b.value, &b.ptr, b.path, path_gone) {
+            return;
+        }
+        let (id, what) = if path_gone {
+            (
                 "api-path-removed-without-deprecation",
-                Level::Error,
                 format!(
                     "the path `{}` was removed without being deprecated first",
                     b.path
                 ),
-            ),
-            (true, true) => (
-                "api-path-removed-with-deprecation",
-                Level::Info,
-                format!("the deprecated path `{}` was removed", b.path),
-            ),
-            (false, false) => (
-                "api-removed-without-deprecation",
-                Level::Error,
-                "the operation was removed without being deprecated first".to_string(),
-            ),
-            (false, true) => (
-                "api-removed-with-deprecation",
-                Level::Info,
-                "the deprecated operation was removed".to_string(),
-            ),
-        };
-        let tail = if level == Level::Error {
-            "; clients calling it will get 404. Keep it, or deprecate it in a release before removing it"
+            )
         } else {
-            ""
+            (
+                "api-removed-without-deprecation",
+                "the operation was removed without being deprecated first".to_string(),
+            )
         };
-        self.emit(id, level, &b.ptr, format!("{what}{tail}."));
+        self.emit(
+            id,
+            Level::Error,
+            &b.ptr,
+            format!(
+                "{what}; clients calling it will get 404. Keep it, or deprecate it in a release before removing it."
+            ),
+        );
     }
 
     fn compare_operation(&mut self, b: &Op<'a>, n: &Op<'a>) {
-        self.compare_deprecation(b, n);
+        self.op_days = self.compare_operation_lifecycle(b.value, n.value, &n.ptr);
         self.compare_operation_id(b, n);
         self.compare_security(
             b.value.get("security"),
@@ -181,38 +174,6 @@ impl<'a> Differ<'a> {
         self.compare_parameters(b, n);
         self.compare_request_bodies(b, n);
         self.compare_responses(b, n);
-    }
-
-    fn compare_deprecation(&mut self, b: &Op<'a>, n: &Op<'a>) {
-        let (bdep, ndep) = (
-            flag(b.value.get("deprecated")),
-            flag(n.value.get("deprecated")),
-        );
-        if !bdep && ndep {
-            let deprecated_ptr = join(&n.ptr, "deprecated");
-            if let Some(sunset) = n.value.get("x-sunset").and_then(Value::as_str) {
-                self.emit(
-                    "endpoint-deprecated-with-sunset",
-                    Level::Info,
-                    &deprecated_ptr,
-                    format!("the operation was deprecated, with sunset date {sunset}."),
-                );
-            } else {
-                self.emit(
-                    "endpoint-deprecated",
-                    Level::Info,
-                    &deprecated_ptr,
-                    "the operation was deprecated.".to_string(),
-                );
-            }
-        } else if bdep && !ndep {
-            self.emit(
-                "endpoint-reactivated",
-                Level::Info,
-                &n.ptr,
-                "the operation is no longer deprecated.".to_string(),
-            );
-        }
     }
 
     /// APIM matches operations by operationId: a renamed one is deleted and created anew.

@@ -80,6 +80,12 @@ impl<'a> Differ<'a> {
     }
 
     fn report_removed_parameter(&mut self, q: &Param<'a>) {
+        if self
+            .report_removed_deprecated_parameter(q.raw, &q.ptr, &q.describe()["the ".len()..])
+            .is_some()
+        {
+            return;
+        }
         self.emit(
             "request-parameter-removed",
             Level::Warning,
@@ -93,6 +99,7 @@ impl<'a> Differ<'a> {
 
     /// One parameter in both: whether it became required, then its schema and its items'.
     fn compare_parameter(&mut self, q: &Param<'a>, p: &Param<'a>) {
+        self.compare_parameter_lifecycle(q.raw, p.raw, &p.ptr, &p.describe());
         if p.required && !q.required {
             self.emit(
                 "request-parameter-became-required",

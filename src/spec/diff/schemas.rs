@@ -247,6 +247,7 @@ impl<'a> Differ<'a> {
             ),
             _ => {}
         }
+        self.compare_property_lifecycle(dir, bp.value, np.value, &np.pointer, &child);
         self.compare_schema(dir, Role::Property, &bv, &nv, &child, depth + 1);
     }
 }
