@@ -83,6 +83,13 @@ struct DiffArgs {
     /// Exit 1 when a finding reaches this level.
     #[arg(long, value_name = "LEVEL", default_value = "error", value_parser = ["error", "warning"])]
     fail_on: String,
+    /// List every change, compatible ones included (the changelog), not only the breaking ones.
+    #[arg(long)]
+    all: bool,
+    /// Least number of days a deprecation's sunset date must lie ahead (oasdiff's
+    /// deprecation-days).
+    #[arg(long, value_name = "DAYS", default_value_t = 0)]
+    deprecation_days: u32,
 }
 
 #[derive(Args)]
@@ -166,9 +173,16 @@ fn main() -> ExitCode {
         Some(Command::Fetch(args)) => {
             commands::with_runtime(commands::fetch(&env_file, args.output.as_deref()))
         }
-        Some(Command::Diff(args)) => {
-            commands::diff(&args.base, &args.new, args.format, &args.fail_on)
-        }
+        Some(Command::Diff(args)) => commands::diff(
+            &args.base,
+            &args.new,
+            args.format,
+            &args.fail_on,
+            commands::DiffOptions {
+                all: args.all,
+                deprecation_days: args.deprecation_days,
+            },
+        ),
         Some(Command::Lint(args)) => commands::lint(&args.spec, args.format, &args.fail_on),
         None => commands::run(&env_file, cli.summary.as_deref(), cli.verbose),
     };

@@ -95,6 +95,7 @@ fn verdict(outcome: Outcome, findings: Vec<SourcedFinding>) -> Verdict {
         spec_path: Some("out/petstore.json".into()),
         error: None,
         warnings: vec!["the service has 2 ports; used http".into()],
+        changes: Vec::new(),
     }
 }
 

@@ -1,9 +1,14 @@
 //! Deprecation and sunset rules against oasdiff's own test documents (tests/data/oasdiff, see its
 //! README): each pair gives the rule ids oasdiff's tests expect, at oasdiff's levels. Dates that
-//! oasdiff's tests set relative to today are set the same way here.
+//! oasdiff's tests set relative to today are set the same way here. Then the changelog: `diff
+//! --all` and, through the gate against the sandbox, the summary's "All changes" section and the
+//! release notes.
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::process::Command;
 
 use apim_gate::spec::diff::{Policy, diff_with, today};
 use apim_gate::spec::{Document, Finding, Level};
@@ -496,6 +501,12 @@ fn the_sunset_response_header_dates_an_operation_without_x_sunset() {
     let sunset = value("deprecation/sunset.yaml");
     let f = gives(&base, &sunset, &policy(0), "api-removed-before-sunset");
     assert!(f.iter().any(|f| f.message.contains(&date.to_string())));
+    // API Management's export drops `deprecated` but keeps response headers: the header alone
+    // announces the removal.
+    let mut exported = value("deprecation/base.yaml");
+    exported["paths"]["/api/test"]["get"]["responses"]["200"]["headers"] =
+        base["paths"]["/api/test"]["get"]["responses"]["200"]["headers"].clone();
+    gives(&exported, &sunset, &policy(0), "api-removed-before-sunset");
     // Once the header's date is past, removal is info.
     let past = "Mon, 01 Jan 2001 00:00:00 GMT";
     base["paths"]["/api/test"]["get"]["responses"]["200"]["headers"]["Sunset"]["schema"]["example"] =
@@ -524,4 +535,246 @@ fn without_a_sunset_date_the_live_revisions_release_date_counts() {
     not_breaking(&base, &new, &published(30));
     // No release date known: nothing to count from, as oasdiff.
     not_breaking(&base, &new, &Policy::now(30));
+}
+
+#[test]
+fn the_shared_fixtures_deprecation_pairs_give_oasdiffs_ids() {
+    // ../shared/fixtures/oasdiff holds pairs from oasdiff's data/deprecation and
+    // data/param-deprecation, converted to JSON, with the ids oasdiff's tests expect.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/oasdiff");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for pair in expected.as_array().unwrap() {
+        let source = pair["source_base"].as_str().unwrap();
+        if !source.contains("deprecation/") {
+            continue;
+        }
+        let read = |k: &str| {
+            Document::parse(&std::fs::read(dir.join(pair[k].as_str().unwrap())).unwrap())
+                .unwrap()
+                .value()
+                .clone()
+        };
+        let level: Level = pair["level"].as_str().unwrap().parse().unwrap();
+        for id in pair["expected_rules"].as_array().unwrap() {
+            let f = gives(
+                &read("base"),
+                &read("revision"),
+                &policy(0),
+                id.as_str().unwrap(),
+            );
+            assert!(
+                f.iter()
+                    .any(|f| f.id == id.as_str().unwrap() && f.level == level)
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 2, "the shared fixtures hold deprecation pairs");
+}
+
+fn swashbuckle() -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/swashbuckle/basic-openapi30.json");
+    Document::parse(&std::fs::read(path).unwrap())
+        .unwrap()
+        .value()
+        .clone()
+}
+
+/// The Swashbuckle fixture with one operation added and one optional query parameter added.
+fn compatible_change(doc: &Value) -> Value {
+    let mut new = doc.clone();
+    new["paths"]["/health"] =
+        json!({"get": {"operationId": "Health", "responses": {"200": {"description": "OK"}}}});
+    let item = new["paths"]
+        .as_object_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|(path, item)| item.get("get").is_some() && path.as_str() != "/products")
+        .map(|(_, i)| i)
+        .unwrap();
+    let get = &mut item["get"];
+    if get.get("parameters").is_none() {
+        get["parameters"] = json!([]);
+    }
+    get["parameters"].as_array_mut().unwrap().push(
+        json!({"name": "verbose", "in": "query", "required": false, "schema": {"type": "boolean"}}),
+    );
+    new
+}
+
+fn cli(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_apim-gate"))
+        .args(args)
+        .env_clear()
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn diff_all_lists_every_change_with_oasdiffs_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = swashbuckle();
+    let new = compatible_change(&base);
+    let (b, n) = (dir.path().join("base.json"), dir.path().join("new.json"));
+    std::fs::write(&b, base.to_string()).unwrap();
+    std::fs::write(&n, new.to_string()).unwrap();
+    let (b, n) = (b.to_str().unwrap(), n.to_str().unwrap());
+
+    // Without --all: nothing breaking to list, the compatible changes counted.
+    let (code, text) = cli(&["diff", b, n]);
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("endpoint-added"), "{text}");
+    assert!(
+        text.contains("2 compatible changes not listed; --all lists every change."),
+        "{text}"
+    );
+
+    let (code, text) = cli(&["diff", b, n, "--all"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.starts_with("2 changes: 0 breaking, 0 possibly breaking, 2 compatible\n"),
+        "{text}"
+    );
+    assert!(text.contains("endpoint-added  GET /health"), "{text}");
+    assert!(text.contains("new-optional-request-parameter"), "{text}");
+
+    let (_, md) = cli(&["diff", b, n, "--all", "--format", "markdown"]);
+    assert!(md.starts_with("### All changes (2)\n"), "{md}");
+    assert!(
+        md.contains("| info | `endpoint-added` | `GET /health` |"),
+        "{md}"
+    );
+
+    let (_, json) = cli(&["diff", b, n, "--all", "--format", "json"]);
+    let report: Value = serde_json::from_str(&json).unwrap();
+    let ids: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{json}");
+    assert!(ids.contains(&"endpoint-added") && ids.contains(&"new-optional-request-parameter"));
+    let levels = oasdiff_levels();
+    for id in ids {
+        assert_eq!(
+            levels.get(id),
+            Some(&Level::Info),
+            "{id} is oasdiff's, info"
+        );
+    }
+    let (_, json) = cli(&["diff", b, n, "--format", "json"]);
+    let report: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["findings"].as_array().unwrap().len(), 0, "{json}");
+}
+
+#[test]
+fn diff_deprecation_days_asks_for_a_sunset_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path().join("base.yaml");
+    let n = dir.path().join("new.yaml");
+    std::fs::copy(data("deprecation/base.yaml"), &b).unwrap();
+    std::fs::copy(data("deprecation/deprecated-no-sunset.yaml"), &n).unwrap();
+    let (b, n) = (b.to_str().unwrap(), n.to_str().unwrap());
+    let (code, text) = cli(&["diff", b, n]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = cli(&["diff", b, n, "--deprecation-days", "30"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("api-deprecated-sunset-missing"), "{text}");
+    assert!(text.contains("deprecation-days is 30"), "{text}");
+}
+
+/// The gate against the sandbox with `baseline-spec`: a deprecated operation removed before its
+/// sunset date is refused; once the date has passed it goes out, and the summary and the APIM
+/// release notes list the changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gate_refuses_a_removal_before_sunset_and_lists_every_change() {
+    use support::{World, bytes};
+    let world = World::start(apim_sandbox::Config {
+        retry_after: 0,
+        ..apim_sandbox::Config::default()
+    })
+    .await;
+    let api = "svc-1";
+    let mut base = swashbuckle();
+    let removed = "/products";
+    assert!(base["paths"].get(removed).is_some());
+    world.deploy(api, &base);
+    let run = world.gate(&[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+
+    // The baseline (the previous build's document) deprecates /products until 40 days from now.
+    let deprecate = |doc: &mut Value, sunset: &str| {
+        for op in doc["paths"][removed].as_object_mut().unwrap().values_mut() {
+            op["deprecated"] = json!(true);
+            op["x-sunset"] = json!(sunset);
+        }
+    };
+    deprecate(&mut base, &in_days(40));
+    let baseline = world.dir.path().join("baseline.json");
+    std::fs::write(&baseline, bytes(&base)).unwrap();
+    let mut new = compatible_change(&base);
+    new["paths"].as_object_mut().unwrap().remove(removed);
+    world.deploy(api, &new);
+    let summary = world.dir.path().join("summary.md");
+    let inputs = [
+        ("APIM_GATE_BASELINE_SPEC", baseline.to_str().unwrap()),
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+    ];
+    let mark = world.sandbox.requests().len();
+    let run = world.gate(&inputs).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(
+        run.stdout.contains("api-path-removed-before-sunset"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains(&in_days(40)), "{}", run.stdout);
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("<details><summary>All changes ("), "{md}");
+    assert!(md.contains("`endpoint-added`"), "{md}");
+    assert!(md.contains("`api-path-removed-before-sunset`"), "{md}");
+
+    // The sunset date passed: the removal is a compatible change, released with its notes.
+    deprecate(&mut base, "2001-01-01");
+    std::fs::write(&baseline, bytes(&base)).unwrap();
+    std::fs::remove_file(&summary).unwrap();
+    let run = world.gate(&inputs).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let md = std::fs::read_to_string(&summary).unwrap();
+    let all = md
+        .split("<details><summary>All changes (")
+        .nth(1)
+        .expect("the All changes section");
+    assert!(all.contains("`api-path-removed-with-deprecation`"), "{md}");
+    assert!(all.contains("`endpoint-added`"), "{md}");
+    assert!(all.contains("`new-optional-request-parameter`"), "{md}");
+    let state = world.apim_state().await;
+    let notes: Vec<String> = state["apis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == api)
+        .unwrap()["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["notes"].as_str().map(str::to_string))
+        .collect();
+    let latest = notes
+        .iter()
+        .find(|n| n.contains("Changes: "))
+        .unwrap_or_else(|| panic!("release notes with a changelog: {notes:?}"));
+    assert!(latest.encode_utf16().count() <= 256, "{latest}");
+    assert!(latest.contains("endpoint-added GET /health"), "{latest}");
+    world.assert_no_secret_printed();
 }

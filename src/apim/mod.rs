@@ -42,6 +42,7 @@ pub use events::{Event, Observer, Quiet};
 pub use export::export_current;
 pub use read::{
     ApiOperation, CurrentApi, current_api, current_contract, current_operations, highest_revision,
+    revisions_overview,
 };
 pub use request::{PublishKind, PublishOutcome, PublishRequest, commit_from_env};
 pub use target::ApiTarget;

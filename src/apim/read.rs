@@ -35,6 +35,10 @@ pub struct CurrentApi {
     /// The highest revision number the API has, when it was read with the operations (a staged
     /// release's next revision is one more); `None` makes the release read it itself.
     pub highest_revision: Option<u32>,
+    /// The current revision's `updatedDateTime` from the revisions list (read with
+    /// `highest_revision`): APIM sets it when a release makes the revision current, so a
+    /// deprecation the live document carries is at most that old (`deprecation-days`).
+    pub current_updated: Option<String>,
 }
 
 /// The API's current revision, its operations included; `None` when the API does not exist.
@@ -75,6 +79,18 @@ pub async fn current_operations(
 pub async fn highest_revision(arm: &ArmClient, target: &ApiTarget) -> Result<u32, ApimError> {
     let ctx = Ctx::reading(arm, target);
     ctx.highest_revision()
+        .await
+        .map_err(|error| ctx.read_failed(error))
+}
+
+/// The highest revision number and the current revision's `updatedDateTime`, from one read of
+/// the revisions list (ApiRevisionContract, spec example ApiManagementListApiRevisions).
+pub async fn revisions_overview(
+    arm: &ArmClient,
+    target: &ApiTarget,
+) -> Result<(u32, Option<String>), ApimError> {
+    let ctx = Ctx::reading(arm, target);
+    ctx.revisions_overview()
         .await
         .map_err(|error| ctx.read_failed(error))
 }
@@ -131,6 +147,11 @@ impl Ctx<'_> {
 
     /// The highest revision number the API has (current or not).
     pub async fn highest_revision(&self) -> Result<u32, AzureError> {
+        Ok(self.revisions_overview().await?.0)
+    }
+
+    /// The highest revision number, and the `updatedDateTime` of the revision marked `isCurrent`.
+    pub async fn revisions_overview(&self) -> Result<(u32, Option<String>), AzureError> {
         let items = self
             .arm
             .get_all(
@@ -138,12 +159,18 @@ impl Ctx<'_> {
                 &self.on_retry(),
             )
             .await?;
-        Ok(items
+        let highest = items
             .iter()
             .filter_map(|r| r.get("apiRevision").and_then(Value::as_str))
             .filter_map(|n| n.parse::<u32>().ok())
             .max()
-            .unwrap_or(1))
+            .unwrap_or(1);
+        let current_updated = items
+            .iter()
+            .find(|r| r.get("isCurrent").and_then(Value::as_bool) == Some(true))
+            .and_then(|r| r.get("updatedDateTime").and_then(Value::as_str))
+            .map(str::to_string);
+        Ok((highest, current_updated))
     }
 }
 
@@ -183,6 +210,7 @@ pub(super) fn parse_api(api_id: &str, body: &Value, etag: Option<String>) -> Cur
         revision_description: description,
         operations: Vec::new(),
         highest_revision: None,
+        current_updated: None,
     }
 }
 

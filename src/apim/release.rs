@@ -8,6 +8,7 @@ use super::ctx::Ctx;
 use super::target::encode;
 use super::{ApimError, Event, PublishOutcome, PublishRequest};
 use crate::azure::ArmRequest;
+use crate::spec::Finding;
 
 /// `apim-gate-rev3-1a2b3c4d`: one release per revision and run. A release id used before names
 /// an existing release, and re-pointing it fails or moves an old one (Azure/azure-api-management-
@@ -22,17 +23,86 @@ pub(super) fn release_id(n: u32, run_marker: &str) -> String {
     format!("apim-gate-rev{n}-{run}")
 }
 
-/// The release notes: the input, or the commit and the document's hash.
+/// Longest default release notes, in UTF-16 code units (how .NET, behind ARM, counts a string).
+/// The 2024-05-01 specification gives `ApiReleaseContractProperties.notes` no `maxLength`, and
+/// Microsoft Learn documents none; the API's other free texts of this kind,
+/// `apiRevisionDescription` and `apiVersionDescription` (`ApiEntityBaseContract` in
+/// definitions.json), are capped at 256, so the notes the gate writes keep to that as well.
+pub const RELEASE_NOTES_MAX: usize = 256;
+
+/// The release notes: the input as given, or the commit, the document's hash and a short
+/// changelog (`endpoint-added GET /pets; ... and 3 more`) within [`RELEASE_NOTES_MAX`].
 pub(super) fn notes_for(req: &PublishRequest<'_>, sha: &str) -> String {
-    req.release_notes
-        .clone()
-        .unwrap_or_else(|| match &req.commit {
-            Some(c) => format!(
-                "Published by apim-gate from commit {c} (document sha256 {})",
-                &sha[..12]
-            ),
-            None => format!("Published by apim-gate (document sha256 {})", &sha[..12]),
+    if let Some(notes) = &req.release_notes {
+        return notes.clone();
+    }
+    let head = match &req.commit {
+        Some(c) => format!(
+            "Published by apim-gate from commit {} (document sha256 {})",
+            truncate_units(c, 40),
+            &sha[..12]
+        ),
+        None => format!("Published by apim-gate (document sha256 {})", &sha[..12]),
+    };
+    with_changelog(head, req.changes, RELEASE_NOTES_MAX)
+}
+
+/// `head`, then as many changes as fit in `max` UTF-16 units with the count of the rest.
+fn with_changelog(head: String, changes: &[Finding], max: usize) -> String {
+    let units = |s: &str| s.encode_utf16().count();
+    if changes.is_empty() {
+        return truncate_units(&head, max);
+    }
+    let entries: Vec<String> = changes
+        .iter()
+        .map(|f| {
+            let what = f.operation.as_deref().unwrap_or("(document)");
+            // Notes are plain text shown in the portal: one line each, no control characters.
+            let line: String = format!("{} {what}", f.id)
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            line
         })
+        .collect();
+    let mut out = format!("{head}. Changes: ");
+    for (i, entry) in entries.iter().enumerate() {
+        let rest = entries.len() - i - 1;
+        let sep = if i == 0 { "" } else { "; " };
+        let more = if rest == 0 {
+            String::new()
+        } else {
+            format!(" ... and {rest} more")
+        };
+        // Room for this entry and, after it, the count of those left out.
+        if units(&out) + units(sep) + units(entry) + units(&more) <= max {
+            out.push_str(sep);
+            out.push_str(entry);
+            continue;
+        }
+        let more = format!(" ... and {} more", entries.len() - i);
+        if i == 0 {
+            out = format!("{head}. {} change(s)", entries.len());
+        } else {
+            out.push_str(&more);
+        }
+        return truncate_units(&out, max);
+    }
+    out
+}
+
+/// At most `max` UTF-16 units of `s`, cut at a character boundary.
+fn truncate_units(s: &str, max: usize) -> String {
+    let mut n = 0;
+    let mut out = String::new();
+    for c in s.chars() {
+        n += c.len_utf16();
+        if n > max {
+            break;
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl Ctx<'_> {
@@ -119,6 +189,65 @@ impl Ctx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::Level;
+
+    fn change(id: &str, op: &str) -> Finding {
+        Finding {
+            id: id.into(),
+            level: Level::Info,
+            operation: Some(op.into()),
+            path: String::new(),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn notes_carry_a_short_changelog_within_the_limit() {
+        let head = "Published by apim-gate from commit 0123456789abcdef0123456789abcdef01234567 \
+                    (document sha256 0123456789ab)"
+            .to_string();
+        let few = [
+            change("endpoint-added", "GET /pets"),
+            change("new-optional-request-parameter", "GET /pets"),
+        ];
+        let notes = with_changelog(head.clone(), &few, RELEASE_NOTES_MAX);
+        assert_eq!(
+            notes,
+            format!(
+                "{head}. Changes: endpoint-added GET /pets; new-optional-request-parameter GET /pets"
+            )
+        );
+        let many: Vec<Finding> = (0..40)
+            .map(|i| {
+                change(
+                    "response-optional-property-added",
+                    &format!("GET /pets/{i}"),
+                )
+            })
+            .collect();
+        let notes = with_changelog(head.clone(), &many, RELEASE_NOTES_MAX);
+        assert!(notes.encode_utf16().count() <= RELEASE_NOTES_MAX, "{notes}");
+        assert!(notes.contains("GET /pets/0"), "{notes}");
+        let shown = notes.matches("response-optional-property-added").count();
+        assert!((1..40).contains(&shown), "{notes}");
+        assert!(
+            notes.ends_with(&format!(" ... and {} more", 40 - shown)),
+            "{notes}"
+        );
+        // A change too long for the room left is counted, not cut.
+        let long = [change(
+            "endpoint-added",
+            &format!("GET /{}", "x".repeat(300)),
+        )];
+        let notes = with_changelog(head.clone(), &long, RELEASE_NOTES_MAX);
+        assert_eq!(notes, format!("{head}. 1 change(s)"));
+        assert!(
+            with_changelog("é".repeat(300), &[], 256)
+                .encode_utf16()
+                .count()
+                == 256
+        );
+    }
 
     #[test]
     fn release_ids_are_unique_per_run() {

@@ -23,6 +23,9 @@ pub struct PublishRequest<'a> {
     /// in this run (`Some(None)`: no API yet), so publishing does not read it again; `None` reads
     /// it here.
     pub current: Option<&'a Option<super::CurrentApi>>,
+    /// Every change from what APIM serves to `document` (the breaking-change check's changelog),
+    /// for the release notes.
+    pub changes: &'a [crate::spec::Finding],
 }
 
 /// `GITHUB_SHA` or `BUILD_SOURCEVERSION`: the commit a pipeline builds.

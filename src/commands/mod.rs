@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 pub use config::config;
 pub use fetch::fetch;
 pub use run::run;
-pub use spec::{FixOptions, Format, diff, fix, lint};
+pub use spec::{DiffOptions, FixOptions, Format, diff, fix, lint};
 
 use crate::exit::Exit;
 use crate::inputs::{Env, Inputs, Need};

@@ -1,5 +1,6 @@
 //! The offline document commands: `fix` (point a document at an address), `diff` (breaking
-//! changes from one document to another) and `lint` (what APIM would reject).
+//! changes from one document to another; with `--all` every change, the changelog) and `lint`
+//! (what APIM would reject).
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +10,7 @@ use crate::report::Cleaner;
 use crate::report::text::json_commands;
 use crate::spec::finding::{self, Report};
 use crate::spec::rewrite::{RewriteOptions, Scheme, rewrite};
-use crate::spec::{Document, Level, diff as spec_diff, lint as spec_lint};
+use crate::spec::{Document, Finding, Level, diff as spec_diff, lint as spec_lint};
 
 /// How `diff` and `lint` print their findings.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -65,12 +66,32 @@ pub fn fix(args: FixOptions) -> Exit {
     write_json_output(args.output.as_deref(), &rewritten.text)
 }
 
-pub fn diff(base: &Path, new: &Path, format: Format, fail_on: &str) -> Exit {
+/// `diff`'s options besides the documents and the output.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DiffOptions {
+    /// Every change (the changelog), not only the breaking and possibly breaking ones.
+    pub all: bool,
+    /// `--deprecation-days`: see [`spec_diff::Policy`].
+    pub deprecation_days: u32,
+}
+
+pub fn diff(base: &Path, new: &Path, format: Format, fail_on: &str, options: DiffOptions) -> Exit {
     let (base, new) = match (read_document(base), read_document(new)) {
         (Ok(b), Ok(n)) => (b, n),
         (Err(e), _) | (_, Err(e)) => return e,
     };
-    print_report(&spec_diff::diff_report(&base, &new), format, fail_on)
+    let policy = spec_diff::Policy::now(options.deprecation_days);
+    let mut report = spec_diff::diff_report_with(&base, &new, &policy);
+    // Without --all, compatible changes are counted, not listed: what a reviewer must act on
+    // comes first, as in the gate's report.
+    let not_listed = if options.all {
+        0
+    } else {
+        let before = report.findings.len();
+        report.findings.retain(|f| f.level > Level::Info);
+        before - report.findings.len()
+    };
+    print_report_with(&report, format, fail_on, not_listed, options.all)
 }
 
 pub fn lint(spec: &Path, format: Format, fail_on: &str) -> Exit {
@@ -86,12 +107,40 @@ fn read_document(path: &Path) -> Result<Document, Exit> {
 }
 
 fn print_report(report: &Report, format: Format, fail_on: &str) -> Exit {
+    print_report_with(report, format, fail_on, 0, false)
+}
+
+/// Prints the report; `not_listed` compatible changes were left out (text and Markdown say so),
+/// `changelog` titles the text and Markdown as the list of every change.
+fn print_report_with(
+    report: &Report,
+    format: Format,
+    fail_on: &str,
+    not_listed: usize,
+    changelog: bool,
+) -> Exit {
     // Findings quote the document (paths, operationIds, summaries): cleaned as the gate cleans
     // them, so a CI agent reading this output finds no command in it.
     let clean = Cleaner::default();
     let text = match format {
-        Format::Text => clean.text(&finding::render_text(&report.findings)),
-        Format::Markdown => clean.text(&finding::render_markdown(&report.findings)),
+        Format::Text => {
+            let mut t = String::new();
+            if changelog {
+                t.push_str(&changelog_title(&report.findings, false));
+            }
+            t.push_str(&finding::render_text(&report.findings));
+            t.push_str(&not_listed_note(not_listed));
+            clean.text(&t)
+        }
+        Format::Markdown => {
+            let mut t = String::new();
+            if changelog {
+                t.push_str(&changelog_title(&report.findings, true));
+            }
+            t.push_str(&finding::render_markdown(&report.findings));
+            t.push_str(&not_listed_note(not_listed));
+            clean.text(&t)
+        }
         Format::Json => match report.to_json() {
             Ok(t) => json_commands(&t) + "\n",
             Err(e) => return fail(Exit::Input, format_args!("cannot write JSON: {e}")),
@@ -104,5 +153,31 @@ fn print_report(report: &Report, format: Format, fail_on: &str) -> Exit {
         Exit::Refused
     } else {
         Exit::Passed
+    }
+}
+
+/// `N changes: B breaking, P possibly breaking, C compatible`, as a heading in Markdown.
+fn changelog_title(findings: &[Finding], markdown: bool) -> String {
+    let n = |l: Level| findings.iter().filter(|f| f.level == l).count();
+    let line = format!(
+        "{} change{}: {} breaking, {} possibly breaking, {} compatible",
+        findings.len(),
+        if findings.len() == 1 { "" } else { "s" },
+        n(Level::Error),
+        n(Level::Warning),
+        n(Level::Info)
+    );
+    if markdown {
+        format!("### All changes ({})\n\n{line}\n\n", findings.len())
+    } else {
+        format!("{line}\n")
+    }
+}
+
+fn not_listed_note(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => "1 compatible change not listed; --all lists every change.\n".to_string(),
+        n => format!("{n} compatible changes not listed; --all lists every change.\n"),
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::apim::ApiOperation;
 use crate::inputs::BreakingChanges;
+use crate::spec::diff::Policy;
 use crate::spec::lint::normalize_operation_id;
 use crate::spec::{Document, Finding, Level, diff, lint};
 
@@ -18,6 +19,8 @@ pub struct CheckResult {
     pub findings: Vec<SourcedFinding>,
     /// True when the gate must stop here (exit 1).
     pub refuse: bool,
+    /// Every change the diff found, compatible ones included: the changelog.
+    pub changes: Vec<Finding>,
 }
 
 fn sourced(source: FindingSource, findings: Vec<Finding>) -> Vec<SourcedFinding> {
@@ -54,6 +57,7 @@ pub fn lint_step(doc: &Document) -> CheckResult {
         detail,
         findings: sourced(FindingSource::Lint, findings),
         refuse: errors > 0,
+        changes: Vec::new(),
     }
 }
 
@@ -81,7 +85,8 @@ impl Baseline {
     }
 }
 
-/// The breaking-change check, plus the live operations an import would delete.
+/// The breaking-change check under the deprecation `policy`, plus the live operations an import
+/// would delete.
 ///
 /// `live` are the current APIM operations. APIM names them after the normalised operationId and
 /// matches on that name when importing, so an operation whose operationId disappears is deleted
@@ -92,11 +97,13 @@ pub fn breaking_step(
     new: &Document,
     live: &[ApiOperation],
     mode: BreakingChanges,
+    policy: &Policy,
 ) -> CheckResult {
     let mut findings = match base {
-        Some(base) => diff::diff(base, new),
+        Some(base) => diff::diff_with(base, new, policy),
         None => Vec::new(),
     };
+    let changes = findings.clone();
     // Info findings (an added operation, a new optional property) are what a release is for; a gate
     // lists what could hurt a consumer and only counts the rest. APIM's export also differs from
     // the source in ways that are info by nature (lower-cased operationIds, media type lists).
@@ -147,6 +154,7 @@ pub fn breaking_step(
         detail,
         findings: sourced(FindingSource::BreakingChange, findings),
         refuse,
+        changes,
     }
 }
 
@@ -249,8 +257,15 @@ mod tests {
             &new,
             &[],
             BreakingChanges::Fail,
+            &Policy::default(),
         );
         assert!(r.findings.is_empty());
+        assert_eq!(
+            r.changes.len(),
+            1,
+            "the changelog keeps the added operation"
+        );
+        assert_eq!(r.changes[0].id, "endpoint-added");
         assert!(!r.refuse);
         assert!(
             r.detail.contains("1 compatible change(s) not listed"),
@@ -263,6 +278,7 @@ mod tests {
             &base,
             &[],
             BreakingChanges::Fail,
+            &Policy::default(),
         );
         assert!(r.refuse);
         assert_eq!(r.outcome, StepOutcome::Failed);
@@ -272,6 +288,7 @@ mod tests {
             &base,
             &[],
             BreakingChanges::Warn,
+            &Policy::default(),
         );
         assert!(!r.refuse);
         assert_eq!(r.outcome, StepOutcome::Warned);

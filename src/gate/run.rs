@@ -275,6 +275,7 @@ pub async fn run_service(
             spec_path: None,
             error: None,
             warnings: inputs.warnings.clone(),
+            changes: Vec::new(),
         },
         progress,
     };
@@ -592,6 +593,7 @@ async fn breaking_changes_step(
         })
         .await?;
     b.verdict.findings.extend(check.findings.iter().cloned());
+    b.verdict.changes = check.changes.clone();
     if check.refuse {
         b.refuse(format!(
             "{}. Keep the old operations (deprecate them first), publish this as a new API version \
@@ -614,6 +616,7 @@ async fn publish_step(
     current: Option<apim::CurrentApi>,
 ) -> Result<(), ()> {
     let progress = b.progress;
+    let changes = b.verdict.changes.clone();
     let request = PublishRequest {
         target,
         document: &prepared.document,
@@ -623,6 +626,7 @@ async fn publish_step(
         release_notes: inputs.release_notes.clone(),
         commit: apim::commit_from_env(env),
         current: Some(&current),
+        changes: &changes,
     };
     let outcome = b
         .step(StepName::Publish, async {
@@ -708,6 +712,7 @@ async fn breaking_changes(
             ),
             findings: Vec::new(),
             refuse: false,
+            changes: Vec::new(),
         };
         let detail = result.detail.clone();
         return Ended::Ok((result, current), StepOutcome::Passed, detail);
@@ -732,14 +737,15 @@ async fn breaking_changes(
     let revisions = async {
         match (&current, inputs.revision) {
             (Some(_), crate::inputs::RevisionMode::Staged) => {
-                apim::highest_revision(arm, target).await.ok()
+                apim::revisions_overview(arm, target).await.ok()
             }
             _ => None,
         }
     };
-    let (operations, exported, highest) = tokio::join!(operations, export, revisions);
-    if let Some(c) = current.as_mut() {
-        c.highest_revision = highest;
+    let (operations, exported, overview) = tokio::join!(operations, export, revisions);
+    if let (Some(c), Some((highest, updated))) = (current.as_mut(), overview) {
+        c.highest_revision = Some(highest);
+        c.current_updated = updated;
     }
     if let (Some(c), Some(operations)) = (current.as_mut(), operations) {
         c.operations = match operations {
@@ -801,12 +807,27 @@ async fn breaking_changes(
     } else {
         (Baseline::None, None)
     };
+    // A deprecation the live document carries is at most as old as the live revision's release
+    // (its updatedDateTime); a baseline-spec file has no such date.
+    let base_published = match (&baseline, &current) {
+        (Baseline::Live { .. }, Some(c)) => c
+            .current_updated
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date()),
+        _ => None,
+    };
+    let policy = crate::spec::diff::Policy {
+        base_published,
+        ..crate::spec::diff::Policy::now(inputs.deprecation_days)
+    };
     let result = checks::breaking_step(
         &baseline,
         base_doc.as_ref(),
         new,
         &live,
         inputs.breaking_changes,
+        &policy,
     );
     let (outcome, detail) = (result.outcome, result.detail.clone());
     Ended::Ok((result, current), outcome, detail)

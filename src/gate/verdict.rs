@@ -137,6 +137,10 @@ pub struct Verdict {
     pub error: Option<String>,
     /// Things the user should know that are not findings.
     pub warnings: Vec<String>,
+    /// Every change from the baseline to the new document, compatible ones included (the
+    /// changelog), as the diff found them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Finding>,
 }
 
 fn exit_code<S: serde::Serializer>(e: &Exit, s: S) -> Result<S::Ok, S::Error> {

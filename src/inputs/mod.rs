@@ -380,6 +380,7 @@ pub struct Inputs {
     pub pr_comment: bool,
     pub services: Option<String>,
     pub parallelism: u32,
+    pub deprecation_days: u32,
 
     /// How each input was resolved (not an input itself).
     #[serde(skip)]

@@ -501,6 +501,14 @@ pub static INPUTS: &[InputSpec] = &[
         Gate,
         "How many services are published at once.",
     ),
+    input(
+        "deprecation-days",
+        Integer { min: 0, max: 3650 },
+        Some("0"),
+        &[],
+        Gate,
+        "Least number of days between deprecating an operation, parameter or property and removing it: a deprecation needs a sunset date at least this far ahead (oasdiff's deprecation-days).",
+    ),
 ];
 
 /// The inputs that decide where credentials are sent (or which CA vouches for that host). On

@@ -1,7 +1,8 @@
 //! The Markdown summary of a verdict, one text for every place a person reads it: the GitHub job
 //! summary, the check run, the pull-request comment, the Azure DevOps build summary and
 //! `--summary FILE`. The first table groups the findings by rule, errors first; the steps come
-//! next; the full list last, folded, cut to the place's size limit with a note.
+//! next; the full list last, folded, cut to the place's size limit with a note; then, folded too,
+//! every change from the live API to the new document (the changelog, compatible ones included).
 
 use std::fmt::Write as _;
 
@@ -156,8 +157,13 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
         table.push_str("</details>\n\n");
     }
 
+    let reserve = 300;
+    let room = budget.saturating_sub(head.len() + table.len() + tail.len() + reserve);
+    let changes = changes_section(&verdict.changes, clean, room);
+
     let mut out = head;
     out.push_str(&table);
+    out.push_str(&changes);
     out.push_str(&tail);
     if out.len() > budget {
         // Only a huge error or warning text gets here; cut at a character boundary.
@@ -219,6 +225,52 @@ fn grouped_table(found: &Findings<'_>, clean: &Cleaner, room: usize) -> String {
     out
 }
 
+/// `<details><summary>All changes (N)</summary>`: every change the breaking-change check found,
+/// compatible ones included, with oasdiff's rule ids; rows beyond `room` bytes are counted.
+fn changes_section(changes: &[crate::spec::Finding], clean: &Cleaner, room: usize) -> String {
+    let mut out = String::new();
+    if changes.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "<details><summary>All changes ({})</summary>\n",
+        changes.len()
+    );
+    out.push_str("| Level | Rule | Operation | Change |\n|---|---|---|---|\n");
+    let mut shown = 0;
+    for f in changes {
+        let operation = f
+            .operation
+            .as_deref()
+            .map(|o| md_code(&clean.line(o)))
+            .unwrap_or_default();
+        let row = format!(
+            "| {} | {} | {operation} | {} |\n",
+            level_cell(f.level),
+            md_code(&clean.line(&f.id)),
+            md_text(&clean.line(&f.message)),
+        );
+        if out.len() + row.len() > room {
+            break;
+        }
+        out.push_str(&row);
+        shown += 1;
+    }
+    out.push('\n');
+    if shown < changes.len() {
+        let _ = writeln!(
+            out,
+            "_{} more change{} not shown: the summary is limited in size. \
+             `apim-gate diff --all` lists them all._\n",
+            changes.len() - shown,
+            if changes.len() - shown == 1 { "" } else { "s" }
+        );
+    }
+    out.push_str("</details>\n\n");
+    out
+}
+
 fn level_cell(level: Level) -> &'static str {
     match level {
         Level::Error => "🔴 error",
@@ -250,4 +302,39 @@ fn finding_row(f: &crate::gate::verdict::SourcedFinding, clean: &Cleaner) -> Str
         md_text(&clean.line(&f.finding.message)),
         md_code(&at),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Finding;
+
+    fn change(i: usize) -> Finding {
+        Finding {
+            id: "endpoint-added".into(),
+            level: Level::Info,
+            operation: Some(format!("GET /pets/{i}|x")),
+            path: String::new(),
+            message: "the operation was added.".into(),
+        }
+    }
+
+    #[test]
+    fn all_changes_are_folded_escaped_and_cut_to_the_room() {
+        let clean = Cleaner::default();
+        assert_eq!(changes_section(&[], &clean, 10_000), "");
+        let changes: Vec<Finding> = (0..50).map(change).collect();
+        let all = changes_section(&changes, &clean, 100_000);
+        assert!(all.starts_with("<details><summary>All changes (50)</summary>\n\n"));
+        assert!(all.ends_with("</details>\n\n"));
+        assert_eq!(all.matches("`endpoint-added`").count(), 50);
+        assert!(all.contains("GET /pets/7\\|x"), "{all}");
+        let cut = changes_section(&changes, &clean, 2_000);
+        let shown = cut.matches("`endpoint-added`").count();
+        assert!(shown > 0 && shown < 50, "{cut}");
+        assert!(
+            cut.contains(&format!("_{} more changes not shown", 50 - shown)),
+            "{cut}"
+        );
+    }
 }

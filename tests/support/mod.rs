@@ -169,7 +169,7 @@ impl World {
     }
 
     /// The sandbox's APIM state (`GET /_sandbox/apim`).
-    async fn apim_state(&self) -> Value {
+    pub async fn apim_state(&self) -> Value {
         reqwest::Client::builder()
             .add_root_certificate(
                 reqwest::Certificate::from_pem(self.sandbox.ca_pem.as_bytes()).unwrap(),

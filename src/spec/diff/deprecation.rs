@@ -16,7 +16,8 @@
 //!   every change.
 //! - The sunset date of an operation is its `x-sunset` (oasdiff's extension) or, without one, the
 //!   `Sunset` response header (RFC 8594) its responses document with a date as example, default or
-//!   single enum value; of several the latest counts.
+//!   single enum value; of several the latest counts. Such a header also marks the operation
+//!   deprecated: API Management's export keeps response headers but not `deprecated`.
 //! - A deprecated operation without a sunset date may go `deprecation-days` after the deprecation
 //!   was published; the live revision's release date stands for that (strict: the deprecation can
 //!   only be older). oasdiff has no such rule; it is reported as `api-removed-before-sunset`.
@@ -160,10 +161,24 @@ fn own_sunset(v: &Value) -> Sunset {
 /// An operation's sunset: its `x-sunset`, else the latest `Sunset` header date its responses
 /// document.
 fn operation_sunset(root: &Value, op: &Value) -> Sunset {
-    let own = own_sunset(op);
-    if own != Sunset::None {
-        return own;
+    match own_sunset(op) {
+        Sunset::None => header_sunset(root, op),
+        own => own,
     }
+}
+
+/// Whether an operation is deprecated: `deprecated: true`, or a `Sunset` header on its responses
+/// (RFC 8594: the resource is announced to go). API Management drops `deprecated` and `x-`
+/// extensions on import, so its export has neither (Azure/api-management-developer-portal#1216,
+/// #1620; "API Management doesn't support extension properties", #961), while response headers
+/// with their examples and defaults are part of its operation contract: against the live API the
+/// header is what still says it.
+fn operation_deprecated(root: &Value, op: &Value) -> bool {
+    flag(op.get("deprecated")) || header_sunset(root, op) != Sunset::None
+}
+
+/// The latest date of the `Sunset` headers an operation's responses document.
+fn header_sunset(root: &Value, op: &Value) -> Sunset {
     let mut found = Sunset::None;
     let Some(responses) = op.get("responses").and_then(Value::as_object) else {
         return found;
@@ -293,7 +308,7 @@ impl<'a> Differ<'a> {
         } else {
             ("api-removed-with-deprecation", "api-removed-before-sunset")
         };
-        match self.removal(flag(op.get("deprecated")), sunset) {
+        match self.removal(operation_deprecated(self.base.root, op), sunset) {
             Removal::NotDeprecated => return false,
             Removal::Deprecated => self.emit(with, Level::Info, ptr, format!("{what}.")),
             Removal::AfterSunset(d) => self.emit(
@@ -376,7 +391,10 @@ impl<'a> Differ<'a> {
             );
         }
         let days = self.days_for(ns);
-        let (bdep, ndep) = (flag(b.get("deprecated")), flag(n.get("deprecated")));
+        let (bdep, ndep) = (
+            operation_deprecated(self.base.root, b),
+            operation_deprecated(self.new.root, n),
+        );
         let dep_ptr = super::super::refs::join(ptr, "deprecated");
         let nsun = operation_sunset(self.new.root, n);
         if !bdep && ndep {
