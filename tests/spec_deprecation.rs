@@ -776,5 +776,28 @@ async fn the_gate_refuses_a_removal_before_sunset_and_lists_every_change() {
         .unwrap_or_else(|| panic!("release notes with a changelog: {notes:?}"));
     assert!(latest.encode_utf16().count() <= 256, "{latest}");
     assert!(latest.contains("endpoint-added GET /health"), "{latest}");
+
+    // The live revision's release date, which dates a deprecation without sunset: the revisions
+    // list gives the current revision's updatedDateTime, set by today's release.
+    let env = apim_gate::inputs::Env::from_pairs(world.sandbox.env());
+    let inputs = apim_gate::inputs::Inputs::load(&env, apim_gate::inputs::Need::Run).unwrap();
+    let signed = apim_gate::azure::sign_in(&inputs, &env).await.unwrap();
+    let target = apim_gate::apim::ApiTarget::from_inputs(
+        &inputs,
+        &world.sandbox.services[0],
+        &signed.subscription_id,
+    )
+    .unwrap();
+    let (highest, updated) = apim_gate::apim::revisions_overview(&signed.arm, &target)
+        .await
+        .unwrap();
+    assert_eq!(highest, 2);
+    let updated: jiff::Timestamp = updated.expect("updatedDateTime").parse().unwrap();
+    // Today's, or yesterday's when the run crossed midnight UTC.
+    let released = updated.to_zoned(jiff::tz::TimeZone::UTC).date();
+    assert!(
+        released == today() || released.tomorrow().unwrap() == today(),
+        "{released}"
+    );
     world.assert_no_secret_printed();
 }
