@@ -174,6 +174,14 @@ fn removing_operations_and_paths_before_and_after_their_sunset() {
         "only the operation whose sunset is ahead blocks:\n{}",
         summary(&f)
     );
+    // An unquoted YAML date as x-sunset (TestBreaking_DeprecationPathMixed_RFC3339Sunset).
+    let f = gives(
+        &value("deprecation/deprecated-path-mixed-rfc3339-sunset.yaml"),
+        &sunset_path,
+        &policy(0),
+        "api-path-removed-before-sunset",
+    );
+    assert_eq!(f.iter().filter(|f| f.level == Level::Error).count(), 1);
     not_breaking(
         &value("deprecation/deprecated-path-past.yaml"),
         &sunset_path,

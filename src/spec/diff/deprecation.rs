@@ -123,15 +123,12 @@ fn parse_sunset(v: &Value) -> Result<Date, String> {
     {
         return Ok(d);
     }
-    if let Ok(ts) = s.parse::<jiff::Timestamp>() {
-        // RFC 3339 carries an offset; the date as written counts, as Go's civil.DateOf does.
-        if let Ok(z) = s.parse::<jiff::Zoned>() {
-            return Ok(z.date());
-        }
-        if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
-            return Ok(dt.date());
-        }
-        return Ok(ts.to_zoned(jiff::tz::TimeZone::UTC).date());
+    // An RFC 3339 time starts with its date as written, which is the one that counts (Go's
+    // `civil.DateOf` keeps the time's own offset).
+    if s.parse::<jiff::Timestamp>().is_ok()
+        && let Some(Ok(d)) = s.get(..10).map(str::parse::<Date>)
+    {
+        return Ok(d);
     }
     Err(format!("sunset date doesn't conform with RFC3339: {s}"))
 }
@@ -738,6 +735,11 @@ mod tests {
         assert_eq!(d("2026-08-10").unwrap().to_string(), "2026-08-10");
         assert_eq!(
             d("2026-08-10T23:30:00+02:00").unwrap().to_string(),
+            "2026-08-10"
+        );
+        // The date as written, not the UTC one (2026-08-11T04:30Z).
+        assert_eq!(
+            d("2026-08-10T23:30:00-05:00").unwrap().to_string(),
             "2026-08-10"
         );
         assert!(d("invalid-date").unwrap_err().contains("RFC3339"));
