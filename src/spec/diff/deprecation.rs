@@ -168,8 +168,9 @@ fn operation_sunset(root: &Value, op: &Value) -> Sunset {
 /// (RFC 8594: the resource is announced to go). API Management drops `deprecated` and `x-`
 /// extensions on import, so its export has neither (Azure/api-management-developer-portal#1216,
 /// #1620; "API Management doesn't support extension properties", #961), while response headers
-/// with their examples and defaults are part of its operation contract: against the live API the
-/// header is what still says it.
+/// with their default, values and examples are part of its operation contract (2024-05-01
+/// definitions.json: `ResponseContract.headers`, `ParameterContract` `defaultValue`, `values`,
+/// `examples`): against the live API the header is what still says it.
 fn operation_deprecated(root: &Value, op: &Value) -> bool {
     flag(op.get("deprecated")) || header_sunset(root, op) != Sunset::None
 }
