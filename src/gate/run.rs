@@ -819,6 +819,7 @@ async fn breaking_changes(
     };
     let policy = crate::spec::diff::Policy {
         base_published,
+        base_shows_deprecation: !matches!(baseline, Baseline::Live { .. }),
         ..crate::spec::diff::Policy::now(inputs.deprecation_days)
     };
     let result = checks::breaking_step(

@@ -41,6 +41,12 @@ pub struct Policy {
     /// When the base document was published (the live revision's release), if known: a
     /// deprecation without sunset date is at most that old.
     pub base_published: Option<Date>,
+    /// Whether the base document can say what is deprecated. API Management's export cannot: it
+    /// drops `deprecated` and every `x-` extension ("Custom extensions are ignored on import and
+    /// aren't saved or preserved for export", Microsoft Learn, API import restrictions;
+    /// `deprecated`: Azure/api-management-developer-portal#1216, #1620). Against it, a deprecation
+    /// may be an old one, so a sunset date closer than `deprecation_days` is not held against it.
+    pub base_shows_deprecation: bool,
 }
 
 impl Policy {
@@ -50,6 +56,7 @@ impl Policy {
             today: today(),
             deprecation_days,
             base_published: None,
+            base_shows_deprecation: true,
         }
     }
 }
@@ -167,7 +174,8 @@ fn operation_sunset(root: &Value, op: &Value) -> Sunset {
 /// Whether an operation is deprecated: `deprecated: true`, or a `Sunset` header on its responses
 /// (RFC 8594: the resource is announced to go). API Management drops `deprecated` and `x-`
 /// extensions on import, so its export has neither (Azure/api-management-developer-portal#1216,
-/// #1620; "API Management doesn't support extension properties", #961), while response headers
+/// #1620; "Custom extensions are ignored on import and aren't saved or preserved for export",
+/// Microsoft Learn, API import restrictions and known issues), while response headers
 /// with their default, values and examples are part of its operation contract (2024-05-01
 /// definitions.json: `ResponseContract.headers`, `ParameterContract` `defaultValue`, `values`,
 /// `examples`): against the live API the header is what still says it.
@@ -458,6 +466,23 @@ impl<'a> Differ<'a> {
                      x-sunset as YYYY-MM-DD."
                 ),
             ),
+            Sunset::Date(d)
+                if days_until(self.policy.today, d) < i64::from(days)
+                    && !self.policy.base_shows_deprecation =>
+            {
+                self.emit(
+                    ids.with_sunset,
+                    Level::Info,
+                    ptr,
+                    format!(
+                        "{what} is deprecated, with sunset date {d}, fewer than the {days} days \
+                         deprecation-days asks for from today; not held against it: the baseline \
+                         is API Management's export, which drops `deprecated` and `x-sunset`, so \
+                         this may be an earlier deprecation. Give the previous document as \
+                         baseline-spec to check the notice it gives."
+                    ),
+                )
+            }
             Sunset::Date(d) if days_until(self.policy.today, d) < i64::from(days) => self.emit(
                 ids.too_small,
                 Level::Error,
