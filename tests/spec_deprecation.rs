@@ -205,6 +205,23 @@ fn removing_operations_and_paths_before_and_after_their_sunset() {
         &policy(0),
         "api-path-removed-without-deprecation",
     );
+    // Against API Management's export the message says how a deprecation can still be seen.
+    let export = Policy {
+        base_shows_deprecation: false,
+        ..policy(0)
+    };
+    let f = gives(
+        &value("deprecation/base.yaml"),
+        &sunset,
+        &export,
+        "api-removed-without-deprecation",
+    );
+    assert!(
+        f.iter()
+            .any(|f| f.message.contains("`Sunset` response header")),
+        "{}",
+        summary(&f)
+    );
 }
 
 #[test]

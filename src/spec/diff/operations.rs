@@ -152,12 +152,20 @@ impl<'a> Differ<'a> {
                 "the operation was removed without being deprecated first".to_string(),
             )
         };
+        // APIM's export keeps no `deprecated`: say how a deprecation can still be seen.
+        let export = if self.policy.base_shows_deprecation {
+            ""
+        } else {
+            " (the baseline is API Management's export, which keeps no `deprecated` or `x-sunset`: \
+             document a `Sunset` response header with the date, or give the previous document as \
+             baseline-spec)"
+        };
         self.emit(
             id,
             Level::Error,
             &b.ptr,
             format!(
-                "{what}; clients calling it will get 404. Keep it, or deprecate it in a release before removing it."
+                "{what}; clients calling it will get 404. Keep it, or deprecate it in a release before removing it{export}."
             ),
         );
     }
