@@ -654,7 +654,6 @@ impl<'a> Differ<'a> {
         // `$ref` in 3.0 cannot say a property is deprecated: compared only when both sides can.
         let b_target = resolve(self.base.root, b, "").map_or(b, |r| r.value);
         let n_target = resolve(self.new.root, n, "").map_or(n, |r| r.value);
-        let n_raw = n;
         let (Some(bdep), Some(ndep)) = (
             property_deprecated(self.base.root, b, b_target),
             property_deprecated(self.new.root, n, n_target),
@@ -685,7 +684,7 @@ impl<'a> Differ<'a> {
         };
         let what = format!("The {side} property `{child}`");
         if !bdep && ndep {
-            let sunset = match own_sunset(n_raw) {
+            let sunset = match own_sunset(n) {
                 Sunset::None => own_sunset(n_target),
                 s => s,
             };
