@@ -551,34 +551,34 @@ impl<'a> Differ<'a> {
         }
     }
 
-    /// A parameter the new document no longer has: `None` when it was not deprecated (the caller
-    /// reports `request-parameter-removed`).
+    /// A parameter the new document no longer has (`what`: `query parameter `id``); false when
+    /// it was not deprecated (the caller reports `request-parameter-removed`).
     pub(super) fn report_removed_deprecated_parameter(
         &mut self,
         raw: &Value,
         ptr: &str,
-        describe: &str,
-    ) -> Option<()> {
+        what: &str,
+    ) -> bool {
         match self.removal(flag(raw.get("deprecated")), own_sunset(raw)) {
-            Removal::NotDeprecated => return None,
+            Removal::NotDeprecated => return false,
             Removal::Deprecated => self.emit(
                 "request-parameter-removed-with-deprecation",
                 Level::Info,
                 ptr,
-                format!("the deprecated {describe} was removed."),
+                format!("the deprecated {what} was removed."),
             ),
             Removal::AfterSunset(d) => self.emit(
                 "request-parameter-removed-with-deprecation",
                 Level::Info,
                 ptr,
-                format!("the deprecated {describe} was removed; its sunset date {d} has passed."),
+                format!("the deprecated {what} was removed; its sunset date {d} has passed."),
             ),
             Removal::BeforeSunset(d, which) => self.emit(
                 "request-parameter-removed-before-sunset",
                 Level::Error,
                 ptr,
                 format!(
-                    "the deprecated {describe} was removed before {which}, {d}; clients still \
+                    "the deprecated {what} was removed before {which}, {d}; clients still \
                      sending it may be rejected. Keep it until {d}."
                 ),
             ),
@@ -587,12 +587,12 @@ impl<'a> Differ<'a> {
                 Level::Error,
                 ptr,
                 format!(
-                    "the deprecated {describe} was removed, but its sunset date cannot be read \
+                    "the deprecated {what} was removed, but its sunset date cannot be read \
                      ({e}). Write x-sunset as YYYY-MM-DD."
                 ),
             ),
         }
-        Some(())
+        true
     }
 
     /// A parameter in both documents: deprecated, reactivated, its sunset moved or deleted.

@@ -80,10 +80,8 @@ impl<'a> Differ<'a> {
     }
 
     fn report_removed_parameter(&mut self, q: &Param<'a>) {
-        if self
-            .report_removed_deprecated_parameter(q.raw, &q.ptr, &q.describe()["the ".len()..])
-            .is_some()
-        {
+        let what = format!("{} parameter `{}`", q.location, q.name);
+        if self.report_removed_deprecated_parameter(q.raw, &q.ptr, &what) {
             return;
         }
         self.emit(
