@@ -311,6 +311,10 @@ fn deprecating_an_operation() {
         &policy(0),
         "api-invalid-stability-level",
     );
+    // Unchanged, an invalid level is not a change (a document never breaks itself).
+    let invalid = value("deprecation/invalid-stability.yaml");
+    let f = run(&invalid, &invalid, &policy(30));
+    assert!(f.is_empty(), "{}", summary(&f));
 }
 
 #[test]
@@ -839,4 +843,19 @@ async fn the_gate_refuses_a_removal_before_sunset_and_lists_every_change() {
         "{released}"
     );
     world.assert_no_secret_printed();
+}
+
+#[test]
+fn every_oasdiff_deprecation_document_against_itself_is_silent() {
+    let mut n = 0;
+    for dir in ["deprecation", "param-deprecation"] {
+        for entry in std::fs::read_dir(data(dir)).unwrap() {
+            let name = format!("{dir}/{}", entry.unwrap().file_name().to_string_lossy());
+            let v = value(&name);
+            let f = run(&v, &v, &policy(30));
+            assert!(f.is_empty(), "{name}:\n{}", summary(&f));
+            n += 1;
+        }
+    }
+    assert!(n > 60, "{n} documents");
 }

@@ -362,11 +362,12 @@ impl<'a> Differ<'a> {
     pub(super) fn compare_operation_lifecycle(&mut self, b: &Value, n: &Value, ptr: &str) -> u32 {
         let bs = stability(b);
         let ns = stability(n);
-        if let Err(e) = &bs {
-            self.invalid_stability(ptr, e);
-        }
-        if let Err(e) = &ns {
-            self.invalid_stability(ptr, e);
+        // oasdiff looks at the stability of modified operations only: a document compared with
+        // itself stays silent.
+        if b != n {
+            for e in [&bs, &ns].into_iter().filter_map(|s| s.as_ref().err()) {
+                self.invalid_stability(ptr, e);
+            }
         }
         let (Ok(bs), Ok(ns)) = (bs, ns) else {
             return self.policy.deprecation_days;
