@@ -36,6 +36,7 @@ mod rollback;
 mod stage;
 mod target;
 mod verify;
+pub mod version_set;
 
 pub use error::{ApimError, Cleanup, human_size};
 pub use events::{Event, Observer, Quiet};
@@ -45,6 +46,7 @@ pub use read::{
 };
 pub use request::{PublishKind, PublishOutcome, PublishRequest, commit_from_env};
 pub use target::ApiTarget;
+pub use version_set::{VersionBinding, VersioningScheme};
 
 use crate::azure::ArmClient;
 use crate::inputs::RevisionMode;

@@ -11,6 +11,7 @@ mod error;
 mod exec_plugin;
 mod fetch;
 mod nodes;
+pub mod swagger_ui;
 
 use std::time::Duration;
 
