@@ -278,40 +278,6 @@ pub mod swagger_ui {
         out
     }
 
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn the_config_object_is_escaped_as_system_text_json_does() {
-            assert_eq!(
-                stj_escape(r#"{"name":"it's <b> & \"c\"","n":1}"#),
-                r#"{"name":"it\u0027s \u003Cb\u003E \u0026 \u0022c\u0022","n":1}"#
-            );
-            let one: serde_json::Value = serde_json::from_str(&config_object(
-                "svc-1",
-                &["/swagger/v1/swagger.json".into()],
-            ))
-            .unwrap();
-            assert_eq!(
-                one["urls"],
-                json!([{"url": "v1/swagger.json", "name": "svc-1 v1"}])
-            );
-            let two: serde_json::Value = serde_json::from_str(&config_object(
-                "svc-1",
-                &[
-                    "/swagger/v1/swagger.json".into(),
-                    "/swagger/v2/swagger.json".into(),
-                ],
-            ))
-            .unwrap();
-            assert_eq!(
-                two["urls"][1],
-                json!({"url": "/swagger/v2/swagger.json", "name": "V2"})
-            );
-        }
-    }
-
     /// `index.html` of Swashbuckle.AspNetCore.SwaggerUI v6.9.0 with its arguments replaced
     /// (document title "Swagger UI", the bundle's own paths, no head content).
     const INDEX_HTML: &str = r##"<!-- HTML for static distribution bundle build -->
@@ -384,4 +350,38 @@ pub mod swagger_ui {
     window.ui = ui
 }
 "##;
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_config_object_is_escaped_as_system_text_json_does() {
+            assert_eq!(
+                stj_escape(r#"{"name":"it's <b> & \"c\"","n":1}"#),
+                r#"{"name":"it\u0027s \u003Cb\u003E \u0026 \u0022c\u0022","n":1}"#
+            );
+            let one: serde_json::Value = serde_json::from_str(&config_object(
+                "svc-1",
+                &["/swagger/v1/swagger.json".into()],
+            ))
+            .unwrap();
+            assert_eq!(
+                one["urls"],
+                json!([{"url": "v1/swagger.json", "name": "svc-1 v1"}])
+            );
+            let two: serde_json::Value = serde_json::from_str(&config_object(
+                "svc-1",
+                &[
+                    "/swagger/v1/swagger.json".into(),
+                    "/swagger/v2/swagger.json".into(),
+                ],
+            ))
+            .unwrap();
+            assert_eq!(
+                two["urls"][1],
+                json!({"url": "/swagger/v2/swagger.json", "name": "V2"})
+            );
+        }
+    }
 }
