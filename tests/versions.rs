@@ -295,6 +295,30 @@ async fn query_and_header_schemes_name_their_parameter() {
         "v1"
     );
 
+    // A later run with another scheme brings the existing set in line, and says so; the
+    // versions' documents are unchanged, so nothing else is written.
+    let revisions = world.revision_count("orders-h-v1").await;
+    let run = world
+        .gate(&[
+            ("APIM_GATE_API_VERSIONS", BOTH),
+            ("APIM_GATE_API_ID", "orders-h"),
+            ("APIM_GATE_API_PATH", "orders-h"),
+            ("APIM_GATE_VERSIONING_SCHEME", "query"),
+            ("APIM_GATE_VERSION_QUERY_NAME", "v"),
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let set = version_set(&world, "orders-h").await.unwrap();
+    assert_eq!(set["versioningScheme"], "Query");
+    assert_eq!(set["versionQueryName"], "v");
+    assert!(
+        run.stdout
+            .contains("updated version set 'orders-h' (Query versioning)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(world.revision_count("orders-h-v1").await, revisions);
+
     // Bad values stop the run before anything, naming the input.
     for (name, value, input) in [
         (

@@ -32,7 +32,13 @@ pub(super) async fn create(
         return Ok(outcome);
     }
     if let Some(binding) = &target.version {
-        ctx.ensure_version_set(binding, &want.display_name).await?;
+        ctx.ensure_version_set(
+            binding,
+            target.display_name.as_deref(),
+            &want.display_name,
+            true,
+        )
+        .await?;
     }
     ctx.create_by_import(import, &want, &outcome.service_url)
         .await?;

@@ -91,29 +91,38 @@ pub fn set_resource_id(target: &ApiTarget, set_id: &str) -> String {
 }
 
 impl Ctx<'_> {
-    /// Makes the version set hold `display_name` and the scheme: read, and written only when
-    /// missing or different (several versions of one run may get here together; each writes the
-    /// same values).
+    /// Makes the version set hold the scheme, and a display name: `explicit` (the
+    /// `api-display-name` input) when given, else the set's own, else `fallback` (the creating
+    /// version's display name). Written only when missing or different; `create: false` leaves
+    /// a missing set alone. Gives back what it did, for the log.
     pub(super) async fn ensure_version_set(
         &self,
         binding: &VersionBinding,
-        display_name: &str,
-    ) -> Result<(), ApimError> {
+        explicit: Option<&str>,
+        fallback: &str,
+        create: bool,
+    ) -> Result<Option<String>, ApimError> {
         let url = set_url(self.target, &binding.set_id);
-        let wanted = binding.properties(display_name);
+        let failed = |step: &str, error| ApimError::Step {
+            api: self.target.api_id.clone(),
+            step: format!("{step} version set '{}'", binding.set_id),
+            error: Box::new(error),
+            hint: String::new(),
+            cleanup: Cleanup::Nothing,
+        };
         let current = match self.send(ArmRequest::get(url.clone())).await {
             Ok(r) => Some(r.json()),
             Err(e) if e.status() == Some(404) => None,
-            Err(error) => {
-                return Err(ApimError::Step {
-                    api: self.target.api_id.clone(),
-                    step: format!("Reading version set '{}'", binding.set_id),
-                    error: Box::new(error),
-                    hint: String::new(),
-                    cleanup: Cleanup::Nothing,
-                });
-            }
+            Err(error) => return Err(failed("Reading", error)),
         };
+        if current.is_none() && !create {
+            return Ok(None);
+        }
+        let own = current
+            .as_ref()
+            .and_then(|c| c.pointer("/properties/displayName"))
+            .and_then(Value::as_str);
+        let wanted = binding.properties(explicit.or(own).unwrap_or(fallback));
         let same = current.as_ref().is_some_and(|c| {
             wanted
                 .as_object()
@@ -122,29 +131,41 @@ impl Ctx<'_> {
                 .all(|(k, v)| c.pointer(&format!("/properties/{k}")) == Some(v))
         });
         if same {
-            return Ok(());
+            return Ok(None);
         }
         let what = format!(
             "{} version set '{}' ({} versioning)",
             if current.is_some() {
-                "update"
+                "updated"
             } else {
-                "create"
+                "created"
             },
             binding.set_id,
             binding.scheme.arm_name()
         );
         self.write_and_wait(ArmRequest::put(url, json!({ "properties": wanted })), &what)
             .await
-            .map(|_| ())
-            .map_err(|error| ApimError::Step {
-                api: self.target.api_id.clone(),
-                step: format!("Writing version set '{}'", binding.set_id),
-                error: Box::new(error),
-                hint: String::new(),
-                cleanup: Cleanup::Nothing,
-            })
+            .map_err(|error| failed("Writing", error))?;
+        Ok(Some(what))
     }
+}
+
+/// Brings an existing version set in line with the versioning inputs (scheme, parameter name,
+/// `api-display-name`) before the versions run; a missing set is left to the first version
+/// created. Gives back what it changed.
+pub async fn sync_version_set(
+    arm: &ArmClient,
+    target: &ApiTarget,
+    binding: &VersionBinding,
+) -> Result<Option<String>, ApimError> {
+    Ctx::reading(arm, target)
+        .ensure_version_set(
+            binding,
+            target.display_name.as_deref(),
+            &binding.set_id,
+            false,
+        )
+        .await
 }
 
 /// A version APIM has in a set: the API's id and its `apiVersion`.

@@ -339,6 +339,17 @@ pub async fn run_all(
         }
         groups.push(group);
     }
+    let mut notes: Vec<Vec<String>> = Vec::new();
+    for group in &groups {
+        let first = group.slots.first().and_then(|slot| match slots.get(*slot) {
+            Some(Slot::Run(i)) => runs.get(*i).map(|(inputs, _)| inputs),
+            _ => None,
+        });
+        notes.push(match first {
+            Some(inputs) => sync(&session, inputs).await,
+            None => Vec::new(),
+        });
+    }
     let mut ran: Vec<Option<Verdict>> = run_many(session.clone(), env, runs, parallelism)
         .await
         .into_iter()
@@ -351,13 +362,40 @@ pub async fn run_all(
             Slot::Done(v) => Some(*v),
         })
         .collect();
-    for group in &groups {
-        let warnings = unpublished(&session, &group.inputs, &group.names).await;
+    for (group, notes) in groups.iter().zip(notes) {
+        let mut warnings = notes;
+        warnings.extend(unpublished(&session, &group.inputs, &group.names).await);
         if let Some(first) = group.slots.first().and_then(|i| verdicts.get_mut(*i)) {
             first.warnings.extend(warnings);
         }
     }
     verdicts
+}
+
+/// An existing version set made to carry the versioning inputs before the versions run
+/// (a dry run writes nothing; a missing set is created with the first version).
+async fn sync(session: &Session, version: &Inputs) -> Vec<String> {
+    let Some(binding) = version.api_version.as_ref().filter(|_| !version.dry_run) else {
+        return Vec::new();
+    };
+    let Ok(signed) = session.arm().await else {
+        // Each version's run reports the sign-in failure.
+        return Vec::new();
+    };
+    let service = version.service.clone().unwrap_or_default();
+    let Ok(target) = ApiTarget::from_inputs(version, &service, &signed.subscription_id) else {
+        return Vec::new();
+    };
+    match apim::version_set::sync_version_set(&signed.arm, &target, binding).await {
+        Ok(Some(done)) => vec![format!(
+            "{done}: the versioning inputs changed how callers choose a version"
+        )],
+        Ok(None) => Vec::new(),
+        Err(e) => vec![format!(
+            "version set '{}' could not be brought in line with the versioning inputs: {e}",
+            binding.set_id
+        )],
+    }
 }
 
 /// The versions the pod's Swagger UI lists, named after their documents.

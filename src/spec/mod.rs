@@ -398,6 +398,22 @@ mod tests {
     }
 
     #[test]
+    fn refuses_openapi_32_with_the_setting_to_change() {
+        let e = Document::parse(
+            b"{\"openapi\":\"3.2.0\",\"info\":{\"title\":\"t\",\"version\":\"1\"},\"paths\":{}}",
+        )
+        .unwrap_err();
+        assert!(matches!(e, SpecError::OpenApi32 { .. }), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("options.OpenApiVersion = OpenApiSpecVersion.OpenApi3_1")
+                && text.contains("AddOpenApi"),
+            "{text}"
+        );
+        assert!(Document::parse(b"{\"openapi\":\"3.1.1\",\"info\":{\"title\":\"t\",\"version\":\"1\"},\"paths\":{}}").is_ok());
+    }
+
+    #[test]
     fn refuses_what_is_not_openapi() {
         assert!(matches!(
             Document::parse(b"{}"),

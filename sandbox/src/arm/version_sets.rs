@@ -152,6 +152,8 @@ pub fn set_name<'a>(service_id: &str, full: &'a str) -> Option<&'a str> {
 /// unless it's a part of the same version set" (two spaces before "unless", as quoted in
 /// Azure/azure-powershell#11027 and Azure/apiops#697, #712; the older wording without ids in
 /// Azure/azure-powershell#8957). Paths are compared without regard to case, the stricter reading.
+/// A second API with a set's `apiVersion` is refused with "API with specified version 'v1'
+/// already exists" (`ValidationError`, Azure/azure-cli#28908); versions are compared ignoring case.
 pub fn check_api(
     apim: &Apim,
     service_id: &str,
@@ -237,9 +239,7 @@ pub fn check_api(
         if other_version.eq_ignore_ascii_case(version) {
             return Err(validation(
                 "apiVersion",
-                &format!(
-                    "Version '{version}' already exists in version set '{set_key}' (API '{other}'); each API of a set has its own apiVersion."
-                ),
+                &format!("API with specified version '{version}' already exists"),
             ));
         }
     }

@@ -435,7 +435,7 @@ def test_version_sets_and_their_apis(sandbox, client):
             rg, svc, f"{set_id}-again",
             ApiCreateOrUpdateParameter(display_name="Orders", path=set_id, api_version="v2", api_version_set_id=full),
         ).result()
-    assert "already exists in version set" in str(twice.value)
+    assert "API with specified version 'v2' already exists" in str(twice.value)
     with pytest.raises(HttpResponseError) as elsewhere:
         client.api.begin_create_or_update(
             rg, svc, f"{set_id}-v3",
