@@ -197,6 +197,29 @@ async fn v1_and_v2_become_a_segment_version_set_and_a_breaking_v2_is_refused_alo
         world.apim("svc-1-v2").await.unwrap(),
     );
     assert_eq!(after, before);
+
+    // A compatible v2 goes through a staged revision of svc-1-v2 alone, still in the set.
+    deploy_at(
+        &world,
+        "svc-1",
+        V2,
+        &support::with_new_operation(v2.clone(), "/Orders"),
+    )
+    .await;
+    let run = world.gate(&[("APIM_GATE_API_VERSIONS", BOTH)]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let (revision, operations, ..) = world.apim("svc-1-v2").await.unwrap();
+    assert_eq!(revision, 2);
+    assert!(
+        operations.contains(&"GET /Orders".to_string()),
+        "{operations:?}"
+    );
+    assert_eq!(world.apim("svc-1-v1").await.unwrap(), before.0);
+    let p = api_props(&world, "svc-1-v2").await.unwrap();
+    assert_eq!(
+        (p["apiVersion"].as_str(), p["path"].as_str()),
+        (Some("v2"), Some("svc-1"))
+    );
     world.assert_no_secret_printed();
 }
 

@@ -241,6 +241,12 @@ pub fn version_inputs(base: &Inputs, versioning: &Versioning, version: &VersionS
         .findings_file
         .as_ref()
         .map(|p| per_version(p, "findings"));
+    if base.swagger_path.is_some() {
+        i.warnings.push(
+            "swagger-path is ignored with api-versions: each version's document is at the PATH api-versions gives"
+                .into(),
+        );
+    }
     if base.baseline_spec.is_some() {
         i.baseline_spec = None;
         i.warnings.push(
