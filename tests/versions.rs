@@ -228,6 +228,19 @@ async fn auto_finds_both_documents_in_the_swagger_ui_page() {
     let v1 = base_doc("Orders");
     let v2 = multiple_versions_v2();
     let world = World::start(two_versions(&v1, &v2)).await;
+    // A dry run finds them too, and writes nothing: no version set, no API.
+    let mark = world.sandbox.requests().len();
+    let run = world
+        .gate(&[
+            ("APIM_GATE_API_VERSIONS", "auto"),
+            ("APIM_GATE_DRY_RUN", "true"),
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(run.stdout.contains("svc-1-v2"), "{}", run.stdout);
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+    assert!(version_set(&world, "svc-1").await.is_none());
+
     let run = world.gate(&[("APIM_GATE_API_VERSIONS", "auto")]).await;
     assert_eq!(run.code, 0, "{}", run.both());
     assert_eq!(world.apim("svc-1-v1").await.unwrap().1, operations_of(&v1));
@@ -248,6 +261,19 @@ async fn auto_finds_both_documents_in_the_swagger_ui_page() {
         pod_paths.iter().any(|p| p == "/swagger/index.js"),
         "{pod_paths:?}"
     );
+
+    // The control endpoint swaps only a document the service serves.
+    let r = client(&world)
+        .put(format!(
+            "{}/_sandbox/services/svc-1/spec?path=/swagger/v9/swagger.json",
+            world.sandbox.urls.arm
+        ))
+        .bearer_auth(&world.sandbox.arm_token)
+        .body(bytes(&v2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }
 
 #[tokio::test(flavor = "multi_thread")]
