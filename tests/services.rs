@@ -80,6 +80,7 @@ fn a_yaml_manifest_carries_per_service_overrides() {
             products: Some(vec!["starter".into(), "unlimited".into()]),
             swagger_path: Some("/openapi.json".into()),
             breaking_changes: Some(BreakingChanges::Warn),
+            versioning: Default::default(),
         }
     );
     assert_eq!(s[1].label(), "other/cart");

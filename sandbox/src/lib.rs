@@ -115,6 +115,20 @@ pub struct Config {
     pub resource_group: String,
     /// RBAC, version and load balancer timing, applied to either topology.
     pub kube: cluster::KubeSettings,
+    /// More documents a service's pods serve beside its own (`--spec FILE@PATH`): the versions
+    /// of an API, each at its own path, all listed by the pods' Swagger UI ([`pods`]).
+    pub more_specs: Vec<MoreSpec>,
+}
+
+/// A document and the path a pod serves it at.
+pub type PathDocument = (String, Vec<u8>);
+
+/// One more document served by `service`'s pods at `path` (`/swagger/v2/swagger.json`).
+#[derive(Clone, Debug)]
+pub struct MoreSpec {
+    pub service: String,
+    pub path: String,
+    pub document: Vec<u8>,
 }
 
 impl Default for Config {
@@ -129,6 +143,7 @@ impl Default for Config {
             cluster: None,
             resource_group: "rg-sandbox".to_string(),
             kube: cluster::KubeSettings::default(),
+            more_specs: Vec::new(),
         }
     }
 }
@@ -192,6 +207,12 @@ pub struct Shared {
     /// The document each service's pods serve, by service name; replaced by
     /// `PUT /_sandbox/services/{service}/spec`.
     pub documents: RwLock<BTreeMap<String, Vec<u8>>>,
+    /// The further documents of each service, by service name, as (path, document) in the order
+    /// given; replaced by `PUT /_sandbox/services/{service}/spec?path=PATH`.
+    pub more_documents: RwLock<BTreeMap<String, Vec<PathDocument>>>,
+    /// Where each service's pods serve its own document (the first selected pod's
+    /// `document_path`).
+    pub primary_paths: BTreeMap<String, String>,
     pub retry_after: u64,
     pub lro_polls: u32,
     /// See [`Config::latency`].
@@ -211,6 +232,34 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .get(service)
             .cloned()
+    }
+
+    /// The further documents `service`'s pods serve, as (path, document).
+    pub fn more_documents(&self, service: &str) -> Vec<PathDocument> {
+        self.more_documents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(service)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Replaces the further document of `service` at `path`; false when it has none there.
+    pub fn set_more_document(&self, service: &str, path: &str, document: Vec<u8>) -> bool {
+        let mut docs = self
+            .more_documents
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        match docs
+            .get_mut(service)
+            .and_then(|list| list.iter_mut().find(|(p, _)| p == path))
+        {
+            Some((_, slot)) => {
+                *slot = document;
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn set_document(&self, service: &str, document: Vec<u8>) -> bool {
@@ -244,15 +293,52 @@ pub struct Sandbox {
 
 /// Reads the document files named on the command line.
 pub fn read_specs(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, Error> {
-    paths
-        .iter()
-        .map(|p| {
-            std::fs::read(p).map_err(|source| Error::ReadSpec {
-                path: p.clone(),
-                source,
-            })
-        })
-        .collect()
+    paths.iter().map(|p| read_spec(p)).collect()
+}
+
+fn read_spec(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|source| Error::ReadSpec {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads `--spec` arguments: `FILE` starts a new service (`svc-1`, `svc-2`, ... in the default
+/// topology) serving FILE at its document path; `FILE@PATH` adds FILE at PATH to the service
+/// before it, as an app with several Swashbuckle documents (`/swagger/v2/swagger.json`) serves them.
+pub fn read_spec_args(args: &[PathBuf]) -> Result<(Vec<Vec<u8>>, Vec<MoreSpec>), Error> {
+    let mut specs = Vec::new();
+    let mut more: Vec<MoreSpec> = Vec::new();
+    for arg in args {
+        let text = arg.to_string_lossy();
+        let split = text
+            .rfind("@/")
+            .map(|at| (text[..at].to_string(), text[at + 1..].to_string()));
+        match split {
+            Some((file, path)) => {
+                if specs.is_empty() {
+                    return Err(Error::Config(format!(
+                        "--spec {text}: FILE@PATH adds a document to the service given before it; give a plain --spec FILE first"
+                    )));
+                }
+                let service = format!("svc-{}", specs.len());
+                if path == cluster::SWAGGER_PATH
+                    || more.iter().any(|m| m.service == service && m.path == path)
+                {
+                    return Err(Error::Config(format!(
+                        "--spec {text}: {service} already serves a document at {path}"
+                    )));
+                }
+                more.push(MoreSpec {
+                    service,
+                    document: read_spec(Path::new(&file))?,
+                    path,
+                });
+            }
+            None => specs.push(read_spec(arg)?),
+        }
+    }
+    Ok((specs, more))
 }
 
 /// The default document: Swashbuckle's Swagger 2.0 snapshot from the shared fixtures, when present.
@@ -290,6 +376,45 @@ impl Sandbox {
         for (service, doc) in topology.documents(&specs) {
             documents.insert(service, doc);
         }
+        let primary_paths: BTreeMap<String, String> = topology
+            .services
+            .iter()
+            .filter(|s| documents.contains_key(&s.name))
+            .map(|s| {
+                let path = topology
+                    .pods
+                    .iter()
+                    .find(|p| p.namespace == s.namespace && s.selects(&p.labels))
+                    .map(|p| p.document_path.clone())
+                    .unwrap_or_else(|| cluster::SWAGGER_PATH.to_string());
+                (s.name.clone(), path)
+            })
+            .collect();
+        let mut more_documents: BTreeMap<String, Vec<PathDocument>> = BTreeMap::new();
+        for m in &config.more_specs {
+            if !documents.contains_key(&m.service) {
+                return Err(Error::Config(format!(
+                    "a further document at {} is for service '{}', which serves no document of its own",
+                    m.path, m.service
+                )));
+            }
+            if primary_paths.get(&m.service) == Some(&m.path) {
+                return Err(Error::Config(format!(
+                    "service '{}' already serves its own document at {}",
+                    m.service, m.path
+                )));
+            }
+            if !m.path.starts_with('/') {
+                return Err(Error::Config(format!(
+                    "the further document of '{}' at '{}': a path starts with '/'",
+                    m.service, m.path
+                )));
+            }
+            more_documents
+                .entry(m.service.clone())
+                .or_default()
+                .push((m.path.clone(), m.document.clone()));
+        }
         let identity = Identity::generate(&config.resource_group);
         let shared = Arc::new(Shared {
             identity,
@@ -297,6 +422,8 @@ impl Sandbox {
             log: RequestLog::default(),
             tokens: tokens::TokenStore::default(),
             documents: RwLock::new(documents),
+            more_documents: RwLock::new(more_documents),
+            primary_paths,
             retry_after: config.retry_after,
             lro_polls: config.lro_polls.max(1),
             latency: config.latency,

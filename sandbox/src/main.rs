@@ -24,8 +24,10 @@ enum Command {
         /// Write the inputs apim-gate needs (dotenv format) to FILE.
         #[arg(long, value_name = "FILE")]
         env_out: PathBuf,
-        /// A document for one more service (svc-1, svc-2, ...); default: Swashbuckle's basic sample.
-        #[arg(long, value_name = "FILE")]
+        /// A document for one more service (svc-1, svc-2, ...), served at /swagger/v1/swagger.json;
+        /// FILE@PATH adds FILE at PATH to the service before it (API versions:
+        /// `--spec v1.json --spec v2.json@/swagger/v2/swagger.json`). Default: Swashbuckle's basic sample.
+        #[arg(long, value_name = "FILE[@PATH]")]
         spec: Vec<PathBuf>,
         /// The type of each service.
         #[arg(long, default_value = "NodePort", value_parser = ["NodePort", "ClusterIP", "LoadBalancer"])]
@@ -104,8 +106,10 @@ async fn run(cli: Cli) -> Result<(), apim_sandbox::Error> {
         kube_version,
         lb_ip_after,
     } = cli.command;
+    let (specs, more_specs) = apim_sandbox::read_spec_args(&spec)?;
     let config = Config {
-        specs: apim_sandbox::read_specs(&spec)?,
+        specs,
+        more_specs,
         service_type: service_type.parse::<ServiceType>()?,
         retry_after,
         lro_polls,

@@ -1,6 +1,7 @@
 //! Creating an API that does not exist yet: one PUT that imports the document with the API's
 //! path, display name, protocols and serviceUrl (revision 1, current at once), then verify and
-//! products. A failure deletes the API this run created.
+//! products. A failure deletes the API this run created. A version of a version set
+//! (`api-versions`) is created in its set, which is written first ([`super::version_set`]).
 
 use serde_json::json;
 
@@ -29,6 +30,15 @@ pub(super) async fn create(
             &outcome.service_url,
         ));
         return Ok(outcome);
+    }
+    if let Some(binding) = &target.version {
+        ctx.ensure_version_set(
+            binding,
+            target.display_name.as_deref(),
+            &want.display_name,
+            true,
+        )
+        .await?;
     }
     ctx.create_by_import(import, &want, &outcome.service_url)
         .await?;
@@ -63,6 +73,11 @@ impl Ctx<'_> {
             "apiRevisionDescription": import.marker,
         });
         want.write_into(&mut props);
+        if let Some(binding) = &target.version {
+            props["apiVersion"] = json!(binding.version);
+            props["apiVersionSetId"] =
+                json!(super::version_set::set_resource_id(target, &binding.set_id));
+        }
         let body = json!({ "properties": props });
         let what = format!(
             "create API '{}' by importing {}",

@@ -9,7 +9,8 @@
 //!    nothing;
 //! 3. `create` a new API by importing the document, or `stage` a revision from the current one
 //!    (`revision: staged`), or import `in_place` (`revision: in-place`); the API and a revision
-//!    are re-checked right before they are created, so another run's work is a conflict;
+//!    are re-checked right before they are created, so another run's work is a conflict; a
+//!    version of a version set is created in its set, written first (`version_set`);
 //! 4. `import` the document (with `protocols` always) and follow its long-running operation;
 //! 5. `verify` the operations, serviceUrl, protocols and subscriptionRequired;
 //! 6. `release` the staged revision as current, set on it what a non-current revision may not
@@ -36,6 +37,7 @@ mod rollback;
 mod stage;
 mod target;
 mod verify;
+pub mod version_set;
 
 pub use error::{ApimError, Cleanup, human_size};
 pub use events::{Event, Observer, Quiet};
@@ -46,6 +48,7 @@ pub use read::{
 };
 pub use request::{PublishKind, PublishOutcome, PublishRequest, commit_from_env};
 pub use target::ApiTarget;
+pub use version_set::{VersionBinding, VersioningScheme};
 
 use crate::azure::ArmClient;
 use crate::inputs::RevisionMode;

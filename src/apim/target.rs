@@ -19,6 +19,8 @@ pub struct ApiTarget {
     pub subscription_required: bool,
     /// Product ids the API is added to.
     pub products: Vec<String>,
+    /// The version of a version set this API is (`api-versions`); `None`: a plain API.
+    pub version: Option<super::VersionBinding>,
 }
 
 impl ApiTarget {
@@ -52,6 +54,7 @@ impl ApiTarget {
             },
             subscription_required: inputs.subscription_required,
             products: inputs.products.clone(),
+            version: inputs.api_version.clone(),
         };
         target.check()?;
         Ok(target)
@@ -176,6 +179,7 @@ mod tests {
             protocols: vec!["https".into()],
             subscription_required: true,
             products: vec![],
+            version: None,
         };
         assert!(t.check().is_ok());
         assert!(t.api_url(Some(2)).ends_with("/apis/pets;rev=2"));

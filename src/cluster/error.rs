@@ -208,6 +208,15 @@ pub enum ClusterError {
         content_type: String,
         snippet: String,
     },
+    /// An OpenAPI document the service must serve in another version (OpenAPI 3.2): a setting
+    /// of the app, so a bad input (exit 2), not a cluster problem.
+    #[error("pod {namespace}/{pod} served {path}: {detail}")]
+    UnsupportedVersion {
+        namespace: String,
+        pod: String,
+        path: String,
+        detail: String,
+    },
     #[error("pod {namespace}/{pod} served {path}, but it is not an OpenAPI document: {detail}")]
     NotOpenApi {
         namespace: String,
@@ -241,7 +250,8 @@ impl ClusterError {
             | ClusterError::AmbiguousPort { .. }
             | ClusterError::BadAgentIp(_)
             | ClusterError::NotLoadBalancer { .. }
-            | ClusterError::Proxy(_) => Exit::Input,
+            | ClusterError::Proxy(_)
+            | ClusterError::UnsupportedVersion { .. } => Exit::Input,
             _ => Exit::Kubernetes,
         }
     }

@@ -31,7 +31,7 @@ pub struct Fetched {
     pub tried: Vec<String>,
 }
 
-enum Attempt {
+pub(super) enum Attempt {
     Body {
         status: u16,
         content_type: String,
@@ -91,7 +91,16 @@ pub async fn fetch(
                 snippet: snippet(&String::from_utf8_lossy(&bytes[..bytes.len().min(512)])),
             });
         }
-        if let Err(e) = Document::parse(&bytes) {
+        let parsed = Document::parse(&bytes);
+        if let Err(e @ crate::spec::SpecError::OpenApi32 { .. }) = &parsed {
+            return Err(ClusterError::UnsupportedVersion {
+                namespace: target.namespace.clone(),
+                pod: backend.pod.clone(),
+                path: path.clone(),
+                detail: e.to_string(),
+            });
+        }
+        if let Err(e) = parsed {
             return Err(ClusterError::NotOpenApi {
                 namespace: target.namespace.clone(),
                 pod: backend.pod.clone(),
@@ -115,7 +124,7 @@ pub async fn fetch(
     })
 }
 
-async fn get_with_retries(
+pub(super) async fn get_with_retries(
     conn: &Connection,
     pods: &Api<Pod>,
     backend: &Backend,

@@ -1,6 +1,7 @@
 //! The cluster side: connect with the kubeconfig, find the address APIM will call (NodePort on a
 //! Ready node, or an internal load balancer), wait for a ready pod, port-forward to it and fetch
-//! the OpenAPI document. Nothing here prints: progress goes to an [`Observer`], results and typed
+//! the OpenAPI document, or the list of documents its Swagger UI shows ([`swagger_ui`]).
+//! Nothing here prints: progress goes to an [`Observer`], results and typed
 //! errors to the caller.
 
 mod api;
@@ -11,6 +12,7 @@ mod error;
 mod exec_plugin;
 mod fetch;
 mod nodes;
+pub mod swagger_ui;
 
 use std::time::Duration;
 

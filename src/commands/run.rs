@@ -33,6 +33,13 @@ pub fn run(file: &EnvFile, summary: Option<&Path>, verbose: bool) -> Exit {
     if let Some(list) = inputs.services.as_deref() {
         return run_services(&inputs, &env, list, summary);
     }
+    if inputs.api_versions.is_some() {
+        if let Err(e) = gate::versions::Versioning::from_inputs(&inputs) {
+            return fail(Exit::Input, e);
+        }
+        let progress: Arc<dyn gate::Progress> = Arc::new(StderrProgress::new(&inputs, &env));
+        return run_set(&inputs, &env, vec![(inputs.clone(), progress)], summary);
+    }
     let masks = Arc::new(report::RunMasks::new(platform, Box::new(std::io::stdout())));
     with_runtime(async {
         let progress = StderrProgress::new(&inputs, &env);
@@ -87,6 +94,16 @@ fn run_services(inputs: &Inputs, env: &Env, list: &str, summary: Option<&Path>) 
             (s.inputs(inputs), progress)
         })
         .collect();
+    run_set(inputs, env, runs, summary)
+}
+
+/// Several runs (services, or the versions of `api-versions`) on one session, one report.
+fn run_set(
+    inputs: &Inputs,
+    env: &Env,
+    runs: Vec<(Inputs, Arc<dyn gate::Progress>)>,
+    summary: Option<&Path>,
+) -> Exit {
     let parallelism = usize::try_from(inputs.parallelism).unwrap_or(1);
     let masks = Arc::new(report::RunMasks::new(
         inputs.platform(),
@@ -94,7 +111,11 @@ fn run_services(inputs: &Inputs, env: &Env, list: &str, summary: Option<&Path>) 
     ));
     with_runtime(async {
         let session = Arc::new(gate::Session::new(inputs, env).with_token_observer(masks.clone()));
-        let verdicts = gate::run_many(session, env, runs, parallelism).await;
+        let progress_for = |i: &Inputs, label: &str| -> Arc<dyn gate::Progress> {
+            Arc::new(StderrProgress::for_service(i, env, label))
+        };
+        let verdicts =
+            gate::versions::run_all(session, env, runs, parallelism, &progress_for).await;
         let tokens = masks.seen();
         let options = report::EmitOptions {
             summary_file: summary,

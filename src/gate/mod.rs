@@ -6,6 +6,7 @@ pub mod cluster_side;
 pub mod run;
 pub mod services;
 pub mod verdict;
+pub mod versions;
 
 pub use verdict::{
     AddressReport, FindingSource, Outcome, PublishReport, SourcedFinding, Step, StepName,

@@ -184,6 +184,16 @@ impl Session {
         self
     }
 
+    /// The shared Kubernetes connection, for work beside the runs (`api-versions: auto`).
+    pub(crate) async fn cluster(&self) -> Result<&cluster::Connection, (Exit, String)> {
+        self.connection().await.map_err(|f| (f.exit, f.message))
+    }
+
+    /// The shared sign-in, for reads beside the runs (a version set's members).
+    pub(crate) async fn arm(&self) -> Result<&azure::SignedIn, (Exit, String)> {
+        self.signed_in().await.map_err(|f| (f.exit, f.message))
+    }
+
     async fn connection(&self) -> Result<&cluster::Connection, Failure> {
         self.connection
             .get_or_init(|| async {
@@ -265,7 +275,7 @@ pub async fn run_service(
     let service = inputs.service.clone().unwrap_or_default();
     let mut b = Builder {
         verdict: Verdict {
-            service: format!("{}/{service}", inputs.namespace),
+            service: super::versions::label(inputs),
             outcome: Outcome::Passed,
             exit: Exit::Passed,
             steps: Vec::new(),
@@ -295,6 +305,28 @@ pub async fn run_service(
     let mut verdict = b.finish();
     keep_findings_file(&mut verdict, inputs);
     verdict
+}
+
+/// The verdict of a run that ended before its steps: `step` failed with `message`.
+pub(crate) fn failed(inputs: &Inputs, step: StepName, exit: Exit, message: String) -> Verdict {
+    let progress = Silent;
+    let mut b = Builder {
+        verdict: Verdict {
+            service: super::versions::label(inputs),
+            outcome: Outcome::Passed,
+            exit: Exit::Passed,
+            steps: Vec::new(),
+            address: None,
+            findings: Vec::new(),
+            publish: None,
+            spec_path: None,
+            error: None,
+            warnings: inputs.warnings.clone(),
+        },
+        progress: &progress,
+    };
+    let _ = b.record::<()>(step, Duration::ZERO, Ended::Err(exit, message));
+    b.finish()
 }
 
 /// The `findings-file` artifact, every finding ungrouped, written once the verdict is complete.
@@ -595,9 +627,17 @@ async fn breaking_changes_step(
     b.verdict.findings.extend(check.findings.iter().cloned());
     b.verdict.changes = check.changes.clone();
     if check.refuse {
+        let new_version = match &inputs.api_version {
+            Some(v) => format!(
+                "publish this as a new version of version set '{}' (another NAME=PATH in api-versions, beside {})",
+                v.set_id, v.version
+            ),
+            None => "publish this as a new API version (api-versions: v1=OLD-PATH, v2=NEW-PATH)"
+                .to_string(),
+        };
         b.refuse(format!(
-            "{}. Keep the old operations (deprecate them first), publish this as a new API version \
-             (api-id/api-path), or set breaking-changes to warn or allow to publish anyway.",
+            "{}. Keep the old operations (deprecate them first), {new_version}, or set \
+             breaking-changes to warn or allow to publish anyway.",
             check.detail
         ));
         return Err(());

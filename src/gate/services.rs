@@ -15,6 +15,9 @@
 //!     products: [starter]
 //!     swagger-path: /swagger/v1/swagger.json
 //!     breaking-changes: warn
+//!     api-versions: v1=/swagger/v1/swagger.json, v2=/swagger/v2/swagger.json   # or auto
+//!     versioning-scheme: header                                                # segment, query
+//!     version-header-name: x-api-version                                       # version-query-name
 //! ```
 //!
 //! The single-service inputs (service-port, swagger-path, products, breaking-changes) are the
@@ -26,6 +29,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::versions::VersionKeys;
+use crate::apim::VersioningScheme;
 use crate::inputs::{BreakingChanges, Inputs};
 
 /// One service to publish, as the `services` input gives it.
@@ -40,6 +45,8 @@ pub struct ServiceSpec {
     pub products: Option<Vec<String>>,
     pub swagger_path: Option<String>,
     pub breaking_changes: Option<BreakingChanges>,
+    /// `api-versions` and its companions ([`super::versions`]).
+    pub versioning: VersionKeys,
 }
 
 /// The `services` input cannot be used; `where_` names the line or manifest entry.
@@ -152,6 +159,7 @@ fn parse_item(item: &str, default_namespace: &str) -> Result<ServiceSpec, String
         products: None,
         swagger_path: None,
         breaking_changes: None,
+        versioning: VersionKeys::default(),
     })
 }
 
@@ -187,6 +195,10 @@ struct Entry {
     products: Option<Products>,
     swagger_path: Option<String>,
     breaking_changes: Option<BreakingChanges>,
+    api_versions: Option<String>,
+    versioning_scheme: Option<VersioningScheme>,
+    version_query_name: Option<String>,
+    version_header_name: Option<String>,
 }
 
 /// `service-port: 8080` and `service-port: http` are both natural in YAML.
@@ -304,6 +316,18 @@ fn entry(value: Value, namespace: &str) -> Result<ServiceSpec, String> {
         }),
         swagger_path: non_empty("swagger-path", e.swagger_path)?,
         breaking_changes: e.breaking_changes,
+        versioning: VersionKeys {
+            api_versions: match non_empty("api-versions", e.api_versions)? {
+                Some(v) => {
+                    super::versions::parse_list(&v).map_err(|e| e.to_string())?;
+                    Some(v)
+                }
+                None => None,
+            },
+            versioning_scheme: e.versioning_scheme,
+            version_query_name: non_empty("version-query-name", e.version_query_name)?,
+            version_header_name: non_empty("version-header-name", e.version_header_name)?,
+        },
     })
 }
 
@@ -357,6 +381,19 @@ impl ServiceSpec {
         }
         if let Some(b) = self.breaking_changes {
             i.breaking_changes = b;
+        }
+        let v = &self.versioning;
+        if let Some(list) = &v.api_versions {
+            i.api_versions = Some(list.clone());
+        }
+        if let Some(scheme) = v.versioning_scheme {
+            i.versioning_scheme = scheme;
+        }
+        if let Some(q) = &v.version_query_name {
+            i.version_query_name = q.clone();
+        }
+        if let Some(h) = &v.version_header_name {
+            i.version_header_name = h.clone();
         }
         // One file per service, or each run would overwrite the last one's.
         let per_service = |p: &PathBuf, default_stem: &str| {

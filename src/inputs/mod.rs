@@ -381,6 +381,14 @@ pub struct Inputs {
     pub services: Option<String>,
     pub parallelism: u32,
     pub deprecation_days: u32,
+    pub api_versions: Option<String>,
+    pub versioning_scheme: crate::apim::VersioningScheme,
+    pub version_query_name: String,
+    pub version_header_name: String,
+    /// The version of a version set this run publishes (set per version by
+    /// [`crate::gate::versions`], not an input).
+    #[serde(skip)]
+    pub api_version: Option<crate::apim::VersionBinding>,
 
     /// How each input was resolved (not an input itself).
     #[serde(skip)]

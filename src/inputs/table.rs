@@ -509,6 +509,38 @@ pub static INPUTS: &[InputSpec] = &[
         Gate,
         "Least number of days between deprecating an operation, parameter or property and removing it: a deprecation needs a sunset date at least this far ahead (oasdiff's deprecation-days).",
     ),
+    input(
+        "api-versions",
+        Text,
+        None,
+        &[],
+        Apim,
+        "API versions: NAME=PATH per line or comma (v1=/swagger/v1/swagger.json), or auto (from the pod's Swagger UI). One version set {api-id}, one API {api-id}-{NAME} per version.",
+    ),
+    input(
+        "versioning-scheme",
+        Choice(&["segment", "query", "header"]),
+        Some("segment"),
+        &[],
+        Apim,
+        "How callers choose a version of api-versions: a URL segment, a query parameter or a header.",
+    ),
+    input(
+        "version-query-name",
+        Text,
+        Some("api-version"),
+        &[],
+        Apim,
+        "The query parameter that carries the version (versioning-scheme: query).",
+    ),
+    input(
+        "version-header-name",
+        Text,
+        Some("api-version"),
+        &[],
+        Apim,
+        "The header that carries the version (versioning-scheme: header).",
+    ),
 ];
 
 /// The inputs that decide where credentials are sent (or which CA vouches for that host). On

@@ -97,6 +97,17 @@ pub enum SpecError {
         "the document declares {member} {found}; apim-gate supports Swagger 2.0 and OpenAPI 3.0/3.1"
     )]
     UnsupportedVersion { member: &'static str, found: String },
+    /// OpenAPI 3.2: the default of Microsoft.AspNetCore.OpenApi from .NET 11, which API
+    /// Management does not import (Learn, "API import restrictions and known issues": OpenAPI
+    /// 3.0 and 3.1). The setting that makes the app serve 3.1 is
+    /// `OpenApiOptions.OpenApiVersion` (Microsoft.AspNetCore.OpenApi).
+    #[error(
+        "the document declares openapi: {found}; API Management imports OpenAPI 3.0 and 3.1, not 3.2. \
+         Make the service serve OpenAPI 3.1: `options.OpenApiVersion = OpenApiSpecVersion.OpenApi3_1` \
+         in `AddOpenApi` (builder.Services.AddOpenApi(options => options.OpenApiVersion = \
+         OpenApiSpecVersion.OpenApi3_1)), then deploy again"
+    )]
+    OpenApi32 { found: String },
     /// A `basePath` or server path that could make APIM call another host (rule
     /// `apim-base-path-invalid`).
     #[error(
@@ -271,6 +282,8 @@ pub(crate) fn detect_version(
         Ok(SpecVersion::OpenApi30(found))
     } else if found.starts_with("3.1") {
         Ok(SpecVersion::OpenApi31(found))
+    } else if found.starts_with("3.2") {
+        Err(SpecError::OpenApi32 { found })
     } else {
         Err(SpecError::UnsupportedVersion {
             member: "openapi:",
@@ -382,6 +395,22 @@ mod tests {
             .unwrap();
         assert_eq!(d.version(), &SpecVersion::OpenApi31("3.1.0".into()));
         assert_eq!(d.source_format(), SourceFormat::Yaml);
+    }
+
+    #[test]
+    fn refuses_openapi_32_with_the_setting_to_change() {
+        let e = Document::parse(
+            b"{\"openapi\":\"3.2.0\",\"info\":{\"title\":\"t\",\"version\":\"1\"},\"paths\":{}}",
+        )
+        .unwrap_err();
+        assert!(matches!(e, SpecError::OpenApi32 { .. }), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("options.OpenApiVersion = OpenApiSpecVersion.OpenApi3_1")
+                && text.contains("AddOpenApi"),
+            "{text}"
+        );
+        assert!(Document::parse(b"{\"openapi\":\"3.1.1\",\"info\":{\"title\":\"t\",\"version\":\"1\"},\"paths\":{}}").is_ok());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `/_sandbox/*` on the ARM listener: the request log, faults at runtime, the APIM state dump and
-//! replacing a service's document. Not part of ARM; tests and the gate's harness drive it.
+//! replacing a service's document (`?path=PATH`: the one it serves at PATH). Not part of ARM; tests and the gate's harness drive it.
 
 use axum::body::Bytes;
 use axum::http::{Method, StatusCode};
@@ -10,7 +10,13 @@ use super::Ctx;
 use super::util::percent_decode;
 
 /// `/_sandbox/*` on the ARM listener (the ARM bearer token is already checked).
-pub fn control(ctx: &Ctx, method: &Method, path: &str, body: &Bytes) -> Response {
+pub fn control(
+    ctx: &Ctx,
+    method: &Method,
+    path: &str,
+    doc_path: Option<&str>,
+    body: &Bytes,
+) -> Response {
     let shared = &ctx.shared;
     match (method.as_str(), path) {
         ("GET", "/_sandbox/requests") => axum::Json(json!(shared.log.entries())).into_response(),
@@ -63,7 +69,22 @@ pub fn control(ctx: &Ctx, method: &Method, path: &str, body: &Bytes) -> Response
                     .trim_end_matches("/spec"),
                 false,
             );
-            if shared.set_document(&service, body.to_vec()) {
+            let replaced = match doc_path {
+                Some(at) if shared.more_documents(&service).iter().any(|(p, _)| p == at) => {
+                    shared.set_more_document(&service, at, body.to_vec())
+                }
+                Some(at)
+                    if shared.document(&service).is_some()
+                        && shared.primary_paths.get(&service).map(String::as_str) != Some(at) =>
+                {
+                    return control_error(
+                        StatusCode::NOT_FOUND,
+                        &format!("service '{service}' serves no document at {at}"),
+                    );
+                }
+                _ => shared.set_document(&service, body.to_vec()),
+            };
+            if replaced {
                 StatusCode::NO_CONTENT.into_response()
             } else {
                 control_error(
@@ -74,7 +95,7 @@ pub fn control(ctx: &Ctx, method: &Method, path: &str, body: &Bytes) -> Response
         }
         _ => control_error(
             StatusCode::NOT_FOUND,
-            "unknown sandbox control endpoint; see GET /_sandbox/requests, GET|POST /_sandbox/faults, PUT /_sandbox/services/{service}/spec, GET /_sandbox/apim",
+            "unknown sandbox control endpoint; see GET /_sandbox/requests, GET|POST /_sandbox/faults, PUT /_sandbox/services/{service}/spec[?path=PATH], GET /_sandbox/apim",
         ),
     }
 }

@@ -75,7 +75,7 @@ pub async fn handle(
         return r;
     }
     if path.starts_with("/_sandbox/") {
-        return control::control(&ctx, &method, &path, &body);
+        return control::control(&ctx, &method, &path, form_get(&query, "path"), &body);
     }
     let Some(version) = form_get(&query, "api-version") else {
         return arm_error(

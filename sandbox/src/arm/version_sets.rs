@@ -144,40 +144,51 @@ pub fn set_name<'a>(service_id: &str, full: &'a str) -> Option<&'a str> {
         .filter(|n| !n.is_empty() && !n.contains('/'))
 }
 
-/// Checks an API's properties (as they will be) against its version set, and returns the
-/// `apiVersionSet` its contract shows. `None` when the API is in no set.
+/// Checks an API's properties (as they will be) against the other APIs and its version set, and
+/// returns the `apiVersionSet` its contract shows (`None` when the API is in no set).
+///
+/// Two APIs share a path only as versions of one set: real APIM refuses the write with `400
+/// ValidationError`, target `path`, "Cannot create API 'X' with the same Path 'P' as API 'Y'
+/// unless it's a part of the same version set" (two spaces before "unless", as quoted in
+/// Azure/azure-powershell#11027 and Azure/apiops#697, #712; the older wording without ids in
+/// Azure/azure-powershell#8957). Paths are compared without regard to case, the stricter reading.
+/// A second API with a set's `apiVersion` is refused with "API with specified version 'v1'
+/// already exists" (`ValidationError`, Azure/azure-cli#28908); versions are compared ignoring case.
 pub fn check_api(
     apim: &Apim,
     service_id: &str,
     api_name: &str,
     props: &Map<String, Value>,
 ) -> Result<Option<Value>, Response> {
-    let Some(full) = props
+    let set = match props
         .get("apiVersionSetId")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-    else {
-        return Ok(None);
-    };
-    let Some(set_id) = set_name(service_id, full) else {
-        return Err(validation(
-            "apiVersionSetId",
-            &format!(
-                "'{full}' is not the resource id of a version set of this service ('{service_id}/apiVersionSets/{{versionSetId}}')."
-            ),
-        ));
-    };
-    let Some((set_key, set)) = apim
-        .version_sets
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(set_id))
-    else {
-        return Err(validation(
-            "apiVersionSetId",
-            &format!(
-                "Version set '{set_id}' does not exist: create it (PUT apiVersionSets/{set_id}) before adding APIs to it."
-            ),
-        ));
+    {
+        None => None,
+        Some(full) => {
+            let Some(set_id) = set_name(service_id, full) else {
+                return Err(validation(
+                    "apiVersionSetId",
+                    &format!(
+                        "'{full}' is not the resource id of a version set of this service ('{service_id}/apiVersionSets/{{versionSetId}}')."
+                    ),
+                ));
+            };
+            let Some((set_key, set)) = apim
+                .version_sets
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(set_id))
+            else {
+                return Err(validation(
+                    "apiVersionSetId",
+                    &format!(
+                        "Version set '{set_id}' does not exist: create it (PUT apiVersionSets/{set_id}) before adding APIs to it."
+                    ),
+                ));
+            };
+            Some((set_key, set))
+        }
     };
     let version = props
         .get("apiVersion")
@@ -192,16 +203,26 @@ pub fn check_api(
         let Some(cur) = a.revisions.get(&a.current) else {
             continue;
         };
-        let in_set = cur
+        let other_path = cur.props.get("path").and_then(Value::as_str).unwrap_or("");
+        let other_set = cur
             .props
             .get("apiVersionSetId")
             .and_then(Value::as_str)
-            .and_then(|f| set_name(service_id, f))
-            .is_some_and(|n| n.eq_ignore_ascii_case(set_key));
-        if !in_set {
+            .and_then(|f| set_name(service_id, f));
+        let same_set =
+            matches!((set, other_set), (Some((key, _)), Some(o)) if o.eq_ignore_ascii_case(key));
+        if !same_set {
+            if other_path.eq_ignore_ascii_case(path) {
+                return Err(validation(
+                    "path",
+                    &format!(
+                        "Cannot create API '{api_name}' with the same Path '{path}' as API '{other}'  unless it's a part of the same version set"
+                    ),
+                ));
+            }
             continue;
         }
-        let other_path = cur.props.get("path").and_then(Value::as_str).unwrap_or("");
+        let set_key = set.map(|(k, _)| k.as_str()).unwrap_or_default();
         if other_path != path {
             return Err(validation(
                 "path",
@@ -218,12 +239,13 @@ pub fn check_api(
         if other_version.eq_ignore_ascii_case(version) {
             return Err(validation(
                 "apiVersion",
-                &format!(
-                    "Version '{version}' already exists in version set '{set_key}' (API '{other}'); each API of a set has its own apiVersion."
-                ),
+                &format!("API with specified version '{version}' already exists"),
             ));
         }
     }
+    let Some((set_key, set)) = set else {
+        return Ok(None);
+    };
     let mut shown = json!({
         "id": format!("{service_id}/apiVersionSets/{set_key}"),
         "name": set.props.get("displayName").cloned().unwrap_or(json!(set_key)),

@@ -244,7 +244,12 @@ def _prepare(arm, example_name, operation_id, params, body):
             arm.ensure_version_set(set_id, _version_set(example_name))
         if "sourceApiId" in props:
             source = props["sourceApiId"].rsplit("/apis/", 1)[1]
-            arm.ensure_api(source, {"displayName": "Echo API", "path": props.get("path", source)})
+            existing = {"displayName": "Echo API", "path": props.get("path", source)}
+            if "apiVersionSetId" in props:
+                # "a new Version using Existing Version Set": the source is the set's original
+                # version (no apiVersion); two APIs share a path only within one set.
+                existing["apiVersionSetId"] = props["apiVersionSetId"]
+            arm.ensure_api(source, existing)
     elif operation_id == "ApiOperation_ListByApi":
         arm.ensure_imported(api_id)
     elif operation_id.startswith("ApiOperationPolicy_"):

@@ -435,10 +435,45 @@ def test_version_sets_and_their_apis(sandbox, client):
             rg, svc, f"{set_id}-again",
             ApiCreateOrUpdateParameter(display_name="Orders", path=set_id, api_version="v2", api_version_set_id=full),
         ).result()
-    assert "already exists in version set" in str(twice.value)
+    assert "API with specified version 'v2' already exists" in str(twice.value)
     with pytest.raises(HttpResponseError) as elsewhere:
         client.api.begin_create_or_update(
             rg, svc, f"{set_id}-v3",
             ApiCreateOrUpdateParameter(display_name="Orders", path="other", api_version="v3", api_version_set_id=full),
         ).result()
     assert "share one path" in str(elsewhere.value)
+
+
+def test_apis_share_a_path_only_as_versions_of_one_set(sandbox, client):
+    # Azure/azure-powershell#11027, Azure/apiops#697: "Cannot create API 'X' with the same Path
+    # 'P' as API 'Y'  unless it's a part of the same version set".
+    rg, svc = _names(sandbox)
+    suffix = uuid.uuid4().hex[:6]
+    path = f"shared-{suffix}"
+    client.api.begin_create_or_update(
+        rg, svc, f"plain-{suffix}", ApiCreateOrUpdateParameter(display_name="Plain", path=path)
+    ).result()
+    with pytest.raises(HttpResponseError) as same:
+        client.api.begin_create_or_update(
+            rg, svc, f"other-{suffix}", ApiCreateOrUpdateParameter(display_name="Other", path=path)
+        ).result()
+    assert (
+        f"Cannot create API 'other-{suffix}' with the same Path '{path}' as API 'plain-{suffix}'"
+        in str(same.value)
+    )
+    set_id = f"vs-{suffix}"
+    client.api_version_set.create_or_update(
+        rg, svc, set_id, ApiVersionSetContract(display_name="Set", versioning_scheme="Header", version_header_name="x-v")
+    )
+    full = f"{_service_id(sandbox)}/apiVersionSets/{set_id}"
+    with pytest.raises(HttpResponseError) as versioned:
+        client.api.begin_create_or_update(
+            rg, svc, f"v1-{suffix}",
+            ApiCreateOrUpdateParameter(display_name="Set", path=path, api_version="v1", api_version_set_id=full),
+        ).result()
+    assert "unless it's a part of the same version set" in str(versioned.value)
+    made = client.api.begin_create_or_update(
+        rg, svc, f"v1-{suffix}",
+        ApiCreateOrUpdateParameter(display_name="Set", path=f"{path}-v", api_version="v1", api_version_set_id=full),
+    ).result()
+    assert made.api_version_set.version_header_name == "x-v"

@@ -1,0 +1,311 @@
+//! The documents a pod lists in its Swagger UI (`api-versions: auto`): Swashbuckle's
+//! `/swagger/index.html`, the `index.js` it loads, and the `configObject` there whose `urls`
+//! name every document (`{url, name}`, one per `SwaggerEndpoint(url, name)`).
+//!
+//! Modelled on domaindrivendev/Swashbuckle.AspNetCore, `src/Swashbuckle.AspNetCore.SwaggerUI/`:
+//! in 6.x and 7.x `index.html` ends with `<script src="index.js" charset="utf-8">` and
+//! `index.js` reads `var configObject = JSON.parse('%(ConfigObject)');` (a JSON text inside a
+//! JavaScript string); later versions write `var configObject = %(ConfigObject);` (the object
+//! itself); 5.x put the same `JSON.parse('...')` inline in `index.html`. A relative `url` is
+//! relative to `index.html` (`index.js`: `window.location.href.replace("index.html", item.url)`),
+//! so `v1/swagger.json` is `/swagger/v1/swagger.json`.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use serde_json::Value;
+
+use super::api::Kube;
+use super::fetch::{Attempt, get_with_retries};
+use super::{ClusterError, Connection, Observer, Target, backends, discover};
+
+/// Where Swashbuckle's UI is, with its default route prefix `swagger`.
+pub const INDEX_HTML: &str = "/swagger/index.html";
+/// The script 6.x/7.x's page loads, where the configuration is.
+pub const INDEX_JS: &str = "/swagger/index.js";
+/// The largest page read: the configuration is a few kilobytes.
+const MAX_PAGE: usize = 1024 * 1024;
+
+/// One document the UI lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedDocument {
+    /// The path in the pod (`/swagger/v2/swagger.json`).
+    pub path: String,
+    /// The name the UI shows (`V2`, `My API v1`).
+    pub name: String,
+}
+
+/// What the UI gave: its documents, and every path read with its answer.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    pub documents: Vec<ListedDocument>,
+    pub pod: String,
+    pub tried: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SwaggerUiError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// No page listed any document.
+    #[error(
+        "api-versions is auto, but pod {namespace}/{pod} lists no OpenAPI document in a Swagger UI (tried {tried}). \
+         List the versions in api-versions instead: NAME=PATH per line or comma, e.g. \
+         v1=/swagger/v1/swagger.json, v2=/swagger/v2/swagger.json"
+    )]
+    NothingListed {
+        namespace: String,
+        pod: String,
+        tried: String,
+    },
+}
+
+impl SwaggerUiError {
+    pub fn exit(&self) -> crate::exit::Exit {
+        match self {
+            SwaggerUiError::Cluster(e) => e.exit(),
+            SwaggerUiError::NothingListed { .. } => crate::exit::Exit::Input,
+        }
+    }
+}
+
+/// Finds a ready pod behind the Service and reads the documents its Swagger UI lists.
+pub async fn listed_documents(
+    conn: &Connection,
+    target: &Target,
+    observer: &dyn Observer,
+) -> Result<Listed, SwaggerUiError> {
+    let api = Kube::new(conn);
+    let service = discover::read_service(&api, target).await?;
+    let port = discover::pick_port(&service, target)?;
+    let (ready, _) = backends::wait_for_ready(&api, &service, &port, target, observer).await?;
+    let backend = ready.first().ok_or_else(|| ClusterError::NoBackends {
+        namespace: target.namespace.clone(),
+        name: target.service.clone(),
+    })?;
+    let pods: Api<Pod> = Api::namespaced(conn.client.clone(), &target.namespace);
+    let page_target = Target {
+        max_body: MAX_PAGE,
+        ..target.clone()
+    };
+    let mut tried = Vec::new();
+    let mut get = async |path: &str| -> Result<Option<String>, SwaggerUiError> {
+        let attempt = get_with_retries(conn, &pods, backend, path, &page_target, observer).await?;
+        Ok(match attempt {
+            Attempt::Body { status, bytes, .. } => {
+                tried.push(format!("{path} ({status})"));
+                (200..300)
+                    .contains(&status)
+                    .then(|| String::from_utf8_lossy(&bytes).into_owned())
+            }
+            Attempt::TooLarge => {
+                tried.push(format!("{path} (larger than {} KB)", MAX_PAGE / 1024));
+                None
+            }
+        })
+    };
+    let mut documents = Vec::new();
+    let html = get(INDEX_HTML).await?;
+    if let Some(html) = &html {
+        documents = config_urls(html).unwrap_or_default();
+    }
+    if documents.is_empty() {
+        // The page's own script, or Swashbuckle's `index.js` when the page names none.
+        let script = html
+            .as_deref()
+            .and_then(script_path)
+            .unwrap_or_else(|| INDEX_JS.to_string());
+        if let Some(js) = get(&script).await? {
+            documents = config_urls(&js).unwrap_or_default();
+        }
+    }
+    if documents.is_empty() {
+        return Err(SwaggerUiError::NothingListed {
+            namespace: target.namespace.clone(),
+            pod: backend.pod.clone(),
+            tried: tried.join(", "),
+        });
+    }
+    Ok(Listed {
+        documents,
+        pod: backend.pod.clone(),
+        tried,
+    })
+}
+
+/// The path of the page's `index.js` script (`<script src="index.js">`, relative to the page).
+pub fn script_path(html: &str) -> Option<String> {
+    let mut rest = html;
+    while let Some(at) = rest.find("<script") {
+        rest = &rest[at + "<script".len()..];
+        let tag = &rest[..rest.find('>').unwrap_or(rest.len())];
+        let Some(src) = attribute(tag, "src") else {
+            continue;
+        };
+        let file = src.split(['?', '#']).next().unwrap_or("");
+        if file.rsplit('/').next() == Some("index.js") {
+            return Some(resolve(file));
+        }
+    }
+    None
+}
+
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let at = tag.find(&format!("{name}="))? + name.len() + 1;
+    let rest = &tag[at..];
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let rest = &rest[1..];
+    Some(&rest[..rest.find(quote)?])
+}
+
+/// A URL of the UI as a path in the pod: relative to `/swagger/index.html`, or absolute (its
+/// path; the pod serves it, whatever host the UI was opened with).
+pub fn resolve(url: &str) -> String {
+    let url = url.trim();
+    let path = if let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    {
+        rest.find('/')
+            .map(|i| &rest[i..])
+            .unwrap_or("/")
+            .to_string()
+    } else if url.starts_with('/') {
+        url.to_string()
+    } else {
+        format!("/swagger/{}", url.trim_start_matches("./"))
+    };
+    path.split(['?', '#']).next().unwrap_or("/").to_string()
+}
+
+/// The documents `configObject` lists in a page or script; `None` when it has none.
+pub fn config_urls(text: &str) -> Option<Vec<ListedDocument>> {
+    let at = text.find("configObject")?;
+    let rest = text[at + "configObject".len()..].trim_start();
+    let rest = rest.strip_prefix('=')?.trim_start();
+    let config: Value = if let Some(quoted) = rest.strip_prefix("JSON.parse(") {
+        let json = js_string(quoted.trim_start())?;
+        serde_json::from_str(&json).ok()?
+    } else {
+        serde_json::Deserializer::from_str(rest)
+            .into_iter::<Value>()
+            .next()?
+            .ok()?
+    };
+    let entries: Vec<&Value> = match (config.get("urls"), config.get("url")) {
+        (Some(Value::Array(urls)), _) => urls.iter().collect(),
+        (_, Some(single)) => vec![&config]
+            .into_iter()
+            .filter(|_| single.is_string())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let documents: Vec<ListedDocument> = entries
+        .into_iter()
+        .filter_map(|e| {
+            let url = e.get("url")?.as_str()?;
+            let name = e.get("name").and_then(Value::as_str).unwrap_or(url);
+            Some(ListedDocument {
+                path: resolve(url),
+                name: name.to_string(),
+            })
+        })
+        .collect();
+    (!documents.is_empty()).then_some(documents)
+}
+
+/// The value of the JavaScript string literal `text` starts with (`'...'` or `"..."`), its
+/// escapes read as JavaScript reads them.
+fn js_string(text: &str) -> Option<String> {
+    let mut chars = text.chars();
+    let quote = chars.next().filter(|c| *c == '\'' || *c == '"')?;
+    let mut out = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c == quote => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                'r' => out.push('\r'),
+                't' => out.push('\t'),
+                'b' => out.push('\u{8}'),
+                'f' => out.push('\u{c}'),
+                'v' => out.push('\u{b}'),
+                '0' => out.push('\0'),
+                'x' => {
+                    let hex: String = chars.by_ref().take(2).collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    let unit = u32::from_str_radix(&hex, 16).ok()?;
+                    // A surrogate pair is two escapes.
+                    if (0xD800..0xDC00).contains(&unit) {
+                        let low: String = chars.by_ref().take(6).collect();
+                        let low = u32::from_str_radix(low.strip_prefix("\\u")?, 16).ok()?;
+                        let c = 0x10000 + ((unit - 0xD800) << 10) + (low.checked_sub(0xDC00)?);
+                        out.push(char::from_u32(c)?);
+                    } else {
+                        out.push(char::from_u32(unit)?);
+                    }
+                }
+                // A line continuation.
+                '\n' => {}
+                other => out.push(other),
+            },
+            '\n' => return None,
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// The version name a listed document stands for: Swashbuckle's `{documentName}` in
+/// `/swagger/{documentName}/swagger.json` (Asp.Versioning's group name, `v1`), .NET's
+/// `/openapi/{documentName}.json`, else the name the UI shows.
+pub fn version_name(doc: &ListedDocument) -> String {
+    let parts: Vec<&str> = doc.path.trim_matches('/').split('/').collect();
+    let from_path = match parts.as_slice() {
+        [.., group, file] if file.starts_with("swagger.") => Some(*group),
+        [.., file] if file.ends_with(".json") || file.ends_with(".yaml") => {
+            file.rsplit_once('.').map(|(stem, _)| stem)
+        }
+        _ => None,
+    };
+    from_path
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| doc.name.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_6x_script_and_the_later_object_literal_both_read() {
+        let js = r#"window.onload = function () {
+    var configObject = JSON.parse('{"urls":[{"url":"/swagger/v1/swagger.json","name":"V1"},{"url":"v2/swagger.json","name":"Orders \u0027V2\u0027"}],"deepLinking":false}');
+    var oauthConfigObject = JSON.parse('{}');"#;
+        let docs = config_urls(js).unwrap();
+        assert_eq!(docs[0].path, "/swagger/v1/swagger.json");
+        assert_eq!(docs[1].path, "/swagger/v2/swagger.json");
+        assert_eq!(docs[1].name, "Orders 'V2'");
+        assert_eq!(version_name(&docs[1]), "v2");
+        let later = r#"var configObject = {"urls":[{"url":"/openapi/v1.json","name":"v1"}]};"#;
+        let docs = config_urls(later).unwrap();
+        assert_eq!(version_name(&docs[0]), "v1");
+        assert!(config_urls("var configObject = JSON.parse('{\"deepLinking\":true}');").is_none());
+        assert!(config_urls("<html>no configuration</html>").is_none());
+    }
+
+    #[test]
+    fn the_page_names_its_script() {
+        let html = r#"<script src="./swagger-ui-bundle.js" charset="utf-8"></script>
+    <script src="index.js" charset="utf-8"></script>"#;
+        assert_eq!(script_path(html).as_deref(), Some("/swagger/index.js"));
+        assert_eq!(
+            resolve("https://api.contoso.com/swagger/v1/swagger.json?x=1"),
+            "/swagger/v1/swagger.json"
+        );
+        assert!(script_path("<script>inline()</script>").is_none());
+    }
+}
