@@ -318,6 +318,7 @@ pub(crate) fn failed(inputs: &Inputs, step: StepName, exit: Exit, message: Strin
             steps: Vec::new(),
             address: None,
             findings: Vec::new(),
+            changes: Vec::new(),
             publish: None,
             spec_path: None,
             error: None,
