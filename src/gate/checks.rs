@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use crate::apim::ApiOperation;
 use crate::inputs::BreakingChanges;
 use crate::spec::lint::normalize_operation_id;
+use crate::spec::waivers::{self, Waived};
 use crate::spec::{Document, Finding, Level, diff, lint};
 
 use super::{FindingSource, SourcedFinding, StepOutcome};
@@ -18,6 +19,8 @@ pub struct CheckResult {
     pub findings: Vec<SourcedFinding>,
     /// True when the gate must stop here (exit 1).
     pub refuse: bool,
+    /// What the `waivers` file let through (among `findings` as info notes).
+    pub waived: Vec<Waived>,
 }
 
 fn sourced(source: FindingSource, findings: Vec<Finding>) -> Vec<SourcedFinding> {
@@ -31,9 +34,12 @@ fn count(findings: &[Finding], level: Level) -> usize {
     findings.iter().filter(|f| f.level == level).count()
 }
 
-/// Errors stop the gate; warnings are reported.
-pub fn lint_step(doc: &Document) -> CheckResult {
-    let findings = lint::lint(doc);
+/// Errors stop the gate; warnings are reported. `policy` may change warnings (never errors:
+/// APIM rejects those whatever the gate says).
+pub fn lint_step(doc: &Document, policy: &mut waivers::Run<'_>) -> CheckResult {
+    let mut findings = lint::lint(doc);
+    policy.relevel(&mut findings);
+    let waived = policy.waive(&mut findings);
     let errors = count(&findings, Level::Error);
     let warnings = count(&findings, Level::Warning);
     let (outcome, detail) = if errors > 0 {
@@ -51,9 +57,18 @@ pub fn lint_step(doc: &Document) -> CheckResult {
     };
     CheckResult {
         outcome,
-        detail,
+        detail: with_waived(detail, &waived),
         findings: sourced(FindingSource::Lint, findings),
         refuse: errors > 0,
+        waived,
+    }
+}
+
+/// A step's detail, with how many findings the waivers let through.
+fn with_waived(detail: String, waived: &[Waived]) -> String {
+    match waived.len() {
+        0 => detail,
+        n => format!("{detail}; {n} waived (see Waived)"),
     }
 }
 
@@ -92,17 +107,22 @@ pub fn breaking_step(
     new: &Document,
     live: &[ApiOperation],
     mode: BreakingChanges,
+    policy: &mut waivers::Run<'_>,
 ) -> CheckResult {
     let mut findings = match base {
         Some(base) => diff::diff(base, new),
         None => Vec::new(),
     };
+    findings.extend(replaced_operations(live, new));
+    // rule-levels first, so a compatible change raised to warning is listed and one lowered to
+    // info is counted with the rest; then the waivers, whose notes stay listed.
+    policy.relevel(&mut findings);
     // Info findings (an added operation, a new optional property) are what a release is for; a gate
     // lists what could hurt a consumer and only counts the rest. APIM's export also differs from
     // the source in ways that are info by nature (lower-cased operationIds, media type lists).
     let infos = count(&findings, Level::Info);
     findings.retain(|f| f.level > Level::Info);
-    findings.extend(replaced_operations(live, new));
+    let waived = policy.waive(&mut findings);
     let errors = count(&findings, Level::Error);
     let warnings = count(&findings, Level::Warning);
     let what = if infos > 0 {
@@ -144,9 +164,10 @@ pub fn breaking_step(
     };
     CheckResult {
         outcome,
-        detail,
+        detail: with_waived(detail, &waived),
         findings: sourced(FindingSource::BreakingChange, findings),
         refuse,
+        waived,
     }
 }
 
@@ -249,6 +270,7 @@ mod tests {
             &new,
             &[],
             BreakingChanges::Fail,
+            &mut waivers::Run::none(),
         );
         assert!(r.findings.is_empty());
         assert!(!r.refuse);
@@ -263,6 +285,7 @@ mod tests {
             &base,
             &[],
             BreakingChanges::Fail,
+            &mut waivers::Run::none(),
         );
         assert!(r.refuse);
         assert_eq!(r.outcome, StepOutcome::Failed);
@@ -272,6 +295,7 @@ mod tests {
             &base,
             &[],
             BreakingChanges::Warn,
+            &mut waivers::Run::none(),
         );
         assert!(!r.refuse);
         assert_eq!(r.outcome, StepOutcome::Warned);

@@ -1,5 +1,6 @@
 //! The first half of the gate: inputs → cluster → rewrite. `apim-gate fetch` runs exactly this,
-//! and the main run starts with it.
+//! and the main run starts with it. With `spec-file` the document comes from a file instead, and
+//! the address from `agent-ip`/`node-port`, the cluster, or (dry run) the live API.
 
 use crate::cluster::{self, ClusterError, Found, KubeconfigInput, Observer, Target};
 use crate::exit::Exit;
@@ -28,6 +29,15 @@ pub enum ClusterSideError {
     },
     #[error("the scheme input: {0}")]
     Scheme(String),
+    #[error("spec-file {path}: {source}")]
+    SpecFile { path: String, source: SpecError },
+    #[error(
+        "spec-file {path} cannot be read: {source}; give the path of the document the build wrote, relative to the working directory"
+    )]
+    ReadSpecFile {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 // Boxed: a cluster error carries several strings, and results travel through every step.
@@ -48,7 +58,13 @@ impl ClusterSideError {
                 ..
             } => Exit::Refused,
             ClusterSideError::Spec { .. } => Exit::Kubernetes,
-            ClusterSideError::Scheme(_) => Exit::Input,
+            ClusterSideError::SpecFile {
+                source: crate::spec::SpecError::BackendPath { .. },
+                ..
+            } => Exit::Refused,
+            ClusterSideError::Scheme(_)
+            | ClusterSideError::SpecFile { .. }
+            | ClusterSideError::ReadSpecFile { .. } => Exit::Input,
         }
     }
 }
@@ -126,6 +142,44 @@ pub async fn run(
         found: discovered.found,
         rewritten,
         warnings: discovered.warnings,
+    })
+}
+
+/// The address half of the cluster side, for a `spec-file` run that is not a dry run.
+pub async fn locate_on(
+    conn: &cluster::Connection,
+    inputs: &Inputs,
+    observer: &dyn Observer,
+) -> Result<(cluster::AddressChoice, Vec<String>), ClusterSideError> {
+    let located = cluster::locate(conn, &target(inputs), observer).await?;
+    let mut warnings = conn.warnings.clone();
+    warnings.extend(located.address.warning.clone());
+    Ok((located.address, warnings))
+}
+
+/// The `spec-file` document's bytes.
+pub fn read_spec_file(path: &std::path::Path) -> Result<Vec<u8>, ClusterSideError> {
+    std::fs::read(path).map_err(|source| ClusterSideError::ReadSpecFile {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The `spec-file` document pointed at `address`.
+pub fn rewrite_file(
+    path: &std::path::Path,
+    bytes: &[u8],
+    address: &crate::address::HostPort,
+    schemes: Vec<Scheme>,
+) -> Result<Rewritten, ClusterSideError> {
+    let options = RewriteOptions {
+        address: address.clone(),
+        schemes,
+        compact: false,
+    };
+    rewrite(bytes, &options).map_err(|source| ClusterSideError::SpecFile {
+        path: path.display().to_string(),
+        source,
     })
 }
 

@@ -9,7 +9,7 @@ pub mod verdict;
 
 pub use verdict::{
     AddressReport, FindingSource, Outcome, PublishReport, SourcedFinding, Step, StepName,
-    StepOutcome, Verdict,
+    StepOutcome, Verdict, WaivedFinding,
 };
 
 pub use run::{Progress, Session, Silent, overall_exit, run, run_many, run_service};
