@@ -585,3 +585,49 @@ fn every_rule_the_checks_report_is_known_to_waivers_and_rule_levels() {
     }
     assert!(linted >= 10);
 }
+
+/// The pull-request examples give the gate only inputs it has, spelt as each platform spells
+/// them, and set spec-file with dry-run (no cluster).
+#[test]
+fn pull_request_examples_use_real_inputs() {
+    use apim_gate::inputs::table::find;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let read = |name: &str| -> Value {
+        serde_saphyr::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+    };
+    let gh = read("pull-request-github.yml");
+    assert!(gh["on"].get("pull_request").is_some(), "{gh:#}");
+    let steps = gh["jobs"]["api-contract"]["steps"].as_array().unwrap();
+    assert!(
+        steps.iter().any(|s| s["run"]
+            .as_str()
+            .is_some_and(|r| r.contains("dotnet swagger tofile"))),
+        "{steps:#?}"
+    );
+    let gate = steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("apim-gate/apim-gate@"))
+        })
+        .unwrap();
+    let with = gate["with"].as_object().unwrap();
+    for name in with.keys() {
+        let spec = find(name).unwrap_or_else(|| panic!("{name} is not an input"));
+        assert_eq!(spec.name, name, "GitHub spells inputs in kebab-case");
+    }
+    assert_eq!(with["dry-run"], true);
+    assert!(with.contains_key("spec-file") && !with.contains_key("kubeconfig"));
+
+    let ado = read("pull-request-azure-pipelines.yml");
+    let steps = ado["steps"].as_array().unwrap();
+    let task = steps.iter().find(|s| s["task"] == "ApimGate@0").unwrap();
+    let inputs = task["inputs"].as_object().unwrap();
+    for name in inputs.keys() {
+        let spec = find(name).unwrap_or_else(|| panic!("{name} is not an input"));
+        assert_eq!(&spec.ado_name(), name, "task inputs are camelCase");
+    }
+    assert_eq!(inputs["dryRun"], true);
+    assert!(inputs.contains_key("specFile") && !inputs.contains_key("kubeconfig"));
+}

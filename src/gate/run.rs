@@ -610,6 +610,10 @@ async fn file_address(
         ));
     }
     if inputs.dry_run {
+        // The live API's `properties.serviceUrl` (the backend APIM calls; spec example
+        // ApiManagementGetApiContract, 2024-05-01, returns it as an absolute URL): pointing the
+        // document there makes it the very document published from the cluster, so the
+        // contract's recorded SHA-256 tells an unchanged one.
         let live = live_url.and_then(|u| {
             let url = url::Url::parse(u).ok()?;
             let host = url.host_str()?;
