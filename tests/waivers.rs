@@ -631,3 +631,93 @@ fn pull_request_examples_use_real_inputs() {
     assert_eq!(inputs["dryRun"], true);
     assert!(inputs.contains_key("specFile") && !inputs.contains_key("kubeconfig"));
 }
+
+/// What the sandbox's GitHub holds: check runs and pull-request comments.
+async fn github_state(world: &World) -> Value {
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(world.sandbox.ca_pem.as_bytes()).unwrap()])
+        .build()
+        .unwrap()
+        .get(format!("{}/_sandbox/github", world.sandbox.urls.github))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// A pull request's run on GitHub Actions without a cluster: the check run on the pull request's
+/// head and the comment carry the verdict, the findings and the "Waived" section.
+#[tokio::test(flavor = "multi_thread")]
+async fn spec_file_dry_run_reports_to_the_pull_request() {
+    let world = World::start(config()).await;
+    let base = base_doc("Test API V1");
+    world.deploy(API, &base);
+    let run = world.gate(&[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+
+    let mut vars = without_cluster(&world);
+    let breaking = without_path(without_path(base.clone(), "/products"), "/orders");
+    std::fs::write(world.dir.path().join("swagger.json"), bytes(&breaking)).unwrap();
+    write_default_waivers(
+        &world,
+        &format!(
+            "- rule: api-path-removed-without-deprecation\n  operation: POST /orders\n  until: {}\n  reason: orders moved to the orders service\n",
+            Date::today().plus_days(7)
+        ),
+    );
+    let event = world.dir.path().join("event.json");
+    let head = "feedfacefeedfacefeedfacefeedfacefeedface";
+    std::fs::write(
+        &event,
+        json!({"pull_request": {"number": 5, "head": {"sha": head}}}).to_string(),
+    )
+    .unwrap();
+    let env = world.sandbox.env();
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    vars.extend([
+        ("APIM_GATE_SPEC_FILE", "swagger.json".to_string()),
+        ("APIM_GATE_DRY_RUN", "true".to_string()),
+        ("GITHUB_ACTIONS", "true".to_string()),
+        ("GITHUB_API_URL", get("SANDBOX_GITHUB_URL")),
+        ("GITHUB_REPOSITORY", "acme/shop".to_string()),
+        (
+            "GITHUB_SHA",
+            "0123456789abcdef0123456789abcdef01234567".to_string(),
+        ),
+        ("GITHUB_SERVER_URL", "https://github.com".to_string()),
+        ("GITHUB_RUN_ID", "42".to_string()),
+        ("GITHUB_EVENT_NAME", "pull_request".to_string()),
+        ("GITHUB_EVENT_PATH", event.to_str().unwrap().to_string()),
+        ("INPUT_GITHUB-TOKEN", get("SANDBOX_GITHUB_TOKEN")),
+        ("INPUT_PR-COMMENT", "true".to_string()),
+    ]);
+    let mark = world.sandbox.requests().len();
+    let run = gate_owned(&world, &vars).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert_eq!(kube_requests(&world, mark), 0);
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+
+    let state = github_state(&world).await;
+    let runs = state["check_runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{state:#}");
+    assert_eq!(runs[0]["head_sha"], head);
+    assert_eq!(runs[0]["conclusion"], "failure");
+    let summary = runs[0]["output"]["summary"].as_str().unwrap();
+    assert!(summary.contains("### Waived (1)"), "{summary}");
+    assert!(
+        summary.contains("orders moved to the orders service"),
+        "{summary}"
+    );
+    let comments = state["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 1, "{state:#}");
+    let body = comments[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("api-path-removed-without-deprecation"),
+        "{body}"
+    );
+    assert!(body.contains("### Waived (1)"), "{body}");
+    assert!(body.contains("`POST /orders`"), "{body}");
+    world.assert_no_secret_printed();
+}

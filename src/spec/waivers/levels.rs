@@ -18,6 +18,10 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Level>, Vec<String>> {
             continue;
         };
         let (rule, level) = (rule.trim(), level.trim());
+        if rule.is_empty() {
+            problems.push(format!("`{item}` names no rule before `=`"));
+            continue;
+        }
         let level = match level.parse::<Level>() {
             Ok(l) => l,
             Err(e) => {

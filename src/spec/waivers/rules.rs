@@ -1,6 +1,10 @@
 //! Every rule id a waiver or a `rule-levels` entry may name, and what kind of rule it is: the
 //! APIM import lint's rules (its errors are what APIM itself rejects), the breaking-change rules
-//! (oasdiff's ids, which the diff uses where the concept is the same, plus the gate's own).
+//! (oasdiff's ids, which the diff uses where the concept is the same, the ids the diff composes
+//! for schema keywords, plus the gate's own).
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use crate::inputs::table::edit_distance;
 use crate::spec::Level;
@@ -43,6 +47,78 @@ pub const GATE_BREAKING: &[&str] = &[
     "response-mediatype-enum-value-removed",
 ];
 
+/// What `spec::diff` puts before a schema keyword's change (`schemas::prefix`).
+const SCHEMA_PREFIXES: &[&str] = &[
+    "request-parameter",
+    "request-body",
+    "request-property",
+    "response-body",
+    "response-property",
+];
+
+/// The changes `spec::diff::keywords` and `schemas` name after the prefix, oasdiff's words.
+const SCHEMA_CHANGES: &[&str] = &[
+    "type-generalized",
+    "type-changed",
+    "type-specialized",
+    "became-not-nullable",
+    "became-nullable",
+    "became-enum",
+    "enum-value-removed",
+    "enum-value-added",
+    "pattern-added",
+    "pattern-removed",
+    "pattern-changed",
+    "additional-properties-disallowed",
+    "additional-properties-allowed",
+    "max-set",
+    "max-increased",
+    "max-decreased",
+    "min-set",
+    "min-increased",
+    "min-decreased",
+    "exclusive-max-set",
+    "exclusive-max-increased",
+    "exclusive-max-decreased",
+    "exclusive-min-set",
+    "exclusive-min-increased",
+    "exclusive-min-decreased",
+    "max-length-set",
+    "max-length-increased",
+    "max-length-decreased",
+    "max-length-unset",
+    "min-length-set",
+    "min-length-increased",
+    "min-length-decreased",
+    "min-length-unset",
+    "max-items-set",
+    "max-items-increased",
+    "max-items-decreased",
+    "max-items-unset",
+    "min-items-set",
+    "min-items-increased",
+    "min-items-decreased",
+    "min-items-unset",
+];
+
+/// Every breaking-change id: oasdiff's, the diff's compositions, the gate's own.
+fn breaking() -> &'static BTreeSet<String> {
+    static IDS: OnceLock<BTreeSet<String>> = OnceLock::new();
+    IDS.get_or_init(|| {
+        let mut ids: BTreeSet<String> = OASDIFF
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        ids.extend(GATE_BREAKING.iter().map(|s| s.to_string()));
+        for p in SCHEMA_PREFIXES {
+            ids.extend(SCHEMA_CHANGES.iter().map(|c| format!("{p}-{c}")));
+        }
+        ids
+    })
+}
+
 /// What a rule is, for what may be done to its findings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RuleKind {
@@ -60,24 +136,13 @@ pub fn kind(id: &str) -> Option<RuleKind> {
             RuleKind::LintWarning
         });
     }
-    if GATE_BREAKING.contains(&id) || oasdiff().any(|o| o == id) {
-        return Some(RuleKind::Breaking);
-    }
-    None
-}
-
-fn oasdiff() -> impl Iterator<Item = &'static str> {
-    OASDIFF
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    breaking().contains(id).then_some(RuleKind::Breaking)
 }
 
 fn all() -> impl Iterator<Item = &'static str> {
     LINT.iter()
         .map(|(id, _)| *id)
-        .chain(GATE_BREAKING.iter().copied())
-        .chain(oasdiff())
+        .chain(breaking().iter().map(String::as_str))
 }
 
 /// Up to five known ids closest to an unknown one: near by spelling, else sharing its first words.
@@ -144,7 +209,12 @@ mod tests {
         assert_eq!(kind("apim-operation-replaced"), Some(RuleKind::Breaking));
         assert_eq!(kind("api-path-removed"), None);
         assert_eq!(kind("# oasdiff/oasdiff (Apache-2.0) rule ids"), None);
-        assert!(oasdiff().count() > 500);
+        assert_eq!(
+            kind("response-property-max-length-set"),
+            Some(RuleKind::Breaking)
+        );
+        assert_eq!(kind("response-property-max-length-sat"), None);
+        assert!(breaking().len() > 500);
     }
 
     #[test]
