@@ -584,74 +584,28 @@ async fn spec_file_step(
     })
 }
 
-/// Host name a dry run points the document at when nothing tells the real address: `.invalid`
-/// is reserved never to resolve (RFC 2606, section 2).
-const UNKNOWN_HOST: &str = "apim-gate.invalid";
-
-/// The address for a `spec-file` document, the sentence saying why, and warnings.
+/// The address for a `spec-file` document, the sentence saying why, and warnings: without a
+/// cluster when the inputs or the live API tell it, else from the cluster.
 async fn file_address(
     session: &Session,
     inputs: &Inputs,
     live_url: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<(crate::address::HostPort, String, Vec<String>), Failure> {
-    use crate::address::HostPort;
-    if let (Some(ip), Some(port)) = (&inputs.agent_ip, inputs.node_port) {
-        let address: HostPort = format!("{}:{port}", ip.trim()).parse().map_err(
-            |e: crate::address::AddressError| Failure {
-                exit: Exit::Input,
-                message: format!("agent-ip {ip}: {e}"),
-            },
-        )?;
-        return Ok((
-            address,
-            format!("agent-ip {ip} and node-port {port} given; no cluster contacted"),
-            Vec::new(),
-        ));
-    }
-    if inputs.dry_run {
-        // The live API's `properties.serviceUrl` (the backend APIM calls; spec example
-        // ApiManagementGetApiContract, 2024-05-01, returns it as an absolute URL): pointing the
-        // document there makes it the very document published from the cluster, so the
-        // contract's recorded SHA-256 tells an unchanged one.
-        let live = live_url.and_then(|u| {
-            let url = url::Url::parse(u).ok()?;
-            let host = url.host_str()?;
-            let text = match url.port() {
-                Some(p) => format!("{host}:{p}"),
-                None => host.to_string(),
-            };
-            text.parse::<HostPort>().ok()
-        });
-        if let (Some(address), Some(url)) = (live, live_url) {
-            return Ok((
-                address,
-                format!(
-                    "dry run from spec-file, no cluster contacted: the address the live API calls now (its serviceUrl {url})"
-                ),
-                Vec::new(),
-            ));
-        }
-        let address: HostPort = UNKNOWN_HOST.parse().map_err(|e| Failure {
-            exit: Exit::Input,
-            message: format!("{UNKNOWN_HOST}: {e}"),
-        })?;
-        return Ok((
-            address,
-            format!(
-                "dry run from spec-file, no cluster contacted, and the live API has no serviceUrl to keep (or there is no API yet): the document is checked pointing at {UNKNOWN_HOST}, a name that never resolves; give agent-ip and node-port to check it with the real address"
-            ),
-            Vec::new(),
-        ));
+    let failure = |e: cluster_side::ClusterSideError| Failure {
+        exit: e.exit(),
+        message: e.to_string(),
+    };
+    if let Some(found) = cluster_side::address_without_cluster(inputs, live_url) {
+        return found
+            .map(|(address, why)| (address, why, Vec::new()))
+            .map_err(failure);
     }
     let conn = session.connection().await?;
     cluster_side::locate_on(conn, inputs, progress)
         .await
         .map(|(a, warnings)| (a.address, a.why, warnings))
-        .map_err(|e| Failure {
-            exit: e.exit(),
-            message: e.to_string(),
-        })
+        .map_err(failure)
 }
 
 /// Rewrite: host/schemes or servers.
