@@ -1179,11 +1179,12 @@ fn load_policy(
         let path = r.value.clone();
         match Policy::read_waivers(Path::new(&path)) {
             Ok(w) => policy.waivers = w,
+            // One line per entry's problem: a long file can have many.
             Err(list) => problem(
                 "waivers",
                 format!(
-                    "{path}: {}; nothing was checked or published",
-                    list.join("; ")
+                    "{path} cannot be used, so nothing was checked or published:\n      {}",
+                    list.join("\n      ")
                 ),
             ),
         }
