@@ -544,7 +544,7 @@ async fn source_step(
 
 /// `spec-file`: the document the build wrote, pointed at `agent-ip:node-port`, at the address
 /// the cluster gives (not a dry run), or in a dry run at the address the live API calls now.
-/// A dry run never touches the cluster: no kubeconfig is read.
+/// A dry run never touches the cluster: no connection is made, so no kubeconfig is needed.
 async fn spec_file_step(
     b: &mut Builder<'_>,
     session: &Session,
