@@ -83,6 +83,7 @@ fn verdict(outcome: Outcome, findings: Vec<SourcedFinding>) -> Verdict {
             why: "NodePort 30080 on node aks-1's InternalIP".into(),
         }),
         findings,
+        waived: Vec::new(),
         publish: Some(PublishReport {
             api_id: "petstore".into(),
             revision: Some(3),

@@ -73,12 +73,43 @@ pub struct Found {
     pub document: Fetched,
 }
 
+/// Where APIM will call, without the document (`spec-file` brings its own).
+#[derive(Clone, Debug)]
+pub struct Located {
+    pub address: AddressChoice,
+    pub port: ServicePortInfo,
+    pub backend: Backend,
+}
+
 /// Runs the whole cluster side on an open connection.
 pub async fn find_and_fetch(
     conn: &Connection,
     target: &Target,
     observer: &dyn Observer,
 ) -> Result<Found, ClusterError> {
+    let Located {
+        address,
+        port,
+        backend,
+    } = locate(conn, target, observer).await?;
+    // The wait for a ready pod can outlast a cached token: fresh credentials for the fetch.
+    let renewed = conn.renewed().await?;
+    let document =
+        fetch::fetch(renewed.as_ref().unwrap_or(conn), &backend, target, observer).await?;
+    Ok(Found {
+        address,
+        port,
+        backend,
+        document,
+    })
+}
+
+/// The address half of the cluster side: the Service, a ready pod, the address APIM calls.
+pub async fn locate(
+    conn: &Connection,
+    target: &Target,
+    observer: &dyn Observer,
+) -> Result<Located, ClusterError> {
     let api = api::Kube::new(conn);
     let service = discover::read_service(&api, target).await?;
     let port = discover::pick_port(&service, target)?;
@@ -113,14 +144,9 @@ pub async fn find_and_fetch(
             namespace: target.namespace.clone(),
             name: target.service.clone(),
         })?;
-    // The wait for a ready pod can outlast a cached token: fresh credentials for the fetch.
-    let renewed = conn.renewed().await?;
-    let document =
-        fetch::fetch(renewed.as_ref().unwrap_or(conn), &backend, target, observer).await?;
-    Ok(Found {
+    Ok(Located {
         address,
         port,
         backend,
-        document,
     })
 }

@@ -7,6 +7,7 @@ use crate::apim::ApiOperation;
 use crate::inputs::BreakingChanges;
 use crate::spec::diff::Policy;
 use crate::spec::lint::normalize_operation_id;
+use crate::spec::waivers::{self, Waived};
 use crate::spec::{Document, Finding, Level, diff, lint};
 
 use super::{FindingSource, SourcedFinding, StepOutcome};
@@ -21,6 +22,8 @@ pub struct CheckResult {
     pub refuse: bool,
     /// Every change the diff found, compatible ones included: the changelog.
     pub changes: Vec<Finding>,
+    /// What the `waivers` file let through (among `findings` as info notes).
+    pub waived: Vec<Waived>,
 }
 
 fn sourced(source: FindingSource, findings: Vec<Finding>) -> Vec<SourcedFinding> {
@@ -34,9 +37,12 @@ fn count(findings: &[Finding], level: Level) -> usize {
     findings.iter().filter(|f| f.level == level).count()
 }
 
-/// Errors stop the gate; warnings are reported.
-pub fn lint_step(doc: &Document) -> CheckResult {
-    let findings = lint::lint(doc);
+/// Errors stop the gate; warnings are reported. `policy` may change warnings (never errors:
+/// APIM rejects those whatever the gate says).
+pub fn lint_step(doc: &Document, policy: &mut waivers::Run<'_>) -> CheckResult {
+    let mut findings = lint::lint(doc);
+    policy.relevel(&mut findings);
+    let waived = policy.waive(&mut findings);
     let errors = count(&findings, Level::Error);
     let warnings = count(&findings, Level::Warning);
     let (outcome, detail) = if errors > 0 {
@@ -54,10 +60,19 @@ pub fn lint_step(doc: &Document) -> CheckResult {
     };
     CheckResult {
         outcome,
-        detail,
+        detail: with_waived(detail, &waived),
         findings: sourced(FindingSource::Lint, findings),
         refuse: errors > 0,
         changes: Vec::new(),
+        waived,
+    }
+}
+
+/// A step's detail, with how many findings the waivers let through.
+fn with_waived(detail: String, waived: &[Waived]) -> String {
+    match waived.len() {
+        0 => detail,
+        n => format!("{detail}; {n} waived (see Waived)"),
     }
 }
 
@@ -97,19 +112,24 @@ pub fn breaking_step(
     new: &Document,
     live: &[ApiOperation],
     mode: BreakingChanges,
-    policy: &Policy,
+    diff_policy: &Policy,
+    policy: &mut waivers::Run<'_>,
 ) -> CheckResult {
     let mut findings = match base {
-        Some(base) => diff::diff_with(base, new, policy),
+        Some(base) => diff::diff_with(base, new, diff_policy),
         None => Vec::new(),
     };
+    findings.extend(replaced_operations(live, new));
+    // rule-levels first, so a compatible change raised to warning is listed and one lowered to
+    // info is counted with the rest; then the waivers, whose notes stay listed.
+    policy.relevel(&mut findings);
     let changes = findings.clone();
     // Info findings (an added operation, a new optional property) are what a release is for; a gate
     // lists what could hurt a consumer and only counts the rest. APIM's export also differs from
     // the source in ways that are info by nature (lower-cased operationIds, media type lists).
     let infos = count(&findings, Level::Info);
     findings.retain(|f| f.level > Level::Info);
-    findings.extend(replaced_operations(live, new));
+    let waived = policy.waive(&mut findings);
     let errors = count(&findings, Level::Error);
     let warnings = count(&findings, Level::Warning);
     let what = if infos > 0 {
@@ -151,10 +171,11 @@ pub fn breaking_step(
     };
     CheckResult {
         outcome,
-        detail,
+        detail: with_waived(detail, &waived),
         findings: sourced(FindingSource::BreakingChange, findings),
         refuse,
         changes,
+        waived,
     }
 }
 
@@ -258,6 +279,7 @@ mod tests {
             &[],
             BreakingChanges::Fail,
             &Policy::default(),
+            &mut waivers::Run::none(),
         );
         assert!(r.findings.is_empty());
         assert_eq!(
@@ -279,6 +301,7 @@ mod tests {
             &[],
             BreakingChanges::Fail,
             &Policy::default(),
+            &mut waivers::Run::none(),
         );
         assert!(r.refuse);
         assert_eq!(r.outcome, StepOutcome::Failed);
@@ -289,6 +312,7 @@ mod tests {
             &[],
             BreakingChanges::Warn,
             &Policy::default(),
+            &mut waivers::Run::none(),
         );
         assert!(!r.refuse);
         assert_eq!(r.outcome, StepOutcome::Warned);

@@ -1,6 +1,8 @@
 //! The first half of the gate: inputs → cluster → rewrite. `apim-gate fetch` runs exactly this,
-//! and the main run starts with it.
+//! and the main run starts with it. With `spec-file` the document comes from a file instead, and
+//! the address from `agent-ip`/`node-port`, the cluster, or (dry run) the live API.
 
+use crate::address::{Host, HostPort};
 use crate::cluster::{self, ClusterError, Found, KubeconfigInput, Observer, Target};
 use crate::exit::Exit;
 use crate::inputs::{Env, Inputs};
@@ -28,6 +30,15 @@ pub enum ClusterSideError {
     },
     #[error("the scheme input: {0}")]
     Scheme(String),
+    #[error("spec-file {path}: {source}")]
+    SpecFile { path: String, source: SpecError },
+    #[error(
+        "spec-file {path} cannot be read: {source}; give the path of the document the build wrote, relative to the working directory"
+    )]
+    ReadSpecFile {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 // Boxed: a cluster error carries several strings, and results travel through every step.
@@ -48,7 +59,13 @@ impl ClusterSideError {
                 ..
             } => Exit::Refused,
             ClusterSideError::Spec { .. } => Exit::Kubernetes,
-            ClusterSideError::Scheme(_) => Exit::Input,
+            ClusterSideError::SpecFile {
+                source: crate::spec::SpecError::BackendPath { .. },
+                ..
+            } => Exit::Refused,
+            ClusterSideError::Scheme(_)
+            | ClusterSideError::SpecFile { .. }
+            | ClusterSideError::ReadSpecFile { .. } => Exit::Input,
         }
     }
 }
@@ -129,6 +146,98 @@ pub async fn run(
     })
 }
 
+/// The address half of the cluster side, for a `spec-file` run that is not a dry run.
+pub async fn locate_on(
+    conn: &cluster::Connection,
+    inputs: &Inputs,
+    observer: &dyn Observer,
+) -> Result<(cluster::AddressChoice, Vec<String>), ClusterSideError> {
+    let located = cluster::locate(conn, &target(inputs), observer).await?;
+    let mut warnings = conn.warnings.clone();
+    warnings.extend(located.address.warning.clone());
+    Ok((located.address, warnings))
+}
+
+/// Host name a dry run points the document at when nothing tells the real address: `.invalid`
+/// is reserved never to resolve (RFC 2606, section 2).
+pub const UNKNOWN_HOST: &str = "apim-gate.invalid";
+
+/// Where APIM calls for a `spec-file` document when no cluster is needed, with the sentence
+/// saying why: `agent-ip` with `node-port`; in a dry run the address the live API calls now
+/// (`live_url`, its serviceUrl), else [`UNKNOWN_HOST`]. `None`: the cluster must tell.
+pub fn address_without_cluster(
+    inputs: &Inputs,
+    live_url: Option<&str>,
+) -> Option<Result<(HostPort, String), ClusterSideError>> {
+    if let (Some(ip), Some(port)) = (&inputs.agent_ip, inputs.node_port) {
+        let address = format!("{}:{port}", ip.trim())
+            .parse::<HostPort>()
+            .map_err(|e| ClusterSideError::from(ClusterError::BadAgentIp(e.to_string())));
+        return Some(address.map(|a| {
+            (
+                a,
+                format!("agent-ip {ip} and node-port {port} given; no cluster contacted"),
+            )
+        }));
+    }
+    if !inputs.dry_run {
+        return None;
+    }
+    // The live API's `properties.serviceUrl` (the backend APIM calls; the 2024-05-01 spec example
+    // ApiManagementGetApiContract returns it as an absolute URL): pointing the document there
+    // makes it the very document published from the cluster, so the contract's recorded SHA-256
+    // tells an unchanged one.
+    let live = live_url.and_then(|u| {
+        let url = url::Url::parse(u).ok()?;
+        let host = url.host_str()?;
+        let text = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        Some((text.parse::<HostPort>().ok()?, u))
+    });
+    Some(Ok(match live {
+        Some((address, url)) => (
+            address,
+            format!(
+                "dry run from spec-file, no cluster contacted: the address the live API calls now (its serviceUrl {url})"
+            ),
+        ),
+        None => (
+            HostPort::new(Host::Name(UNKNOWN_HOST.to_string()), None),
+            format!(
+                "dry run from spec-file, no cluster contacted, and no serviceUrl of a live API to keep: the document is checked pointing at {UNKNOWN_HOST}, a name that never resolves; give agent-ip and node-port to check it with the real address"
+            ),
+        ),
+    }))
+}
+
+/// The `spec-file` document's bytes.
+pub fn read_spec_file(path: &std::path::Path) -> Result<Vec<u8>, ClusterSideError> {
+    std::fs::read(path).map_err(|source| ClusterSideError::ReadSpecFile {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The `spec-file` document pointed at `address`.
+pub fn rewrite_file(
+    path: &std::path::Path,
+    bytes: &[u8],
+    address: &HostPort,
+    schemes: Vec<Scheme>,
+) -> Result<Rewritten, ClusterSideError> {
+    let options = RewriteOptions {
+        address: address.clone(),
+        schemes,
+        compact: false,
+    };
+    rewrite(bytes, &options).map_err(|source| ClusterSideError::SpecFile {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 /// The fetched document pointed at the address found.
 pub fn rewrite_found(found: &Found, schemes: Vec<Scheme>) -> Result<Rewritten, ClusterSideError> {
     let options = RewriteOptions {
@@ -141,4 +250,51 @@ pub fn rewrite_found(found: &Found, schemes: Vec<Scheme>) -> Result<Rewritten, C
         path: found.document.path.clone(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inputs::{Env, Need};
+
+    fn inputs(pairs: &[(&str, &str)]) -> Inputs {
+        // Any existing file stands for the document: only the address is looked at here.
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let mut all = vec![("APIM_GATE_SERVICE", "svc"), ("APIM_GATE_SPEC_FILE", file)];
+        all.extend_from_slice(pairs);
+        Inputs::load(
+            &Env::from_pairs(all.iter().map(|(k, v)| (k.to_string(), v.to_string()))),
+            Need::Nothing,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_spec_file_address_without_a_cluster() {
+        let given = inputs(&[
+            ("APIM_GATE_AGENT_IP", "10.0.0.9"),
+            ("APIM_GATE_NODE_PORT", "30081"),
+        ]);
+        let (a, why) = address_without_cluster(&given, None).unwrap().unwrap();
+        assert_eq!(a.to_string(), "10.0.0.9:30081");
+        assert!(why.contains("no cluster contacted"), "{why}");
+        // Not a dry run, no node-port: the cluster tells.
+        assert!(address_without_cluster(&inputs(&[]), Some("http://10.0.0.4:30080")).is_none());
+        let dry = inputs(&[("APIM_GATE_DRY_RUN", "true")]);
+        let (a, why) = address_without_cluster(&dry, Some("http://10.0.0.4:30080/base"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.to_string(), "10.0.0.4:30080");
+        assert!(
+            why.contains("serviceUrl http://10.0.0.4:30080/base"),
+            "{why}"
+        );
+        let (a, _) = address_without_cluster(&dry, Some("https://[fd00::4]/"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.to_string(), "[fd00::4]");
+        let (a, why) = address_without_cluster(&dry, None).unwrap().unwrap();
+        assert_eq!(a.to_string(), UNKNOWN_HOST);
+        assert!(why.contains("never resolves"), "{why}");
+    }
 }

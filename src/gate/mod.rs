@@ -10,7 +10,7 @@ pub mod versions;
 
 pub use verdict::{
     AddressReport, FindingSource, Outcome, PublishReport, SourcedFinding, Step, StepName,
-    StepOutcome, Verdict,
+    StepOutcome, Verdict, WaivedFinding,
 };
 
 pub use run::{Progress, Session, Silent, overall_exit, run, run_many, run_service};

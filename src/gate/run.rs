@@ -12,10 +12,14 @@ use crate::cluster;
 use crate::exit::Exit;
 use crate::inputs::{Env, Inputs};
 use crate::spec::Document;
+use crate::spec::waivers::{self, Waived};
 
 use super::checks::{self, Baseline};
 use super::cluster_side;
-use super::{AddressReport, Outcome, PublishReport, Step, StepName, StepOutcome, Verdict};
+use super::{
+    AddressReport, FindingSource, Outcome, PublishReport, SourcedFinding, Step, StepName,
+    StepOutcome, Verdict, WaivedFinding,
+};
 
 /// Progress of a run, for whoever shows it (a terminal, a CI log).
 pub trait Progress: cluster::Observer + apim::Observer {
@@ -281,6 +285,7 @@ pub async fn run_service(
             steps: Vec::new(),
             address: None,
             findings: Vec::new(),
+            waived: Vec::new(),
             publish: None,
             spec_path: None,
             error: None,
@@ -292,8 +297,18 @@ pub async fn run_service(
     // ARM's waits stop at the deadline themselves (and clean up); this bounds the rest, with
     // the clean-up's grace, so nothing can hold the pipeline past the `timeout` input.
     let limit = session.started + inputs.timeout + azure::CLEANUP_GRACE;
-    let steps = run_steps(&mut b, session, inputs, env, &service);
-    if tokio::time::timeout_at(limit, steps).await.is_err() {
+    // "Today" for the waivers' `until` is the run's own date (the machine's clock, UTC).
+    let api_id = inputs.api_id.clone().unwrap_or_else(|| service.clone());
+    let mut policy = waivers::Run::new(&inputs.waiver_policy, &api_id, waivers::Date::today());
+    let steps = run_steps(&mut b, session, inputs, env, &service, &mut policy);
+    let timed_out = tokio::time::timeout_at(limit, steps).await.is_err();
+    b.verdict
+        .findings
+        .extend(policy.findings().into_iter().map(|finding| SourcedFinding {
+            source: FindingSource::Waiver,
+            finding,
+        }));
+    if timed_out {
         b.verdict.exit = Exit::Azure;
         b.verdict.outcome = Outcome::Failed;
         b.verdict.error = Some(format!(
@@ -319,6 +334,7 @@ pub(crate) fn failed(inputs: &Inputs, step: StepName, exit: Exit, message: Strin
             address: None,
             findings: Vec::new(),
             changes: Vec::new(),
+            waived: Vec::new(),
             publish: None,
             spec_path: None,
             error: None,
@@ -438,15 +454,29 @@ async fn run_steps(
     inputs: &Inputs,
     env: &Env,
     service: &str,
+    policy: &mut waivers::Run<'_>,
 ) -> Result<(), ()> {
     let mut early = std::pin::pin!(early_reads(session, inputs, service));
     let mut early_done = None;
+    // A dry run from spec-file without agent-ip/node-port takes the address the live API calls
+    // now: the live contract is needed first (there is no cluster side to overlap it with).
+    let live_url = if inputs.spec_file.is_some() && inputs.dry_run && !file_address_given(inputs) {
+        let e = early.as_mut().await;
+        let url = match &e.contract {
+            Some(Ok(Some(c))) => c.service_url.clone(),
+            _ => None,
+        };
+        early_done = Some(e);
+        url
+    } else {
+        None
+    };
     let prepared = {
         let local = async {
-            let discovered = cluster_step(b, session, inputs).await?;
-            let prepared = rewrite_step(b, inputs, &discovered).await?;
+            let source = source_step(b, session, inputs, live_url.as_deref()).await?;
+            let prepared = rewrite_step(b, inputs, &source).await?;
             keep_output_spec(b, inputs, &prepared);
-            lint_step(b, &prepared).await?;
+            lint_step(b, &prepared, policy).await?;
             Ok::<_, ()>(prepared)
         };
         let mut local = std::pin::pin!(local);
@@ -464,8 +494,16 @@ async fn run_steps(
     };
     let signed = sign_in_step(b, early.signed)?;
     let target = api_target(b, early.target)?;
-    let current =
-        breaking_changes_step(b, inputs, signed, &target, &prepared, early.contract).await?;
+    let current = breaking_changes_step(
+        b,
+        inputs,
+        signed,
+        &target,
+        &prepared,
+        early.contract,
+        policy,
+    )
+    .await?;
     publish_step(b, inputs, env, signed, &target, &prepared, current).await
 }
 
@@ -507,15 +545,121 @@ async fn cluster_step(
     Ok(discovered)
 }
 
+/// Where the document and the address came from.
+enum DocumentSource {
+    /// The cluster: the address found and the document the pod serves.
+    Pod(Box<cluster_side::Discovered>),
+    /// The `spec-file` input, and the address APIM calls.
+    File {
+        path: std::path::PathBuf,
+        bytes: Vec<u8>,
+        address: crate::address::HostPort,
+    },
+}
+
+/// `agent-ip` and `node-port`: the address without a cluster.
+fn file_address_given(inputs: &Inputs) -> bool {
+    inputs.agent_ip.is_some() && inputs.node_port.is_some()
+}
+
+/// The document and the address: from the cluster, or from `spec-file`.
+async fn source_step(
+    b: &mut Builder<'_>,
+    session: &Session,
+    inputs: &Inputs,
+    live_url: Option<&str>,
+) -> Result<DocumentSource, ()> {
+    match &inputs.spec_file {
+        None => cluster_step(b, session, inputs)
+            .await
+            .map(|d| DocumentSource::Pod(Box::new(d))),
+        Some(path) => spec_file_step(b, session, inputs, path, live_url).await,
+    }
+}
+
+/// `spec-file`: the document the build wrote, pointed at `agent-ip:node-port`, at the address
+/// the cluster gives (not a dry run), or in a dry run at the address the live API calls now.
+/// A dry run never touches the cluster: no connection is made, so no kubeconfig is needed.
+async fn spec_file_step(
+    b: &mut Builder<'_>,
+    session: &Session,
+    inputs: &Inputs,
+    path: &std::path::Path,
+    live_url: Option<&str>,
+) -> Result<DocumentSource, ()> {
+    let progress = b.progress;
+    let (bytes, address, why, warnings) = b
+        .step(StepName::Cluster, async {
+            let bytes = match cluster_side::read_spec_file(path) {
+                Ok(bytes) => bytes,
+                Err(e) => return Ended::Err(e.exit(), e.to_string()),
+            };
+            let (address, why, warnings) =
+                match file_address(session, inputs, live_url, progress).await {
+                    Ok(found) => found,
+                    Err(f) => return Ended::Err(f.exit, f.message),
+                };
+            let detail = format!(
+                "{} from spec-file ({} bytes); APIM will call {address}",
+                path.display(),
+                bytes.len()
+            );
+            Ended::Ok((bytes, address, why, warnings), StepOutcome::Passed, detail)
+        })
+        .await?;
+    b.verdict.warnings.extend(warnings);
+    b.verdict.address = Some(AddressReport {
+        address: address.to_string(),
+        why,
+    });
+    Ok(DocumentSource::File {
+        path: path.to_path_buf(),
+        bytes,
+        address,
+    })
+}
+
+/// The address for a `spec-file` document, the sentence saying why, and warnings: without a
+/// cluster when the inputs or the live API tell it, else from the cluster.
+async fn file_address(
+    session: &Session,
+    inputs: &Inputs,
+    live_url: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<(crate::address::HostPort, String, Vec<String>), Failure> {
+    let failure = |e: cluster_side::ClusterSideError| Failure {
+        exit: e.exit(),
+        message: e.to_string(),
+    };
+    if let Some(found) = cluster_side::address_without_cluster(inputs, live_url) {
+        return found
+            .map(|(address, why)| (address, why, Vec::new()))
+            .map_err(failure);
+    }
+    let conn = session.connection().await?;
+    cluster_side::locate_on(conn, inputs, progress)
+        .await
+        .map(|(a, warnings)| (a.address, a.why, warnings))
+        .map_err(failure)
+}
+
 /// Rewrite: host/schemes or servers.
 async fn rewrite_step(
     b: &mut Builder<'_>,
     inputs: &Inputs,
-    discovered: &cluster_side::Discovered,
+    source: &DocumentSource,
 ) -> Result<Prepared, ()> {
     b.step(StepName::Rewrite, async {
-        let rewritten = cluster_side::schemes(inputs)
-            .and_then(|schemes| cluster_side::rewrite_found(&discovered.found, schemes));
+        let rewritten = cluster_side::schemes(inputs).and_then(|schemes| match source {
+            DocumentSource::Pod(discovered) => {
+                cluster_side::rewrite_found(&discovered.found, schemes)
+            }
+            DocumentSource::File {
+                path,
+                bytes,
+                address,
+            } => cluster_side::rewrite_file(path, bytes, address, schemes),
+        });
         let rewritten = match rewritten {
             Ok(r) => r,
             Err(e) => return Ended::Err(e.exit(), e.to_string()),
@@ -556,10 +700,15 @@ fn keep_output_spec(b: &mut Builder<'_>, inputs: &Inputs, prepared: &Prepared) {
 }
 
 /// Lint: what APIM would reject.
-async fn lint_step(b: &mut Builder<'_>, prepared: &Prepared) -> Result<(), ()> {
-    let lint = checks::lint_step(&prepared.document);
+async fn lint_step(
+    b: &mut Builder<'_>,
+    prepared: &Prepared,
+    policy: &mut waivers::Run<'_>,
+) -> Result<(), ()> {
+    let lint = checks::lint_step(&prepared.document, policy);
     let refused = lint.refuse;
     b.verdict.findings.extend(lint.findings.iter().cloned());
+    keep_waived(b, FindingSource::Lint, &lint.waived, policy);
     let lint_detail = lint.detail.clone();
     b.step(StepName::Lint, async {
         Ended::Ok((), lint.outcome, lint_detail)
@@ -568,8 +717,9 @@ async fn lint_step(b: &mut Builder<'_>, prepared: &Prepared) -> Result<(), ()> {
     if refused {
         b.refuse(format!(
             "APIM would reject this document ({}). Fix the findings in the service's OpenAPI generation \
-             and deploy again; nothing was written to APIM.",
-            lint.detail
+             and deploy again; nothing was written to APIM.{}",
+            lint.detail,
+            expired_note(policy)
         ));
         return Err(());
     }
@@ -619,14 +769,25 @@ async fn breaking_changes_step(
     target: &ApiTarget,
     prepared: &Prepared,
     contract: Option<Result<Option<apim::CurrentApi>, apim::ApimError>>,
+    policy: &mut waivers::Run<'_>,
 ) -> Result<Option<apim::CurrentApi>, ()> {
     let (check, current) = b
         .step(StepName::BreakingChanges, async {
-            breaking_changes(inputs, &signed.arm, target, &prepared.document, contract).await
+            breaking_changes(
+                inputs,
+                &signed.arm,
+                target,
+                &prepared.document,
+                contract,
+                policy,
+            )
+            .await
         })
         .await?;
+    policy.checks_complete();
     b.verdict.findings.extend(check.findings.iter().cloned());
     b.verdict.changes = check.changes.clone();
+    keep_waived(b, FindingSource::BreakingChange, &check.waived, policy);
     if check.refuse {
         let new_version = match &inputs.api_version {
             Some(v) => format!(
@@ -637,13 +798,41 @@ async fn breaking_changes_step(
                 .to_string(),
         };
         b.refuse(format!(
-            "{}. Keep the old operations (deprecate them first), {new_version}, or set \
-             breaking-changes to warn or allow to publish anyway.",
-            check.detail
+            "{}. Keep the old operations (deprecate them first), {new_version}, set \
+             breaking-changes to warn or allow to publish anyway, or waive reviewed findings in \
+             the waivers file.{}",
+            check.detail,
+            expired_note(policy)
         ));
         return Err(());
     }
     Ok(current)
+}
+
+/// What the waivers let through, for the report's "Waived" section.
+fn keep_waived(
+    b: &mut Builder<'_>,
+    source: FindingSource,
+    waived: &[Waived],
+    policy: &waivers::Run<'_>,
+) {
+    b.verdict
+        .waived
+        .extend(waived.iter().map(|w| WaivedFinding {
+            source,
+            finding: w.finding.clone(),
+            reason: w.waiver.reason.clone(),
+            until: w.waiver.until.to_string(),
+            waiver: format!("{} entry {}", policy.file_name(), w.waiver.entry),
+        }));
+}
+
+/// ` Expired waivers waive nothing …` for a refusal's message, or nothing.
+fn expired_note(policy: &waivers::Run<'_>) -> String {
+    policy
+        .expired_note()
+        .map(|n| format!(" {n}"))
+        .unwrap_or_default()
 }
 
 /// Publish: staged revision, verify, release (or in-place; or nothing when unchanged).
@@ -731,6 +920,7 @@ async fn breaking_changes(
     target: &ApiTarget,
     new: &Document,
     contract: Option<Result<Option<apim::CurrentApi>, apim::ApimError>>,
+    policy: &mut waivers::Run<'_>,
 ) -> Ended<(checks::CheckResult, Option<apim::CurrentApi>)> {
     // The contract alone tells an unchanged document: then there is nothing to compare, and the
     // operations and the export need not be read at all. It was read beside the cluster side.
@@ -754,6 +944,7 @@ async fn breaking_changes(
             findings: Vec::new(),
             refuse: false,
             changes: Vec::new(),
+            waived: Vec::new(),
         };
         let detail = result.detail.clone();
         return Ended::Ok((result, current), StepOutcome::Passed, detail);
@@ -858,7 +1049,7 @@ async fn breaking_changes(
             .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date()),
         _ => None,
     };
-    let policy = crate::spec::diff::Policy {
+    let diff_policy = crate::spec::diff::Policy {
         base_published,
         base_shows_deprecation: !matches!(baseline, Baseline::Live { .. }),
         ..crate::spec::diff::Policy::now(inputs.deprecation_days)
@@ -869,7 +1060,8 @@ async fn breaking_changes(
         new,
         &live,
         inputs.breaking_changes,
-        &policy,
+        &diff_policy,
+        policy,
     );
     let (outcome, detail) = (result.outcome, result.detail.clone());
     Ended::Ok((result, current), outcome, detail)

@@ -68,6 +68,8 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 pub enum FindingSource {
     Lint,
     BreakingChange,
+    /// About the waivers themselves: `waiver-expired`, `waiver-unused`.
+    Waiver,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -75,6 +77,19 @@ pub struct SourcedFinding {
     pub source: FindingSource,
     #[serde(flatten)]
     pub finding: Finding,
+}
+
+/// A finding a reviewed waiver let through: as the check found it (its level before), and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct WaivedFinding {
+    pub source: FindingSource,
+    #[serde(flatten)]
+    pub finding: Finding,
+    pub reason: String,
+    /// The last day the waiver waives, `YYYY-MM-DD`.
+    pub until: String,
+    /// Which waiver: `.apim-gate/waivers.yaml entry 2`.
+    pub waiver: String,
 }
 
 /// The address APIM calls and why, as reported.
@@ -130,6 +145,8 @@ pub struct Verdict {
     pub steps: Vec<Step>,
     pub address: Option<AddressReport>,
     pub findings: Vec<SourcedFinding>,
+    /// Findings waived by the `waivers` file (also among `findings`, as info notes).
+    pub waived: Vec<WaivedFinding>,
     pub publish: Option<PublishReport>,
     /// Where the published document was written (`output-spec`).
     pub spec_path: Option<String>,

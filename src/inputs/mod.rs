@@ -389,6 +389,14 @@ pub struct Inputs {
     /// [`crate::gate::versions`], not an input).
     #[serde(skip)]
     pub api_version: Option<crate::apim::VersionBinding>,
+    pub waivers: Option<PathBuf>,
+    #[serde(default)]
+    pub rule_levels: Vec<String>,
+    pub spec_file: Option<PathBuf>,
+    pub node_port: Option<u16>,
+    /// The waivers file and `rule-levels`, read and checked (not an input itself).
+    #[serde(skip)]
+    pub waiver_policy: std::sync::Arc<crate::spec::waivers::Policy>,
 
     /// How each input was resolved (not an input itself).
     #[serde(skip)]
@@ -581,6 +589,12 @@ impl Inputs {
         }
         check_github_api_url(env, &mut problems);
         check_needs(need, platform, &resolved, &mut problems);
+        let policy = if need == Need::Cluster {
+            Default::default()
+        } else {
+            load_policy(platform, &mut resolved, &mut canonical, &mut problems)
+        };
+        check_spec_file(platform, &resolved, &mut problems);
         if !problems.is_empty() {
             return Err(InputError { problems, warnings });
         }
@@ -594,6 +608,7 @@ impl Inputs {
             warnings: Vec::new(),
         })?;
         inputs.resolved = resolved;
+        inputs.waiver_policy = std::sync::Arc::new(policy);
         inputs.platform = Some(platform);
         inputs.warnings = warnings;
         Ok(inputs)
@@ -1127,6 +1142,107 @@ fn is_guid(v: &str) -> bool {
             .iter()
             .zip([8, 4, 4, 4, 12])
             .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Where the waivers file is looked for when the `waivers` input is not given: relative to the
+/// working directory (the repository's root in a pipeline step).
+pub const DEFAULT_WAIVERS: &str = ".apim-gate/waivers.yaml";
+
+/// The `waivers` file (given, or [`DEFAULT_WAIVERS`] when it exists) and `rule-levels`, read and
+/// checked; each problem names the input, and the file's problems their entry and field.
+fn load_policy(
+    platform: Platform,
+    resolved: &mut BTreeMap<&'static str, Resolved>,
+    canonical: &mut Vec<(String, String)>,
+    problems: &mut Vec<Problem>,
+) -> crate::spec::waivers::Policy {
+    use crate::spec::waivers::{Policy, levels};
+    let mut problem = |name: &'static str, message: String| {
+        if let Some(spec) = table::find(name) {
+            problems.push(Problem {
+                input: name,
+                spelling: platform.spelling(spec),
+                message,
+            });
+        }
+    };
+    let mut policy = Policy::default();
+    if let Some(r) = resolved.get("rule-levels") {
+        match levels::parse(&r.value) {
+            Ok(l) => policy.levels = l,
+            Err(list) => problem("rule-levels", list.join("; ")),
+        }
+    }
+    if !resolved.contains_key("waivers") && Path::new(DEFAULT_WAIVERS).is_file() {
+        resolved.insert(
+            "waivers",
+            Resolved {
+                value: DEFAULT_WAIVERS.to_string(),
+                source: Source::Default,
+                secret: false,
+            },
+        );
+        canonical.push(("waivers".to_string(), DEFAULT_WAIVERS.to_string()));
+    }
+    if let Some(r) = resolved.get("waivers") {
+        let path = r.value.clone();
+        match Policy::read_waivers(Path::new(&path)) {
+            Ok(w) => policy.waivers = w,
+            // One line per entry's problem: a long file can have many.
+            Err(list) => problem(
+                "waivers",
+                format!(
+                    "{path} cannot be used, so nothing was checked or published:\n      {}",
+                    list.join("\n      ")
+                ),
+            ),
+        }
+        policy.file = Some(path);
+    }
+    policy
+}
+
+/// `spec-file` replaces the pod's document: one file for one service, and `node-port` only
+/// means something beside `agent-ip` there.
+fn check_spec_file(
+    platform: Platform,
+    resolved: &BTreeMap<&'static str, Resolved>,
+    problems: &mut Vec<Problem>,
+) {
+    let mut problem = |name: &'static str, message: String| {
+        if let Some(spec) = table::find(name) {
+            problems.push(Problem {
+                input: name,
+                spelling: platform.spelling(spec),
+                message,
+            });
+        }
+    };
+    if let Some(file) = resolved.get("spec-file") {
+        if !Path::new(&file.value).is_file() {
+            problem(
+                "spec-file",
+                format!(
+                    "{} is not a file: give the path of the document the build wrote (dotnet swagger tofile, or Microsoft.Extensions.ApiDescription.Server's output), relative to the working directory",
+                    file.value
+                ),
+            );
+        }
+        if resolved.contains_key("services") {
+            problem(
+                "spec-file",
+                "one document cannot stand for several services: use spec-file with service, not services".to_string(),
+            );
+        }
+    }
+    if resolved.contains_key("node-port")
+        && !(resolved.contains_key("agent-ip") && resolved.contains_key("spec-file"))
+    {
+        problem(
+            "node-port",
+            "is used with spec-file and agent-ip (APIM calls agent-ip:node-port, so the address needs no cluster); otherwise the Service's nodePort is read from the cluster: remove node-port, or give agent-ip and spec-file too".to_string(),
+        );
+    }
 }
 
 /// Inputs a command cannot do without, and those one choice makes necessary.

@@ -541,6 +541,38 @@ pub static INPUTS: &[InputSpec] = &[
         Apim,
         "The header that carries the version (versioning-scheme: header).",
     ),
+    input(
+        "waivers",
+        Text,
+        None,
+        &[],
+        Gate,
+        "YAML file of reviewed waivers (rule, operation, api-id, until, reason). Default: .apim-gate/waivers.yaml in the working directory, when it exists.",
+    ),
+    input(
+        "rule-levels",
+        List,
+        None,
+        &[],
+        Gate,
+        "Level overrides for breaking-change and lint warning rules: rule=level (error, warning, info), per line or comma.",
+    ),
+    input(
+        "spec-file",
+        Text,
+        None,
+        &[],
+        Gate,
+        "Take the OpenAPI document from this file instead of a pod; with dry-run no cluster is contacted at all.",
+    ),
+    input(
+        "node-port",
+        Integer { min: 1, max: 65535 },
+        None,
+        &[],
+        Kubernetes,
+        "Port APIM calls on agent-ip; with agent-ip, spec-file needs no cluster for the address.",
+    ),
 ];
 
 /// The inputs that decide where credentials are sent (or which CA vouches for that host). On
@@ -584,7 +616,7 @@ pub fn suggest(name: &str) -> Option<&'static InputSpec> {
         .map(|(_, i)| i)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -117,6 +117,7 @@ pub fn finding_lines(
     let source = match f.source {
         FindingSource::Lint => "lint",
         FindingSource::BreakingChange => "breaking",
+        FindingSource::Waiver => "waivers",
     };
     format!(
         "  {} {} [{source}] {}: {}\n          at {}",
@@ -247,6 +248,40 @@ pub fn deciding_text(found: &Findings<'_>, clean: &Cleaner, color: bool) -> Stri
     out
 }
 
+/// The "Waived" section: each finding a reviewed waiver let through, its level before, until
+/// when and why (at most [`super::markdown::WAIVED_SHOWN`]).
+pub fn waived_text(verdict: &Verdict, clean: &Cleaner) -> String {
+    let mut out = String::new();
+    if verdict.waived.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "Waived ({}):", verdict.waived.len());
+    for w in verdict.waived.iter().take(super::markdown::WAIVED_SHOWN) {
+        let _ = writeln!(
+            out,
+            "  {:<7} {} {}: until {}, {} ({})",
+            w.finding.level.as_str(),
+            clean.line(&w.finding.id),
+            w.finding
+                .operation
+                .as_deref()
+                .map(|o| clean.line(o))
+                .unwrap_or_else(|| "(document)".into()),
+            clean.line(&w.until),
+            clean.line(&w.reason),
+            clean.line(&w.waiver)
+        );
+    }
+    let more = verdict
+        .waived
+        .len()
+        .saturating_sub(super::markdown::WAIVED_SHOWN);
+    if more > 0 {
+        let _ = writeln!(out, "  and {more} more waived findings");
+    }
+    out
+}
+
 /// Where the whole list is when the report grouped it.
 pub const FULL_LIST_HINT: &str =
     "Every finding one by one: set verbose (-v), or findings-file for JSON.";
@@ -287,6 +322,7 @@ pub fn render(verdict: &Verdict, clean: &Cleaner, style: Style) -> String {
         let _ = writeln!(out, "{line}");
     }
     out.push_str(&findings_text(&found, clean, style, false));
+    out.push_str(&waived_text(verdict, clean));
     for w in &verdict.warnings {
         let _ = writeln!(
             out,

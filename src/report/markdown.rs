@@ -42,6 +42,7 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
     let found = Findings::of(verdict);
     // At most half the place: the steps and the result must fit beside it.
     head.push_str(&grouped_table(&found, clean, budget / 2));
+    head.push_str(&waived_table(verdict, clean, budget / 4));
 
     head.push_str("| Step | Outcome | Duration | Detail |\n|---|---|---|---|\n");
     for step in &verdict.steps {
@@ -199,6 +200,7 @@ fn grouped_table(found: &Findings<'_>, clean: &Cleaner, room: usize) -> String {
         let source = match g.source {
             FindingSource::Lint => "",
             FindingSource::BreakingChange => " (breaking change)",
+            FindingSource::Waiver => " (waivers)",
         };
         let row = format!(
             "| {}{source} | {} | {} | {} | {} |\n",
@@ -220,6 +222,57 @@ fn grouped_table(found: &Findings<'_>, clean: &Cleaner, room: usize) -> String {
             out,
             "_{} more rules not shown: the summary is limited in size._\n",
             found.groups.len() - rules
+        );
+    }
+    out
+}
+
+/// Rows of the "Waived" section before it says "and N more".
+pub const WAIVED_SHOWN: usize = 50;
+
+/// The "Waived" section: each finding a reviewed waiver let through, with its level before,
+/// the waiver's reason and the last day it waives.
+fn waived_table(verdict: &Verdict, clean: &Cleaner, room: usize) -> String {
+    let mut out = String::new();
+    if verdict.waived.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "### Waived ({})
+",
+        verdict.waived.len()
+    );
+    out.push_str(
+        "| Was | Rule | Operation | Until | Reason | Waiver |\n|---|---|---|---|---|---|\n",
+    );
+    let mut shown = 0;
+    for w in verdict.waived.iter().take(WAIVED_SHOWN) {
+        let row = format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            level_cell(w.finding.level),
+            md_code(&clean.line(&w.finding.id)),
+            w.finding
+                .operation
+                .as_deref()
+                .map(|o| md_code(&clean.line(o)))
+                .unwrap_or_default(),
+            md_text(&clean.line(&w.until)),
+            md_text(&clean.line(&w.reason)),
+            md_text(&clean.line(&w.waiver)),
+        );
+        if out.len() + row.len() + 200 > room {
+            break;
+        }
+        out.push_str(&row);
+        shown += 1;
+    }
+    out.push('\n');
+    if shown < verdict.waived.len() {
+        let _ = writeln!(
+            out,
+            "_{} more waived findings not shown; the findings-file input lists them all (as info notes)._\n",
+            verdict.waived.len() - shown
         );
     }
     out
@@ -284,6 +337,7 @@ fn finding_row(f: &crate::gate::verdict::SourcedFinding, clean: &Cleaner) -> Str
     let source = match f.source {
         FindingSource::Lint => "lint",
         FindingSource::BreakingChange => "breaking change",
+        FindingSource::Waiver => "waivers",
     };
     let operation = f
         .finding

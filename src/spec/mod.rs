@@ -10,6 +10,7 @@ pub mod lint;
 pub mod refs;
 pub mod rewrite;
 pub mod schema;
+pub mod waivers;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
