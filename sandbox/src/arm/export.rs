@@ -304,8 +304,11 @@ const HEADER_SCHEMA_KEYS: &[&str] = &[
 
 /// Response headers are part of APIM's operation contract (2024-05-01 definitions.json:
 /// `ResponseContract.headers`, each a `ParameterContract` with `type`, `defaultValue`, `values`,
-/// `examples`), so an export keeps them whatever the source's version. Swagger 2.0's
-/// `{type, format, default, enum…}` becomes OpenAPI 3's `{schema: {…}}`.
+/// `examples`); the example ApiManagementGetApiOperationPetStore shows the Swagger 2.0 petstore's
+/// `loginUser` with its `X-Rate-Limit` and `X-Expires-After` response headers kept (a header
+/// name starting with `X-` is a name, not an extension). So an export keeps them whatever the
+/// source's version: Swagger 2.0's `{type, format, default, enum…}` becomes OpenAPI 3's
+/// `{schema: {…}}`.
 fn swagger_header_to_oas3(h: &Value) -> Value {
     let mut out = Map::new();
     let mut schema = Map::new();
