@@ -45,7 +45,9 @@ pub struct Policy {
     /// drops `deprecated` and every `x-` extension ("Custom extensions are ignored on import and
     /// aren't saved or preserved for export", Microsoft Learn, API import restrictions;
     /// `deprecated`: Azure/api-management-developer-portal#1216, #1620). Against it, a deprecation
-    /// may be an old one, so a sunset date closer than `deprecation_days` is not held against it.
+    /// may be an old one, so a sunset date closer than `deprecation_days` is not held against it;
+    /// its stability level is unknown, so a level in the new document is no change; and both
+    /// documents are compared without the extensions APIM drops (`export_view`).
     pub base_shows_deprecation: bool,
 }
 
@@ -372,7 +374,10 @@ impl<'a> Differ<'a> {
         let (Ok(bs), Ok(ns)) = (bs, ns) else {
             return self.policy.deprecation_days;
         };
-        if ns < bs {
+        // API Management's export keeps no `x-stability-level`: what the live API promised is
+        // unknown, so only the new document's level counts (for the days it asks for).
+        let known = self.policy.base_shows_deprecation;
+        if known && ns < bs {
             self.emit(
                 "api-stability-decreased",
                 Level::Error,
@@ -385,7 +390,7 @@ impl<'a> Differ<'a> {
                     bs.as_str()
                 ),
             );
-        } else if ns > bs {
+        } else if known && ns > bs {
             self.emit(
                 "api-stability-increased",
                 Level::Info,
