@@ -183,9 +183,35 @@ pub(super) fn import_hint(error: &AzureError) -> String {
         ". The Swagger 2.0 document has no `schemes`, so APIM cannot tell http from https: give it `\"schemes\": [\"http\"]` (the rewrite does, from the scheme input).".into()
     } else if text.contains("4 MB") {
         ". The document is over APIM's inline limit: make it smaller.".into()
+    } else if text.contains("same Path") {
+        // "Cannot create API 'X' with the same Path 'P' as API 'Y'  unless it's a part of the
+        // same version set" (Azure/apiops#712, Azure/azure-powershell#8957 and #11027).
+        ". Another API already serves this path outside this API's version set: give api-path another path, or make that API the version set's original version (its apiVersionSetId the set's id, its apiVersion \"\") and run again.".into()
     } else if text.contains("Parsing error") {
         ". APIM could not read the document: `apim-gate lint` shows what APIM rejects.".into()
     } else {
         String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azure::ArmError;
+
+    #[test]
+    fn a_path_another_api_holds_gets_the_two_ways_out() {
+        // As Azure/azure-powershell#11027 quotes APIM's answer.
+        let body = br#"{"error":{"code":"ValidationError","message":"One or more fields contain incorrect values:","details":[{"code":"ValidationError","target":"path","message":"Cannot create API 'orders-v1' with the same Path 'orders' as API 'orders'  unless it's a part of the same version set"}]}}"#;
+        let error = AzureError::Arm(Box::new(ArmError::from_response(
+            "PUT",
+            "/apis/orders-v1",
+            400,
+            body,
+            None,
+        )));
+        let hint = import_hint(&error);
+        assert!(hint.contains("api-path"), "{hint}");
+        assert!(hint.contains("apiVersion \"\""), "{hint}");
     }
 }
