@@ -244,11 +244,38 @@ async fn v1_and_v2_become_a_segment_version_set_and_a_breaking_v2_is_refused_alo
         "{operations:?}"
     );
     assert_eq!(world.apim("svc-1-v1").await.unwrap(), before.0);
+    // The import re-sent apiVersion and apiVersionSetId: APIM does not carry them over, an
+    // import without them takes the API out of its set (Azure/apiops#759).
+    let in_set = |p: &Value| {
+        (
+            p["apiVersion"].as_str().map(str::to_string),
+            p["path"].as_str().map(str::to_string),
+            p["apiVersionSetId"]
+                .as_str()
+                .is_some_and(|id| id.ends_with("/apiVersionSets/svc-1")),
+        )
+    };
     let p = api_props(&world, "svc-1-v2").await.unwrap();
-    assert_eq!(
-        (p["apiVersion"].as_str(), p["path"].as_str()),
-        (Some("v2"), Some("svc-1"))
-    );
+    assert_eq!(in_set(&p), (Some("v2".into()), Some("svc-1".into()), true));
+    // An import into the current revision (revision: in-place) keeps it in the set too.
+    deploy_at(
+        &world,
+        "svc-1",
+        V2,
+        &support::with_new_operation(support::with_new_operation(v2.clone(), "/Orders"), "/Carts"),
+    )
+    .await;
+    let run = world
+        .gate(&[
+            ("APIM_GATE_API_VERSIONS", BOTH),
+            ("APIM_GATE_REVISION", "in-place"),
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(world.revision_count("svc-1-v2").await, 2);
+    let p = api_props(&world, "svc-1-v2").await.unwrap();
+    assert_eq!(in_set(&p), (Some("v2".into()), Some("svc-1".into()), true));
+    assert_eq!(p["apiVersionSet"]["versioningScheme"], "Segment");
     world.assert_no_secret_printed();
 }
 

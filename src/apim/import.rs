@@ -77,6 +77,17 @@ impl Import {
     }
 }
 
+/// A version of a set sends its `apiVersion` and `apiVersionSetId` with every import: APIM does
+/// not carry them over from the API, and an import without them takes the API out of its set
+/// (Azure/apiops#759).
+fn keep_in_set(props: &mut Value, target: &super::ApiTarget) {
+    if let Some(binding) = &target.version {
+        props["apiVersion"] = json!(binding.version);
+        props["apiVersionSetId"] =
+            json!(super::version_set::set_resource_id(target, &binding.set_id));
+    }
+}
+
 impl Ctx<'_> {
     /// Imports into the staged revision `n` with the current revision's `locked` values (in the
     /// body and in the document's `info`, where APIM takes them from); a failure deletes it.
@@ -90,7 +101,9 @@ impl Ctx<'_> {
         service_url: &str,
     ) -> Result<ArmResponse, ApimError> {
         let value = locked.applied_to(document.value()).to_string();
-        let body = json!({ "properties": import.properties(&value, path, service_url, locked) });
+        let mut props = import.properties(&value, path, service_url, locked);
+        keep_in_set(&mut props, self.target);
+        let body = json!({ "properties": props });
         let what = format!("import {} into revision {n}", import.describe());
         match self
             .write_and_wait(ArmRequest::put(self.target.api_url(Some(n)), body), &what)
@@ -129,7 +142,8 @@ impl Ctx<'_> {
             .path
             .clone()
             .unwrap_or_else(|| target.api_path.clone());
-        let props = import.properties(&import.value, &path, service_url, want);
+        let mut props = import.properties(&import.value, &path, service_url, want);
+        keep_in_set(&mut props, target);
         let what = format!(
             "import {} into the current revision {} of API '{}' (in-place)",
             import.describe(),

@@ -256,12 +256,15 @@ pub fn put_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
             .unwrap_or_default(),
         _ => Map::new(),
     };
+    let is_import = import_format.is_some();
+    if is_import {
+        leave_set_unless_sent(&mut effective, &sent);
+    }
     effective.extend(writable(&sent));
     let version_set = match version_sets::check_api(&apim, &req.service_id, &api.name, &effective) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let is_import = import_format.is_some();
     // A PUT that lands on a revision other than the current one (a new revision always does) may
     // not change the API-wide properties; an import finds out on its poll (see below).
     let non_current: Option<Api> = existing
@@ -512,8 +515,22 @@ fn derived_props(props: &mut Map<String, Value>, parsed: &ParsedApi) {
     }
 }
 
+/// An import does not carry an API's version over: without `apiVersionSetId` (and
+/// `apiVersion`) in its body the API leaves its version set (Azure/apiops#759, an API that lost
+/// its version to an import). The strict reading: both go unless sent.
+fn leave_set_unless_sent(props: &mut Map<String, Value>, sent: &Map<String, Value>) {
+    if !sent.contains_key("apiVersionSetId") {
+        props.remove("apiVersionSetId");
+        props.remove("apiVersionSet");
+    }
+    if !sent.contains_key("apiVersion") {
+        props.remove("apiVersion");
+    }
+}
+
 /// Applies what a completed import derives, with the properties sent alongside it.
 pub fn apply_props(rev: &mut Revision, parsed: &ParsedApi, sent: &Map<String, Value>) {
+    leave_set_unless_sent(&mut rev.props, sent);
     let mut props = writable(sent);
     let sent_service_url = props.remove("serviceUrl");
     derived_props(&mut props, parsed);
