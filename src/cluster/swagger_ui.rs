@@ -3,12 +3,13 @@
 //! name every document (`{url, name}`, one per `SwaggerEndpoint(url, name)`).
 //!
 //! Modelled on domaindrivendev/Swashbuckle.AspNetCore, `src/Swashbuckle.AspNetCore.SwaggerUI/`:
-//! in 6.x and 7.x `index.html` ends with `<script src="index.js" charset="utf-8">` and
-//! `index.js` reads `var configObject = JSON.parse('%(ConfigObject)');` (a JSON text inside a
-//! JavaScript string); later versions write `var configObject = %(ConfigObject);` (the object
-//! itself); 5.x put the same `JSON.parse('...')` inline in `index.html`. A relative `url` is
-//! relative to `index.html` (`index.js`: `window.location.href.replace("index.html", item.url)`),
-//! so `v1/swagger.json` is `/swagger/v1/swagger.json`.
+//! 5.x and 6.0 to 6.6 put `var configObject = JSON.parse('%(ConfigObject)');` (a JSON text inside
+//! a JavaScript string) inline in `index.html`; from tag v6.7.0 on (6.7 to 6.9, 7.x, 8.x to
+//! 10.x) `index.html` ends with `<script src="index.js" charset="utf-8">` and `index.js` holds the
+//! same `JSON.parse('...')`. Only the main branch after v10.2.3 (unreleased) writes
+//! `var configObject = %(ConfigObject);` (the object itself); both forms are read. A relative
+//! `url` is relative to `index.html` (`index.js`: `window.location.href.replace("index.html",
+//! item.url)`), so `v1/swagger.json` is `/swagger/v1/swagger.json`.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -20,7 +21,7 @@ use super::{ClusterError, Connection, Observer, Target, backends, discover};
 
 /// Where Swashbuckle's UI is, with its default route prefix `swagger`.
 pub const INDEX_HTML: &str = "/swagger/index.html";
-/// The script 6.x/7.x's page loads, where the configuration is.
+/// The script the page loads from v6.7.0 on, where the configuration is.
 pub const INDEX_JS: &str = "/swagger/index.js";
 /// The largest page read: the configuration is a few kilobytes.
 const MAX_PAGE: usize = 1024 * 1024;
@@ -295,6 +296,28 @@ mod tests {
         assert_eq!(version_name(&docs[0]), "v1");
         assert!(config_urls("var configObject = JSON.parse('{\"deepLinking\":true}');").is_none());
         assert!(config_urls("<html>no configuration</html>").is_none());
+    }
+
+    #[test]
+    fn a_6_5_page_carries_the_configuration_inline() {
+        // The shape of index.html before v6.7.0 (5.x, 6.0 to 6.6): no index.js, the
+        // configuration parsed in the page's own script from `window.onload`.
+        let html = r##"<div id="swagger-ui"></div>
+<script>
+  window.onload = function () {
+    var configObject = JSON.parse('{"urls":[{"url":"v1/swagger.json","name":"V1"},{"url":"v2/swagger.json","name":"V2"}],"deepLinking":false}');
+    var oauthConfigObject = JSON.parse('{"scopeSeparator":" "}');
+    configObject.dom_id = "#swagger-ui";
+  }
+</script>"##;
+        let docs = config_urls(html).unwrap();
+        let paths: Vec<&str> = docs.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["/swagger/v1/swagger.json", "/swagger/v2/swagger.json"]
+        );
+        assert_eq!(version_name(&docs[1]), "v2");
+        assert!(script_path(html).is_none());
     }
 
     #[test]
