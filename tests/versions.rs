@@ -352,6 +352,9 @@ async fn auto_without_a_swagger_ui_names_the_paths_tried_and_asks_for_the_list()
     for needle in [
         "/swagger/index.html (404)",
         "/swagger/index.js (404)",
+        "/swagger/documentUrls (404)",
+        "/index.html (404)",
+        "/documentUrls (404)",
         "api-versions",
     ] {
         assert!(run.stdout.contains(needle), "{needle}: {}", run.stdout);
