@@ -333,6 +333,32 @@ async fn auto_finds_both_documents_in_the_swagger_ui_page() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn auto_warns_about_a_second_document_with_the_same_version_name() {
+    let v1 = base_doc("Orders");
+    let v2 = multiple_versions_v2();
+    let mut config = two_versions(&v1, &v2);
+    // The same app also maps Microsoft.AspNetCore.OpenApi's /openapi/v1.json, listed in the UI:
+    // named v1 as well.
+    config.more_specs.push(MoreSpec {
+        service: "svc-1".into(),
+        path: "/openapi/v1.json".into(),
+        document: bytes(&v1),
+    });
+    let world = World::start(config).await;
+    let run = world.gate(&[("APIM_GATE_API_VERSIONS", "auto")]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(
+        run.stdout.contains("lists /openapi/v1.json")
+            && run
+                .stdout
+                .contains("only /swagger/v1/swagger.json is published as version v1"),
+        "{}",
+        run.stdout
+    );
+    assert!(world.apim("svc-1-v1").await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn auto_without_a_swagger_ui_names_the_paths_tried_and_asks_for_the_list() {
     // Microsoft.AspNetCore.OpenApi serves /openapi/v1.json and no UI.
     let mut topology = Topology::default_for(1, ServiceType::NodePort);

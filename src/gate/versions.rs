@@ -293,6 +293,8 @@ struct Group {
     slots: Vec<usize>,
     /// What the inputs change in the existing set, written after the versions ran.
     change: Option<SetChange>,
+    /// Warnings about the list itself (`auto`).
+    notes: Vec<String>,
 }
 
 /// Runs `services`, each expanded into its versions when it has `api-versions`, `parallelism`
@@ -328,10 +330,14 @@ pub async fn run_all(
                 continue;
             }
         };
+        let mut notes = Vec::new();
         let versions = match &versioning.list {
             VersionList::Listed(list) => list.clone(),
             VersionList::Auto => match discover(&session, &inputs, progress.as_ref()).await {
-                Ok(list) => list,
+                Ok((list, warnings)) => {
+                    notes = warnings;
+                    list
+                }
                 Err((exit, message)) => {
                     slots.push(refused(&inputs, super::StepName::Cluster, exit, message));
                     continue;
@@ -359,6 +365,7 @@ pub async fn run_all(
             names,
             slots: Vec::new(),
             change,
+            notes,
         };
         for vi in version_runs {
             let progress = progress_for(&vi, &label(&vi));
@@ -392,7 +399,8 @@ pub async fn run_all(
             })
             .map(|(_, name)| name.clone())
             .collect();
-        let mut warnings = finish_set(&session, group, &failed).await;
+        let mut warnings = group.notes.clone();
+        warnings.extend(finish_set(&session, group, &failed).await);
         warnings.extend(unpublished(&session, &group.inputs, &group.names).await);
         if let Some(first) = group.slots.first().and_then(|i| verdicts.get_mut(*i)) {
             first.warnings.extend(warnings);
@@ -550,18 +558,20 @@ async fn finish_set(session: &Session, group: &Group, failed: &[String]) -> Vec<
     }
 }
 
-/// The versions the pod's Swagger UI lists, named after their documents.
+/// The versions the pod's Swagger UI lists, named after their documents, and a warning for
+/// each document left out because an earlier one has its version name.
 async fn discover(
     session: &Session,
     inputs: &Inputs,
     observer: &dyn crate::cluster::Observer,
-) -> Result<Vec<VersionSpec>, (Exit, String)> {
+) -> Result<(Vec<VersionSpec>, Vec<String>), (Exit, String)> {
     let conn = session.cluster().await?;
     let target = super::cluster_side::target(inputs);
     let listed = swagger_ui::listed_documents(conn, &target, observer)
         .await
         .map_err(|e| (e.exit(), e.to_string()))?;
     let mut out: Vec<VersionSpec> = Vec::new();
+    let mut warnings = Vec::new();
     for doc in &listed.documents {
         let name = swagger_ui::version_name(doc);
         check_version_name(&name).map_err(|e| {
@@ -573,7 +583,13 @@ async fn discover(
                 ),
             )
         })?;
-        if out.iter().any(|o| o.name.eq_ignore_ascii_case(&name)) {
+        if let Some(first) = out.iter().find(|o| o.name.eq_ignore_ascii_case(&name)) {
+            if first.path != doc.path {
+                warnings.push(format!(
+                    "api-versions auto: the Swagger UI of pod {} lists {} ({:?}) as version {name} too; only {} is published as version {}, {} is not published. List the versions in api-versions yourself (NAME=PATH) to publish it under a name of its own",
+                    listed.pod, doc.path, doc.name, first.path, first.name, doc.path
+                ));
+            }
             continue;
         }
         out.push(VersionSpec {
@@ -581,7 +597,7 @@ async fn discover(
             path: doc.path.clone(),
         });
     }
-    Ok(out)
+    Ok((out, warnings))
 }
 
 /// `version-not-published`: the versions APIM has in the set that the list leaves out. They
