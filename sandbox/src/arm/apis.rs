@@ -29,6 +29,17 @@ use super::{
     Ctx, Req, add_headers, export, json_response, revisions, validation_error, version_sets,
 };
 
+/// The version set an API (its current revision) is in.
+fn set_of(service_id: &str, api: &Api) -> Option<String> {
+    let full = api
+        .revisions
+        .get(&api.current)?
+        .props
+        .get("apiVersionSetId")?
+        .as_str()?;
+    version_sets::set_name(service_id, full).map(str::to_string)
+}
+
 /// Records the version set an API's contract shows (`apiVersionSet`), or that it has none.
 fn set_version_set(rev: &mut Revision, shown: Option<Value>) {
     match shown {
@@ -642,9 +653,22 @@ pub fn delete_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
             }
         }
         _ => {
-            apim.apis.remove(&api.name);
+            let removed = apim.apis.remove(&api.name);
             for linked in apim.products.values_mut() {
                 linked.remove(&api.name);
+            }
+            if let Some(set) = removed.as_ref().and_then(|a| set_of(&req.service_id, a)) {
+                // Deleting the last API of a version set deletes the set too
+                // (MicrosoftDocs/azure-docs#81857, on "Versions in Azure API Management": "When
+                // deleting the last API/version from a version set, the version set itself is
+                // being removed", whichever client sends the DELETE).
+                let still_used = apim.apis.values().any(|a| {
+                    set_of(&req.service_id, a).is_some_and(|s| s.eq_ignore_ascii_case(&set))
+                });
+                if !still_used {
+                    apim.version_sets
+                        .retain(|k, _| !k.eq_ignore_ascii_case(&set));
+                }
             }
         }
     }
