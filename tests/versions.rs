@@ -638,7 +638,7 @@ async fn openapi_31_publishes_as_it_is_and_32_is_refused_with_the_setting() {
     assert!(world.apim("svc-1-v2").await.is_none());
     assert!(
         run.stdout
-            .contains("options.OpenApiVersion = OpenApiSpecVersion.OpenApi3_1"),
+            .contains("options.OpenApiVersion = Microsoft.OpenApi.OpenApiSpecVersion.OpenApi3_1"),
         "{}",
         run.stdout
     );
