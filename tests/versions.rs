@@ -359,6 +359,91 @@ async fn auto_warns_about_a_second_document_with_the_same_version_name() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn auto_reads_a_ui_at_the_root_and_its_document_urls_route() {
+    // Microsoft.AspNetCore.OpenApi documents with Swashbuckle's UI at the root
+    // (`RoutePrefix = ""`): the page and its script at /index.html and /index.js, relative urls
+    // read against /.
+    let v1 = base_doc("Orders");
+    let v2 = multiple_versions_v2();
+    let mut topology = Topology::default_for(1, ServiceType::NodePort);
+    let page = br#"<div id="swagger-ui"></div>
+<script src="./swagger-ui-bundle.js" charset="utf-8"></script>
+<script src="index.js" charset="utf-8"></script>"#;
+    let script = br#"window.onload = function () {
+    var configObject = JSON.parse('{"urls":[{"url":"openapi/v1.json","name":"v1"},{"url":"openapi/v2.json","name":"v2"}]}');
+}"#;
+    for pod in &mut topology.pods {
+        *pod = pod
+            .clone()
+            .document_path("/openapi/v1.json")
+            .route(
+                "/index.html",
+                200,
+                Some("text/html;charset=utf-8"),
+                page.to_vec(),
+            )
+            .route(
+                "/index.js",
+                200,
+                Some("application/javascript;charset=utf-8"),
+                script.to_vec(),
+            );
+    }
+    let world = World::start(Config {
+        specs: vec![bytes(&v1)],
+        more_specs: vec![MoreSpec {
+            service: "svc-1".into(),
+            path: "/openapi/v2.json".into(),
+            document: bytes(&v2),
+        }],
+        cluster: Some(topology),
+        retry_after: 0,
+        ..Config::default()
+    })
+    .await;
+    let run = world.gate(&[("APIM_GATE_API_VERSIONS", "auto")]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(world.apim("svc-1-v1").await.unwrap().1, operations_of(&v1));
+    assert_eq!(world.apim("svc-1-v2").await.unwrap().1, operations_of(&v2));
+
+    // The documentUrls route (ExposeSwaggerDocumentUrlsRoute) when the page lists nothing.
+    let mut topology = Topology::default_for(1, ServiceType::NodePort);
+    for pod in &mut topology.pods {
+        *pod = pod.clone().document_path("/openapi/v1.json").route(
+            "/swagger/documentUrls",
+            200,
+            Some("application/javascript;charset=utf-8"),
+            br#"[{"url":"/openapi/v1.json","name":"v1"},{"url":"/openapi/v2.json","name":"v2"}]"#
+                .to_vec(),
+        );
+    }
+    let world = World::start(Config {
+        specs: vec![bytes(&v1)],
+        more_specs: vec![MoreSpec {
+            service: "svc-1".into(),
+            path: "/openapi/v2.json".into(),
+            document: bytes(&v2),
+        }],
+        cluster: Some(topology),
+        retry_after: 0,
+        ..Config::default()
+    })
+    .await;
+    let run = world
+        .gate(&[
+            ("APIM_GATE_API_VERSIONS", "auto"),
+            ("APIM_GATE_DRY_RUN", "true"),
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(
+        run.stdout.contains("svc-1-v1") && run.stdout.contains("svc-1-v2"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn auto_without_a_swagger_ui_names_the_paths_tried_and_asks_for_the_list() {
     // Microsoft.AspNetCore.OpenApi serves /openapi/v1.json and no UI.
     let mut topology = Topology::default_for(1, ServiceType::NodePort);

@@ -614,6 +614,9 @@ async fn unpublished(session: &Session, inputs: &Inputs, names: &[String]) -> Ve
     match apim::version_set::set_members(&signed.arm, &target, &set_id).await {
         Ok(members) => members
             .into_iter()
+            // The set's original version (`apiVersion` "", an API that was there before the
+            // versions, kept as check_set advises) is no NAME api-versions could list.
+            .filter(|m| !m.version.is_empty())
             .filter(|m| !names.iter().any(|n| n.eq_ignore_ascii_case(&m.version)))
             .map(|m| {
                 format!(
