@@ -86,6 +86,35 @@ async fn version_set(world: &World, name: &str) -> Option<Value> {
         .map(|s| s["properties"].clone())
 }
 
+/// The ARM path of the sandbox's APIM service.
+fn service_path(world: &World) -> String {
+    let env: std::collections::HashMap<String, String> = world.sandbox.env().into_iter().collect();
+    format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ApiManagement/service/{}",
+        env["APIM_GATE_SUBSCRIPTION_ID"],
+        env["APIM_GATE_RESOURCE_GROUP"],
+        env["APIM_GATE_APIM_SERVICE"]
+    )
+}
+
+/// `PUT {service}{path}` on the sandbox's ARM, as another client (the portal, a script) would.
+async fn arm_put(world: &World, path: &str, body: Value) -> (u16, Value) {
+    let r = client(world)
+        .put(format!(
+            "{}{}{path}?api-version=2024-05-01",
+            world.sandbox.urls.arm,
+            service_path(world)
+        ))
+        .bearer_auth(&world.sandbox.arm_token)
+        .header("If-Match", "*")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 /// `PUT /_sandbox/services/{svc}/spec?path=PATH`: the pod serves `doc` at PATH from now on.
 async fn deploy_at(world: &World, service: &str, path: &str, doc: &Value) {
     let r = client(world)
@@ -215,11 +244,38 @@ async fn v1_and_v2_become_a_segment_version_set_and_a_breaking_v2_is_refused_alo
         "{operations:?}"
     );
     assert_eq!(world.apim("svc-1-v1").await.unwrap(), before.0);
+    // The import re-sent apiVersion and apiVersionSetId: APIM does not carry them over, an
+    // import without them takes the API out of its set (Azure/apiops#759).
+    let in_set = |p: &Value| {
+        (
+            p["apiVersion"].as_str().map(str::to_string),
+            p["path"].as_str().map(str::to_string),
+            p["apiVersionSetId"]
+                .as_str()
+                .is_some_and(|id| id.ends_with("/apiVersionSets/svc-1")),
+        )
+    };
     let p = api_props(&world, "svc-1-v2").await.unwrap();
-    assert_eq!(
-        (p["apiVersion"].as_str(), p["path"].as_str()),
-        (Some("v2"), Some("svc-1"))
-    );
+    assert_eq!(in_set(&p), (Some("v2".into()), Some("svc-1".into()), true));
+    // An import into the current revision (revision: in-place) keeps it in the set too.
+    deploy_at(
+        &world,
+        "svc-1",
+        V2,
+        &support::with_new_operation(support::with_new_operation(v2.clone(), "/Orders"), "/Carts"),
+    )
+    .await;
+    let run = world
+        .gate(&[
+            ("APIM_GATE_API_VERSIONS", BOTH),
+            ("APIM_GATE_REVISION", "in-place"),
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(world.revision_count("svc-1-v2").await, 2);
+    let p = api_props(&world, "svc-1-v2").await.unwrap();
+    assert_eq!(in_set(&p), (Some("v2".into()), Some("svc-1".into()), true));
+    assert_eq!(p["apiVersionSet"]["versioningScheme"], "Segment");
     world.assert_no_secret_printed();
 }
 
@@ -277,6 +333,117 @@ async fn auto_finds_both_documents_in_the_swagger_ui_page() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn auto_warns_about_a_second_document_with_the_same_version_name() {
+    let v1 = base_doc("Orders");
+    let v2 = multiple_versions_v2();
+    let mut config = two_versions(&v1, &v2);
+    // The same app also maps Microsoft.AspNetCore.OpenApi's /openapi/v1.json, listed in the UI:
+    // named v1 as well.
+    config.more_specs.push(MoreSpec {
+        service: "svc-1".into(),
+        path: "/openapi/v1.json".into(),
+        document: bytes(&v1),
+    });
+    let world = World::start(config).await;
+    let run = world.gate(&[("APIM_GATE_API_VERSIONS", "auto")]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(
+        run.stdout.contains("lists /openapi/v1.json")
+            && run
+                .stdout
+                .contains("only /swagger/v1/swagger.json is published as version v1"),
+        "{}",
+        run.stdout
+    );
+    assert!(world.apim("svc-1-v1").await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_reads_a_ui_at_the_root_and_its_document_urls_route() {
+    // Microsoft.AspNetCore.OpenApi documents with Swashbuckle's UI at the root
+    // (`RoutePrefix = ""`): the page and its script at /index.html and /index.js, relative urls
+    // read against /.
+    let v1 = base_doc("Orders");
+    let v2 = multiple_versions_v2();
+    let mut topology = Topology::default_for(1, ServiceType::NodePort);
+    let page = br#"<div id="swagger-ui"></div>
+<script src="./swagger-ui-bundle.js" charset="utf-8"></script>
+<script src="index.js" charset="utf-8"></script>"#;
+    let script = br#"window.onload = function () {
+    var configObject = JSON.parse('{"urls":[{"url":"openapi/v1.json","name":"v1"},{"url":"openapi/v2.json","name":"v2"}]}');
+}"#;
+    for pod in &mut topology.pods {
+        *pod = pod
+            .clone()
+            .document_path("/openapi/v1.json")
+            .route(
+                "/index.html",
+                200,
+                Some("text/html;charset=utf-8"),
+                page.to_vec(),
+            )
+            .route(
+                "/index.js",
+                200,
+                Some("application/javascript;charset=utf-8"),
+                script.to_vec(),
+            );
+    }
+    let world = World::start(Config {
+        specs: vec![bytes(&v1)],
+        more_specs: vec![MoreSpec {
+            service: "svc-1".into(),
+            path: "/openapi/v2.json".into(),
+            document: bytes(&v2),
+        }],
+        cluster: Some(topology),
+        retry_after: 0,
+        ..Config::default()
+    })
+    .await;
+    let run = world.gate(&[("APIM_GATE_API_VERSIONS", "auto")]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(world.apim("svc-1-v1").await.unwrap().1, operations_of(&v1));
+    assert_eq!(world.apim("svc-1-v2").await.unwrap().1, operations_of(&v2));
+
+    // The documentUrls route (ExposeSwaggerDocumentUrlsRoute) when the page lists nothing.
+    let mut topology = Topology::default_for(1, ServiceType::NodePort);
+    for pod in &mut topology.pods {
+        *pod = pod.clone().document_path("/openapi/v1.json").route(
+            "/swagger/documentUrls",
+            200,
+            Some("application/javascript;charset=utf-8"),
+            br#"[{"url":"/openapi/v1.json","name":"v1"},{"url":"/openapi/v2.json","name":"v2"}]"#
+                .to_vec(),
+        );
+    }
+    let world = World::start(Config {
+        specs: vec![bytes(&v1)],
+        more_specs: vec![MoreSpec {
+            service: "svc-1".into(),
+            path: "/openapi/v2.json".into(),
+            document: bytes(&v2),
+        }],
+        cluster: Some(topology),
+        retry_after: 0,
+        ..Config::default()
+    })
+    .await;
+    let run = world
+        .gate(&[
+            ("APIM_GATE_API_VERSIONS", "auto"),
+            ("APIM_GATE_DRY_RUN", "true"),
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(
+        run.stdout.contains("svc-1-v1") && run.stdout.contains("svc-1-v2"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn auto_without_a_swagger_ui_names_the_paths_tried_and_asks_for_the_list() {
     // Microsoft.AspNetCore.OpenApi serves /openapi/v1.json and no UI.
     let mut topology = Topology::default_for(1, ServiceType::NodePort);
@@ -296,6 +463,9 @@ async fn auto_without_a_swagger_ui_names_the_paths_tried_and_asks_for_the_list()
     for needle in [
         "/swagger/index.html (404)",
         "/swagger/index.js (404)",
+        "/swagger/documentUrls (404)",
+        "/index.html (404)",
+        "/documentUrls (404)",
         "api-versions",
     ] {
         assert!(run.stdout.contains(needle), "{needle}: {}", run.stdout);
@@ -344,30 +514,6 @@ async fn query_and_header_schemes_name_their_parameter() {
         "v1"
     );
 
-    // A later run with another scheme brings the existing set in line, and says so; the
-    // versions' documents are unchanged, so nothing else is written.
-    let revisions = world.revision_count("orders-h-v1").await;
-    let run = world
-        .gate(&[
-            ("APIM_GATE_API_VERSIONS", BOTH),
-            ("APIM_GATE_API_ID", "orders-h"),
-            ("APIM_GATE_API_PATH", "orders-h"),
-            ("APIM_GATE_VERSIONING_SCHEME", "query"),
-            ("APIM_GATE_VERSION_QUERY_NAME", "v"),
-        ])
-        .await;
-    assert_eq!(run.code, 0, "{}", run.both());
-    let set = version_set(&world, "orders-h").await.unwrap();
-    assert_eq!(set["versioningScheme"], "Query");
-    assert_eq!(set["versionQueryName"], "v");
-    assert!(
-        run.stdout
-            .contains("updated version set 'orders-h' (Query versioning)"),
-        "{}",
-        run.stdout
-    );
-    assert_eq!(world.revision_count("orders-h-v1").await, revisions);
-
     // Bad values stop the run before anything, naming the input.
     for (name, value, input) in [
         (
@@ -386,6 +532,148 @@ async fn query_and_header_schemes_name_their_parameter() {
         assert!(run.both().contains(input), "{name}: {}", run.both());
         assert!(world.writes_since(mark).is_empty(), "{name}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheme_change_is_a_breaking_change_written_only_after_every_version_passed() {
+    let v1 = base_doc("Orders");
+    let v2 = multiple_versions_v2();
+    let world = World::start(two_versions(&v1, &v2)).await;
+    let header = [
+        ("APIM_GATE_API_VERSIONS", BOTH),
+        ("APIM_GATE_API_ID", "orders-h"),
+        ("APIM_GATE_API_PATH", "orders-h"),
+        ("APIM_GATE_VERSIONING_SCHEME", "header"),
+    ];
+    let run = world.gate(&header).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    // Someone gives the set a description in the portal.
+    let mut props = version_set(&world, "orders-h").await.unwrap();
+    props["description"] = json!("Orders of the shop");
+    let (status, body) = arm_put(
+        &world,
+        "/apiVersionSets/orders-h",
+        json!({ "properties": props }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let before = version_set(&world, "orders-h").await.unwrap();
+
+    let query = |more: &[(&'static str, &'static str)]| {
+        let mut v = vec![
+            ("APIM_GATE_API_VERSIONS", BOTH),
+            ("APIM_GATE_API_ID", "orders-h"),
+            ("APIM_GATE_API_PATH", "orders-h"),
+            ("APIM_GATE_VERSIONING_SCHEME", "query"),
+            ("APIM_GATE_VERSION_QUERY_NAME", "v"),
+        ];
+        v.extend_from_slice(more);
+        v
+    };
+    // breaking-changes fail (the default): refused before anything is written, naming both
+    // schemes and the versions whose callers would break.
+    let mark = world.sandbox.requests().len();
+    let run = world.gate(&query(&[])).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    for needle in [
+        "from Header (header 'api-version') to Query (query parameter 'v')",
+        "v1 (API orders-h-v1), v2 (API orders-h-v2)",
+        "breaking-changes",
+    ] {
+        assert!(run.stdout.contains(needle), "{needle}: {}", run.stdout);
+    }
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+    assert_eq!(version_set(&world, "orders-h").await.unwrap(), before);
+
+    // A dry run under warn shows the change and writes nothing.
+    let mark = world.sandbox.requests().len();
+    let run = world
+        .gate(&query(&[
+            ("APIM_GATE_BREAKING_CHANGES", "warn"),
+            ("APIM_GATE_DRY_RUN", "true"),
+        ]))
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(
+        run.stdout
+            .contains("dry run: would update version set 'orders-h' after every version passed: callers choose a version by Query (query parameter 'v'), no longer by Header (header 'api-version')"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+
+    // Under warn with a version that fails, the set keeps its scheme: callers of v1 keep theirs.
+    let mut v32 = v2.clone();
+    v32["openapi"] = json!("3.2.0");
+    deploy_at(&world, "svc-1", V2, &v32).await;
+    let run = world
+        .gate(&query(&[("APIM_GATE_BREAKING_CHANGES", "warn")]))
+        .await;
+    assert_eq!(run.code, 2, "{}", run.both());
+    assert!(
+        run.stdout
+            .contains("version set 'orders-h' was left as it is (Header (header 'api-version')): versions v2 did not pass"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(version_set(&world, "orders-h").await.unwrap(), before);
+
+    // Every version passes: the set changes after them, keeping its description.
+    deploy_at(&world, "svc-1", V2, &v2).await;
+    let run = world
+        .gate(&query(&[("APIM_GATE_BREAKING_CHANGES", "warn")]))
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let set = version_set(&world, "orders-h").await.unwrap();
+    assert_eq!(set["versioningScheme"], "Query");
+    assert_eq!(set["versionQueryName"], "v");
+    assert_eq!(set["description"], "Orders of the shop");
+    assert_eq!(set["displayName"], before["displayName"]);
+    assert!(
+        run.stdout
+            .contains("updated version set 'orders-h' (Query versioning): callers choose a version by Query (query parameter 'v')"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unversioned_api_on_the_path_stops_the_versions_before_anything_is_written() {
+    let v1 = base_doc("Orders");
+    let v2 = multiple_versions_v2();
+    let world = World::start(two_versions(&v1, &v2)).await;
+    // The service was published unversioned before: API svc-1 at path svc-1.
+    let run = world.gate(&[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+
+    let mark = world.sandbox.requests().len();
+    let run = world.gate(&[("APIM_GATE_API_VERSIONS", BOTH)]).await;
+    assert_eq!(run.code, 2, "{}", run.both());
+    for needle in [
+        "API 'svc-1'",
+        "already serves path 'svc-1'",
+        "give api-path another path",
+        "apiVersion \"\"",
+    ] {
+        assert!(run.stdout.contains(needle), "{needle}: {}", run.stdout);
+    }
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+    assert!(version_set(&world, "svc-1").await.is_none());
+
+    // Another path: the versions go there, the old API stays.
+    let run = world
+        .gate(&[
+            ("APIM_GATE_API_VERSIONS", BOTH),
+            ("APIM_GATE_API_ID", "orders"),
+            ("APIM_GATE_API_PATH", "orders"),
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(
+        api_props(&world, "orders-v2").await.unwrap()["path"],
+        "orders"
+    );
+    assert_eq!(api_props(&world, "svc-1").await.unwrap()["path"], "svc-1");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -435,7 +723,7 @@ async fn openapi_31_publishes_as_it_is_and_32_is_refused_with_the_setting() {
     assert!(world.apim("svc-1-v2").await.is_none());
     assert!(
         run.stdout
-            .contains("options.OpenApiVersion = OpenApiSpecVersion.OpenApi3_1"),
+            .contains("options.OpenApiVersion = Microsoft.OpenApi.OpenApiSpecVersion.OpenApi3_1"),
         "{}",
         run.stdout
     );

@@ -134,8 +134,10 @@ pub(crate) fn kestrel(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 /// Swashbuckle's Swagger UI middleware (`app.UseSwaggerUI()`, route prefix `swagger`) as
-/// Swashbuckle.AspNetCore 6.x and 7.x serve it (domaindrivendev/Swashbuckle.AspNetCore, tags
-/// v6.9.0 and v7.3.2, `src/Swashbuckle.AspNetCore.SwaggerUI/`):
+/// Swashbuckle.AspNetCore serves it from v6.7.0 on, the first tag with `index.js` (6.7 to 6.9,
+/// 7.x, 8.x to 10.x; before, 5.x and 6.0 to 6.6 put the same `JSON.parse` inline in
+/// `index.html`), here as at tags v6.9.0 and v7.3.2 (domaindrivendev/Swashbuckle.AspNetCore,
+/// `src/Swashbuckle.AspNetCore.SwaggerUI/`):
 /// - `SwaggerUIMiddleware.Invoke`: GET only; `/swagger` and `/swagger/` answer `301` to the
 ///   relative `swagger/index.html` / `index.html`; `^/swagger/?(index.(html|js))$`, case
 ///   ignored, answers the template with its `%(...)` arguments replaced; anything else goes on

@@ -2287,6 +2287,29 @@ async fn backends_and_version_sets_refuse_what_apim_refuses() {
         )
         .await;
     assert_eq!(detail(&query).0, "versionQueryName");
+    let unnamed = arm
+        .put(
+            "/apiVersionSets/orders",
+            json!({"properties": {"displayName": "", "versioningScheme": "Segment"}}),
+        )
+        .await;
+    assert_eq!(
+        detail(&unnamed),
+        (
+            "name".to_string(),
+            "name (display name) should not be empty".to_string()
+        )
+    );
+    let path_scheme = arm
+        .put(
+            "/apiVersionSets/orders",
+            json!({"properties": {"displayName": "Orders", "versioningScheme": "Path"}}),
+        )
+        .await;
+    assert_eq!(
+        detail(&path_scheme).1,
+        "The specified condition was not met for 'versioningScheme'."
+    );
     let set = arm
         .put(
             "/apiVersionSets/orders",
@@ -2302,9 +2325,10 @@ async fn backends_and_version_sets_refuse_what_apim_refuses() {
         v1.body["properties"]["apiVersionSet"]["versionHeaderName"],
         "api-version"
     );
+    // No source shows APIM refusing a version on another path: taken.
     assert_eq!(
-        detail(&arm.put("/apis/orders-v2", api("other", "v2")).await).0,
-        "path"
+        arm.put("/apis/orders-v3", api("other", "v3")).await.status,
+        StatusCode::CREATED
     );
     assert_eq!(
         detail(&arm.put("/apis/orders-v2", api("orders", "v1")).await).0,
@@ -2313,6 +2337,36 @@ async fn backends_and_version_sets_refuse_what_apim_refuses() {
     assert_eq!(
         arm.put("/apis/orders-v2", api("orders", "v2")).await.status,
         StatusCode::CREATED
+    );
+    // The short id APIOps writes (Azure/apiops#497) names the set too.
+    let short = arm
+        .put(
+            "/apis/orders-v4",
+            json!({"properties": {"displayName": "Orders", "path": "orders", "apiVersion": "v4",
+                "apiVersionSetId": "/apiVersionSets/orders"}}),
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::CREATED, "{}", short.body);
+    assert_eq!(
+        short.body["properties"]["apiVersionSet"]["versionHeaderName"],
+        "api-version"
+    );
+    // Deleting the last API of a set deletes the set (MicrosoftDocs/azure-docs#81857).
+    for (i, api) in ["orders-v1", "orders-v2", "orders-v3", "orders-v4"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            arm.get("/apiVersionSets/orders").await.status,
+            StatusCode::OK,
+            "before deleting {api}"
+        );
+        let deleted = arm.delete(&format!("/apis/{api}")).await;
+        assert!(deleted.status.is_success(), "{i}: {}", deleted.body);
+    }
+    assert_eq!(
+        arm.get("/apiVersionSets/orders").await.status,
+        StatusCode::NOT_FOUND
     );
     let unknown = json!({"properties": {"displayName": "X", "path": "x", "apiVersion": "v1",
         "apiVersionSetId": format!("{}/apiVersionSets/nope", arm.service)}});

@@ -1,7 +1,8 @@
 //! Creating an API that does not exist yet: one PUT that imports the document with the API's
 //! path, display name, protocols and serviceUrl (revision 1, current at once), then verify and
 //! products. A failure deletes the API this run created. A version of a version set
-//! (`api-versions`) is created in its set, which is written first ([`super::version_set`]).
+//! (`api-versions`) is created in its set, which is created first when missing
+//! ([`super::version_set`]); an existing set is changed only by the versions run.
 
 use serde_json::json;
 
@@ -32,11 +33,10 @@ pub(super) async fn create(
         return Ok(outcome);
     }
     if let Some(binding) = &target.version {
-        ctx.ensure_version_set(
+        ctx.create_version_set_if_missing(
             binding,
             target.display_name.as_deref(),
             &want.display_name,
-            true,
         )
         .await?;
     }

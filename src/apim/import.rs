@@ -77,6 +77,17 @@ impl Import {
     }
 }
 
+/// A version of a set sends its `apiVersion` and `apiVersionSetId` with every import: APIM does
+/// not carry them over from the API, and an import without them takes the API out of its set
+/// (Azure/apiops#759).
+fn keep_in_set(props: &mut Value, target: &super::ApiTarget) {
+    if let Some(binding) = &target.version {
+        props["apiVersion"] = json!(binding.version);
+        props["apiVersionSetId"] =
+            json!(super::version_set::set_resource_id(target, &binding.set_id));
+    }
+}
+
 impl Ctx<'_> {
     /// Imports into the staged revision `n` with the current revision's `locked` values (in the
     /// body and in the document's `info`, where APIM takes them from); a failure deletes it.
@@ -90,7 +101,9 @@ impl Ctx<'_> {
         service_url: &str,
     ) -> Result<ArmResponse, ApimError> {
         let value = locked.applied_to(document.value()).to_string();
-        let body = json!({ "properties": import.properties(&value, path, service_url, locked) });
+        let mut props = import.properties(&value, path, service_url, locked);
+        keep_in_set(&mut props, self.target);
+        let body = json!({ "properties": props });
         let what = format!("import {} into revision {n}", import.describe());
         match self
             .write_and_wait(ArmRequest::put(self.target.api_url(Some(n)), body), &what)
@@ -129,7 +142,8 @@ impl Ctx<'_> {
             .path
             .clone()
             .unwrap_or_else(|| target.api_path.clone());
-        let props = import.properties(&import.value, &path, service_url, want);
+        let mut props = import.properties(&import.value, &path, service_url, want);
+        keep_in_set(&mut props, target);
         let what = format!(
             "import {} into the current revision {} of API '{}' (in-place)",
             import.describe(),
@@ -183,9 +197,35 @@ pub(super) fn import_hint(error: &AzureError) -> String {
         ". The Swagger 2.0 document has no `schemes`, so APIM cannot tell http from https: give it `\"schemes\": [\"http\"]` (the rewrite does, from the scheme input).".into()
     } else if text.contains("4 MB") {
         ". The document is over APIM's inline limit: make it smaller.".into()
+    } else if text.contains("same Path") {
+        // "Cannot create API 'X' with the same Path 'P' as API 'Y'  unless it's a part of the
+        // same version set" (Azure/apiops#712, Azure/azure-powershell#8957 and #11027).
+        ". Another API already serves this path outside this API's version set: give api-path another path, or make that API the version set's original version (its apiVersionSetId the set's id, its apiVersion \"\") and run again.".into()
     } else if text.contains("Parsing error") {
         ". APIM could not read the document: `apim-gate lint` shows what APIM rejects.".into()
     } else {
         String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azure::ArmError;
+
+    #[test]
+    fn a_path_another_api_holds_gets_the_two_ways_out() {
+        // As Azure/azure-powershell#11027 quotes APIM's answer.
+        let body = br#"{"error":{"code":"ValidationError","message":"One or more fields contain incorrect values:","details":[{"code":"ValidationError","target":"path","message":"Cannot create API 'orders-v1' with the same Path 'orders' as API 'orders'  unless it's a part of the same version set"}]}}"#;
+        let error = AzureError::Arm(Box::new(ArmError::from_response(
+            "PUT",
+            "/apis/orders-v1",
+            400,
+            body,
+            None,
+        )));
+        let hint = import_hint(&error);
+        assert!(hint.contains("api-path"), "{hint}");
+        assert!(hint.contains("apiVersion \"\""), "{hint}");
     }
 }

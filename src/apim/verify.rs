@@ -139,6 +139,9 @@ impl Ctx<'_> {
                 }
             };
             let api = parse_api(&self.target.api_id, &r.json(), r.etag());
+            if attempt == 1 {
+                differences.extend(set_differences(self.target, &r.json()));
+            }
             let actual = api.service_url.clone().unwrap_or_default();
             if actual.trim_end_matches('/') == service_url {
                 differences.extend(gateway_differences(want, &api));
@@ -188,6 +191,34 @@ impl Ctx<'_> {
         } else {
             Err(VerifyError::Differences(differences))
         }
+    }
+}
+
+/// A version that is no longer in its set, or no longer that version, as a sentence: an import
+/// that leaves them out takes the API out of its set (Azure/apiops#759).
+fn set_differences(target: &super::ApiTarget, contract: &serde_json::Value) -> Vec<String> {
+    let Some(binding) = &target.version else {
+        return Vec::new();
+    };
+    let text = |k: &str| {
+        contract
+            .pointer(&format!("/properties/{k}"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+    };
+    let set_id = text("apiVersionSetId");
+    let in_set = set_id
+        .rsplit_once("/apiVersionSets/")
+        .is_some_and(|(_, tail)| tail.eq_ignore_ascii_case(&binding.set_id));
+    if in_set && text("apiVersion") == binding.version {
+        Vec::new()
+    } else {
+        vec![format!(
+            "it is not version '{}' of version set '{}' (apiVersionSetId '{set_id}', apiVersion '{}')",
+            binding.version,
+            binding.set_id,
+            text("apiVersion")
+        )]
     }
 }
 
@@ -304,6 +335,36 @@ fn is_contract_of(r: &ArmResponse, revision: Option<u32>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_out_of_its_set_is_a_difference() {
+        let mut target = super::super::ApiTarget {
+            subscription_id: "sub".into(),
+            resource_group: "rg".into(),
+            apim_service: "apim".into(),
+            api_id: "orders-v2".into(),
+            api_path: "orders".into(),
+            display_name: None,
+            protocols: vec!["https".into()],
+            subscription_required: true,
+            products: Vec::new(),
+            version: None,
+        };
+        let lost = serde_json::json!({"properties": {"path": "orders"}});
+        assert!(set_differences(&target, &lost).is_empty());
+        target.version = Some(super::super::VersionBinding {
+            set_id: "orders".into(),
+            version: "v2".into(),
+            scheme: super::super::VersioningScheme::Segment,
+            query_name: "api-version".into(),
+            header_name: "api-version".into(),
+        });
+        let d = set_differences(&target, &lost);
+        assert!(d[0].contains("version set 'orders'"), "{d:?}");
+        let kept = serde_json::json!({"properties": {"apiVersion": "v2",
+            "apiVersionSetId": "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.ApiManagement/service/apim/apiVersionSets/Orders"}});
+        assert!(set_differences(&target, &kept).is_empty());
+    }
 
     #[test]
     fn templates_compare_without_query_and_trailing_slash() {

@@ -90,82 +90,263 @@ pub fn set_resource_id(target: &ApiTarget, set_id: &str) -> String {
     )
 }
 
+/// A version set as APIM has it: its properties and the ETag an update must send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExistingSet {
+    pub properties: Value,
+    pub etag: Option<String>,
+}
+
+impl ExistingSet {
+    fn str(&self, key: &str) -> Option<&str> {
+        self.properties.get(key).and_then(Value::as_str)
+    }
+
+    /// `Header (header 'x-api-version')`: how callers choose a version in this set now.
+    pub fn describe_scheme(&self) -> String {
+        describe_scheme(
+            self.str("versioningScheme").unwrap_or("none"),
+            self.str("versionQueryName"),
+            self.str("versionHeaderName"),
+        )
+    }
+}
+
+fn describe_scheme(scheme: &str, query: Option<&str>, header: Option<&str>) -> String {
+    match scheme {
+        s if s.eq_ignore_ascii_case("Query") => {
+            format!("Query (query parameter '{}')", query.unwrap_or(""))
+        }
+        s if s.eq_ignore_ascii_case("Header") => {
+            format!("Header (header '{}')", header.unwrap_or(""))
+        }
+        s if s.eq_ignore_ascii_case("Segment") => "Segment (a URL path segment)".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// What the versioning inputs would change in an existing set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetChange {
+    /// `(old, new)` when the scheme or the name that carries the version changes: every caller
+    /// of every version of the set has to change how it asks for a version, at once.
+    pub scheme: Option<(String, String)>,
+    /// The display name changes (nothing a caller notices).
+    pub display_name: Option<(String, String)>,
+}
+
+impl VersionBinding {
+    /// `Query (query parameter 'v')`: how callers will choose a version.
+    pub fn describe_scheme(&self) -> String {
+        describe_scheme(
+            self.scheme.arm_name(),
+            Some(&self.query_name),
+            Some(&self.header_name),
+        )
+    }
+
+    /// What writing this binding (with display name `explicit`, the `api-display-name` input)
+    /// would change in `existing`; `None` when nothing.
+    pub fn change_to(&self, existing: &ExistingSet, explicit: Option<&str>) -> Option<SetChange> {
+        let own = existing.str("displayName").unwrap_or("");
+        let wanted = self.properties(explicit.unwrap_or(own));
+        let differs = |k: &str| {
+            wanted.get(k).and_then(Value::as_str).map(str::to_string)
+                != existing.str(k).map(str::to_string)
+        };
+        let scheme = ["versioningScheme", "versionQueryName", "versionHeaderName"]
+            .iter()
+            .any(|k| wanted.get(*k).is_some() && differs(k))
+            .then(|| (existing.describe_scheme(), self.describe_scheme()));
+        let display_name = differs("displayName").then(|| {
+            (
+                own.to_string(),
+                wanted["displayName"].as_str().unwrap_or("").to_string(),
+            )
+        });
+        (scheme.is_some() || display_name.is_some()).then_some(SetChange {
+            scheme,
+            display_name,
+        })
+    }
+
+    /// The body of an update of `existing`: APIM's PUT replaces the whole set
+    /// (apimapiversionsets.json ApiVersionSet_CreateOrUpdate), so what the inputs do not set
+    /// (`description`) is carried over from the set as read.
+    fn update_body(&self, existing: &ExistingSet, explicit: Option<&str>) -> Value {
+        let own = existing.str("displayName").unwrap_or(&self.set_id);
+        let mut props = self.properties(explicit.unwrap_or(own));
+        if let Some(d) = existing
+            .properties
+            .get("description")
+            .filter(|d| !d.is_null())
+        {
+            props["description"] = d.clone();
+        }
+        json!({ "properties": props })
+    }
+}
+
 impl Ctx<'_> {
-    /// Makes the version set hold the scheme, and a display name: `explicit` (the
-    /// `api-display-name` input) when given, else the set's own, else `fallback` (the creating
-    /// version's display name). Written only when missing or different; `create: false` leaves
-    /// a missing set alone. Gives back what it did, for the log.
-    pub(super) async fn ensure_version_set(
+    async fn read_set(&self, set_id: &str) -> Result<Option<ExistingSet>, ApimError> {
+        match self
+            .send(ArmRequest::get(set_url(self.target, set_id)))
+            .await
+        {
+            Ok(r) => Ok(Some(ExistingSet {
+                properties: r.json().get("properties").cloned().unwrap_or(Value::Null),
+                etag: r.etag(),
+            })),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(error) => Err(self.set_failed("Reading", set_id, error)),
+        }
+    }
+
+    fn set_failed(&self, step: &str, set_id: &str, error: crate::azure::AzureError) -> ApimError {
+        ApimError::Step {
+            api: self.target.api_id.clone(),
+            step: format!("{step} version set '{set_id}'"),
+            error: Box::new(error),
+            hint: String::new(),
+            cleanup: Cleanup::Nothing,
+        }
+    }
+
+    /// Creates the version set when it is missing, with the scheme and a display name:
+    /// `explicit` (the `api-display-name` input) when given, else `fallback` (the creating
+    /// version's display name). An existing set is left as it is: changing it is the versions
+    /// run's call ([`update_version_set`]), made only once every version passed, as a scheme
+    /// change breaks every caller. Gives back what it did, for the log.
+    pub(super) async fn create_version_set_if_missing(
         &self,
         binding: &VersionBinding,
         explicit: Option<&str>,
         fallback: &str,
-        create: bool,
     ) -> Result<Option<String>, ApimError> {
-        let url = set_url(self.target, &binding.set_id);
-        let failed = |step: &str, error| ApimError::Step {
-            api: self.target.api_id.clone(),
-            step: format!("{step} version set '{}'", binding.set_id),
-            error: Box::new(error),
-            hint: String::new(),
-            cleanup: Cleanup::Nothing,
-        };
-        let current = match self.send(ArmRequest::get(url.clone())).await {
-            Ok(r) => Some(r.json()),
-            Err(e) if e.status() == Some(404) => None,
-            Err(error) => return Err(failed("Reading", error)),
-        };
-        if current.is_none() && !create {
-            return Ok(None);
-        }
-        let own = current
-            .as_ref()
-            .and_then(|c| c.pointer("/properties/displayName"))
-            .and_then(Value::as_str);
-        let wanted = binding.properties(explicit.or(own).unwrap_or(fallback));
-        let same = current.as_ref().is_some_and(|c| {
-            wanted
-                .as_object()
-                .into_iter()
-                .flatten()
-                .all(|(k, v)| c.pointer(&format!("/properties/{k}")) == Some(v))
-        });
-        if same {
+        if self.read_set(&binding.set_id).await?.is_some() {
             return Ok(None);
         }
         let what = format!(
-            "{} version set '{}' ({} versioning)",
-            if current.is_some() {
-                "updated"
-            } else {
-                "created"
-            },
+            "created version set '{}' ({} versioning)",
             binding.set_id,
             binding.scheme.arm_name()
         );
-        self.write_and_wait(ArmRequest::put(url, json!({ "properties": wanted })), &what)
-            .await
-            .map_err(|error| failed("Writing", error))?;
+        let body = json!({ "properties": binding.properties(explicit.unwrap_or(fallback)) });
+        self.write_and_wait(
+            ArmRequest::put(set_url(self.target, &binding.set_id), body),
+            &what,
+        )
+        .await
+        .map_err(|error| self.set_failed("Writing", &binding.set_id, error))?;
         Ok(Some(what))
     }
 }
 
+/// Reads version set `set_id`; `None` when APIM has no such set.
+pub async fn read_version_set(
+    arm: &ArmClient,
+    target: &ApiTarget,
+    set_id: &str,
+) -> Result<Option<ExistingSet>, ApimError> {
+    Ctx::reading(arm, target).read_set(set_id).await
+}
+
 /// Brings an existing version set in line with the versioning inputs (scheme, parameter name,
-/// `api-display-name`) before the versions run; a missing set is left to the first version
-/// created. Gives back what it changed.
-pub async fn sync_version_set(
+/// `api-display-name`), re-read now so the update carries its newest ETag in `If-Match`
+/// (IfMatchOptionalParameter: "required when updating an entity") and keeps its description. A
+/// missing set is left alone. Gives back what it changed.
+pub async fn update_version_set(
     arm: &ArmClient,
     target: &ApiTarget,
     binding: &VersionBinding,
-) -> Result<Option<String>, ApimError> {
-    Ctx::reading(arm, target)
-        .ensure_version_set(
-            binding,
-            target.display_name.as_deref(),
-            &binding.set_id,
-            false,
-        )
+) -> Result<Option<SetChange>, ApimError> {
+    let ctx = Ctx::reading(arm, target);
+    let Some(existing) = ctx.read_set(&binding.set_id).await? else {
+        return Ok(None);
+    };
+    let explicit = target.display_name.as_deref();
+    let Some(change) = binding.change_to(&existing, explicit) else {
+        return Ok(None);
+    };
+    let what = format!(
+        "update version set '{}' ({} versioning)",
+        binding.set_id,
+        binding.scheme.arm_name()
+    );
+    ctx.write_and_wait(update_request(target, binding, &existing, explicit), &what)
         .await
+        .map_err(|error| ctx.set_failed("Writing", &binding.set_id, error))?;
+    Ok(Some(change))
+}
+
+/// The PUT that updates `existing`: the whole set (PUT replaces it), with its ETag in `If-Match`.
+fn update_request(
+    target: &ApiTarget,
+    binding: &VersionBinding,
+    existing: &ExistingSet,
+    explicit: Option<&str>,
+) -> ArmRequest {
+    ArmRequest::put(
+        set_url(target, &binding.set_id),
+        binding.update_body(existing, explicit),
+    )
+    .if_match(existing.etag.clone().unwrap_or_else(|| "*".to_string()))
+}
+
+/// An API as the list of a service's APIs shows it (current revisions only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedApi {
+    pub api_id: String,
+    pub display_name: String,
+    pub path: String,
+    /// The name of the version set it is in (the tail of `apiVersionSetId`).
+    pub set_id: Option<String>,
+    pub version: String,
+}
+
+impl ListedApi {
+    pub fn in_set(&self, set_id: &str) -> bool {
+        self.set_id
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case(set_id))
+    }
+}
+
+/// Every API of the service (`target` names the APIM instance).
+pub async fn list_apis(arm: &ArmClient, target: &ApiTarget) -> Result<Vec<ListedApi>, ApimError> {
+    let ctx = Ctx::reading(arm, target);
+    let items = arm
+        .get_all(&format!("{}/apis", target.service_path()), &ctx.on_retry())
+        .await
+        .map_err(|error| ApimError::Read {
+            api: format!("{} (the list of the service's APIs)", target.api_id),
+            error: Box::new(error),
+        })?;
+    let text = |a: &Value, k: &str| {
+        a.pointer(&format!("/properties/{k}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    Ok(items
+        .iter()
+        .filter_map(|a| {
+            Some(ListedApi {
+                api_id: a.get("name").and_then(Value::as_str)?.to_string(),
+                display_name: text(a, "displayName"),
+                path: text(a, "path"),
+                // Compared by the id's tail: APIM may spell the service's part of an id it
+                // returns in another case than it was written.
+                set_id: a
+                    .pointer("/properties/apiVersionSetId")
+                    .and_then(Value::as_str)
+                    .and_then(|id| id.rsplit_once("/apiVersionSets/"))
+                    .map(|(_, tail)| tail.to_string())
+                    .filter(|t| !t.is_empty()),
+                version: text(a, "apiVersion"),
+            })
+        })
+        .collect())
 }
 
 /// A version APIM has in a set: the API's id and its `apiVersion`.
@@ -182,34 +363,13 @@ pub async fn set_members(
     target: &ApiTarget,
     set_id: &str,
 ) -> Result<Vec<SetMember>, ApimError> {
-    let ctx = Ctx::reading(arm, target);
-    // Compared by the id's tail: APIM may spell the service's part of an id it returns in
-    // another case than it was written.
-    let wanted = format!("/apiVersionSets/{set_id}").to_ascii_lowercase();
-    let items = arm
-        .get_all(&format!("{}/apis", target.service_path()), &ctx.on_retry())
-        .await
-        .map_err(|error| ApimError::Read {
-            api: format!("{set_id} (the APIs of its version set)"),
-            error: Box::new(error),
-        })?;
-    Ok(items
-        .iter()
-        .filter(|a| {
-            a.pointer("/properties/apiVersionSetId")
-                .and_then(Value::as_str)
-                .is_some_and(|id| id.to_ascii_lowercase().ends_with(&wanted))
-        })
-        .filter_map(|a| {
-            let api_id = a.get("name").and_then(Value::as_str)?;
-            Some(SetMember {
-                api_id: api_id.to_string(),
-                version: a
-                    .pointer("/properties/apiVersion")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-            })
+    Ok(list_apis(arm, target)
+        .await?
+        .into_iter()
+        .filter(|a| a.in_set(set_id))
+        .map(|a| SetMember {
+            api_id: a.api_id,
+            version: a.version,
         })
         .collect())
 }
@@ -239,5 +399,100 @@ mod tests {
             s.properties("Orders"),
             json!({"displayName": "Orders", "versioningScheme": "Segment"})
         );
+    }
+
+    fn binding(scheme: VersioningScheme) -> VersionBinding {
+        VersionBinding {
+            set_id: "orders".into(),
+            version: "v1".into(),
+            scheme,
+            query_name: "v".into(),
+            header_name: "x-api-version".into(),
+        }
+    }
+
+    fn existing() -> ExistingSet {
+        ExistingSet {
+            properties: json!({
+                "displayName": "Orders",
+                "description": "Orders of the shop",
+                "versioningScheme": "Header",
+                "versionHeaderName": "x-api-version",
+            }),
+            etag: Some("\"AAAAAAAAAAM=\"".into()),
+        }
+    }
+
+    #[test]
+    fn an_update_keeps_the_description_and_sends_the_sets_etag() {
+        let target = ApiTarget {
+            subscription_id: "sub".into(),
+            resource_group: "rg".into(),
+            apim_service: "apim".into(),
+            api_id: "orders-v1".into(),
+            api_path: "orders".into(),
+            display_name: None,
+            protocols: vec!["https".into()],
+            subscription_required: true,
+            products: Vec::new(),
+            version: None,
+        };
+        let r = update_request(
+            &target,
+            &binding(VersioningScheme::Query),
+            &existing(),
+            Some("Orders API"),
+        );
+        assert_eq!(r.if_match.as_deref(), Some("\"AAAAAAAAAAM=\""));
+        assert_eq!(
+            r.body.unwrap()["properties"],
+            json!({
+                "displayName": "Orders API",
+                "description": "Orders of the shop",
+                "versioningScheme": "Query",
+                "versionQueryName": "v",
+            })
+        );
+        // No ETag known: `*`, still an explicit update.
+        let r = update_request(
+            &target,
+            &binding(VersioningScheme::Query),
+            &ExistingSet {
+                etag: None,
+                ..existing()
+            },
+            None,
+        );
+        assert_eq!(r.if_match.as_deref(), Some("*"));
+    }
+
+    #[test]
+    fn a_scheme_or_carrier_change_is_told_apart_from_a_display_name_change() {
+        let e = existing();
+        assert_eq!(binding(VersioningScheme::Header).change_to(&e, None), None);
+        let c = binding(VersioningScheme::Header)
+            .change_to(&e, Some("Shop orders"))
+            .unwrap();
+        assert_eq!(c.scheme, None);
+        assert_eq!(
+            c.display_name,
+            Some(("Orders".to_string(), "Shop orders".to_string()))
+        );
+        let c = binding(VersioningScheme::Query)
+            .change_to(&e, None)
+            .unwrap();
+        assert_eq!(
+            c.scheme,
+            Some((
+                "Header (header 'x-api-version')".to_string(),
+                "Query (query parameter 'v')".to_string()
+            ))
+        );
+        // Same scheme, another header: callers still break.
+        let other_header = VersionBinding {
+            header_name: "api-version".into(),
+            ..binding(VersioningScheme::Header)
+        };
+        assert!(other_header.change_to(&e, None).unwrap().scheme.is_some());
     }
 }

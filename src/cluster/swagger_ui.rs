@@ -1,14 +1,16 @@
 //! The documents a pod lists in its Swagger UI (`api-versions: auto`): Swashbuckle's
 //! `/swagger/index.html`, the `index.js` it loads, and the `configObject` there whose `urls`
-//! name every document (`{url, name}`, one per `SwaggerEndpoint(url, name)`).
+//! name every document (`{url, name}`, one per `SwaggerEndpoint(url, name)`); then its
+//! `documentUrls` route; then the same at the root (`RoutePrefix = ""`).
 //!
 //! Modelled on domaindrivendev/Swashbuckle.AspNetCore, `src/Swashbuckle.AspNetCore.SwaggerUI/`:
-//! in 6.x and 7.x `index.html` ends with `<script src="index.js" charset="utf-8">` and
-//! `index.js` reads `var configObject = JSON.parse('%(ConfigObject)');` (a JSON text inside a
-//! JavaScript string); later versions write `var configObject = %(ConfigObject);` (the object
-//! itself); 5.x put the same `JSON.parse('...')` inline in `index.html`. A relative `url` is
-//! relative to `index.html` (`index.js`: `window.location.href.replace("index.html", item.url)`),
-//! so `v1/swagger.json` is `/swagger/v1/swagger.json`.
+//! 5.x and 6.0 to 6.6 put `var configObject = JSON.parse('%(ConfigObject)');` (a JSON text inside
+//! a JavaScript string) inline in `index.html`; from tag v6.7.0 on (6.7 to 6.9, 7.x, 8.x to
+//! 10.x) `index.html` ends with `<script src="index.js" charset="utf-8">` and `index.js` holds the
+//! same `JSON.parse('...')`. Only the main branch after v10.2.3 (unreleased) writes
+//! `var configObject = %(ConfigObject);` (the object itself); both forms are read. A relative
+//! `url` is relative to `index.html` (`index.js`: `window.location.href.replace("index.html",
+//! item.url)`), so `v1/swagger.json` is `/swagger/v1/swagger.json`.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -18,10 +20,18 @@ use super::api::Kube;
 use super::fetch::{Attempt, get_with_retries};
 use super::{ClusterError, Connection, Observer, Target, backends, discover};
 
-/// Where Swashbuckle's UI is, with its default route prefix `swagger`.
-pub const INDEX_HTML: &str = "/swagger/index.html";
-/// The script 6.x/7.x's page loads, where the configuration is.
-pub const INDEX_JS: &str = "/swagger/index.js";
+/// Where Swashbuckle's UI may be: its default route prefix `swagger`, then `RoutePrefix =
+/// string.Empty` (the UI at the root, `/index.html`), a common setting
+/// (`SwaggerUIMiddleware`: `^/{RoutePrefix}/?(index.(html|js))$`).
+pub const UI_BASES: &[&str] = &["/swagger/", "/"];
+/// The page, under a base.
+pub const INDEX_HTML: &str = "index.html";
+/// The script the page loads from v6.7.0 on, where the configuration is.
+pub const INDEX_JS: &str = "index.js";
+/// `SwaggerUIOptions.SwaggerDocumentUrlsPath`'s default: with `ExposeSwaggerDocumentUrlsRoute`
+/// (Swashbuckle 7.3 and later) the middleware answers it with the JSON array of `{url, name}`
+/// (`SwaggerUIMiddleware.RespondWithDocumentUrls`).
+pub const DOCUMENT_URLS: &str = "documentUrls";
 /// The largest page read: the configuration is a few kilobytes.
 const MAX_PAGE: usize = 1024 * 1024;
 
@@ -104,18 +114,28 @@ pub async fn listed_documents(
         })
     };
     let mut documents = Vec::new();
-    let html = get(INDEX_HTML).await?;
-    if let Some(html) = &html {
-        documents = config_urls(html).unwrap_or_default();
-    }
-    if documents.is_empty() {
-        // The page's own script, or Swashbuckle's `index.js` when the page names none.
-        let script = html
-            .as_deref()
-            .and_then(script_path)
-            .unwrap_or_else(|| INDEX_JS.to_string());
-        if let Some(js) = get(&script).await? {
-            documents = config_urls(&js).unwrap_or_default();
+    for base in UI_BASES {
+        let html = get(&format!("{base}{INDEX_HTML}")).await?;
+        if let Some(html) = &html {
+            documents = config_urls(html, base).unwrap_or_default();
+        }
+        if documents.is_empty() {
+            // The page's own script, or Swashbuckle's `index.js` when the page names none.
+            let script = html
+                .as_deref()
+                .and_then(|h| script_path(h, base))
+                .unwrap_or_else(|| format!("{base}{INDEX_JS}"));
+            if let Some(js) = get(&script).await? {
+                documents = config_urls(&js, base).unwrap_or_default();
+            }
+        }
+        if documents.is_empty()
+            && let Some(json) = get(&format!("{base}{DOCUMENT_URLS}")).await?
+        {
+            documents = document_urls(&json, base).unwrap_or_default();
+        }
+        if !documents.is_empty() {
+            break;
         }
     }
     if documents.is_empty() {
@@ -132,8 +152,9 @@ pub async fn listed_documents(
     })
 }
 
-/// The path of the page's `index.js` script (`<script src="index.js">`, relative to the page).
-pub fn script_path(html: &str) -> Option<String> {
+/// The path of the page's `index.js` script (`<script src="index.js">`, relative to the page at
+/// `base`).
+pub fn script_path(html: &str, base: &str) -> Option<String> {
     let mut rest = html;
     while let Some(at) = rest.find("<script") {
         rest = &rest[at + "<script".len()..];
@@ -143,7 +164,7 @@ pub fn script_path(html: &str) -> Option<String> {
         };
         let file = src.split(['?', '#']).next().unwrap_or("");
         if file.rsplit('/').next() == Some("index.js") {
-            return Some(resolve(file));
+            return Some(resolve(file, base));
         }
     }
     None
@@ -157,9 +178,9 @@ fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
     Some(&rest[..rest.find(quote)?])
 }
 
-/// A URL of the UI as a path in the pod: relative to `/swagger/index.html`, or absolute (its
-/// path; the pod serves it, whatever host the UI was opened with).
-pub fn resolve(url: &str) -> String {
+/// A URL of the UI as a path in the pod: relative to the page at `base` (`/swagger/`), or
+/// absolute (its path; the pod serves it, whatever host the UI was opened with).
+pub fn resolve(url: &str, base: &str) -> String {
     let url = url.trim();
     let path = if let Some(rest) = url
         .strip_prefix("http://")
@@ -172,13 +193,14 @@ pub fn resolve(url: &str) -> String {
     } else if url.starts_with('/') {
         url.to_string()
     } else {
-        format!("/swagger/{}", url.trim_start_matches("./"))
+        format!("{base}{}", url.trim_start_matches("./"))
     };
     path.split(['?', '#']).next().unwrap_or("/").to_string()
 }
 
-/// The documents `configObject` lists in a page or script; `None` when it has none.
-pub fn config_urls(text: &str) -> Option<Vec<ListedDocument>> {
+/// The documents `configObject` lists in a page or script of the UI at `base`; `None` when it
+/// has none.
+pub fn config_urls(text: &str, base: &str) -> Option<Vec<ListedDocument>> {
     let at = text.find("configObject")?;
     let rest = text[at + "configObject".len()..].trim_start();
     let rest = rest.strip_prefix('=')?.trim_start();
@@ -191,9 +213,23 @@ pub fn config_urls(text: &str) -> Option<Vec<ListedDocument>> {
             .next()?
             .ok()?
     };
+    listed(&config, base)
+}
+
+/// The documents a `documentUrls` answer lists: the array of `{url, name}` (or, with custom
+/// JSON options, the whole `ConfigObject`).
+pub fn document_urls(text: &str, base: &str) -> Option<Vec<ListedDocument>> {
+    let value: Value = serde_json::from_str(text.trim_start_matches('\u{feff}')).ok()?;
+    match value {
+        Value::Array(urls) => listed(&serde_json::json!({ "urls": urls }), base),
+        config => listed(&config, base),
+    }
+}
+
+fn listed(config: &Value, base: &str) -> Option<Vec<ListedDocument>> {
     let entries: Vec<&Value> = match (config.get("urls"), config.get("url")) {
         (Some(Value::Array(urls)), _) => urls.iter().collect(),
-        (_, Some(single)) => vec![&config]
+        (_, Some(single)) => vec![config]
             .into_iter()
             .filter(|_| single.is_string())
             .collect(),
@@ -205,7 +241,7 @@ pub fn config_urls(text: &str) -> Option<Vec<ListedDocument>> {
             let url = e.get("url")?.as_str()?;
             let name = e.get("name").and_then(Value::as_str).unwrap_or(url);
             Some(ListedDocument {
-                path: resolve(url),
+                path: resolve(url, base),
                 name: name.to_string(),
             })
         })
@@ -285,27 +321,79 @@ mod tests {
         let js = r#"window.onload = function () {
     var configObject = JSON.parse('{"urls":[{"url":"/swagger/v1/swagger.json","name":"V1"},{"url":"v2/swagger.json","name":"Orders \u0027V2\u0027"}],"deepLinking":false}');
     var oauthConfigObject = JSON.parse('{}');"#;
-        let docs = config_urls(js).unwrap();
+        let docs = config_urls(js, "/swagger/").unwrap();
         assert_eq!(docs[0].path, "/swagger/v1/swagger.json");
         assert_eq!(docs[1].path, "/swagger/v2/swagger.json");
         assert_eq!(docs[1].name, "Orders 'V2'");
         assert_eq!(version_name(&docs[1]), "v2");
         let later = r#"var configObject = {"urls":[{"url":"/openapi/v1.json","name":"v1"}]};"#;
-        let docs = config_urls(later).unwrap();
+        let docs = config_urls(later, "/swagger/").unwrap();
         assert_eq!(version_name(&docs[0]), "v1");
-        assert!(config_urls("var configObject = JSON.parse('{\"deepLinking\":true}');").is_none());
-        assert!(config_urls("<html>no configuration</html>").is_none());
+        assert!(
+            config_urls(
+                "var configObject = JSON.parse('{\"deepLinking\":true}');",
+                "/swagger/"
+            )
+            .is_none()
+        );
+        assert!(config_urls("<html>no configuration</html>", "/swagger/").is_none());
+    }
+
+    #[test]
+    fn a_6_5_page_carries_the_configuration_inline() {
+        // The shape of index.html before v6.7.0 (5.x, 6.0 to 6.6): no index.js, the
+        // configuration parsed in the page's own script from `window.onload`.
+        let html = r##"<div id="swagger-ui"></div>
+<script>
+  window.onload = function () {
+    var configObject = JSON.parse('{"urls":[{"url":"v1/swagger.json","name":"V1"},{"url":"v2/swagger.json","name":"V2"}],"deepLinking":false}');
+    var oauthConfigObject = JSON.parse('{"scopeSeparator":" "}');
+    configObject.dom_id = "#swagger-ui";
+  }
+</script>"##;
+        let docs = config_urls(html, "/swagger/").unwrap();
+        let paths: Vec<&str> = docs.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["/swagger/v1/swagger.json", "/swagger/v2/swagger.json"]
+        );
+        assert_eq!(version_name(&docs[1]), "v2");
+        assert!(script_path(html, "/swagger/").is_none());
+    }
+
+    #[test]
+    fn document_urls_and_a_root_ui_resolve_against_their_page() {
+        // `RespondWithDocumentUrls`: the list of UrlDescriptor, camelCase.
+        let json = r#"[{"url":"v1/swagger.json","name":"V1"},{"url":"/swagger/v2/swagger.json","name":"V2"}]"#;
+        let docs = document_urls(json, "/").unwrap();
+        assert_eq!(docs[0].path, "/v1/swagger.json");
+        assert_eq!(docs[1].path, "/swagger/v2/swagger.json");
+        assert!(document_urls("[]", "/swagger/").is_none());
+        assert!(document_urls("<html>", "/swagger/").is_none());
+        // `RoutePrefix = string.Empty`: a relative url is relative to /index.html.
+        let js = r#"var configObject = JSON.parse('{"urls":[{"url":"swagger/v1/swagger.json","name":"v1"}]}');"#;
+        assert_eq!(
+            config_urls(js, "/").unwrap()[0].path,
+            "/swagger/v1/swagger.json"
+        );
     }
 
     #[test]
     fn the_page_names_its_script() {
         let html = r#"<script src="./swagger-ui-bundle.js" charset="utf-8"></script>
     <script src="index.js" charset="utf-8"></script>"#;
-        assert_eq!(script_path(html).as_deref(), Some("/swagger/index.js"));
         assert_eq!(
-            resolve("https://api.contoso.com/swagger/v1/swagger.json?x=1"),
+            script_path(html, "/swagger/").as_deref(),
+            Some("/swagger/index.js")
+        );
+        assert_eq!(script_path(html, "/").as_deref(), Some("/index.js"));
+        assert_eq!(
+            resolve(
+                "https://api.contoso.com/swagger/v1/swagger.json?x=1",
+                "/swagger/"
+            ),
             "/swagger/v1/swagger.json"
         );
-        assert!(script_path("<script>inline()</script>").is_none());
+        assert!(script_path("<script>inline()</script>", "/swagger/").is_none());
     }
 }

@@ -7,6 +7,10 @@
 //! others. A version APIM has in the set but the list leaves out is never deleted: a
 //! `version-not-published` warning says so.
 //!
+//! Before any version runs, the set is checked ([`check_set`]): an API outside it on the path,
+//! and a change of its versioning scheme (a breaking change for every caller); the set is
+//! changed only after the versions ran ([`finish_set`]).
+//!
 //! `auto` reads the list from the Swagger UI the pod serves ([`crate::cluster::swagger_ui`]).
 
 use std::sync::Arc;
@@ -14,10 +18,11 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::{Progress, Session, Verdict, run_many};
+use crate::apim::version_set::{ListedApi, SetChange};
 use crate::apim::{self, ApiTarget, VersionBinding, VersioningScheme};
 use crate::cluster::swagger_ui;
 use crate::exit::Exit;
-use crate::inputs::{Env, Inputs};
+use crate::inputs::{BreakingChanges, Env, Inputs};
 
 /// The four versioning keys as a `services` manifest entry gives them (each may be left out:
 /// the single-service input is the default).
@@ -282,8 +287,14 @@ enum Slot {
 /// A versioned service: where its versions' verdicts are, for the warnings about the set.
 struct Group {
     inputs: Inputs,
+    /// The first version's inputs: the set's binding and the APIM target.
+    first: Inputs,
     names: Vec<String>,
     slots: Vec<usize>,
+    /// What the inputs change in the existing set, written after the versions ran.
+    change: Option<SetChange>,
+    /// Warnings about the list itself (`auto`).
+    notes: Vec<String>,
 }
 
 /// Runs `services`, each expanded into its versions when it has `api-versions`, `parallelism`
@@ -298,6 +309,9 @@ pub async fn run_all(
     let mut runs: Vec<(Inputs, Arc<dyn Progress>)> = Vec::new();
     let mut slots: Vec<Slot> = Vec::new();
     let mut groups: Vec<Group> = Vec::new();
+    let refused = |inputs: &Inputs, step, exit, message| {
+        Slot::Done(Box::new(super::run::failed(inputs, step, exit, message)))
+    };
     for (inputs, progress) in services {
         let versioning = match Versioning::from_inputs(&inputs) {
             Ok(Some(v)) => v,
@@ -307,54 +321,59 @@ pub async fn run_all(
                 continue;
             }
             Err(e) => {
-                slots.push(Slot::Done(Box::new(super::run::failed(
+                slots.push(refused(
                     &inputs,
                     super::StepName::Cluster,
                     Exit::Input,
                     e.to_string(),
-                ))));
+                ));
                 continue;
             }
         };
+        let mut notes = Vec::new();
         let versions = match &versioning.list {
             VersionList::Listed(list) => list.clone(),
             VersionList::Auto => match discover(&session, &inputs, progress.as_ref()).await {
-                Ok(list) => list,
+                Ok((list, warnings)) => {
+                    notes = warnings;
+                    list
+                }
                 Err((exit, message)) => {
-                    slots.push(Slot::Done(Box::new(super::run::failed(
-                        &inputs,
-                        super::StepName::Cluster,
-                        exit,
-                        message,
-                    ))));
+                    slots.push(refused(&inputs, super::StepName::Cluster, exit, message));
                     continue;
                 }
             },
         };
+        let version_runs: Vec<Inputs> = versions
+            .iter()
+            .map(|v| version_inputs(&inputs, &versioning, v))
+            .collect();
+        let Some(first) = version_runs.first().cloned() else {
+            continue;
+        };
+        let names: Vec<String> = versions.iter().map(|v| v.name.clone()).collect();
+        let change = match check_set(&session, &inputs, &first, &names).await {
+            Ok(change) => change,
+            Err((step, exit, message)) => {
+                slots.push(refused(&inputs, step, exit, message));
+                continue;
+            }
+        };
         let mut group = Group {
             inputs: inputs.clone(),
-            names: versions.iter().map(|v| v.name.clone()).collect(),
+            first,
+            names,
             slots: Vec::new(),
+            change,
+            notes,
         };
-        for version in &versions {
-            let vi = version_inputs(&inputs, &versioning, version);
+        for vi in version_runs {
             let progress = progress_for(&vi, &label(&vi));
             group.slots.push(slots.len());
             slots.push(Slot::Run(runs.len()));
             runs.push((vi, progress));
         }
         groups.push(group);
-    }
-    let mut notes: Vec<Vec<String>> = Vec::new();
-    for group in &groups {
-        let first = group.slots.first().and_then(|slot| match slots.get(*slot) {
-            Some(Slot::Run(i)) => runs.get(*i).map(|(inputs, _)| inputs),
-            _ => None,
-        });
-        notes.push(match first {
-            Some(inputs) => sync(&session, inputs).await,
-            None => Vec::new(),
-        });
     }
     let mut ran: Vec<Option<Verdict>> = run_many(session.clone(), env, runs, parallelism)
         .await
@@ -368,8 +387,20 @@ pub async fn run_all(
             Slot::Done(v) => Some(*v),
         })
         .collect();
-    for (group, notes) in groups.iter().zip(notes) {
-        let mut warnings = notes;
+    for group in &groups {
+        let failed: Vec<String> = group
+            .slots
+            .iter()
+            .zip(&group.names)
+            .filter(|(slot, _)| {
+                verdicts
+                    .get(**slot)
+                    .is_none_or(|v| v.outcome != super::Outcome::Passed)
+            })
+            .map(|(_, name)| name.clone())
+            .collect();
+        let mut warnings = group.notes.clone();
+        warnings.extend(finish_set(&session, group, &failed).await);
         warnings.extend(unpublished(&session, &group.inputs, &group.names).await);
         if let Some(first) = group.slots.first().and_then(|i| verdicts.get_mut(*i)) {
             first.warnings.extend(warnings);
@@ -378,44 +409,169 @@ pub async fn run_all(
     verdicts
 }
 
-/// An existing version set made to carry the versioning inputs before the versions run
-/// (a dry run writes nothing; a missing set is created with the first version).
-async fn sync(session: &Session, version: &Inputs) -> Vec<String> {
-    let Some(binding) = version.api_version.as_ref().filter(|_| !version.dry_run) else {
-        return Vec::new();
+/// `v1 (API svc-1-v1), v2 (API svc-1-v2)`.
+fn versions_of(apis: &[ListedApi], set_id: &str) -> String {
+    let listed: Vec<String> = apis
+        .iter()
+        .filter(|a| a.in_set(set_id))
+        .map(|a| format!("{} (API {})", a.version, a.api_id))
+        .collect();
+    if listed.is_empty() {
+        "the set".to_string()
+    } else {
+        listed.join(", ")
+    }
+}
+
+/// Before any version runs, a dry run too (it only reads): an API already on `api-path` outside
+/// the set, which APIM would refuse every version over, stops the service (exit 2); a change of
+/// the existing set's versioning scheme is a breaking change for every caller of every version,
+/// refused (exit 1) under `breaking-changes: fail`. Gives back what the inputs change in the
+/// set, to write once the versions passed.
+async fn check_set(
+    session: &Session,
+    service: &Inputs,
+    first: &Inputs,
+    names: &[String],
+) -> Result<Option<SetChange>, (super::StepName, Exit, String)> {
+    let Some(binding) = first.api_version.as_ref() else {
+        return Ok(None);
     };
     let Ok(signed) = session.arm().await else {
         // Each version's run reports the sign-in failure.
+        return Ok(None);
+    };
+    let service_name = first.service.clone().unwrap_or_default();
+    let Ok(target) = ApiTarget::from_inputs(first, &service_name, &signed.subscription_id) else {
+        // Each version's run reports the bad target.
+        return Ok(None);
+    };
+    let set_id = &binding.set_id;
+    let azure = |e: apim::ApimError| {
+        (
+            super::StepName::Publish,
+            Exit::Azure,
+            format!("version set '{set_id}': {e}"),
+        )
+    };
+    let apis = apim::version_set::list_apis(&signed.arm, &target)
+        .await
+        .map_err(azure)?;
+    // APIM answers a version created on a path another API holds with "Cannot create API 'X'
+    // with the same Path 'P' as API 'Y'  unless it's a part of the same version set" (Azure/apiops
+    // #712, Azure/azure-powershell #8957 and #11027): the usual case is the unversioned API a
+    // service had before it listed its versions.
+    if let Some(other) = apis
+        .iter()
+        .find(|a| a.path.eq_ignore_ascii_case(&target.api_path) && !a.in_set(set_id))
+    {
+        return Err((
+            super::StepName::Inputs,
+            Exit::Input,
+            format!(
+                "api-path: API '{}' ({:?}) already serves path '{}' and is not in version set '{set_id}'; API Management refuses a version on a path another API holds unless that API is in the same version set, so nothing was written. Either give api-path another path for versions {}, or make API '{}' the set's original version in API Management (its apiVersionSetId the set's id, its apiVersion \"\"; the portal's \"Add version\" does this) and run again",
+                other.api_id,
+                other.display_name,
+                other.path,
+                names.join(", "),
+                other.api_id
+            ),
+        ));
+    }
+    let Some(existing) = apim::version_set::read_version_set(&signed.arm, &target, set_id)
+        .await
+        .map_err(azure)?
+    else {
+        return Ok(None);
+    };
+    let change = binding.change_to(&existing, target.display_name.as_deref());
+    if let Some((old, new)) = change.as_ref().and_then(|c| c.scheme.as_ref())
+        && service.breaking_changes == BreakingChanges::Fail
+    {
+        return Err((
+            super::StepName::BreakingChanges,
+            Exit::Refused,
+            format!(
+                "version set '{set_id}' would change how callers choose a version, from {old} to {new}: every caller of {} would break at once, so nothing was written. Keep the set's scheme (versioning-scheme, version-query-name, version-header-name), publish the new scheme as another set (another api-id and api-path), or set breaking-changes to warn or allow to change it (the set is then written only after every version passed)",
+                versions_of(&apis, set_id)
+            ),
+        ));
+    }
+    Ok(change)
+}
+
+/// After the versions ran: the existing set made to carry the versioning inputs. A scheme change
+/// is written only when every version passed, so callers do not lose their way to versions
+/// that were refused; a dry run says what it would do.
+async fn finish_set(session: &Session, group: &Group, failed: &[String]) -> Vec<String> {
+    let (Some(change), Some(binding)) = (&group.change, &group.first.api_version) else {
         return Vec::new();
     };
-    let service = version.service.clone().unwrap_or_default();
-    let Ok(target) = ApiTarget::from_inputs(version, &service, &signed.subscription_id) else {
+    let set_id = &binding.set_id;
+    let describe = |c: &SetChange| {
+        let mut parts = Vec::new();
+        if let Some((old, new)) = &c.scheme {
+            parts.push(format!(
+                "callers choose a version by {new}, no longer by {old}: every caller of versions {} must change how it asks for a version",
+                group.names.join(", ")
+            ));
+        }
+        if let Some((old, new)) = &c.display_name {
+            parts.push(format!("display name {old:?} → {new:?}"));
+        }
+        parts.join("; ")
+    };
+    if group.first.dry_run {
+        return vec![format!(
+            "dry run: would update version set '{set_id}' after every version passed: {}",
+            describe(change)
+        )];
+    }
+    if change.scheme.is_some() && !failed.is_empty() {
+        return vec![format!(
+            "version set '{set_id}' was left as it is ({}): versions {} did not pass, and changing the scheme would break their callers too. Run again once every version passes",
+            change
+                .scheme
+                .as_ref()
+                .map(|(old, _)| old.as_str())
+                .unwrap_or_default(),
+            failed.join(", ")
+        )];
+    }
+    let Ok(signed) = session.arm().await else {
         return Vec::new();
     };
-    match apim::version_set::sync_version_set(&signed.arm, &target, binding).await {
+    let service = group.first.service.clone().unwrap_or_default();
+    let Ok(target) = ApiTarget::from_inputs(&group.first, &service, &signed.subscription_id) else {
+        return Vec::new();
+    };
+    match apim::version_set::update_version_set(&signed.arm, &target, binding).await {
         Ok(Some(done)) => vec![format!(
-            "{done}: the versioning inputs changed how callers choose a version"
+            "updated version set '{set_id}' ({} versioning): {}",
+            binding.scheme.arm_name(),
+            describe(&done)
         )],
         Ok(None) => Vec::new(),
         Err(e) => vec![format!(
-            "version set '{}' could not be brought in line with the versioning inputs: {e}",
-            binding.set_id
+            "version set '{set_id}' could not be brought in line with the versioning inputs: {e}. Run again"
         )],
     }
 }
 
-/// The versions the pod's Swagger UI lists, named after their documents.
+/// The versions the pod's Swagger UI lists, named after their documents, and a warning for
+/// each document left out because an earlier one has its version name.
 async fn discover(
     session: &Session,
     inputs: &Inputs,
     observer: &dyn crate::cluster::Observer,
-) -> Result<Vec<VersionSpec>, (Exit, String)> {
+) -> Result<(Vec<VersionSpec>, Vec<String>), (Exit, String)> {
     let conn = session.cluster().await?;
     let target = super::cluster_side::target(inputs);
     let listed = swagger_ui::listed_documents(conn, &target, observer)
         .await
         .map_err(|e| (e.exit(), e.to_string()))?;
     let mut out: Vec<VersionSpec> = Vec::new();
+    let mut warnings = Vec::new();
     for doc in &listed.documents {
         let name = swagger_ui::version_name(doc);
         check_version_name(&name).map_err(|e| {
@@ -427,7 +583,13 @@ async fn discover(
                 ),
             )
         })?;
-        if out.iter().any(|o| o.name.eq_ignore_ascii_case(&name)) {
+        if let Some(first) = out.iter().find(|o| o.name.eq_ignore_ascii_case(&name)) {
+            if first.path != doc.path {
+                warnings.push(format!(
+                    "api-versions auto: the Swagger UI of pod {} lists {} ({:?}) as version {name} too; only {} is published as version {}, {} is not published. List the versions in api-versions yourself (NAME=PATH) to publish it under a name of its own",
+                    listed.pod, doc.path, doc.name, first.path, first.name, doc.path
+                ));
+            }
             continue;
         }
         out.push(VersionSpec {
@@ -435,7 +597,7 @@ async fn discover(
             path: doc.path.clone(),
         });
     }
-    Ok(out)
+    Ok((out, warnings))
 }
 
 /// `version-not-published`: the versions APIM has in the set that the list leaves out. They
@@ -452,6 +614,9 @@ async fn unpublished(session: &Session, inputs: &Inputs, names: &[String]) -> Ve
     match apim::version_set::set_members(&signed.arm, &target, &set_id).await {
         Ok(members) => members
             .into_iter()
+            // The set's original version (`apiVersion` "", an API that was there before the
+            // versions, kept as check_set advises) is no NAME api-versions could list.
+            .filter(|m| !m.version.is_empty())
             .filter(|m| !names.iter().any(|n| n.eq_ignore_ascii_case(&m.version)))
             .map(|m| {
                 format!(

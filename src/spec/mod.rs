@@ -101,12 +101,18 @@ pub enum SpecError {
     /// OpenAPI 3.2: the default of Microsoft.AspNetCore.OpenApi from .NET 11, which API
     /// Management does not import (Learn, "API import restrictions and known issues": OpenAPI
     /// 3.0 and 3.1). The setting that makes the app serve 3.1 is
-    /// `OpenApiOptions.OpenApiVersion` (Microsoft.AspNetCore.OpenApi).
+    /// `OpenApiOptions.OpenApiVersion`, of type `Microsoft.OpenApi.OpenApiSpecVersion`; a document
+    /// generated at build time takes `--openapi-version OpenApi3_1` in the MSBuild property
+    /// `OpenApiGenerateDocumentsOptions` (Learn, "Generate OpenAPI documents",
+    /// aspnetcore-openapi).
     #[error(
         "the document declares openapi: {found}; API Management imports OpenAPI 3.0 and 3.1, not 3.2. \
-         Make the service serve OpenAPI 3.1: `options.OpenApiVersion = OpenApiSpecVersion.OpenApi3_1` \
-         in `AddOpenApi` (builder.Services.AddOpenApi(options => options.OpenApiVersion = \
-         OpenApiSpecVersion.OpenApi3_1)), then deploy again"
+         Make the service serve OpenAPI 3.1: `options.OpenApiVersion = \
+         Microsoft.OpenApi.OpenApiSpecVersion.OpenApi3_1` in `AddOpenApi` \
+         (builder.Services.AddOpenApi(options => options.OpenApiVersion = \
+         Microsoft.OpenApi.OpenApiSpecVersion.OpenApi3_1)), then deploy again. A document generated \
+         at build time: `<OpenApiGenerateDocumentsOptions>--openapi-version OpenApi3_1</OpenApiGenerateDocumentsOptions>` \
+         in the project file"
     )]
     OpenApi32 { found: String },
     /// A `basePath` or server path that could make APIM call another host (rule
@@ -407,8 +413,10 @@ mod tests {
         assert!(matches!(e, SpecError::OpenApi32 { .. }), "{e}");
         let text = e.to_string();
         assert!(
-            text.contains("options.OpenApiVersion = OpenApiSpecVersion.OpenApi3_1")
-                && text.contains("AddOpenApi"),
+            text.contains(
+                "options.OpenApiVersion = Microsoft.OpenApi.OpenApiSpecVersion.OpenApi3_1"
+            ) && text.contains("AddOpenApi")
+                && text.contains("--openapi-version OpenApi3_1"),
             "{text}"
         );
         assert!(Document::parse(b"{\"openapi\":\"3.1.1\",\"info\":{\"title\":\"t\",\"version\":\"1\"},\"paths\":{}}").is_ok());

@@ -29,6 +29,17 @@ use super::{
     Ctx, Req, add_headers, export, json_response, revisions, validation_error, version_sets,
 };
 
+/// The version set an API (its current revision) is in.
+fn set_of(service_id: &str, api: &Api) -> Option<String> {
+    let full = api
+        .revisions
+        .get(&api.current)?
+        .props
+        .get("apiVersionSetId")?
+        .as_str()?;
+    version_sets::set_name(service_id, full).map(str::to_string)
+}
+
 /// Records the version set an API's contract shows (`apiVersionSet`), or that it has none.
 fn set_version_set(rev: &mut Revision, shown: Option<Value>) {
     match shown {
@@ -256,12 +267,15 @@ pub fn put_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
             .unwrap_or_default(),
         _ => Map::new(),
     };
+    let is_import = import_format.is_some();
+    if is_import {
+        leave_set_unless_sent(&mut effective, &sent);
+    }
     effective.extend(writable(&sent));
     let version_set = match version_sets::check_api(&apim, &req.service_id, &api.name, &effective) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let is_import = import_format.is_some();
     // A PUT that lands on a revision other than the current one (a new revision always does) may
     // not change the API-wide properties; an import finds out on its poll (see below).
     let non_current: Option<Api> = existing
@@ -512,8 +526,22 @@ fn derived_props(props: &mut Map<String, Value>, parsed: &ParsedApi) {
     }
 }
 
+/// An import does not carry an API's version over: without `apiVersionSetId` (and
+/// `apiVersion`) in its body the API leaves its version set (Azure/apiops#759, an API that lost
+/// its version to an import). The strict reading: both go unless sent.
+fn leave_set_unless_sent(props: &mut Map<String, Value>, sent: &Map<String, Value>) {
+    if !sent.contains_key("apiVersionSetId") {
+        props.remove("apiVersionSetId");
+        props.remove("apiVersionSet");
+    }
+    if !sent.contains_key("apiVersion") {
+        props.remove("apiVersion");
+    }
+}
+
 /// Applies what a completed import derives, with the properties sent alongside it.
 pub fn apply_props(rev: &mut Revision, parsed: &ParsedApi, sent: &Map<String, Value>) {
+    leave_set_unless_sent(&mut rev.props, sent);
     let mut props = writable(sent);
     let sent_service_url = props.remove("serviceUrl");
     derived_props(&mut props, parsed);
@@ -625,9 +653,22 @@ pub fn delete_api(ctx: &Ctx, req: &Req, api: &ApiRef) -> Response {
             }
         }
         _ => {
-            apim.apis.remove(&api.name);
+            let removed = apim.apis.remove(&api.name);
             for linked in apim.products.values_mut() {
                 linked.remove(&api.name);
+            }
+            if let Some(set) = removed.as_ref().and_then(|a| set_of(&req.service_id, a)) {
+                // Deleting the last API of a version set deletes the set too
+                // (MicrosoftDocs/azure-docs#81857, on "Versions in Azure API Management": "When
+                // deleting the last API/version from a version set, the version set itself is
+                // being removed", whichever client sends the DELETE).
+                let still_used = apim.apis.values().any(|a| {
+                    set_of(&req.service_id, a).is_some_and(|s| s.eq_ignore_ascii_case(&set))
+                });
+                if !still_used {
+                    apim.version_sets
+                        .retain(|k, _| !k.eq_ignore_ascii_case(&set));
+                }
             }
         }
     }

@@ -9,8 +9,9 @@
 //! carries `apiVersion` and `apiVersionSetId`, and its contract shows `apiVersionSet` with the
 //! set's id, display name (as `name`) and scheme (example
 //! ApiManagementCreateApiNewVersionUsingExistingApi). Learn, "Versions in Azure API Management":
-//! the versions of a set share one path and are told apart by their version identifier, so a
-//! set's APIs have the same `path` and distinct `apiVersion`s.
+//! the versions of a set are told apart by their version identifier, so a set's APIs have
+//! distinct `apiVersion`s. Deleting the last API of a set deletes the set
+//! (MicrosoftDocs/azure-docs#81857; in [`super::apis`]).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -64,28 +65,23 @@ fn check(p: &Map<String, Value>) -> Result<(), Response> {
             .and_then(Value::as_str)
             .is_some_and(|s| !s.is_empty() && s.chars().count() <= 100)
     };
+    // The wording APIM answers with, as quoted in Azure/bicep-registry-modules#5708: target
+    // `name`, "name (display name) should not be empty"; an unusable scheme, "The specified
+    // condition was not met for 'versioningScheme'.". Over 100 characters: the same target.
     if !name_ok("displayName") {
         return Err(validation(
-            "displayName",
-            "'displayName' is required, 1 to 100 characters.",
+            "name",
+            "name (display name) should not be empty",
         ));
     }
     let (needed, label) = match p.get("versioningScheme").and_then(Value::as_str) {
         Some("Segment") => (None, "Segment"),
         Some("Query") => (Some("versionQueryName"), "Query"),
         Some("Header") => (Some("versionHeaderName"), "Header"),
-        Some(other) => {
+        _ => {
             return Err(validation(
                 "versioningScheme",
-                &format!(
-                    "Versioning scheme '{other}' is not supported: use 'Segment', 'Query' or 'Header'."
-                ),
-            ));
-        }
-        None => {
-            return Err(validation(
-                "versioningScheme",
-                "'versioningScheme' is required: 'Segment', 'Query' or 'Header'.",
+                "The specified condition was not met for 'versioningScheme'.",
             ));
         }
     };
@@ -135,12 +131,18 @@ pub fn delete(ctx: &Ctx, req: &Req, id: &str) -> Response {
 }
 
 /// The version set an `apiVersionSetId` names: `{service}/apiVersionSets/{id}`, compared
-/// without regard to ASCII case as ARM compares ids.
+/// without regard to ASCII case as ARM compares ids, or the short form `/apiVersionSets/{id}`
+/// APIM also takes (Azure/apiops#497: APIOps' extractor writes the short form and publishes it).
 pub fn set_name<'a>(service_id: &str, full: &'a str) -> Option<&'a str> {
-    let prefix = format!("{service_id}/apiVersionSets/");
-    full.get(..prefix.len())
-        .filter(|h| h.eq_ignore_ascii_case(&prefix))
-        .map(|_| &full[prefix.len()..])
+    let long = format!("{service_id}/apiVersionSets/");
+    let short = "/apiVersionSets/";
+    [long.as_str(), short]
+        .into_iter()
+        .find_map(|prefix| {
+            full.get(..prefix.len())
+                .filter(|h| h.eq_ignore_ascii_case(prefix))
+                .map(|_| &full[prefix.len()..])
+        })
         .filter(|n| !n.is_empty() && !n.contains('/'))
 }
 
@@ -222,15 +224,8 @@ pub fn check_api(
             }
             continue;
         }
-        let set_key = set.map(|(k, _)| k.as_str()).unwrap_or_default();
-        if other_path != path {
-            return Err(validation(
-                "path",
-                &format!(
-                    "The APIs of version set '{set_key}' share one path: API '{other}' uses '{other_path}', not '{path}'."
-                ),
-            ));
-        }
+        // The versions of a set usually share a path (Learn, "Versions in Azure API
+        // Management"), but no source shows APIM refusing one on another path: not refused.
         let other_version = cur
             .props
             .get("apiVersion")
