@@ -597,7 +597,26 @@ fn pull_request_examples_use_real_inputs() {
     };
     let gh = read("pull-request-github.yml");
     assert!(gh["on"].get("pull_request").is_some(), "{gh:#}");
-    let steps = gh["jobs"]["api-contract"]["steps"].as_array().unwrap();
+    // A job skipped by `if:` reports success and blocks nothing, even as a required check: the
+    // job always runs, and a fork's pull request fails in its first step, saying why.
+    let job = &gh["jobs"]["api-contract"];
+    assert!(job.get("if").is_none(), "{job:#}");
+    let steps = job["steps"].as_array().unwrap();
+    let fork = &steps[0];
+    assert_eq!(
+        fork["if"].as_str(),
+        Some("github.event.pull_request.head.repo.full_name != github.repository"),
+        "{fork:#}"
+    );
+    let says = fork["run"].as_str().unwrap();
+    assert!(
+        says.contains("::error") && says.trim_end().ends_with("exit 1"),
+        "{says}"
+    );
+    assert!(
+        steps[1..].iter().all(|s| s.get("if").is_none()),
+        "{steps:#?}"
+    );
     assert!(
         steps.iter().any(|s| s["run"]
             .as_str()
