@@ -845,6 +845,74 @@ async fn the_gate_refuses_a_removal_before_sunset_and_lists_every_change() {
     world.assert_no_secret_printed();
 }
 
+/// The gate against the sandbox with `baseline-spec`: an operation the previous document
+/// deprecated without a sunset date may go `deprecation-days` after the live revision's release
+/// (today's here), so its removal is refused now, in either revision mode; with no days asked
+/// for it goes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gate_dates_a_deprecation_without_sunset_by_the_live_release() {
+    use support::{World, bytes};
+    let world = World::start(apim_sandbox::Config {
+        retry_after: 0,
+        ..apim_sandbox::Config::default()
+    })
+    .await;
+    let api = "svc-1";
+    let mut base = swashbuckle();
+    let removed = "/products";
+    world.deploy(api, &base);
+    let run = world.gate(&[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+
+    for op in base["paths"][removed].as_object_mut().unwrap().values_mut() {
+        op["deprecated"] = json!(true);
+    }
+    let baseline = world.dir.path().join("baseline.json");
+    std::fs::write(&baseline, bytes(&base)).unwrap();
+    let mut new = base.clone();
+    new["paths"].as_object_mut().unwrap().remove(removed);
+    world.deploy(api, &new);
+    for revision in ["staged", "in-place"] {
+        let inputs = [
+            ("APIM_GATE_BASELINE_SPEC", baseline.to_str().unwrap()),
+            ("APIM_GATE_DEPRECATION_DAYS", "30"),
+            ("APIM_GATE_REVISION", revision),
+        ];
+        let mark = world.sandbox.requests().len();
+        let run = world.gate(&inputs).await;
+        assert_eq!(run.code, 1, "{revision}: {}", run.both());
+        assert!(
+            run.stdout.contains("api-path-removed-before-sunset"),
+            "{revision}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout
+                .contains("counted from the live revision's release"),
+            "{revision}: {}",
+            run.stdout
+        );
+        // The release today plus 30 days (or yesterday's, when the run crossed midnight UTC).
+        let earliest = [in_days(30), in_days(29)];
+        assert!(
+            earliest.iter().any(|d| run.stdout.contains(d.as_str())),
+            "{revision}: {}",
+            run.stdout
+        );
+        assert_eq!(world.writes_since(mark), Vec::<String>::new());
+    }
+    let run = world
+        .gate(&[("APIM_GATE_BASELINE_SPEC", baseline.to_str().unwrap())])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(
+        !run.stdout.contains("api-path-removed-before-sunset"),
+        "{}",
+        run.stdout
+    );
+    world.assert_no_secret_printed();
+}
+
 #[test]
 fn every_oasdiff_deprecation_document_against_itself_is_silent() {
     let mut n = 0;

@@ -966,11 +966,15 @@ async fn breaking_changes(
     // A staged release's next revision number, read with them rather than after the check: the
     // re-read of that revision right before it is created keeps the window against another run
     // closed. A failure here is left to the release, which reads again and reports it as before.
+    // The same read gives the live revision's release date, which dates a deprecation without
+    // sunset date in a baseline-spec file when deprecation-days asks for days: read for that too.
+    let dates_deprecations = inputs.baseline_spec.is_some() && inputs.deprecation_days > 0;
     let revisions = async {
         match (&current, inputs.revision) {
             (Some(_), crate::inputs::RevisionMode::Staged) => {
                 apim::revisions_overview(arm, target).await.ok()
             }
+            (Some(_), _) if dates_deprecations => apim::revisions_overview(arm, target).await.ok(),
             _ => None,
         }
     };
@@ -1039,16 +1043,16 @@ async fn breaking_changes(
     } else {
         (Baseline::None, None)
     };
-    // A deprecation the live document carries is at most as old as the live revision's release
-    // (its updatedDateTime); a baseline-spec file has no such date.
-    let base_published = match (&baseline, &current) {
-        (Baseline::Live { .. }, Some(c)) => c
-            .current_updated
-            .as_deref()
-            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-            .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date()),
-        _ => None,
-    };
+    // A deprecation the baseline carries is taken as published with the live revision (its
+    // updatedDateTime, set when a release made it current): with baseline-spec, the document
+    // that revision was built from. The live export alone cannot date one: it drops `deprecated`
+    // (see `Policy::base_shows_deprecation`), so only a baseline-spec file lets the rule
+    // "deprecated without sunset date, removed before deprecation-days" fire.
+    let base_published = current
+        .as_ref()
+        .and_then(|c| c.current_updated.as_deref())
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date());
     let diff_policy = crate::spec::diff::Policy {
         base_published,
         base_shows_deprecation: !matches!(baseline, Baseline::Live { .. }),

@@ -19,8 +19,10 @@
 //!   single enum value; of several the latest counts. Such a header also marks the operation
 //!   deprecated: API Management's export keeps response headers but not `deprecated`.
 //! - A deprecated operation without a sunset date may go `deprecation-days` after the deprecation
-//!   was published; the live revision's release date stands for that (strict: the deprecation can
-//!   only be older). oasdiff has no such rule; it is reported as `api-removed-before-sunset`.
+//!   was published; the live revision's release date stands for that (the baseline-spec file is
+//!   taken as the document that revision was built from). oasdiff has no such rule; it is
+//!   reported as `api-removed-before-sunset`. Only a baseline-spec file can show such a
+//!   deprecation: API Management's export drops `deprecated`.
 //! - Properties of a schema shared by operations of different stability get the policy of the
 //!   first operation that reached it (the diff compares a shared schema once).
 
@@ -39,7 +41,7 @@ pub struct Policy {
     /// `deprecation-days`; oasdiff's `--deprecation-days-stable` and `-beta`).
     pub deprecation_days: u32,
     /// When the base document was published (the live revision's release), if known: a
-    /// deprecation without sunset date is at most that old.
+    /// deprecation without sunset date in it counts from that day.
     pub base_published: Option<Date>,
     /// Whether the base document can say what is deprecated. API Management's export cannot: it
     /// drops `deprecated` and every `x-` extension ("Custom extensions are ignored on import and
