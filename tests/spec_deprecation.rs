@@ -294,6 +294,23 @@ fn deprecating_an_operation() {
         "{}",
         summary(&f)
     );
+    // So is a deprecation without sunset date: against the export it would fail every run
+    // after its release, looking newly deprecated each time.
+    let f = not_breaking(
+        &base,
+        &no_sunset,
+        &Policy {
+            base_shows_deprecation: false,
+            ..policy(30)
+        },
+    );
+    assert!(
+        f.iter().any(|f| f.id == "endpoint-deprecated"
+            && f.level == Level::Info
+            && f.message.contains("baseline-spec")),
+        "{}",
+        summary(&f)
+    );
     let mut proper = early.clone();
     set_get_sunset(&mut proper, &in_days(10));
     let f = not_breaking(&base, &proper, &policy(10));

@@ -47,7 +47,8 @@ pub struct Policy {
     /// drops `deprecated` and every `x-` extension ("Custom extensions are ignored on import and
     /// aren't saved or preserved for export", Microsoft Learn, API import restrictions;
     /// `deprecated`: Azure/api-management-developer-portal#1216, #1620). Against it, a deprecation
-    /// may be an old one, so a sunset date closer than `deprecation_days` is not held against it.
+    /// may be an old one, so a missing sunset date, or one closer than `deprecation_days`, is not
+    /// held against it.
     pub base_shows_deprecation: bool,
 }
 
@@ -444,6 +445,21 @@ impl<'a> Differ<'a> {
     /// must be at least that many days away.
     fn report_deprecated(&mut self, ids: &Ids, ptr: &str, what: &str, days: u32, sunset: Sunset) {
         match sunset {
+            // Against API Management's export every deprecation looks new (it drops
+            // `deprecated`), so an old one without sunset date would fail every run after it
+            // was released: said, not held against it, as a close sunset date below.
+            Sunset::None if days > 0 && !self.policy.base_shows_deprecation => self.emit(
+                ids.plain,
+                Level::Info,
+                ptr,
+                format!(
+                    "{what} is deprecated without a sunset date, and deprecation-days is {days}; \
+                     not held against it: the baseline is API Management's export, which drops \
+                     `deprecated`, so this may be an earlier deprecation. Give the previous \
+                     document as baseline-spec to check the notice it gives, and add x-sunset \
+                     (YYYY-MM-DD) at least {days} days from now."
+                ),
+            ),
             Sunset::None if days > 0 => self.emit(
                 ids.missing,
                 Level::Error,
