@@ -508,6 +508,37 @@ async fn spec_file_dry_run_needs_no_cluster_and_writes_nothing() {
     world.assert_no_secret_printed();
 }
 
+/// A live API published with `scheme: https`: the dry run from the same document points it at
+/// the live serviceUrl with its scheme, so it is recognised as unchanged even though the
+/// `scheme` input is left at its default (http); a lone agent-ip is said to be unused.
+#[tokio::test(flavor = "multi_thread")]
+async fn spec_file_dry_run_keeps_the_live_scheme() {
+    let world = World::start(config()).await;
+    let base = base_doc("Test API V1");
+    world.deploy(API, &base);
+    let run = world.gate(&[("APIM_GATE_SCHEME", "https")]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let (_, _, url, _) = world.apim(API).await.unwrap();
+    assert!(url.starts_with("https://"), "{url}");
+
+    let mut vars = without_cluster(&world);
+    std::fs::write(world.dir.path().join("swagger.json"), bytes(&base)).unwrap();
+    vars.push(("APIM_GATE_SPEC_FILE", "swagger.json".into()));
+    vars.push(("APIM_GATE_DRY_RUN", "true".into()));
+    vars.push(("APIM_GATE_AGENT_IP", "10.224.0.9".into()));
+    let mark = world.sandbox.requests().len();
+    let run = gate_owned(&world, &vars).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(run.both().contains("unchanged"), "{}", run.both());
+    assert!(
+        run.both().contains("agent-ip 10.224.0.9 is not used"),
+        "{}",
+        run.both()
+    );
+    assert_eq!(kube_requests(&world, mark), 0);
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn spec_file_without_dry_run_publishes_at_agent_ip_and_node_port() {
     let world = World::start(config()).await;

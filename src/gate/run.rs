@@ -554,6 +554,8 @@ enum DocumentSource {
         path: std::path::PathBuf,
         bytes: Vec<u8>,
         address: crate::address::HostPort,
+        /// The live API's scheme in a dry run pointed at its address; `None`: the inputs'.
+        schemes: Option<Vec<crate::spec::rewrite::Scheme>>,
     },
 }
 
@@ -588,34 +590,35 @@ async fn spec_file_step(
     live_url: Option<&str>,
 ) -> Result<DocumentSource, ()> {
     let progress = b.progress;
-    let (bytes, address, why, warnings) = b
+    let (bytes, found, warnings) = b
         .step(StepName::Cluster, async {
             let bytes = match cluster_side::read_spec_file(path) {
                 Ok(bytes) => bytes,
                 Err(e) => return Ended::Err(e.exit(), e.to_string()),
             };
-            let (address, why, warnings) =
-                match file_address(session, inputs, live_url, progress).await {
-                    Ok(found) => found,
-                    Err(f) => return Ended::Err(f.exit, f.message),
-                };
+            let (found, warnings) = match file_address(session, inputs, live_url, progress).await {
+                Ok(found) => found,
+                Err(f) => return Ended::Err(f.exit, f.message),
+            };
             let detail = format!(
-                "{} from spec-file ({} bytes); APIM will call {address}",
+                "{} from spec-file ({} bytes); APIM will call {}",
                 path.display(),
-                bytes.len()
+                bytes.len(),
+                found.address
             );
-            Ended::Ok((bytes, address, why, warnings), StepOutcome::Passed, detail)
+            Ended::Ok((bytes, found, warnings), StepOutcome::Passed, detail)
         })
         .await?;
     b.verdict.warnings.extend(warnings);
     b.verdict.address = Some(AddressReport {
-        address: address.to_string(),
-        why,
+        address: found.address.to_string(),
+        why: found.why,
     });
     Ok(DocumentSource::File {
         path: path.to_path_buf(),
         bytes,
-        address,
+        address: found.address,
+        schemes: found.schemes,
     })
 }
 
@@ -626,20 +629,28 @@ async fn file_address(
     inputs: &Inputs,
     live_url: Option<&str>,
     progress: &dyn Progress,
-) -> Result<(crate::address::HostPort, String, Vec<String>), Failure> {
+) -> Result<(cluster_side::FileAddress, Vec<String>), Failure> {
     let failure = |e: cluster_side::ClusterSideError| Failure {
         exit: e.exit(),
         message: e.to_string(),
     };
     if let Some(found) = cluster_side::address_without_cluster(inputs, live_url) {
-        return found
-            .map(|(address, why)| (address, why, Vec::new()))
-            .map_err(failure);
+        let warnings = cluster_side::lone_agent_ip_warning(inputs)
+            .into_iter()
+            .collect();
+        return found.map(|f| (f, warnings)).map_err(failure);
     }
     let conn = session.connection().await?;
     cluster_side::locate_on(conn, inputs, progress)
         .await
-        .map(|(a, warnings)| (a.address, a.why, warnings))
+        .map(|(a, warnings)| {
+            let found = cluster_side::FileAddress {
+                address: a.address,
+                why: a.why,
+                schemes: None,
+            };
+            (found, warnings)
+        })
         .map_err(failure)
 }
 
@@ -658,7 +669,8 @@ async fn rewrite_step(
                 path,
                 bytes,
                 address,
-            } => cluster_side::rewrite_file(path, bytes, address, schemes),
+                schemes: live,
+            } => cluster_side::rewrite_file(path, bytes, address, live.clone().unwrap_or(schemes)),
         });
         let rewritten = match rewritten {
             Ok(r) => r,
