@@ -123,7 +123,8 @@ enum Sunset {
     Invalid(String),
 }
 
-/// oasdiff's `getSunsetDate`: `YYYY-MM-DD`, or an RFC 3339 timestamp (its date counts).
+/// oasdiff's `getSunsetDate`: `YYYY-MM-DD` (`civil.ParseDate`), or an RFC 3339 timestamp
+/// (`time.Parse(time.RFC3339, …)`; its date counts).
 fn parse_sunset(v: &Value) -> Result<Date, String> {
     let Some(s) = v.as_str() else {
         return Err(format!("sunset value isn't a string: {v}"));
@@ -134,13 +135,64 @@ fn parse_sunset(v: &Value) -> Result<Date, String> {
         return Ok(d);
     }
     // An RFC 3339 time starts with its date as written, which is the one that counts (Go's
-    // `civil.DateOf` keeps the time's own offset).
-    if s.parse::<jiff::Timestamp>().is_ok()
+    // `civil.DateOf` keeps the time's own offset). jiff's parser takes more than Go's RFC 3339
+    // layout (no seconds, `+02`, a space for `T`), so the shape is checked first.
+    if go_rfc3339(s)
+        && s.parse::<jiff::Timestamp>().is_ok()
         && let Some(Ok(d)) = s.get(..10).map(str::parse::<Date>)
     {
         return Ok(d);
     }
     Err(format!("sunset date doesn't conform with RFC3339: {s}"))
+}
+
+/// What Go's `time.Parse(time.RFC3339, s)` accepts, by shape and field ranges (Go's
+/// `time/format_rfc3339.go`, `parseRFC3339`, then the general parser with the
+/// `2006-01-02T15:04:05Z07:00` layout): `YYYY-MM-DDTHH:MM:SS`, an optional fraction of a second
+/// (after `.`, or `,` which the general parser takes since Go 1.17), then `Z` or `±HH:MM`; hours
+/// 0-23, minutes and seconds 0-59 (no leap second), an offset of at most 24 hours, an uppercase
+/// `T` and `Z`. Stricter than Go in one corner: an offset of 60 minutes (jiff refuses it). The
+/// day itself is left to the caller's date check.
+fn go_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize, max: u32| -> bool {
+        b.get(from..from + len).is_some_and(|d| {
+            d.iter().all(u8::is_ascii_digit)
+                && d.iter().fold(0u32, |n, c| n * 10 + u32::from(c - b'0')) <= max
+        })
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    let date_time = num(0, 4, 9999)
+        && at(4, b'-')
+        && num(5, 2, 12)
+        && at(7, b'-')
+        && num(8, 2, 31)
+        && at(10, b'T')
+        && num(11, 2, 23)
+        && at(13, b':')
+        && num(14, 2, 59)
+        && at(16, b':')
+        && num(17, 2, 59);
+    if !date_time {
+        return false;
+    }
+    let mut i = 19;
+    if (at(i, b'.') || at(i, b',')) && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+    }
+    match b.get(i..) {
+        Some(b"Z") => true,
+        Some(zone) if zone.len() == 6 => {
+            (zone[0] == b'+' || zone[0] == b'-')
+                && num(i + 1, 2, 24)
+                && at(i + 3, b':')
+                && num(i + 4, 2, 59)
+        }
+        _ => false,
+    }
 }
 
 /// An HTTP-date (RFC 9110 IMF-fixdate, what RFC 8594's `Sunset` header carries), or a date
@@ -788,6 +840,35 @@ mod tests {
         );
         assert!(d("invalid-date").unwrap_err().contains("RFC3339"));
         assert!(parse_sunset(&json!(20260810)).is_err());
+        // Go's time.Parse(time.RFC3339, …), which oasdiff uses: fractions of a second are fine.
+        for ok in [
+            "2026-08-10T23:30:00Z",
+            "2026-08-10T23:30:00.123456789Z",
+            "2026-08-10T23:30:00.5+02:00",
+            "2026-08-10T00:00:00-23:59",
+            "2026-08-10T23:30:00,5Z",
+            "2026-08-10T23:30:00+24:00",
+        ] {
+            assert_eq!(d(ok).unwrap().to_string(), "2026-08-10", "{ok}");
+        }
+        // What jiff would take but Go refuses: reported as a sunset that cannot be read, as
+        // oasdiff reports it (`api-deprecated-sunset-parse` and friends).
+        for bad in [
+            "2026-08-10T23:30Z",
+            "2026-08-10T23:30:00+02",
+            "2026-08-10T23:30:00+0200",
+            "2026-08-10 23:30:00Z",
+            "2026-08-10t23:30:00Z",
+            "2026-08-10T23:30:00z",
+            "2026-08-10T23:30:60Z",
+            "2026-08-10T24:00:00Z",
+            "2026-08-10T23:30:00.Z",
+            "2026-02-30T00:00:00Z",
+            "2026-08-10T23:30:00+25:00",
+            "2026-08-10T23:30:00",
+        ] {
+            assert!(d(bad).unwrap_err().contains("RFC3339"), "{bad}");
+        }
         assert_eq!(
             parse_header_date(&json!("Sat, 31 Dec 2033 23:59:59 GMT"))
                 .unwrap()
