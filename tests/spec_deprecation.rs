@@ -238,6 +238,74 @@ fn alpha_and_draft_operations_may_go_without_deprecation() {
     }
 }
 
+/// oasdiff's `--stability-level beta` (its default): a stability change counts only when the
+/// operation leaves beta or stable, and an operation that is now draft or alpha is left out of
+/// every other check (`filterBelowStabilityThreshold`, `checkStabilityLevelChanged`).
+#[test]
+fn draft_and_alpha_operations_are_outside_the_checks() {
+    let base = value("deprecation/base.yaml");
+    let at = |doc: &Value, get: Option<&str>, post: Option<&str>| {
+        let mut doc = doc.clone();
+        for (method, level) in [("get", get), ("post", post)] {
+            if let Some(level) = level {
+                doc["paths"]["/api/test"][method]["x-stability-level"] = json!(level);
+            }
+        }
+        doc
+    };
+    // A breaking change in an alpha operation (a new required parameter) and in a stable one.
+    let required =
+        json!([{"name": "tenant", "in": "query", "required": true, "schema": {"type": "string"}}]);
+    let mut breaking = at(&base, Some("alpha"), None);
+    breaking["paths"]["/api/test"]["get"]["parameters"] = required.clone();
+    breaking["paths"]["/api/test"]["post"]["parameters"] = required;
+    let f = run(&at(&base, Some("alpha"), None), &breaking, &policy(0));
+    assert!(
+        f.iter().any(|f| f.id == "new-required-request-parameter"
+            && f.operation.as_deref() == Some("POST /api/test")),
+        "{}",
+        summary(&f)
+    );
+    assert!(
+        f.iter()
+            .all(|f| f.operation.as_deref() != Some("GET /api/test")),
+        "{}",
+        summary(&f)
+    );
+    // Changes between draft and alpha, or out of them, are not reported; out of beta or stable
+    // they are.
+    for (from, to) in [("alpha", "draft"), ("draft", "stable"), ("alpha", "beta")] {
+        let f = run(
+            &at(&base, Some(from), None),
+            &at(&base, Some(to), None),
+            &policy(0),
+        );
+        assert!(f.is_empty(), "{from} to {to}:\n{}", summary(&f));
+    }
+    gives(
+        &at(&base, Some("stable"), None),
+        &at(&base, Some("draft"), None),
+        &policy(0),
+        "api-stability-decreased",
+    );
+    gives(
+        &at(&base, Some("beta"), None),
+        &at(&base, Some("alpha"), None),
+        &policy(0),
+        "api-stability-decreased",
+    );
+    let f = run(
+        &at(&base, Some("beta"), None),
+        &at(&base, None, None),
+        &policy(0),
+    );
+    assert!(
+        f.iter().any(|f| f.id == "api-stability-increased"),
+        "{}",
+        summary(&f)
+    );
+}
+
 #[test]
 fn deprecating_an_operation() {
     // check_api_deprecation_test.go

@@ -11,6 +11,9 @@
 //!
 //! - oasdiff has two policies, `--deprecation-days-beta` and `--deprecation-days-stable`; the
 //!   gate has one, `deprecation-days`, for both (draft and alpha need none, as in oasdiff).
+//! - Stability as oasdiff's default `--stability-level beta`: a removed draft or alpha operation
+//!   is not reported, a changed one that is now draft or alpha is left out of every check, and a
+//!   change of level is reported only from beta or stable (`check_api_stability_level.go`).
 //! - oasdiff reports nothing when an operation or parameter is removed after its sunset date; the
 //!   gate reports it as info (`api-removed-with-deprecation` and friends): the changelog lists
 //!   every change.
@@ -306,13 +309,6 @@ enum Removal {
 }
 
 impl<'a> Differ<'a> {
-    fn days_for(&self, stability: Stability) -> u32 {
-        match stability {
-            Stability::Draft | Stability::Alpha => 0,
-            Stability::Beta | Stability::Stable => self.policy.deprecation_days,
-        }
-    }
-
     fn removal(&self, deprecated: bool, sunset: Sunset) -> Removal {
         if !deprecated {
             return Removal::NotDeprecated;
@@ -413,8 +409,17 @@ impl<'a> Differ<'a> {
     }
 
     /// The deprecation-related changes of an operation in both documents. Returns the
-    /// deprecation days its (new) stability asks for, for its parameters and properties.
-    pub(super) fn compare_operation_lifecycle(&mut self, b: &Value, n: &Value, ptr: &str) -> u32 {
+    /// deprecation days its (new) stability asks for, for its parameters and properties, or
+    /// `None` when the operation is now draft or alpha: oasdiff's default `--stability-level beta`
+    /// then leaves it out of every other check (`filterBelowStabilityThreshold` in
+    /// `check_api_stability_level.go`, which drops modified operations whose revision is below
+    /// the threshold before the checks run).
+    pub(super) fn compare_operation_lifecycle(
+        &mut self,
+        b: &Value,
+        n: &Value,
+        ptr: &str,
+    ) -> Option<u32> {
         let bs = stability(b);
         let ns = stability(n);
         // oasdiff looks at the stability of modified operations only: a document compared with
@@ -425,9 +430,13 @@ impl<'a> Differ<'a> {
             }
         }
         let (Ok(bs), Ok(ns)) = (bs, ns) else {
-            return self.policy.deprecation_days;
+            return Some(self.policy.deprecation_days);
         };
-        if ns < bs {
+        // oasdiff's `checkStabilityLevelChanged` gates on the level the operation leaves: a
+        // change from draft or alpha is outside `--stability-level beta` and not reported (alpha
+        // to draft, draft to stable), one from beta or stable is (stable to draft included).
+        let reported = bs >= Stability::Beta;
+        if reported && ns < bs {
             self.emit(
                 "api-stability-decreased",
                 Level::Error,
@@ -440,7 +449,7 @@ impl<'a> Differ<'a> {
                     bs.as_str()
                 ),
             );
-        } else if ns > bs {
+        } else if reported && ns > bs {
             self.emit(
                 "api-stability-increased",
                 Level::Info,
@@ -452,7 +461,10 @@ impl<'a> Differ<'a> {
                 ),
             );
         }
-        let days = self.days_for(ns);
+        if ns < Stability::Beta {
+            return None;
+        }
+        let days = self.policy.deprecation_days;
         let (bdep, ndep) = (
             operation_deprecated(self.base.root, b),
             operation_deprecated(self.new.root, n),
@@ -490,7 +502,7 @@ impl<'a> Differ<'a> {
                 nsun,
             );
         }
-        days
+        Some(days)
     }
 
     /// Something newly deprecated: a sunset date is wanted when the policy asks for days, and
