@@ -13,7 +13,11 @@
 //!   gate has one, `deprecation-days`, for both (draft and alpha need none, as in oasdiff).
 //! - Stability as oasdiff's default `--stability-level beta`: a removed draft or alpha operation
 //!   is not reported, a changed one that is now draft or alpha is left out of every check, and a
-//!   change of level is reported only from beta or stable (`check_api_stability_level.go`).
+//!   change of level is reported only from beta or stable (`check_api_stability_level.go` at
+//!   7699bcb9).
+//! - "Today" is the UTC date; oasdiff takes `civil.DateOf(time.Now())`, the machine's local date.
+//!   UTC is deliberate: CI runners keep their clocks in UTC, and a verdict should not depend on
+//!   the zone of the machine it runs on.
 //! - oasdiff reports nothing when an operation or parameter is removed after its sunset date; the
 //!   gate reports it as info (`api-removed-with-deprecation` and friends): the changelog lists
 //!   every change.
@@ -56,7 +60,8 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Today from the machine's clock, in UTC, as oasdiff takes `time.Now()`.
+    /// Today from the machine's clock, in UTC (deliberately: oasdiff takes the local date of
+    /// `time.Now()`; see the module doc).
     pub fn now(deprecation_days: u32) -> Policy {
         Policy {
             today: today(),
@@ -73,7 +78,7 @@ impl Default for Policy {
     }
 }
 
-/// Today's date in UTC.
+/// Today's date in UTC, whatever the machine's time zone (the waivers' `until` uses it too).
 pub fn today() -> Date {
     jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
