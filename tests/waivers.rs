@@ -537,6 +537,29 @@ async fn spec_file_dry_run_keeps_the_live_scheme() {
     );
     assert_eq!(kube_requests(&world, mark), 0);
     assert_eq!(world.writes_since(mark), Vec::<String>::new());
+    // The step is named for the file, not the cluster.
+    assert!(
+        run.both().contains("Document: spec-file and address"),
+        "{}",
+        run.both()
+    );
+    assert!(!run.both().contains("Cluster:"), "{}", run.both());
+
+    // A file that is not an OpenAPI document is the input's problem: exit 2 naming spec-file.
+    for bad in [
+        &b"{\"info\": {\"title\": \"x\"}, \"paths\": {}}"[..],
+        b"not json",
+    ] {
+        std::fs::write(world.dir.path().join("swagger.json"), bad).unwrap();
+        let run = gate_owned(&world, &vars).await;
+        assert_eq!(run.code, 2, "{}", run.both());
+        assert!(run.both().contains("spec-file"), "{}", run.both());
+        assert!(
+            run.both().contains("Document: spec-file and address"),
+            "{}",
+            run.both()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -114,8 +114,14 @@ impl<'a> Builder<'a> {
 
     fn finish(mut self) -> Verdict {
         let ran: Vec<StepName> = self.verdict.steps.iter().map(|s| s.name).collect();
+        // A spec-file run's first step is Document, which stands for Cluster.
+        let source = if ran.contains(&StepName::Document) {
+            StepName::Document
+        } else {
+            StepName::Cluster
+        };
         for name in [
-            StepName::Cluster,
+            source,
             StepName::Rewrite,
             StepName::Lint,
             StepName::SignIn,
@@ -591,7 +597,7 @@ async fn spec_file_step(
 ) -> Result<DocumentSource, ()> {
     let progress = b.progress;
     let (bytes, found, warnings) = b
-        .step(StepName::Cluster, async {
+        .step(StepName::Document, async {
             let bytes = match cluster_side::read_spec_file(path) {
                 Ok(bytes) => bytes,
                 Err(e) => return Ended::Err(e.exit(), e.to_string()),
@@ -678,11 +684,16 @@ async fn rewrite_step(
         };
         let document = match rewritten.document() {
             Ok(d) => d,
+            // The pod served it (exit 3, as a bad document from the cluster), or the build
+            // wrote it and the spec-file input names it (exit 2).
             Err(e) => {
-                return Ended::Err(
-                    Exit::Kubernetes,
-                    format!("the rewritten document does not parse: {e}"),
-                );
+                let (exit, whose) = match source {
+                    DocumentSource::Pod(_) => (Exit::Kubernetes, "the pod's document".to_string()),
+                    DocumentSource::File { path, .. } => {
+                        (Exit::Input, format!("spec-file {}", path.display()))
+                    }
+                };
+                return Ended::Err(exit, format!("{whose}, rewritten, does not parse: {e}"));
             }
         };
         let detail = format!("{} pointed at {}", rewritten.version, rewritten.service_url);
