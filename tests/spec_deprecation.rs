@@ -1012,3 +1012,149 @@ fn every_oasdiff_deprecation_document_against_itself_is_silent() {
     }
     assert!(n > 60, "{n} documents");
 }
+
+/// `doc` without any `x-nullable`, as API Management's export gives a Swagger 2.0 document it
+/// imported (custom extensions are not kept).
+fn without_x_nullable(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.remove("x-nullable");
+            m.values_mut().for_each(without_x_nullable);
+        }
+        Value::Array(a) => a.iter_mut().for_each(without_x_nullable),
+        _ => {}
+    }
+}
+
+/// Against API Management's export, which keeps no custom extension, an extension of the new
+/// document is no change: Swashbuckle's `x-nullable` is not read as properties becoming
+/// nullable, and an `x-stability-level` is not read as the level going down. Against a
+/// baseline-spec both are.
+#[test]
+fn against_apims_export_extensions_are_no_change() {
+    let export = Policy {
+        base_shows_deprecation: false,
+        ..policy(0)
+    };
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/swashbuckle/basic-swagger2.json");
+    let swashbuckle = Document::parse(&std::fs::read(path).unwrap())
+        .unwrap()
+        .value()
+        .clone();
+    let mut exported = swashbuckle.clone();
+    without_x_nullable(&mut exported);
+    assert_ne!(exported, swashbuckle, "the fixture has x-nullable");
+    gives(
+        &exported,
+        &swashbuckle,
+        &policy(0),
+        "response-property-became-nullable",
+    );
+    not_breaking(&exported, &swashbuckle, &export);
+
+    let base = value("deprecation/base.yaml");
+    let mut beta = base.clone();
+    beta["paths"]["/api/test"]["get"]["x-stability-level"] = json!("beta");
+    gives(&base, &beta, &policy(0), "api-stability-decreased");
+    let f = run(&base, &beta, &export);
+    assert!(
+        !f.iter().any(|f| f.id.starts_with("api-stability")),
+        "{}",
+        summary(&f)
+    );
+    // The new document's own lifecycle is still read: deprecated without the sunset date the
+    // policy asks for is said, but as info, since against the export (which drops
+    // `deprecated`) every deprecation looks new and an old one would fail every run.
+    let mut deprecated = beta.clone();
+    deprecated["paths"]["/api/test"]["get"]["deprecated"] = json!(true);
+    let f = not_breaking(
+        &base,
+        &deprecated,
+        &Policy {
+            base_shows_deprecation: false,
+            ..policy(30)
+        },
+    );
+    assert!(
+        f.iter()
+            .any(|f| f.id == "endpoint-deprecated" && f.message.contains("baseline-spec")),
+        "{}",
+        summary(&f)
+    );
+    gives(
+        &base,
+        &deprecated,
+        &policy(30),
+        "api-deprecated-sunset-missing",
+    );
+}
+
+/// The gate against the live API, no baseline-spec: APIM's export keeps neither `deprecated` nor
+/// `x-sunset`, but keeps the `Sunset` response header, so removing the operation before that
+/// date is refused. Without the header, the same removal is refused as one without deprecation,
+/// and the message says how to keep the deprecation visible.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gate_refuses_a_removal_before_the_sunset_header_date_against_the_live_api() {
+    use support::World;
+    let world = World::start(apim_sandbox::Config {
+        retry_after: 0,
+        ..apim_sandbox::Config::default()
+    })
+    .await;
+    let api = "svc-1";
+    let removed = "/products";
+    let date = today().checked_add(jiff::Span::new().days(40)).unwrap();
+    let http_date = jiff::fmt::rfc2822::DateTimePrinter::new()
+        .timestamp_to_rfc9110_string(&date.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp())
+        .unwrap();
+    let deprecate = |doc: &mut Value, header: bool| {
+        for op in doc["paths"][removed].as_object_mut().unwrap().values_mut() {
+            op["deprecated"] = json!(true);
+            op["x-sunset"] = json!(date.to_string());
+            if header {
+                op["responses"]["200"]["headers"] = json!({"Sunset": {
+                    "description": "RFC 8594: when this operation goes",
+                    "schema": {"type": "string", "example": http_date}
+                }});
+            }
+        }
+    };
+
+    for header in [true, false] {
+        let mut base = swashbuckle();
+        deprecate(&mut base, header);
+        world.deploy(api, &base);
+        let run = world.gate(&[]).await;
+        assert_eq!(run.code, 0, "{}", run.both());
+
+        let mut new = base.clone();
+        new["paths"].as_object_mut().unwrap().remove(removed);
+        world.deploy(api, &new);
+        let mark = world.sandbox.requests().len();
+        let run = world.gate(&[]).await;
+        assert_eq!(run.code, 1, "{}", run.both());
+        assert_eq!(world.writes_since(mark), Vec::<String>::new());
+        if header {
+            assert!(
+                run.stdout.contains("api-path-removed-before-sunset"),
+                "{}",
+                run.stdout
+            );
+            assert!(run.stdout.contains(&date.to_string()), "{}", run.stdout);
+        } else {
+            assert!(
+                run.stdout.contains("api-path-removed-without-deprecation"),
+                "{}",
+                run.stdout
+            );
+            assert!(
+                run.stdout.contains("`Sunset` response header"),
+                "{}",
+                run.stdout
+            );
+            assert!(!run.stdout.contains("before-sunset"), "{}", run.stdout);
+        }
+    }
+    world.assert_no_secret_printed();
+}

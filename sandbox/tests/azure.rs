@@ -2321,3 +2321,199 @@ async fn backends_and_version_sets_refuse_what_apim_refuses() {
         "apiVersionSetId"
     );
 }
+
+/// Every member name of `v` in a field position that starts with `x-`, or is `deprecated`, with
+/// its JSON pointer. Names of properties, headers, media types and schemas are data, as are
+/// example and default values.
+fn unkept_fields(v: &Value, at: &str, named: bool, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                let here = format!("{at}/{k}");
+                if !named && (k.starts_with("x-") || k == "deprecated") {
+                    out.push(here.clone());
+                }
+                match k.as_str() {
+                    _ if named => unkept_fields(child, &here, false, out),
+                    "example" | "examples" | "default" | "enum" | "security" => {}
+                    "properties"
+                    | "headers"
+                    | "content"
+                    | "schemas"
+                    | "definitions"
+                    | "securitySchemes"
+                    | "securityDefinitions" => unkept_fields(child, &here, true, out),
+                    _ => unkept_fields(child, &here, false, out),
+                }
+            }
+        }
+        Value::Array(a) => {
+            for (i, c) in a.iter().enumerate() {
+                unkept_fields(c, &format!("{at}/{i}"), false, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn unkept(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    unkept_fields(v, "", false, &mut out);
+    out
+}
+
+/// APIM keeps neither custom extensions nor `deprecated` (Learn, "API import restrictions and
+/// known issues": custom extensions "Are ignored on import. Aren't saved or preserved for
+/// export."; Azure/api-management-developer-portal#1216, #1620), and keeps response headers
+/// (`ResponseContract.headers`): every export, from a Swagger 2.0 or an OpenAPI 3 source, in
+/// either format, shows the headers and none of the rest.
+#[tokio::test]
+async fn exports_drop_extensions_and_deprecated_and_keep_response_headers() {
+    let sb = start(1).await;
+    let arm = Arm::new(&sb);
+    let sunset = "Sat, 01 Jun 2030 00:00:00 GMT";
+
+    // Swashbuckle's Swagger 2.0 fixture (`x-nullable`, `x-purpose`), plus a deprecated operation,
+    // parameter and property, oasdiff's `x-sunset`, and response headers whose names start with
+    // `x-` or whose values hold `x-` members.
+    let mut swagger: Value = serde_json::from_str(&swagger_with_host()).unwrap();
+    assert!(unkept(&swagger).iter().any(|p| p.ends_with("/x-nullable")));
+    swagger["x-origin"] = json!("build 7");
+    let get = &mut swagger["paths"]["/products/{id}"]["get"];
+    get["deprecated"] = json!(true);
+    get["x-sunset"] = json!("2030-06-01");
+    get["parameters"][0]["deprecated"] = json!(true);
+    get["parameters"][0]["x-ms-skip-url-encoding"] = json!(true);
+    get["responses"]["200"]["x-note"] = json!("cached");
+    get["responses"]["200"]["headers"] = json!({
+        "Sunset": {"type": "string", "default": sunset, "description": "RFC 8594"},
+        "x-request-id": {"type": "string", "format": "uuid"},
+        "X-Rate-Limit": {"type": "integer", "enum": [100], "x-unit": "requests"}
+    });
+    let (name, schema) = swagger["definitions"]
+        .as_object_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|(_, s)| {
+            s.get("properties")
+                .is_some_and(|p| p.as_object().unwrap().len() > 1)
+        })
+        .unwrap();
+    let name = name.clone();
+    let prop = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    schema["properties"][&prop]["deprecated"] = json!(true);
+    schema["x-entity"] = json!({"table": "t"});
+    let (done, _) = arm
+        .poll(
+            &arm.import("legacy", "swagger-json", &swagger.to_string(), json!({}))
+                .await,
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+
+    let oas3 = arm
+        .get("/apis/legacy?format=openapi%2Bjson&export=true")
+        .await
+        .body["value"]
+        .clone();
+    let back = arm
+        .get("/apis/legacy?format=swagger&export=true")
+        .await
+        .body["value"]
+        .clone();
+    for doc in [&oas3, &back] {
+        assert_eq!(unkept(doc), Vec::<String>::new(), "{doc}");
+        assert!(doc.get("x-origin").is_none());
+    }
+    let op = &oas3["paths"]["/products/{id}"]["get"];
+    assert!(op.get("deprecated").is_none() && op.get("x-sunset").is_none());
+    assert!(op["parameters"][0].get("deprecated").is_none());
+    let headers = &op["responses"]["200"]["headers"];
+    assert_eq!(
+        headers["Sunset"],
+        json!({"description": "RFC 8594", "schema": {"type": "string", "default": sunset}})
+    );
+    assert_eq!(
+        headers["x-request-id"],
+        json!({"schema": {"type": "string", "format": "uuid"}})
+    );
+    assert_eq!(
+        headers["X-Rate-Limit"],
+        json!({"schema": {"type": "integer", "enum": [100]}})
+    );
+    let exported = &oas3["components"]["schemas"][&name];
+    assert!(exported["properties"][&prop].is_object(), "{exported}");
+    assert!(exported["properties"][&prop].get("deprecated").is_none());
+    assert!(exported.get("x-entity").is_none());
+    // Swagger 2.0 in, Swagger 2.0 out: the headers as they were, without extensions.
+    let headers = &back["paths"]["/products/{id}"]["get"]["responses"]["200"]["headers"];
+    assert_eq!(
+        headers["Sunset"],
+        json!({"type": "string", "default": sunset, "description": "RFC 8594"})
+    );
+    assert_eq!(
+        headers["X-Rate-Limit"],
+        json!({"type": "integer", "enum": [100]})
+    );
+
+    // OpenAPI 3 in: the Swagger 2.0 export turns `{schema: {…}}` headers into `{type, …}`.
+    let openapi = json!({
+        "openapi": "3.0.1",
+        "info": {"title": "Orders", "version": "1", "x-audience": "internal"},
+        "servers": [{"url": "https://orders.internal"}],
+        "paths": {"/orders": {"get": {
+            "operationId": "ListOrders",
+            "deprecated": true,
+            "x-stability-level": "beta",
+            "parameters": [{"name": "page", "in": "query", "deprecated": true, "x-sunset": "2030-01-01",
+                            "schema": {"type": "integer", "x-min": 1}}],
+            "responses": {"200": {"description": "ok",
+                "headers": {"Sunset": {"description": "RFC 8594", "deprecated": true,
+                                       "schema": {"type": "string", "default": sunset}},
+                            "x-total": {"schema": {"type": "integer"}, "example": 3}},
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Order"}}}}}
+        }}},
+        "components": {"schemas": {"Order": {"type": "object", "x-table": "orders",
+            "properties": {"id": {"type": "string"}, "legacy": {"type": "string", "deprecated": true}}}}}
+    });
+    let (done, _) = arm
+        .poll(
+            &arm.import("orders", "openapi+json", &openapi.to_string(), json!({}))
+                .await,
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let oas3 = arm
+        .get("/apis/orders?format=openapi%2Bjson&export=true")
+        .await
+        .body["value"]
+        .clone();
+    let swagger = arm
+        .get("/apis/orders?format=swagger&export=true")
+        .await
+        .body["value"]
+        .clone();
+    for doc in [&oas3, &swagger] {
+        assert_eq!(unkept(doc), Vec::<String>::new(), "{doc}");
+    }
+    assert_eq!(
+        oas3["paths"]["/orders"]["get"]["responses"]["200"]["headers"],
+        json!({"Sunset": {"description": "RFC 8594", "schema": {"type": "string", "default": sunset}},
+               "x-total": {"schema": {"type": "integer"}, "example": 3}})
+    );
+    assert_eq!(
+        oas3["components"]["schemas"]["Order"],
+        json!({"type": "object", "properties": {"id": {"type": "string"}, "legacy": {"type": "string"}}})
+    );
+    assert_eq!(
+        swagger["paths"]["/orders"]["get"]["responses"]["200"]["headers"],
+        json!({"Sunset": {"description": "RFC 8594", "type": "string", "default": sunset},
+               "x-total": {"type": "integer"}})
+    );
+}

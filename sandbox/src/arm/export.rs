@@ -6,7 +6,9 @@
 //! operation bodies and schemas, with `servers`/`host` pointing at the APIM gateway
 //! (`https://{service}.azure-api.net/{path}`) and APIM's subscription-key security schemes.
 //! Swagger 2.0 sources are converted to OpenAPI 3 (and back) structurally: parameters, bodies,
-//! responses and `$ref`s.
+//! responses with their headers, and `$ref`s. What the import did not keep (custom `x-`
+//! extensions, `deprecated`: [`super::dropped`]) is not in the stored document, so no export
+//! shows it.
 //!
 //! Formats: the spec's ExportFormat links (`swagger-link`, `openapi-link`, `openapi+json-link`,
 //! apimapis.json 2024-05-01, "to the Storage Blob with Sas Key valid for 5 minutes") and the
@@ -280,6 +282,69 @@ const SCHEMA_KEYS: &[&str] = &[
     "collectionFormat",
 ];
 
+/// The members a Swagger 2.0 Header Object shares with a schema (Swagger 2.0, Header Object).
+const HEADER_SCHEMA_KEYS: &[&str] = &[
+    "type",
+    "format",
+    "items",
+    "default",
+    "maximum",
+    "exclusiveMaximum",
+    "minimum",
+    "exclusiveMinimum",
+    "maxLength",
+    "minLength",
+    "pattern",
+    "maxItems",
+    "minItems",
+    "uniqueItems",
+    "enum",
+    "multipleOf",
+];
+
+/// Response headers are part of APIM's operation contract (2024-05-01 definitions.json:
+/// `ResponseContract.headers`, each a `ParameterContract` with `type`, `defaultValue`, `values`,
+/// `examples`); the example ApiManagementGetApiOperationPetStore shows the Swagger 2.0 petstore's
+/// `loginUser` with its `X-Rate-Limit` and `X-Expires-After` response headers kept (a header
+/// name starting with `X-` is a name, not an extension). So an export keeps them whatever the
+/// source's version: Swagger 2.0's `{type, format, default, enum…}` becomes OpenAPI 3's
+/// `{schema: {…}}`.
+fn swagger_header_to_oas3(h: &Value) -> Value {
+    let mut out = Map::new();
+    let mut schema = Map::new();
+    for (k, v) in h.as_object().into_iter().flatten() {
+        if HEADER_SCHEMA_KEYS.contains(&k.as_str()) {
+            schema.insert(k.clone(), v.clone());
+        } else if k != "collectionFormat" {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out.insert("schema".into(), Value::Object(schema));
+    Value::Object(out)
+}
+
+/// OpenAPI 3's `{schema: {…}}` header as Swagger 2.0's `{type, …}` (`type` is required there;
+/// `string` when the schema gives none). OpenAPI 3's `example`/`examples` and `style`/`explode`
+/// have no Swagger 2.0 field and APIM exports no extension to carry them: they are left out.
+fn oas3_header_to_swagger(h: &Value) -> Value {
+    let mut out = Map::new();
+    if let Some(d) = h.get("description") {
+        out.insert("description".into(), d.clone());
+    }
+    for (k, v) in h
+        .get("schema")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        if HEADER_SCHEMA_KEYS.contains(&k.as_str()) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out.entry("type").or_insert(json!("string"));
+    Value::Object(out)
+}
+
 fn openapi3(svc: &str, a: &Api, rev: &Revision) -> Value {
     let (host, path) = gateway(svc, rev);
     let doc = rev.document.as_deref();
@@ -421,6 +486,13 @@ fn swagger_op_to_oas3(src: &Value, consumes: &str, produces: &str) -> Value {
             if let Some(s) = r.get("schema") {
                 nr["content"] = json!({produces: {"schema": s}});
             }
+            if let Some(h) = r.get("headers").and_then(Value::as_object) {
+                nr["headers"] = h
+                    .iter()
+                    .map(|(name, h)| (name.clone(), swagger_header_to_oas3(h)))
+                    .collect::<Map<_, _>>()
+                    .into();
+            }
             responses.insert(code.clone(), nr);
         }
     }
@@ -495,6 +567,13 @@ fn oas3_op_to_swagger(src: &Value) -> Value {
                 .and_then(|m| m.get("schema"))
             {
                 nr["schema"] = s.clone();
+            }
+            if let Some(h) = r.get("headers").and_then(Value::as_object) {
+                nr["headers"] = h
+                    .iter()
+                    .map(|(name, h)| (name.clone(), oas3_header_to_swagger(h)))
+                    .collect::<Map<_, _>>()
+                    .into();
             }
             responses.insert(code.clone(), nr);
         }

@@ -6,7 +6,8 @@
 //! from method and path; `summary` becomes the display name; the Swagger 2.0 service URL is
 //! `scheme://host/basePath` (https preferred) and a document without `schemes` cannot be imported
 //! inline; the OpenAPI 3 service URL is the first absolute HTTPS server, else none; `trace`
-//! operations are not imported.
+//! operations are not imported; custom `x-` extensions and `deprecated` are not kept
+//! ([`super::dropped`]), so neither the stored document nor any export shows them.
 
 use serde_json::{Map, Value, json};
 
@@ -103,7 +104,7 @@ pub struct ParsedApi {
 pub fn parse(format: Format, text: &str, link: Option<&str>) -> Result<ParsedApi, String> {
     // Swashbuckle writes a UTF-8 byte-order mark; APIM's reader skips it.
     let text = text.trim_start_matches('\u{feff}');
-    let doc: Value = match format {
+    let mut doc: Value = match format {
         Format::SwaggerJson | Format::OpenApiJson => serde_json::from_str(text).map_err(|e| {
             format!("Parsing error(s): Unexpected character encountered while parsing value. {e}")
         })?,
@@ -119,6 +120,9 @@ pub fn parse(format: Format, text: &str, link: Option<&str>) -> Result<ParsedApi
             }
         }
     };
+    // APIM ignores custom extensions on import and keeps no `deprecated`: what it stores, and
+    // so every export, is the document without them.
+    super::dropped::strip(&mut doc);
     let Some(root) = doc.as_object() else {
         return Err("Parsing error(s): The input OpenAPI file is not valid for the OpenAPI specification https://github.com/OAI/OpenAPI-Specification/blob/master/versions/3.0.0.md (schema https://github.com/OAI/OpenAPI-Specification/blob/master/schemas/v3.0/schema.yaml).".into());
     };

@@ -9,6 +9,7 @@
 //!   flight, export blobs), with the ETags and `apiId;rev=N` references that address it;
 //! - [`apis`] handles APIs and revisions as entities (PUT, PATCH, DELETE, GET, list, imports);
 //! - [`import`] turns a document into title, description, service URL and operations;
+//!   [`dropped`] removes what APIM does not keep of it (custom extensions, `deprecated`);
 //! - [`lro`] runs long-running operations and answers their two pollers;
 //! - [`revisions`], [`releases`], [`operations`] and [`products`] are the child resources;
 //! - [`policies`] holds API and operation policies per revision, read and written through
@@ -25,6 +26,7 @@
 pub mod apis;
 pub mod backends;
 pub mod control;
+pub mod dropped;
 pub mod errors;
 pub mod export;
 pub mod front;

@@ -55,7 +55,8 @@ pub struct Policy {
     /// aren't saved or preserved for export", Microsoft Learn, API import restrictions;
     /// `deprecated`: Azure/api-management-developer-portal#1216, #1620). Against it, a deprecation
     /// may be an old one, so a missing sunset date, or one closer than `deprecation_days`, is not
-    /// held against it.
+    /// held against it; its stability level is unknown, so a level in the new document is no
+    /// change; and both documents are compared without the extensions APIM drops (`export_view`).
     pub base_shows_deprecation: bool,
 }
 
@@ -440,7 +441,9 @@ impl<'a> Differ<'a> {
         // oasdiff's `checkStabilityLevelChanged` gates on the level the operation leaves: a
         // change from draft or alpha is outside `--stability-level beta` and not reported (alpha
         // to draft, draft to stable), one from beta or stable is (stable to draft included).
-        let reported = bs >= Stability::Beta;
+        // API Management's export keeps no `x-stability-level`: what the live API promised is
+        // unknown, so there only the new document's level counts (for the filter below).
+        let reported = self.policy.base_shows_deprecation && bs >= Stability::Beta;
         if reported && ns < bs {
             self.emit(
                 "api-stability-decreased",

@@ -26,10 +26,13 @@
 //!   [`keywords`]: the keywords that decide which values pass (type, enum, bounds...);
 //! - [`memo`]: the schema pairs already compared, so shared schemas are compared once;
 //! - [`deprecation`]: deprecation, sunset dates and stability levels of operations, parameters
-//!   and properties, judged by a [`Policy`] (the day of the run, `deprecation-days`).
+//!   and properties, judged by a [`Policy`] (the day of the run, `deprecation-days`);
+//! - [`export_view`]: against API Management's export, both documents without the custom
+//!   extensions APIM drops.
 
 mod bodies;
 mod deprecation;
+mod export_view;
 mod keywords;
 mod media;
 mod memo;
@@ -62,11 +65,22 @@ pub fn diff(base: &Document, new: &Document) -> Vec<Finding> {
 
 /// [`diff`] under a deprecation policy.
 pub fn diff_with(base: &Document, new: &Document, policy: &Policy) -> Vec<Finding> {
+    // Against API Management's export, an extension the export cannot show is no change.
+    let kept = (!policy.base_shows_deprecation).then(|| {
+        (
+            export_view::as_apim_keeps(base.value()),
+            export_view::as_apim_keeps(new.value()),
+        )
+    });
+    let (base_root, new_root) = match &kept {
+        Some((b, n)) => (b, n),
+        None => (base.value(), new.value()),
+    };
     let mut differ = Differ {
         policy: *policy,
         op_days: policy.deprecation_days,
-        base: Side::of(base),
-        new: Side::of(new),
+        base: Side::of(base, base_root),
+        new: Side::of(new, new_root),
         out: Vec::new(),
         operation: None,
         memo: Memo::default(),
@@ -98,9 +112,10 @@ struct Side<'a> {
 }
 
 impl<'a> Side<'a> {
-    fn of(doc: &'a Document) -> Side<'a> {
+    /// `root`: the document's value, or what of it a comparison looks at.
+    fn of(doc: &Document, root: &'a Value) -> Side<'a> {
         Side {
-            root: doc.value(),
+            root,
             swagger2: doc.version().is_swagger2(),
         }
     }
