@@ -1005,3 +1005,26 @@ fn action_yml_maps_every_routing_input_in_the_steps_env() {
         );
     }
 }
+
+/// One spec-file cannot stand for the versions of api-versions, listed or `auto` (which would
+/// read the pod's Swagger UI even in a dry run): exit 2 naming both inputs.
+#[test]
+fn spec_file_with_api_versions_is_refused_naming_both() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    for versions in [
+        "v1=/swagger/v1/swagger.json,v2=/swagger/v2/swagger.json",
+        "auto",
+    ] {
+        let e = run_inputs(&[
+            ("APIM_GATE_SPEC_FILE", file),
+            ("APIM_GATE_API_VERSIONS", versions),
+        ]);
+        let err = Inputs::load(&e, Need::Run).expect_err(versions);
+        assert_eq!(err.problems.len(), 1, "{err}");
+        let message = problem_of(&err, "spec-file");
+        assert!(message.contains("api-versions"), "{message}");
+    }
+    // The same file without api-versions is fine.
+    let e = run_inputs(&[("APIM_GATE_SPEC_FILE", file)]);
+    Inputs::load(&e, Need::Run).unwrap();
+}

@@ -238,6 +238,74 @@ fn alpha_and_draft_operations_may_go_without_deprecation() {
     }
 }
 
+/// oasdiff's `--stability-level beta` (its default): a stability change counts only when the
+/// operation leaves beta or stable, and an operation that is now draft or alpha is left out of
+/// every other check (`filterBelowStabilityThreshold`, `checkStabilityLevelChanged`).
+#[test]
+fn draft_and_alpha_operations_are_outside_the_checks() {
+    let base = value("deprecation/base.yaml");
+    let at = |doc: &Value, get: Option<&str>, post: Option<&str>| {
+        let mut doc = doc.clone();
+        for (method, level) in [("get", get), ("post", post)] {
+            if let Some(level) = level {
+                doc["paths"]["/api/test"][method]["x-stability-level"] = json!(level);
+            }
+        }
+        doc
+    };
+    // A breaking change in an alpha operation (a new required parameter) and in a stable one.
+    let required =
+        json!([{"name": "tenant", "in": "query", "required": true, "schema": {"type": "string"}}]);
+    let mut breaking = at(&base, Some("alpha"), None);
+    breaking["paths"]["/api/test"]["get"]["parameters"] = required.clone();
+    breaking["paths"]["/api/test"]["post"]["parameters"] = required;
+    let f = run(&at(&base, Some("alpha"), None), &breaking, &policy(0));
+    assert!(
+        f.iter().any(|f| f.id == "new-required-request-parameter"
+            && f.operation.as_deref() == Some("POST /api/test")),
+        "{}",
+        summary(&f)
+    );
+    assert!(
+        f.iter()
+            .all(|f| f.operation.as_deref() != Some("GET /api/test")),
+        "{}",
+        summary(&f)
+    );
+    // Changes between draft and alpha, or out of them, are not reported; out of beta or stable
+    // they are.
+    for (from, to) in [("alpha", "draft"), ("draft", "stable"), ("alpha", "beta")] {
+        let f = run(
+            &at(&base, Some(from), None),
+            &at(&base, Some(to), None),
+            &policy(0),
+        );
+        assert!(f.is_empty(), "{from} to {to}:\n{}", summary(&f));
+    }
+    gives(
+        &at(&base, Some("stable"), None),
+        &at(&base, Some("draft"), None),
+        &policy(0),
+        "api-stability-decreased",
+    );
+    gives(
+        &at(&base, Some("beta"), None),
+        &at(&base, Some("alpha"), None),
+        &policy(0),
+        "api-stability-decreased",
+    );
+    let f = run(
+        &at(&base, Some("beta"), None),
+        &at(&base, None, None),
+        &policy(0),
+    );
+    assert!(
+        f.iter().any(|f| f.id == "api-stability-increased"),
+        "{}",
+        summary(&f)
+    );
+}
+
 #[test]
 fn deprecating_an_operation() {
     // check_api_deprecation_test.go
@@ -291,6 +359,23 @@ fn deprecating_an_operation() {
         f.iter()
             .any(|f| f.id == "endpoint-deprecated-with-sunset"
                 && f.message.contains("baseline-spec")),
+        "{}",
+        summary(&f)
+    );
+    // So is a deprecation without sunset date: against the export it would fail every run
+    // after its release, looking newly deprecated each time.
+    let f = not_breaking(
+        &base,
+        &no_sunset,
+        &Policy {
+            base_shows_deprecation: false,
+            ..policy(30)
+        },
+    );
+    assert!(
+        f.iter().any(|f| f.id == "endpoint-deprecated"
+            && f.level == Level::Info
+            && f.message.contains("baseline-spec")),
         "{}",
         summary(&f)
     );
@@ -845,6 +930,74 @@ async fn the_gate_refuses_a_removal_before_sunset_and_lists_every_change() {
     world.assert_no_secret_printed();
 }
 
+/// The gate against the sandbox with `baseline-spec`: an operation the previous document
+/// deprecated without a sunset date may go `deprecation-days` after the live revision's release
+/// (today's here), so its removal is refused now, in either revision mode; with no days asked
+/// for it goes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gate_dates_a_deprecation_without_sunset_by_the_live_release() {
+    use support::{World, bytes};
+    let world = World::start(apim_sandbox::Config {
+        retry_after: 0,
+        ..apim_sandbox::Config::default()
+    })
+    .await;
+    let api = "svc-1";
+    let mut base = swashbuckle();
+    let removed = "/products";
+    world.deploy(api, &base);
+    let run = world.gate(&[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+
+    for op in base["paths"][removed].as_object_mut().unwrap().values_mut() {
+        op["deprecated"] = json!(true);
+    }
+    let baseline = world.dir.path().join("baseline.json");
+    std::fs::write(&baseline, bytes(&base)).unwrap();
+    let mut new = base.clone();
+    new["paths"].as_object_mut().unwrap().remove(removed);
+    world.deploy(api, &new);
+    for revision in ["staged", "in-place"] {
+        let inputs = [
+            ("APIM_GATE_BASELINE_SPEC", baseline.to_str().unwrap()),
+            ("APIM_GATE_DEPRECATION_DAYS", "30"),
+            ("APIM_GATE_REVISION", revision),
+        ];
+        let mark = world.sandbox.requests().len();
+        let run = world.gate(&inputs).await;
+        assert_eq!(run.code, 1, "{revision}: {}", run.both());
+        assert!(
+            run.stdout.contains("api-path-removed-before-sunset"),
+            "{revision}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout
+                .contains("counted from the live revision's release"),
+            "{revision}: {}",
+            run.stdout
+        );
+        // The release today plus 30 days (or yesterday's, when the run crossed midnight UTC).
+        let earliest = [in_days(30), in_days(29)];
+        assert!(
+            earliest.iter().any(|d| run.stdout.contains(d.as_str())),
+            "{revision}: {}",
+            run.stdout
+        );
+        assert_eq!(world.writes_since(mark), Vec::<String>::new());
+    }
+    let run = world
+        .gate(&[("APIM_GATE_BASELINE_SPEC", baseline.to_str().unwrap())])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(
+        !run.stdout.contains("api-path-removed-before-sunset"),
+        "{}",
+        run.stdout
+    );
+    world.assert_no_secret_printed();
+}
+
 #[test]
 fn every_oasdiff_deprecation_document_against_itself_is_silent() {
     let mut n = 0;
@@ -910,17 +1063,29 @@ fn against_apims_export_extensions_are_no_change() {
         "{}",
         summary(&f)
     );
-    // The new document's own lifecycle still counts: deprecated without the sunset date the
-    // policy asks for.
+    // The new document's own lifecycle is still read: deprecated without the sunset date the
+    // policy asks for is said, but as info, since against the export (which drops
+    // `deprecated`) every deprecation looks new and an old one would fail every run.
     let mut deprecated = beta.clone();
     deprecated["paths"]["/api/test"]["get"]["deprecated"] = json!(true);
-    gives(
+    let f = not_breaking(
         &base,
         &deprecated,
         &Policy {
             base_shows_deprecation: false,
             ..policy(30)
         },
+    );
+    assert!(
+        f.iter()
+            .any(|f| f.id == "endpoint-deprecated" && f.message.contains("baseline-spec")),
+        "{}",
+        summary(&f)
+    );
+    gives(
+        &base,
+        &deprecated,
+        &policy(30),
         "api-deprecated-sunset-missing",
     );
 }

@@ -508,6 +508,60 @@ async fn spec_file_dry_run_needs_no_cluster_and_writes_nothing() {
     world.assert_no_secret_printed();
 }
 
+/// A live API published with `scheme: https`: the dry run from the same document points it at
+/// the live serviceUrl with its scheme, so it is recognised as unchanged even though the
+/// `scheme` input is left at its default (http); a lone agent-ip is said to be unused.
+#[tokio::test(flavor = "multi_thread")]
+async fn spec_file_dry_run_keeps_the_live_scheme() {
+    let world = World::start(config()).await;
+    let base = base_doc("Test API V1");
+    world.deploy(API, &base);
+    let run = world.gate(&[("APIM_GATE_SCHEME", "https")]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let (_, _, url, _) = world.apim(API).await.unwrap();
+    assert!(url.starts_with("https://"), "{url}");
+
+    let mut vars = without_cluster(&world);
+    std::fs::write(world.dir.path().join("swagger.json"), bytes(&base)).unwrap();
+    vars.push(("APIM_GATE_SPEC_FILE", "swagger.json".into()));
+    vars.push(("APIM_GATE_DRY_RUN", "true".into()));
+    vars.push(("APIM_GATE_AGENT_IP", "10.224.0.9".into()));
+    let mark = world.sandbox.requests().len();
+    let run = gate_owned(&world, &vars).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(run.both().contains("unchanged"), "{}", run.both());
+    assert!(
+        run.both().contains("agent-ip 10.224.0.9 is not used"),
+        "{}",
+        run.both()
+    );
+    assert_eq!(kube_requests(&world, mark), 0);
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+    // The step is named for the file, not the cluster.
+    assert!(
+        run.both().contains("Document: spec-file and address"),
+        "{}",
+        run.both()
+    );
+    assert!(!run.both().contains("Cluster:"), "{}", run.both());
+
+    // A file that is not an OpenAPI document is the input's problem: exit 2 naming spec-file.
+    for bad in [
+        &b"{\"info\": {\"title\": \"x\"}, \"paths\": {}}"[..],
+        b"not json",
+    ] {
+        std::fs::write(world.dir.path().join("swagger.json"), bad).unwrap();
+        let run = gate_owned(&world, &vars).await;
+        assert_eq!(run.code, 2, "{}", run.both());
+        assert!(run.both().contains("spec-file"), "{}", run.both());
+        assert!(
+            run.both().contains("Document: spec-file and address"),
+            "{}",
+            run.both()
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn spec_file_without_dry_run_publishes_at_agent_ip_and_node_port() {
     let world = World::start(config()).await;
@@ -597,7 +651,26 @@ fn pull_request_examples_use_real_inputs() {
     };
     let gh = read("pull-request-github.yml");
     assert!(gh["on"].get("pull_request").is_some(), "{gh:#}");
-    let steps = gh["jobs"]["api-contract"]["steps"].as_array().unwrap();
+    // A job skipped by `if:` reports success and blocks nothing, even as a required check: the
+    // job always runs, and a fork's pull request fails in its first step, saying why.
+    let job = &gh["jobs"]["api-contract"];
+    assert!(job.get("if").is_none(), "{job:#}");
+    let steps = job["steps"].as_array().unwrap();
+    let fork = &steps[0];
+    assert_eq!(
+        fork["if"].as_str(),
+        Some("github.event.pull_request.head.repo.full_name != github.repository"),
+        "{fork:#}"
+    );
+    let says = fork["run"].as_str().unwrap();
+    assert!(
+        says.contains("::error") && says.trim_end().ends_with("exit 1"),
+        "{says}"
+    );
+    assert!(
+        steps[1..].iter().all(|s| s.get("if").is_none()),
+        "{steps:#?}"
+    );
     assert!(
         steps.iter().any(|s| s["run"]
             .as_str()

@@ -7,7 +7,7 @@ use crate::cluster::{self, ClusterError, Found, KubeconfigInput, Observer, Targe
 use crate::exit::Exit;
 use crate::inputs::{Env, Inputs};
 use crate::spec::SpecError;
-use crate::spec::rewrite::{RewriteOptions, Rewritten, Scheme, rewrite};
+use crate::spec::rewrite::{RewriteOptions, Rewritten, Scheme, preferred_scheme, rewrite};
 
 /// What the cluster side produced: where APIM will call, and the document pointing there.
 #[derive(Clone, Debug)]
@@ -162,22 +162,32 @@ pub async fn locate_on(
 /// is reserved never to resolve (RFC 2606, section 2).
 pub const UNKNOWN_HOST: &str = "apim-gate.invalid";
 
-/// Where APIM calls for a `spec-file` document when no cluster is needed, with the sentence
-/// saying why: `agent-ip` with `node-port`; in a dry run the address the live API calls now
-/// (`live_url`, its serviceUrl), else [`UNKNOWN_HOST`]. `None`: the cluster must tell.
+/// Where APIM calls for a `spec-file` document when no cluster is needed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileAddress {
+    pub address: HostPort,
+    /// The sentence saying why.
+    pub why: String,
+    /// The schemes the document is given, when the live API's serviceUrl decides them (a dry
+    /// run pointed at the live address); `None`: the `scheme` input's.
+    pub schemes: Option<Vec<Scheme>>,
+}
+
+/// Where APIM calls for a `spec-file` document when no cluster is needed: `agent-ip` with
+/// `node-port`; in a dry run the address the live API calls now (`live_url`, its serviceUrl),
+/// else [`UNKNOWN_HOST`]. `None`: the cluster must tell.
 pub fn address_without_cluster(
     inputs: &Inputs,
     live_url: Option<&str>,
-) -> Option<Result<(HostPort, String), ClusterSideError>> {
+) -> Option<Result<FileAddress, ClusterSideError>> {
     if let (Some(ip), Some(port)) = (&inputs.agent_ip, inputs.node_port) {
         let address = format!("{}:{port}", ip.trim())
             .parse::<HostPort>()
             .map_err(|e| ClusterSideError::from(ClusterError::BadAgentIp(e.to_string())));
-        return Some(address.map(|a| {
-            (
-                a,
-                format!("agent-ip {ip} and node-port {port} given; no cluster contacted"),
-            )
+        return Some(address.map(|address| FileAddress {
+            address,
+            why: format!("agent-ip {ip} and node-port {port} given; no cluster contacted"),
+            schemes: None,
         }));
     }
     if !inputs.dry_run {
@@ -186,30 +196,53 @@ pub fn address_without_cluster(
     // The live API's `properties.serviceUrl` (the backend APIM calls; the 2024-05-01 spec example
     // ApiManagementGetApiContract returns it as an absolute URL): pointing the document there
     // makes it the very document published from the cluster, so the contract's recorded SHA-256
-    // tells an unchanged one.
-    let live = live_url.and_then(|u| {
-        let url = url::Url::parse(u).ok()?;
-        let host = url.host_str()?;
-        let text = match url.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_string(),
-        };
-        Some((text.parse::<HostPort>().ok()?, u))
-    });
-    Some(Ok(match live {
-        Some((address, url)) => (
-            address,
-            format!(
-                "dry run from spec-file, no cluster contacted: the address the live API calls now (its serviceUrl {url})"
-            ),
-        ),
-        None => (
-            HostPort::new(Host::Name(UNKNOWN_HOST.to_string()), None),
-            format!(
-                "dry run from spec-file, no cluster contacted, and no serviceUrl of a live API to keep: the document is checked pointing at {UNKNOWN_HOST}, a name that never resolves; give agent-ip and node-port to check it with the real address"
-            ),
-        ),
-    }))
+    // tells an unchanged one. That needs its scheme as well as its host and port.
+    let input_schemes = match schemes(inputs) {
+        Ok(s) => s,
+        Err(e) => return Some(Err(e)),
+    };
+    Some(Ok(
+        match live_url.and_then(|u| live_address(u).map(|a| (a, u))) {
+            Some(((address, scheme), url)) => FileAddress {
+                address,
+                why: format!(
+                    "dry run from spec-file, no cluster contacted: the address the live API calls now (its serviceUrl {url})"
+                ),
+                // The inputs' schemes when they give the live one (a document offering both is
+                // published with https, as APIM takes it), else the live one alone.
+                schemes: (preferred_scheme(&input_schemes) != scheme).then(|| vec![scheme]),
+            },
+            None => FileAddress {
+                address: HostPort::new(Host::Name(UNKNOWN_HOST.to_string()), None),
+                why: format!(
+                    "dry run from spec-file, no cluster contacted, and no serviceUrl of a live API to keep: the document is checked pointing at {UNKNOWN_HOST}, a name that never resolves; give agent-ip and node-port to check it with the real address"
+                ),
+                schemes: None,
+            },
+        },
+    ))
+}
+
+/// The address and scheme of a live serviceUrl, its authority as written: a URL type drops a
+/// port that is the scheme's default (`https://x:443/` becomes `https://x/`), while a document
+/// published for `x:443` names it, and its hash with it.
+fn live_address(url: &str) -> Option<(HostPort, Scheme)> {
+    let parsed = url::Url::parse(url).ok()?;
+    let scheme = parsed.scheme().parse::<Scheme>().ok()?;
+    let (_, rest) = url.trim().split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    Some((authority.parse::<HostPort>().ok()?, scheme))
+}
+
+/// A dry run from `spec-file` with `agent-ip` but no `node-port` does not use `agent-ip`: it is
+/// pointed at the live API's address, which the user should know.
+pub fn lone_agent_ip_warning(inputs: &Inputs) -> Option<String> {
+    match (&inputs.agent_ip, inputs.node_port) {
+        (Some(ip), None) if inputs.dry_run && inputs.spec_file.is_some() => Some(format!(
+            "agent-ip {ip} is not used: a dry run from spec-file contacts no cluster, so without node-port it checks the document pointed at the live API's address (or {UNKNOWN_HOST}); give node-port too to check it at agent-ip:node-port"
+        )),
+        _ => None,
+    }
 }
 
 /// The `spec-file` document's bytes.
@@ -275,26 +308,80 @@ mod tests {
             ("APIM_GATE_AGENT_IP", "10.0.0.9"),
             ("APIM_GATE_NODE_PORT", "30081"),
         ]);
-        let (a, why) = address_without_cluster(&given, None).unwrap().unwrap();
-        assert_eq!(a.to_string(), "10.0.0.9:30081");
-        assert!(why.contains("no cluster contacted"), "{why}");
+        let a = address_without_cluster(&given, None).unwrap().unwrap();
+        assert_eq!(a.address.to_string(), "10.0.0.9:30081");
+        assert!(a.why.contains("no cluster contacted"), "{}", a.why);
+        assert_eq!(a.schemes, None);
         // Not a dry run, no node-port: the cluster tells.
         assert!(address_without_cluster(&inputs(&[]), Some("http://10.0.0.4:30080")).is_none());
         let dry = inputs(&[("APIM_GATE_DRY_RUN", "true")]);
-        let (a, why) = address_without_cluster(&dry, Some("http://10.0.0.4:30080/base"))
+        let a = address_without_cluster(&dry, Some("http://10.0.0.4:30080/base"))
             .unwrap()
             .unwrap();
-        assert_eq!(a.to_string(), "10.0.0.4:30080");
+        assert_eq!(a.address.to_string(), "10.0.0.4:30080");
         assert!(
-            why.contains("serviceUrl http://10.0.0.4:30080/base"),
-            "{why}"
+            a.why.contains("serviceUrl http://10.0.0.4:30080/base"),
+            "{}",
+            a.why
         );
-        let (a, _) = address_without_cluster(&dry, Some("https://[fd00::4]/"))
+        assert_eq!(a.schemes, None, "http is the scheme input's default");
+        let a = address_without_cluster(&dry, None).unwrap().unwrap();
+        assert_eq!(a.address.to_string(), UNKNOWN_HOST);
+        assert!(a.why.contains("never resolves"), "{}", a.why);
+    }
+
+    /// The live serviceUrl gives the scheme too, and its port as written: an unchanged document
+    /// is then the very one published, whatever the `scheme` input says.
+    #[test]
+    fn a_dry_run_keeps_the_live_scheme_and_port() {
+        let dry = inputs(&[("APIM_GATE_DRY_RUN", "true")]);
+        let at = |url: &str| address_without_cluster(&dry, Some(url)).unwrap().unwrap();
+        let a = at("https://[fd00::4]/");
+        assert_eq!(a.address.to_string(), "[fd00::4]");
+        assert_eq!(a.schemes, Some(vec![Scheme::Https]));
+        let a = at("https://orders.example.com:443/api");
+        assert_eq!(a.address.to_string(), "orders.example.com:443");
+        assert_eq!(a.schemes, Some(vec![Scheme::Https]));
+        let a = at("http://10.0.0.4:80");
+        assert_eq!(a.address.to_string(), "10.0.0.4:80");
+        assert_eq!(a.schemes, None);
+        // The inputs offer both and APIM takes https: kept as they are, the document unchanged.
+        let both = inputs(&[
+            ("APIM_GATE_DRY_RUN", "true"),
+            ("APIM_GATE_SCHEME", "http,https"),
+        ]);
+        let a = address_without_cluster(&both, Some("https://10.0.0.4:30443"))
             .unwrap()
             .unwrap();
-        assert_eq!(a.to_string(), "[fd00::4]");
-        let (a, why) = address_without_cluster(&dry, None).unwrap().unwrap();
-        assert_eq!(a.to_string(), UNKNOWN_HOST);
-        assert!(why.contains("never resolves"), "{why}");
+        assert_eq!(a.schemes, None);
+        let a = address_without_cluster(&both, Some("http://10.0.0.4:30080"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.schemes, Some(vec![Scheme::Http]));
+        // A serviceUrl that is not an address for a document: the never-resolving name.
+        assert_eq!(at("ftp://10.0.0.4/").address.to_string(), UNKNOWN_HOST);
+    }
+
+    #[test]
+    fn a_lone_agent_ip_in_a_dry_run_is_said_to_be_unused() {
+        let lone = inputs(&[
+            ("APIM_GATE_DRY_RUN", "true"),
+            ("APIM_GATE_AGENT_IP", "10.0.0.9"),
+        ]);
+        let w = lone_agent_ip_warning(&lone).unwrap();
+        assert!(
+            w.contains("agent-ip 10.0.0.9") && w.contains("node-port"),
+            "{w}"
+        );
+        assert_eq!(
+            lone_agent_ip_warning(&inputs(&[("APIM_GATE_AGENT_IP", "10.0.0.9")])),
+            None
+        );
+        let both = inputs(&[
+            ("APIM_GATE_DRY_RUN", "true"),
+            ("APIM_GATE_AGENT_IP", "10.0.0.9"),
+            ("APIM_GATE_NODE_PORT", "30081"),
+        ]);
+        assert_eq!(lone_agent_ip_warning(&both), None);
     }
 }

@@ -114,8 +114,14 @@ impl<'a> Builder<'a> {
 
     fn finish(mut self) -> Verdict {
         let ran: Vec<StepName> = self.verdict.steps.iter().map(|s| s.name).collect();
+        // A spec-file run's first step is Document, which stands for Cluster.
+        let source = if ran.contains(&StepName::Document) {
+            StepName::Document
+        } else {
+            StepName::Cluster
+        };
         for name in [
-            StepName::Cluster,
+            source,
             StepName::Rewrite,
             StepName::Lint,
             StepName::SignIn,
@@ -554,6 +560,8 @@ enum DocumentSource {
         path: std::path::PathBuf,
         bytes: Vec<u8>,
         address: crate::address::HostPort,
+        /// The live API's scheme in a dry run pointed at its address; `None`: the inputs'.
+        schemes: Option<Vec<crate::spec::rewrite::Scheme>>,
     },
 }
 
@@ -588,34 +596,35 @@ async fn spec_file_step(
     live_url: Option<&str>,
 ) -> Result<DocumentSource, ()> {
     let progress = b.progress;
-    let (bytes, address, why, warnings) = b
-        .step(StepName::Cluster, async {
+    let (bytes, found, warnings) = b
+        .step(StepName::Document, async {
             let bytes = match cluster_side::read_spec_file(path) {
                 Ok(bytes) => bytes,
                 Err(e) => return Ended::Err(e.exit(), e.to_string()),
             };
-            let (address, why, warnings) =
-                match file_address(session, inputs, live_url, progress).await {
-                    Ok(found) => found,
-                    Err(f) => return Ended::Err(f.exit, f.message),
-                };
+            let (found, warnings) = match file_address(session, inputs, live_url, progress).await {
+                Ok(found) => found,
+                Err(f) => return Ended::Err(f.exit, f.message),
+            };
             let detail = format!(
-                "{} from spec-file ({} bytes); APIM will call {address}",
+                "{} from spec-file ({} bytes); APIM will call {}",
                 path.display(),
-                bytes.len()
+                bytes.len(),
+                found.address
             );
-            Ended::Ok((bytes, address, why, warnings), StepOutcome::Passed, detail)
+            Ended::Ok((bytes, found, warnings), StepOutcome::Passed, detail)
         })
         .await?;
     b.verdict.warnings.extend(warnings);
     b.verdict.address = Some(AddressReport {
-        address: address.to_string(),
-        why,
+        address: found.address.to_string(),
+        why: found.why,
     });
     Ok(DocumentSource::File {
         path: path.to_path_buf(),
         bytes,
-        address,
+        address: found.address,
+        schemes: found.schemes,
     })
 }
 
@@ -626,20 +635,28 @@ async fn file_address(
     inputs: &Inputs,
     live_url: Option<&str>,
     progress: &dyn Progress,
-) -> Result<(crate::address::HostPort, String, Vec<String>), Failure> {
+) -> Result<(cluster_side::FileAddress, Vec<String>), Failure> {
     let failure = |e: cluster_side::ClusterSideError| Failure {
         exit: e.exit(),
         message: e.to_string(),
     };
     if let Some(found) = cluster_side::address_without_cluster(inputs, live_url) {
-        return found
-            .map(|(address, why)| (address, why, Vec::new()))
-            .map_err(failure);
+        let warnings = cluster_side::lone_agent_ip_warning(inputs)
+            .into_iter()
+            .collect();
+        return found.map(|f| (f, warnings)).map_err(failure);
     }
     let conn = session.connection().await?;
     cluster_side::locate_on(conn, inputs, progress)
         .await
-        .map(|(a, warnings)| (a.address, a.why, warnings))
+        .map(|(a, warnings)| {
+            let found = cluster_side::FileAddress {
+                address: a.address,
+                why: a.why,
+                schemes: None,
+            };
+            (found, warnings)
+        })
         .map_err(failure)
 }
 
@@ -658,7 +675,8 @@ async fn rewrite_step(
                 path,
                 bytes,
                 address,
-            } => cluster_side::rewrite_file(path, bytes, address, schemes),
+                schemes: live,
+            } => cluster_side::rewrite_file(path, bytes, address, live.clone().unwrap_or(schemes)),
         });
         let rewritten = match rewritten {
             Ok(r) => r,
@@ -666,11 +684,16 @@ async fn rewrite_step(
         };
         let document = match rewritten.document() {
             Ok(d) => d,
+            // The pod served it (exit 3, as a bad document from the cluster), or the build
+            // wrote it and the spec-file input names it (exit 2).
             Err(e) => {
-                return Ended::Err(
-                    Exit::Kubernetes,
-                    format!("the rewritten document does not parse: {e}"),
-                );
+                let (exit, whose) = match source {
+                    DocumentSource::Pod(_) => (Exit::Kubernetes, "the pod's document".to_string()),
+                    DocumentSource::File { path, .. } => {
+                        (Exit::Input, format!("spec-file {}", path.display()))
+                    }
+                };
+                return Ended::Err(exit, format!("{whose}, rewritten, does not parse: {e}"));
             }
         };
         let detail = format!("{} pointed at {}", rewritten.version, rewritten.service_url);
@@ -966,11 +989,15 @@ async fn breaking_changes(
     // A staged release's next revision number, read with them rather than after the check: the
     // re-read of that revision right before it is created keeps the window against another run
     // closed. A failure here is left to the release, which reads again and reports it as before.
+    // The same read gives the live revision's release date, which dates a deprecation without
+    // sunset date in a baseline-spec file when deprecation-days asks for days: read for that too.
+    let dates_deprecations = inputs.baseline_spec.is_some() && inputs.deprecation_days > 0;
     let revisions = async {
         match (&current, inputs.revision) {
             (Some(_), crate::inputs::RevisionMode::Staged) => {
                 apim::revisions_overview(arm, target).await.ok()
             }
+            (Some(_), _) if dates_deprecations => apim::revisions_overview(arm, target).await.ok(),
             _ => None,
         }
     };
@@ -1039,16 +1066,16 @@ async fn breaking_changes(
     } else {
         (Baseline::None, None)
     };
-    // A deprecation the live document carries is at most as old as the live revision's release
-    // (its updatedDateTime); a baseline-spec file has no such date.
-    let base_published = match (&baseline, &current) {
-        (Baseline::Live { .. }, Some(c)) => c
-            .current_updated
-            .as_deref()
-            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-            .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date()),
-        _ => None,
-    };
+    // A deprecation the baseline carries is taken as published with the live revision (its
+    // updatedDateTime, set when a release made it current): with baseline-spec, the document
+    // that revision was built from. The live export alone cannot date one: it drops `deprecated`
+    // (see `Policy::base_shows_deprecation`), so only a baseline-spec file lets the rule
+    // "deprecated without sunset date, removed before deprecation-days" fire.
+    let base_published = current
+        .as_ref()
+        .and_then(|c| c.current_updated.as_deref())
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date());
     let diff_policy = crate::spec::diff::Policy {
         base_published,
         base_shows_deprecation: !matches!(baseline, Baseline::Live { .. }),

@@ -14,6 +14,9 @@ use crate::spec::Finding;
 pub enum StepName {
     Inputs,
     Cluster,
+    /// The `spec-file` document and where APIM will call it (from the inputs, the live API or
+    /// the cluster): in place of `Cluster`.
+    Document,
     Rewrite,
     Lint,
     SignIn,
@@ -27,6 +30,7 @@ impl StepName {
         match self {
             StepName::Inputs => "Inputs",
             StepName::Cluster => "Cluster: address and document",
+            StepName::Document => "Document: spec-file and address",
             StepName::Rewrite => "Rewrite address",
             StepName::Lint => "APIM import lint",
             StepName::SignIn => "Azure sign-in",

@@ -1202,8 +1202,8 @@ fn load_policy(
     policy
 }
 
-/// `spec-file` replaces the pod's document: one file for one service, and `node-port` only
-/// means something beside `agent-ip` there.
+/// `spec-file` replaces the pod's document: one file for one service of one version, and
+/// `node-port` only means something beside `agent-ip` there.
 fn check_spec_file(
     platform: Platform,
     resolved: &BTreeMap<&'static str, Resolved>,
@@ -1232,6 +1232,15 @@ fn check_spec_file(
             problem(
                 "spec-file",
                 "one document cannot stand for several services: use spec-file with service, not services".to_string(),
+            );
+        }
+        // Each API version is its own document: with a listed set every version would publish
+        // this one file, and with `auto` the versions are read from the pod's Swagger UI, so even
+        // a dry run would contact the cluster that spec-file is there to avoid.
+        if resolved.contains_key("api-versions") {
+            problem(
+                "spec-file",
+                "one document cannot stand for every version of api-versions: remove spec-file (each version's document is fetched from the pod), or remove api-versions and publish one API from the file".to_string(),
             );
         }
     }

@@ -344,7 +344,7 @@ fn openapi3_members(
 }
 
 /// APIM takes https when a document offers both.
-fn preferred_scheme(schemes: &[Scheme]) -> Scheme {
+pub fn preferred_scheme(schemes: &[Scheme]) -> Scheme {
     if schemes.contains(&Scheme::Https) {
         Scheme::Https
     } else {

@@ -11,6 +11,13 @@
 //!
 //! - oasdiff has two policies, `--deprecation-days-beta` and `--deprecation-days-stable`; the
 //!   gate has one, `deprecation-days`, for both (draft and alpha need none, as in oasdiff).
+//! - Stability as oasdiff's default `--stability-level beta`: a removed draft or alpha operation
+//!   is not reported, a changed one that is now draft or alpha is left out of every check, and a
+//!   change of level is reported only from beta or stable (`check_api_stability_level.go` at
+//!   7699bcb9).
+//! - "Today" is the UTC date; oasdiff takes `civil.DateOf(time.Now())`, the machine's local date.
+//!   UTC is deliberate: CI runners keep their clocks in UTC, and a verdict should not depend on
+//!   the zone of the machine it runs on.
 //! - oasdiff reports nothing when an operation or parameter is removed after its sunset date; the
 //!   gate reports it as info (`api-removed-with-deprecation` and friends): the changelog lists
 //!   every change.
@@ -19,8 +26,10 @@
 //!   single enum value; of several the latest counts. Such a header also marks the operation
 //!   deprecated: API Management's export keeps response headers but not `deprecated`.
 //! - A deprecated operation without a sunset date may go `deprecation-days` after the deprecation
-//!   was published; the live revision's release date stands for that (strict: the deprecation can
-//!   only be older). oasdiff has no such rule; it is reported as `api-removed-before-sunset`.
+//!   was published; the live revision's release date stands for that (the baseline-spec file is
+//!   taken as the document that revision was built from). oasdiff has no such rule; it is
+//!   reported as `api-removed-before-sunset`. Only a baseline-spec file can show such a
+//!   deprecation: API Management's export drops `deprecated`.
 //! - Properties of a schema shared by operations of different stability get the policy of the
 //!   first operation that reached it (the diff compares a shared schema once).
 
@@ -39,20 +48,21 @@ pub struct Policy {
     /// `deprecation-days`; oasdiff's `--deprecation-days-stable` and `-beta`).
     pub deprecation_days: u32,
     /// When the base document was published (the live revision's release), if known: a
-    /// deprecation without sunset date is at most that old.
+    /// deprecation without sunset date in it counts from that day.
     pub base_published: Option<Date>,
     /// Whether the base document can say what is deprecated. API Management's export cannot: it
     /// drops `deprecated` and every `x-` extension ("Custom extensions are ignored on import and
     /// aren't saved or preserved for export", Microsoft Learn, API import restrictions;
     /// `deprecated`: Azure/api-management-developer-portal#1216, #1620). Against it, a deprecation
-    /// may be an old one, so a sunset date closer than `deprecation_days` is not held against it;
-    /// its stability level is unknown, so a level in the new document is no change; and both
-    /// documents are compared without the extensions APIM drops (`export_view`).
+    /// may be an old one, so a missing sunset date, or one closer than `deprecation_days`, is not
+    /// held against it; its stability level is unknown, so a level in the new document is no
+    /// change; and both documents are compared without the extensions APIM drops (`export_view`).
     pub base_shows_deprecation: bool,
 }
 
 impl Policy {
-    /// Today from the machine's clock, in UTC, as oasdiff takes `time.Now()`.
+    /// Today from the machine's clock, in UTC (deliberately: oasdiff takes the local date of
+    /// `time.Now()`; see the module doc).
     pub fn now(deprecation_days: u32) -> Policy {
         Policy {
             today: today(),
@@ -69,7 +79,7 @@ impl Default for Policy {
     }
 }
 
-/// Today's date in UTC.
+/// Today's date in UTC, whatever the machine's time zone (the waivers' `until` uses it too).
 pub fn today() -> Date {
     jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
@@ -122,7 +132,8 @@ enum Sunset {
     Invalid(String),
 }
 
-/// oasdiff's `getSunsetDate`: `YYYY-MM-DD`, or an RFC 3339 timestamp (its date counts).
+/// oasdiff's `getSunsetDate`: `YYYY-MM-DD` (`civil.ParseDate`), or an RFC 3339 timestamp
+/// (`time.Parse(time.RFC3339, …)`; its date counts).
 fn parse_sunset(v: &Value) -> Result<Date, String> {
     let Some(s) = v.as_str() else {
         return Err(format!("sunset value isn't a string: {v}"));
@@ -133,13 +144,64 @@ fn parse_sunset(v: &Value) -> Result<Date, String> {
         return Ok(d);
     }
     // An RFC 3339 time starts with its date as written, which is the one that counts (Go's
-    // `civil.DateOf` keeps the time's own offset).
-    if s.parse::<jiff::Timestamp>().is_ok()
+    // `civil.DateOf` keeps the time's own offset). jiff's parser takes more than Go's RFC 3339
+    // layout (no seconds, `+02`, a space for `T`), so the shape is checked first.
+    if go_rfc3339(s)
+        && s.parse::<jiff::Timestamp>().is_ok()
         && let Some(Ok(d)) = s.get(..10).map(str::parse::<Date>)
     {
         return Ok(d);
     }
     Err(format!("sunset date doesn't conform with RFC3339: {s}"))
+}
+
+/// What Go's `time.Parse(time.RFC3339, s)` accepts, by shape and field ranges (Go's
+/// `time/format_rfc3339.go`, `parseRFC3339`, then the general parser with the
+/// `2006-01-02T15:04:05Z07:00` layout): `YYYY-MM-DDTHH:MM:SS`, an optional fraction of a second
+/// (after `.`, or `,` which the general parser takes since Go 1.17), then `Z` or `±HH:MM`; hours
+/// 0-23, minutes and seconds 0-59 (no leap second), an offset of at most 24 hours, an uppercase
+/// `T` and `Z`. Stricter than Go in one corner: an offset of 60 minutes (jiff refuses it). The
+/// day itself is left to the caller's date check.
+fn go_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize, max: u32| -> bool {
+        b.get(from..from + len).is_some_and(|d| {
+            d.iter().all(u8::is_ascii_digit)
+                && d.iter().fold(0u32, |n, c| n * 10 + u32::from(c - b'0')) <= max
+        })
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    let date_time = num(0, 4, 9999)
+        && at(4, b'-')
+        && num(5, 2, 12)
+        && at(7, b'-')
+        && num(8, 2, 31)
+        && at(10, b'T')
+        && num(11, 2, 23)
+        && at(13, b':')
+        && num(14, 2, 59)
+        && at(16, b':')
+        && num(17, 2, 59);
+    if !date_time {
+        return false;
+    }
+    let mut i = 19;
+    if (at(i, b'.') || at(i, b',')) && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+    }
+    match b.get(i..) {
+        Some(b"Z") => true,
+        Some(zone) if zone.len() == 6 => {
+            (zone[0] == b'+' || zone[0] == b'-')
+                && num(i + 1, 2, 24)
+                && at(i + 3, b':')
+                && num(i + 4, 2, 59)
+        }
+        _ => false,
+    }
 }
 
 /// An HTTP-date (RFC 9110 IMF-fixdate, what RFC 8594's `Sunset` header carries), or a date
@@ -253,13 +315,6 @@ enum Removal {
 }
 
 impl<'a> Differ<'a> {
-    fn days_for(&self, stability: Stability) -> u32 {
-        match stability {
-            Stability::Draft | Stability::Alpha => 0,
-            Stability::Beta | Stability::Stable => self.policy.deprecation_days,
-        }
-    }
-
     fn removal(&self, deprecated: bool, sunset: Sunset) -> Removal {
         if !deprecated {
             return Removal::NotDeprecated;
@@ -360,8 +415,17 @@ impl<'a> Differ<'a> {
     }
 
     /// The deprecation-related changes of an operation in both documents. Returns the
-    /// deprecation days its (new) stability asks for, for its parameters and properties.
-    pub(super) fn compare_operation_lifecycle(&mut self, b: &Value, n: &Value, ptr: &str) -> u32 {
+    /// deprecation days its (new) stability asks for, for its parameters and properties, or
+    /// `None` when the operation is now draft or alpha: oasdiff's default `--stability-level beta`
+    /// then leaves it out of every other check (`filterBelowStabilityThreshold` in
+    /// `check_api_stability_level.go`, which drops modified operations whose revision is below
+    /// the threshold before the checks run).
+    pub(super) fn compare_operation_lifecycle(
+        &mut self,
+        b: &Value,
+        n: &Value,
+        ptr: &str,
+    ) -> Option<u32> {
         let bs = stability(b);
         let ns = stability(n);
         // oasdiff looks at the stability of modified operations only: a document compared with
@@ -372,12 +436,15 @@ impl<'a> Differ<'a> {
             }
         }
         let (Ok(bs), Ok(ns)) = (bs, ns) else {
-            return self.policy.deprecation_days;
+            return Some(self.policy.deprecation_days);
         };
+        // oasdiff's `checkStabilityLevelChanged` gates on the level the operation leaves: a
+        // change from draft or alpha is outside `--stability-level beta` and not reported (alpha
+        // to draft, draft to stable), one from beta or stable is (stable to draft included).
         // API Management's export keeps no `x-stability-level`: what the live API promised is
-        // unknown, so only the new document's level counts (for the days it asks for).
-        let known = self.policy.base_shows_deprecation;
-        if known && ns < bs {
+        // unknown, so there only the new document's level counts (for the filter below).
+        let reported = self.policy.base_shows_deprecation && bs >= Stability::Beta;
+        if reported && ns < bs {
             self.emit(
                 "api-stability-decreased",
                 Level::Error,
@@ -390,7 +457,7 @@ impl<'a> Differ<'a> {
                     bs.as_str()
                 ),
             );
-        } else if known && ns > bs {
+        } else if reported && ns > bs {
             self.emit(
                 "api-stability-increased",
                 Level::Info,
@@ -402,7 +469,10 @@ impl<'a> Differ<'a> {
                 ),
             );
         }
-        let days = self.days_for(ns);
+        if ns < Stability::Beta {
+            return None;
+        }
+        let days = self.policy.deprecation_days;
         let (bdep, ndep) = (
             operation_deprecated(self.base.root, b),
             operation_deprecated(self.new.root, n),
@@ -440,13 +510,28 @@ impl<'a> Differ<'a> {
                 nsun,
             );
         }
-        days
+        Some(days)
     }
 
     /// Something newly deprecated: a sunset date is wanted when the policy asks for days, and
     /// must be at least that many days away.
     fn report_deprecated(&mut self, ids: &Ids, ptr: &str, what: &str, days: u32, sunset: Sunset) {
         match sunset {
+            // Against API Management's export every deprecation looks new (it drops
+            // `deprecated`), so an old one without sunset date would fail every run after it
+            // was released: said, not held against it, as a close sunset date below.
+            Sunset::None if days > 0 && !self.policy.base_shows_deprecation => self.emit(
+                ids.plain,
+                Level::Info,
+                ptr,
+                format!(
+                    "{what} is deprecated without a sunset date, and deprecation-days is {days}; \
+                     not held against it: the baseline is API Management's export, which drops \
+                     `deprecated`, so this may be an earlier deprecation. Give the previous \
+                     document as baseline-spec to check the notice it gives, and add x-sunset \
+                     (YYYY-MM-DD) at least {days} days from now."
+                ),
+            ),
             Sunset::None if days > 0 => self.emit(
                 ids.missing,
                 Level::Error,
@@ -775,6 +860,35 @@ mod tests {
         );
         assert!(d("invalid-date").unwrap_err().contains("RFC3339"));
         assert!(parse_sunset(&json!(20260810)).is_err());
+        // Go's time.Parse(time.RFC3339, …), which oasdiff uses: fractions of a second are fine.
+        for ok in [
+            "2026-08-10T23:30:00Z",
+            "2026-08-10T23:30:00.123456789Z",
+            "2026-08-10T23:30:00.5+02:00",
+            "2026-08-10T00:00:00-23:59",
+            "2026-08-10T23:30:00,5Z",
+            "2026-08-10T23:30:00+24:00",
+        ] {
+            assert_eq!(d(ok).unwrap().to_string(), "2026-08-10", "{ok}");
+        }
+        // What jiff would take but Go refuses: reported as a sunset that cannot be read, as
+        // oasdiff reports it (`api-deprecated-sunset-parse` and friends).
+        for bad in [
+            "2026-08-10T23:30Z",
+            "2026-08-10T23:30:00+02",
+            "2026-08-10T23:30:00+0200",
+            "2026-08-10 23:30:00Z",
+            "2026-08-10t23:30:00Z",
+            "2026-08-10T23:30:00z",
+            "2026-08-10T23:30:60Z",
+            "2026-08-10T24:00:00Z",
+            "2026-08-10T23:30:00.Z",
+            "2026-02-30T00:00:00Z",
+            "2026-08-10T23:30:00+25:00",
+            "2026-08-10T23:30:00",
+        ] {
+            assert!(d(bad).unwrap_err().contains("RFC3339"), "{bad}");
+        }
         assert_eq!(
             parse_header_date(&json!("Sat, 31 Dec 2033 23:59:59 GMT"))
                 .unwrap()

@@ -171,7 +171,11 @@ impl<'a> Differ<'a> {
     }
 
     fn compare_operation(&mut self, b: &Op<'a>, n: &Op<'a>) {
-        self.op_days = self.compare_operation_lifecycle(b.value, n.value, &n.ptr);
+        // A draft or alpha operation promises nothing: oasdiff leaves it out of every check.
+        let Some(days) = self.compare_operation_lifecycle(b.value, n.value, &n.ptr) else {
+            return;
+        };
+        self.op_days = days;
         self.compare_operation_id(b, n);
         self.compare_security(
             b.value.get("security"),

@@ -1,98 +1,56 @@
 //! Calendar dates (`YYYY-MM-DD`, UTC) for a waiver's `until`, and today's date from the clock of
-//! the machine the run happens on. A day count is all the waivers need: no time zones, no times.
+//! the machine the run happens on: jiff's calendar, read strictly. No time zones, no times.
 
 use std::fmt;
 
-/// A proleptic Gregorian date, as days since 1970-01-01.
+/// A calendar date (jiff's proleptic Gregorian `civil::Date`, years 9999 BCE to 9999 CE).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Date(i64);
+pub struct Date(jiff::civil::Date);
 
 impl Date {
-    /// Today in UTC, from the system clock of the run (a CI runner's clock is NTP-synchronised).
+    /// Today in UTC, from the system clock of the run (a CI runner's clock is NTP-synchronised);
+    /// the deprecation rules take the same day (`spec::diff::today`).
     pub fn today() -> Date {
-        let secs = match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-            // A clock before 1970: the dates still compare, as negative day counts.
-            Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
-        };
-        Date(secs.div_euclid(86_400))
+        Date(crate::spec::diff::today())
     }
 
     /// `YYYY-MM-DD` exactly (ISO 8601's calendar date, as YAML and OpenAPI's `format: date` write
-    /// it); the day must exist in that month.
+    /// it); the day must exist in that month. jiff's own parser also takes `+002027-03-31` and
+    /// times, hence the shape check first.
     pub fn parse(s: &str) -> Result<Date, String> {
-        let bad = || format!("`{s}` is not a date: write it as YYYY-MM-DD, e.g. 2027-03-31");
-        let b = s.as_bytes();
-        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-            return Err(bad());
+        let shaped = s.len() == 10
+            && s.bytes().enumerate().all(|(i, c)| match i {
+                4 | 7 => c == b'-',
+                _ => c.is_ascii_digit(),
+            });
+        if !shaped {
+            return Err(format!(
+                "`{s}` is not a date: write it as YYYY-MM-DD, e.g. 2027-03-31"
+            ));
         }
-        let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
-            let part = &s[r];
-            if !part.bytes().all(|c| c.is_ascii_digit()) {
-                return Err(bad());
-            }
-            part.parse().map_err(|_| bad())
-        };
-        let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
-            return Err(format!("`{s}` is not a day of the calendar"));
-        }
-        Ok(Date(days_from_civil(y, m, d)))
+        s.parse::<jiff::civil::Date>()
+            .map(Date)
+            .map_err(|_| format!("`{s}` is not a day of the calendar"))
     }
 
-    /// The date `days` later (earlier when negative).
+    /// The date `days` later (earlier when negative), held at jiff's last (first) day beyond it.
     pub fn plus_days(self, days: i64) -> Date {
-        Date(self.0 + days)
-    }
-
-    fn civil(self) -> (i64, i64, i64) {
-        civil_from_days(self.0)
+        let moved = jiff::Span::new()
+            .try_days(days)
+            .and_then(|span| self.0.checked_add(span));
+        Date(moved.unwrap_or(if days > 0 {
+            jiff::civil::Date::MAX
+        } else {
+            jiff::civil::Date::MIN
+        }))
     }
 }
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (y, m, d) = self.civil();
-        write!(f, "{y:04}-{m:02}-{d:02}")
+        // jiff writes years 0-9999 with four digits, as YYYY-MM-DD.
+        write!(f, "{}", self.0)
     }
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-// Howard Hinnant's `days_from_civil` / `civil_from_days` ("chrono-Compatible Low-Level Date
-// Algorithms"), the arithmetic C++20's <chrono> is built on.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -110,8 +68,22 @@ mod tests {
         ] {
             assert_eq!(Date::parse(s).unwrap().to_string(), s);
         }
-        assert_eq!(Date::parse("1970-01-02").unwrap(), Date(1));
-        assert_eq!(Date::parse("1969-12-31").unwrap(), Date(-1));
+        assert_eq!(
+            Date::parse("1969-12-31").unwrap().plus_days(2),
+            Date::parse("1970-01-02").unwrap()
+        );
+        assert_eq!(
+            Date::parse("2027-03-01").unwrap().plus_days(-1),
+            Date::parse("2027-02-28").unwrap()
+        );
+        // Beyond the calendar: held at its end, never a panic.
+        assert_eq!(
+            Date::parse("9999-12-30")
+                .unwrap()
+                .plus_days(i64::MAX)
+                .to_string(),
+            "9999-12-31"
+        );
         assert_eq!(
             Date::parse("2024-02-28").unwrap().plus_days(1),
             Date::parse("2024-02-29").unwrap()
