@@ -18,8 +18,12 @@
 //! 7. on any failure before the release, `rollback` deletes what this run staged (only what
 //!    carries this run's marker), so the current revision stays exactly as it was.
 //!
+//! With `backend: pool`, [`backends`] keeps the node backends and their pool around these steps:
+//! written before the revision is staged, stale ones removed after the release.
+//!
 //! Nothing here prints: progress goes to an [`Observer`].
 
+pub mod backends;
 mod create;
 mod ctx;
 mod error;

@@ -501,6 +501,14 @@ pub static INPUTS: &[InputSpec] = &[
         Gate,
         "How many services are published at once.",
     ),
+    input(
+        "backend",
+        Choice(&["url", "pool"]),
+        Some("url"),
+        &[],
+        Gate,
+        "How APIM reaches the service: url (the API's serviceUrl) or pool (a backend per Ready node, with a circuit breaker, and a Pool backend the API's policy routes to).",
+    ),
 ];
 
 /// The inputs that decide where credentials are sent (or which CA vouches for that host). On
