@@ -79,6 +79,7 @@ fn verdict(outcome: Outcome, findings: Vec<SourcedFinding>) -> Verdict {
             ),
         ],
         address: Some(AddressReport {
+            pool: None,
             address: "http://10.0.0.4:30080".into(),
             why: "NodePort 30080 on node aks-1's InternalIP".into(),
         }),

@@ -80,7 +80,33 @@ pub enum Routing {
     /// One address that outlives nodes (an internal load balancer, or the `agent-ip` input):
     /// one backend, no pool. It has no circuit breaker: with nothing to fail over to, an open
     /// circuit would only turn a slow moment into 30 seconds of 503s.
-    Single { url: String, what: &'static str },
+    Single { url: String, kind: SingleKind },
+}
+
+/// What the single address is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SingleKind {
+    /// The Service's internal load balancer (survives node replacement by itself).
+    LoadBalancer,
+    /// The `agent-ip` input: a host the user chose.
+    AgentIp,
+}
+
+impl SingleKind {
+    /// The backend id's suffix: `{api-id}-lb`, `{api-id}-agent-ip`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            SingleKind::LoadBalancer => "lb",
+            SingleKind::AgentIp => "agent-ip",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            SingleKind::LoadBalancer => "internal load balancer",
+            SingleKind::AgentIp => "agent-ip host",
+        }
+    }
 }
 
 /// The backends the run wants for one API.
@@ -141,7 +167,7 @@ impl BackendPlan {
     pub fn routing_id(&self) -> String {
         match &self.routing {
             Routing::Nodes(_) => backend_id(&self.api_id, "nodes"),
-            Routing::Single { what, .. } => backend_id(&self.api_id, what),
+            Routing::Single { kind, .. } => backend_id(&self.api_id, kind.suffix()),
         }
     }
 
@@ -152,10 +178,10 @@ impl BackendPlan {
     /// `(id, properties)` of each wanted backend, members before the pool that lists them.
     fn wanted(&self, target: &ApiTarget) -> Vec<(String, Value)> {
         match &self.routing {
-            Routing::Single { url, what } => vec![(
+            Routing::Single { url, kind } => vec![(
                 self.routing_id(),
                 json!({
-                    "description": self.description(&format!("the {what} APIM calls; kept by apim-gate")),
+                    "description": self.description(&format!("the {} APIM calls; kept by apim-gate", kind.describe())),
                     "url": url,
                     "protocol": "http",
                 }),
@@ -278,11 +304,17 @@ fn rules_match(want: Option<&Value>, have: Option<&Value>) -> bool {
         reasons.sort();
         Some((
             fc.get("count").and_then(Value::as_i64),
-            fc.get("interval").and_then(Value::as_str).map(str::to_string),
+            fc.get("interval")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             fc.get("statusCodeRanges").cloned(),
             reasons,
-            rule.get("tripDuration").and_then(Value::as_str).map(str::to_string),
-            v.and_then(|v| v.get("rules")).and_then(Value::as_array).map(Vec::len),
+            rule.get("tripDuration")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            v.and_then(|v| v.get("rules"))
+                .and_then(Value::as_array)
+                .map(Vec::len),
         ))
     };
     key(want).is_some() && key(want) == key(have)
@@ -352,12 +384,18 @@ pub async fn ensure(
             None => writes.push((id, props, "create")),
         }
     }
-    let wanted_ids: Vec<String> = wanted.iter().map(|(id, _)| id.to_ascii_lowercase()).collect();
+    let wanted_ids: Vec<String> = wanted
+        .iter()
+        .map(|(id, _)| id.to_ascii_lowercase())
+        .collect();
     let mut stale: Vec<(bool, String)> = existing
         .iter()
         .filter(|(key, (_, props))| !wanted_ids.contains(key) && managed_for(props, &plan.api_id))
         .map(|(_, (name, props))| {
-            let pool = props.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("pool"));
+            let pool = props
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("pool"));
             (!pool, name.clone())
         })
         .collect();
@@ -368,14 +406,20 @@ pub async fn ensure(
             Some(url) => format!("{verb} backend '{id}' ({url})"),
             None => format!(
                 "{verb} pool '{id}' over {} backend(s)",
-                props.pointer("/pool/services").and_then(Value::as_array).map_or(0, Vec::len)
+                props
+                    .pointer("/pool/services")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len)
             ),
         };
         if !dry_run {
             ctx.observer.event(Event::Writing { what: what.clone() });
-            ctx.send(ArmRequest::put(backend_url(target, id), json!({"properties": props})))
-                .await
-                .map_err(|e| step_error(&ctx, format!("Writing backend '{id}'"), e))?;
+            ctx.send(ArmRequest::put(
+                backend_url(target, id),
+                json!({"properties": props}),
+            ))
+            .await
+            .map_err(|e| step_error(&ctx, format!("Writing backend '{id}'"), e))?;
         }
         outcome.written.push(what);
     }
@@ -408,7 +452,7 @@ pub async fn ensure(
             outcome.routing_id,
             match &plan.routing {
                 Routing::Nodes(n) => format!("{} node(s)", n.len()),
-                Routing::Single { what, .. } => (*what).to_string(),
+                Routing::Single { kind, .. } => format!("the {}", kind.describe()),
             }
         ),
     });
@@ -498,7 +542,10 @@ mod tests {
         // Long names stay unique by their hash, and stable.
         let long = "n".repeat(90);
         assert_eq!(backend_id("api", &long), backend_id("api", &long));
-        assert_ne!(backend_id("api", &long), backend_id("api", &format!("{long}x")));
+        assert_ne!(
+            backend_id("api", &long),
+            backend_id("api", &format!("{long}x"))
+        );
     }
 
     #[test]

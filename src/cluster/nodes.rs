@@ -194,7 +194,11 @@ pub struct PoolNode {
 /// (the lowest names, so the pool, like the single host, is stable across runs).
 pub fn pool_members(views: &[NodeView], local: bool) -> Vec<PoolNode> {
     let qualifies = |v: &NodeView| {
-        v.ready && v.schedulable && v.excluded.is_none() && v.ip.is_some() && (!local || v.pod.is_some())
+        v.ready
+            && v.schedulable
+            && v.excluded.is_none()
+            && v.ip.is_some()
+            && (!local || v.pod.is_some())
     };
     let staying = views
         .iter()

@@ -10,11 +10,12 @@ use crate::apim::{self, ApiTarget, PublishRequest};
 use crate::azure;
 use crate::cluster;
 use crate::exit::Exit;
-use crate::inputs::{Env, Inputs};
+use crate::inputs::{BackendMode, Env, Inputs};
 use crate::spec::Document;
 
 use super::checks::{self, Baseline};
 use super::cluster_side;
+use super::pool;
 use super::{AddressReport, Outcome, PublishReport, Step, StepName, StepOutcome, Verdict};
 
 /// Progress of a run, for whoever shows it (a terminal, a CI log).
@@ -136,6 +137,8 @@ struct Prepared {
     text: String,
     document: Document,
     service_url: String,
+    /// Where APIM calls, with every node's pool eligibility (`backend: pool`).
+    address: cluster::AddressChoice,
 }
 
 /// What every service of a run shares: one Kubernetes connection and one signed-in ARM client
@@ -469,6 +472,8 @@ async fn cluster_step(
     b.verdict.address = Some(AddressReport {
         address: discovered.found.address.address.to_string(),
         why: discovered.found.address.why.clone(),
+        pool: (inputs.backend == BackendMode::Pool)
+            .then(|| pool::PoolReport::of(&discovered.found.address)),
     });
     Ok(discovered)
 }
@@ -501,6 +506,7 @@ async fn rewrite_step(
                 text: rewritten.text,
                 document,
                 service_url: rewritten.service_url,
+                address: discovered.found.address.clone(),
             },
             StepOutcome::Passed,
             detail,
@@ -603,7 +609,10 @@ async fn breaking_changes_step(
     Ok(current)
 }
 
-/// Publish: staged revision, verify, release (or in-place; or nothing when unchanged).
+/// Publish: staged revision, verify, release (or in-place; or nothing when unchanged). With
+/// `backend: pool` the backends are written and verified first (the staged policy names the
+/// pool), and those no longer wanted removed only once the release is done (see
+/// [`apim::backends`]).
 async fn publish_step(
     b: &mut Builder<'_>,
     inputs: &Inputs,
@@ -624,18 +633,63 @@ async fn publish_step(
         commit: apim::commit_from_env(env),
         current: Some(&current),
     };
-    let outcome = b
+    let (outcome, backends, problems) = b
         .step(StepName::Publish, async {
+            let mut backends = match inputs.backend {
+                BackendMode::Url => None,
+                BackendMode::Pool => {
+                    let plan = match pool::plan(
+                        &prepared.address,
+                        &prepared.service_url,
+                        &target.api_id,
+                    ) {
+                        Ok(plan) => plan,
+                        Err(e) => {
+                            return Ended::Err(
+                                Exit::Kubernetes,
+                                format!("backend pool: {e}; nothing was written to APIM"),
+                            );
+                        }
+                    };
+                    match apim::backends::ensure(
+                        &signed.arm,
+                        target,
+                        &plan,
+                        inputs.dry_run,
+                        progress,
+                    )
+                    .await
+                    {
+                        Ok(done) => Some(done),
+                        Err(e) => return Ended::Err(e.exit(), e.to_string()),
+                    }
+                }
+            };
             match apim::publish(&signed.arm, &request, progress).await {
                 Ok(o) => {
+                    // Only once the release is done (or nothing needed releasing): the live
+                    // API no longer routes to what is removed.
+                    let problems = match backends.as_mut() {
+                        Some(done) if !inputs.dry_run => {
+                            apim::backends::remove_stale(&signed.arm, target, done, progress).await
+                        }
+                        _ => Vec::new(),
+                    };
                     let detail = publish_detail(&o);
-                    Ended::Ok(o, StepOutcome::Passed, detail)
+                    Ended::Ok((o, backends, problems), StepOutcome::Passed, detail)
                 }
                 Err(e) => Ended::Err(e.exit(), e.to_string()),
             }
         })
         .await?;
     b.verdict.warnings.extend(outcome.notes.iter().cloned());
+    b.verdict.warnings.extend(problems);
+    if let (Some(done), Some(report)) = (
+        &backends,
+        b.verdict.address.as_mut().and_then(|a| a.pool.as_mut()),
+    ) {
+        report.record(done, inputs.dry_run);
+    }
     b.verdict.publish = Some(PublishReport {
         api_id: outcome.api_id.clone(),
         revision: outcome.revision,

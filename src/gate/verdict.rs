@@ -82,6 +82,8 @@ pub struct SourcedFinding {
 pub struct AddressReport {
     pub address: String,
     pub why: String,
+    /// `backend: pool`: the nodes, taken or skipped, and the backends written.
+    pub pool: Option<super::pool::PoolReport>,
 }
 
 /// What APIM holds after the run.

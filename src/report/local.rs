@@ -72,6 +72,9 @@ pub fn result_lines(verdict: &Verdict, clean: &Cleaner) -> Vec<String> {
             clean.line(&a.address),
             clean.line(&a.why)
         ));
+        if let Some(pool) = &a.pool {
+            lines.extend(pool_lines(pool, clean));
+        }
     }
     if let Some(p) = &verdict.publish {
         let change = if p.dry_run {
@@ -304,4 +307,38 @@ pub fn render(verdict: &Verdict, clean: &Cleaner, style: Style) -> String {
         let _ = writeln!(out, "{FULL_LIST_HINT}");
     }
     out
+}
+
+/// `backend: pool`: the backend the policy routes to, every node taken or skipped with why, and
+/// what was written.
+pub fn pool_lines(pool: &crate::gate::pool::PoolReport, clean: &Cleaner) -> Vec<String> {
+    let taken = pool.nodes.iter().filter(|n| n.eligible).count();
+    let mut lines = vec![match (&pool.backend, pool.nodes.is_empty()) {
+        (Some(id), true) => format!("Backend: {} (one address, no pool)", clean.line(id)),
+        (Some(id), false) => format!(
+            "Backend pool: {} over {taken} of {} node(s)",
+            clean.line(id),
+            pool.nodes.len()
+        ),
+        (None, _) => format!(
+            "Backend pool: {taken} of {} node(s) eligible",
+            pool.nodes.len()
+        ),
+    }];
+    for n in &pool.nodes {
+        lines.push(format!(
+            "  {} {}: {}",
+            if n.eligible { "+" } else { "-" },
+            clean.line(&n.name),
+            clean.line(&if n.eligible {
+                n.why.clone()
+            } else {
+                format!("skipped, {}", n.why)
+            })
+        ));
+    }
+    for c in &pool.changes {
+        lines.push(format!("  {}", clean.line(c)));
+    }
+    lines
 }
