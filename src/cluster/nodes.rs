@@ -255,3 +255,108 @@ pub fn pool_members(views: &[NodeView], local: bool) -> Vec<PoolNode> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn node(name: &str, ip: &str, ready: bool, unschedulable: bool, taints: &[&str]) -> Node {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {
+                "unschedulable": unschedulable,
+                "taints": taints.iter().map(|k| json!({"key": k, "effect": "NoSchedule"})).collect::<Vec<_>>(),
+            },
+            "status": {
+                "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+                "addresses": [{"type": "InternalIP", "address": ip}],
+            },
+        }))
+        .unwrap()
+    }
+
+    fn views(nodes: &[Node]) -> Vec<NodeView> {
+        nodes.iter().map(|n| NodeView::of(n, &[], false)).collect()
+    }
+
+    #[test]
+    fn the_pool_takes_every_qualifying_node_and_says_why_the_others_are_skipped() {
+        let nodes = [
+            node(
+                "d",
+                "10.0.0.7",
+                true,
+                false,
+                &["ToBeDeletedByClusterAutoscaler"],
+            ),
+            node("a", "10.0.0.4", true, false, &[]),
+            node("c", "10.0.0.6", true, true, &[]),
+            node("b", "10.0.0.5", false, false, &[]),
+            node(
+                "e",
+                "10.0.0.8",
+                true,
+                false,
+                &["DeletionCandidateOfClusterAutoscaler"],
+            ),
+            node("f", "10.0.0.9", true, false, &[]),
+        ];
+        let pool = pool_members(&views(&nodes), false);
+        let names: Vec<(&str, bool)> = pool.iter().map(|n| (n.name.as_str(), n.eligible)).collect();
+        assert_eq!(
+            names,
+            [
+                ("a", true),
+                ("b", false),
+                ("c", false),
+                ("d", false),
+                ("e", false),
+                ("f", true)
+            ]
+        );
+        assert_eq!(pool[1].why, "NotReady");
+        assert!(pool[2].why.contains("cordoned"), "{}", pool[2].why);
+        assert!(
+            pool[3].why.contains("cluster autoscaler"),
+            "{}",
+            pool[3].why
+        );
+        assert!(
+            pool[4].why.contains("scale-down candidate"),
+            "{}",
+            pool[4].why
+        );
+        assert!(pool[0].why.contains("10.0.0.4"), "{}", pool[0].why);
+    }
+
+    #[test]
+    fn a_scale_down_candidate_joins_only_when_nothing_else_qualifies_and_the_pool_stops_at_30() {
+        let nodes = [
+            node("a", "10.0.0.4", false, false, &[]),
+            node(
+                "e",
+                "10.0.0.8",
+                true,
+                false,
+                &["DeletionCandidateOfClusterAutoscaler"],
+            ),
+        ];
+        let pool = pool_members(&views(&nodes), false);
+        assert!(pool[1].eligible, "{pool:?}");
+        let many: Vec<Node> = (0..35)
+            .map(|i| {
+                node(
+                    &format!("n{i:02}"),
+                    &format!("10.0.1.{i}"),
+                    true,
+                    false,
+                    &[],
+                )
+            })
+            .collect();
+        let pool = pool_members(&views(&many), false);
+        assert_eq!(pool.iter().filter(|n| n.eligible).count(), POOL_MAX);
+        assert!(pool[34].why.contains("at most 30"), "{}", pool[34].why);
+    }
+}
