@@ -614,6 +614,22 @@ async fn publish_step(
     current: Option<apim::CurrentApi>,
 ) -> Result<(), ()> {
     let progress = b.progress;
+    // Read and checked before anything is written: a malformed file or an unmatched operation
+    // policy is a bad input (exit 2), said as the Publish step's failure.
+    let policies = match crate::policy::Policies::load(
+        inputs.policy.as_deref(),
+        inputs.operation_policies.as_deref(),
+        &prepared.document,
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            return b
+                .step(StepName::Publish, async {
+                    Ended::<()>::Err(e.exit(), e.to_string())
+                })
+                .await;
+        }
+    };
     let request = PublishRequest {
         target,
         document: &prepared.document,
@@ -623,12 +639,13 @@ async fn publish_step(
         release_notes: inputs.release_notes.clone(),
         commit: apim::commit_from_env(env),
         current: Some(&current),
+        policies: policies.as_ref(),
     };
     let outcome = b
         .step(StepName::Publish, async {
             match apim::publish(&signed.arm, &request, progress).await {
                 Ok(o) => {
-                    let detail = publish_detail(&o);
+                    let detail = publish_detail(&o, policies.as_ref());
                     Ended::Ok(o, StepOutcome::Passed, detail)
                 }
                 Err(e) => Ended::Err(e.exit(), e.to_string()),
@@ -644,14 +661,25 @@ async fn publish_step(
         changed: outcome.changed,
         dry_run: outcome.dry_run,
         portal_url: outcome.portal_url.clone(),
+        policy_diff: outcome.policy_diff.clone(),
     });
     Ok(())
 }
 
-fn publish_detail(o: &apim::PublishOutcome) -> String {
+fn publish_detail(o: &apim::PublishOutcome, policies: Option<&crate::policy::Policies>) -> String {
     if let Some(plan) = &o.dry_run_plan {
         return format!("dry run: {plan}");
     }
+    let with = match policies {
+        Some(p) if o.changed && o.kind != apim::PublishKind::Unchanged => {
+            format!(", with {} (verified)", p.describe())
+        }
+        _ => String::new(),
+    };
+    publish_sentence(o, policies.is_some()) + &with
+}
+
+fn publish_sentence(o: &apim::PublishOutcome, policies: bool) -> String {
     let rev = o
         .revision
         .map(|r| format!(" revision {r}"))
@@ -662,7 +690,8 @@ fn publish_detail(o: &apim::PublishOutcome) -> String {
             o.api_id
         ),
         apim::PublishKind::Unchanged => format!(
-            "unchanged: APIM already serves this document (api {}{rev}); nothing written",
+            "unchanged: APIM already serves this document{} (api {}{rev}); nothing written",
+            if policies { " and these policies" } else { "" },
             o.api_id
         ),
         apim::PublishKind::Created => format!(

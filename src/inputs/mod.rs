@@ -380,6 +380,8 @@ pub struct Inputs {
     pub pr_comment: bool,
     pub services: Option<String>,
     pub parallelism: u32,
+    pub policy: Option<PathBuf>,
+    pub operation_policies: Option<PathBuf>,
 
     /// How each input was resolved (not an input itself).
     #[serde(skip)]

@@ -98,6 +98,7 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
             );
         }
         head.push_str("\n\n");
+        head.push_str(&policy_diff_block(p.policy_diff.as_deref(), clean));
     }
     if let Some(path) = &verdict.spec_path {
         let _ = writeln!(
@@ -250,4 +251,22 @@ fn finding_row(f: &crate::gate::verdict::SourcedFinding, clean: &Cleaner) -> Str
         md_text(&clean.line(&f.finding.message)),
         md_code(&at),
     )
+}
+
+/// A dry run's policy change as a collapsed `diff` block; its fence is longer than any run of
+/// backticks in the diff, so the policy's text cannot end it.
+fn policy_diff_block(diff: Option<&str>, clean: &Cleaner) -> String {
+    match diff {
+        None => String::new(),
+        Some("") => "**Policies:** the same as APIM holds now\n\n".to_string(),
+        Some(d) => {
+            let d = clean.text(d);
+            let longest = d.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+            let fence = "`".repeat(longest.max(2) + 1);
+            format!(
+                "<details><summary>Policy change (dry run)</summary>\n\n{fence}diff\n{}\n{fence}\n\n</details>\n\n",
+                d.trim_end()
+            )
+        }
+    }
 }
