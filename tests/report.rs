@@ -92,6 +92,7 @@ fn verdict(outcome: Outcome, findings: Vec<SourcedFinding>) -> Verdict {
             changed: true,
             dry_run: false,
             portal_url: "https://portal.azure.com/#resource/apis/petstore".into(),
+            policy_diff: None,
         }),
         spec_path: Some("out/petstore.json".into()),
         error: None,

@@ -623,6 +623,24 @@ async fn publish_step(
     current: Option<apim::CurrentApi>,
 ) -> Result<(), ()> {
     let progress = b.progress;
+    // Read and checked before anything is written: a malformed file or an unmatched operation
+    // policy is a bad input (exit 2), said as the Publish step's failure; so is a policy that
+    // sets a backend of its own when the gate routes to the pool.
+    let prepared_policies = crate::policy::Policies::load(
+        inputs.policy.as_deref(),
+        inputs.operation_policies.as_deref(),
+        &prepared.document,
+    )
+    .map_err(|e| (e.exit(), e.to_string()))
+    .and_then(|policies| routed(inputs, prepared, target, policies));
+    let (policies, plan) = match prepared_policies {
+        Ok(p) => p,
+        Err((exit, message)) => {
+            return b
+                .step(StepName::Publish, async { Ended::<()>::Err(exit, message) })
+                .await;
+        }
+    };
     let request = PublishRequest {
         target,
         document: &prepared.document,
@@ -632,29 +650,18 @@ async fn publish_step(
         release_notes: inputs.release_notes.clone(),
         commit: apim::commit_from_env(env),
         current: Some(&current),
+        policies: policies.as_ref(),
     };
     let (outcome, backends, problems) = b
         .step(StepName::Publish, async {
-            let mut backends = match inputs.backend {
-                BackendMode::Url => None,
-                BackendMode::Pool => {
-                    let plan = match pool::plan(
-                        &prepared.address,
-                        &prepared.service_url,
-                        &target.api_id,
-                    ) {
-                        Ok(plan) => plan,
-                        Err(e) => {
-                            return Ended::Err(
-                                Exit::Kubernetes,
-                                format!("backend pool: {e}; nothing was written to APIM"),
-                            );
-                        }
-                    };
+            // The pool (and its members) before the revision whose policy names it.
+            let mut backends = match &plan {
+                None => None,
+                Some(plan) => {
                     match apim::backends::ensure(
                         &signed.arm,
                         target,
-                        &plan,
+                        plan,
                         inputs.dry_run,
                         progress,
                     )
@@ -675,7 +682,7 @@ async fn publish_step(
                         }
                         _ => Vec::new(),
                     };
-                    let detail = publish_detail(&o);
+                    let detail = publish_detail(&o, policies.as_ref());
                     Ended::Ok((o, backends, problems), StepOutcome::Passed, detail)
                 }
                 Err(e) => Ended::Err(e.exit(), e.to_string()),
@@ -698,14 +705,62 @@ async fn publish_step(
         changed: outcome.changed,
         dry_run: outcome.dry_run,
         portal_url: outcome.portal_url.clone(),
+        policy_diff: outcome.policy_diff.clone(),
     });
     Ok(())
 }
 
-fn publish_detail(o: &apim::PublishOutcome) -> String {
+/// With `backend: pool`: the backends wanted, and the policies with `set-backend-service` routing
+/// the API to them (APIM's default policy when none is given). Nothing is written here.
+fn routed(
+    inputs: &Inputs,
+    prepared: &Prepared,
+    target: &ApiTarget,
+    policies: Option<crate::policy::Policies>,
+) -> Result<
+    (
+        Option<crate::policy::Policies>,
+        Option<apim::backends::BackendPlan>,
+    ),
+    (Exit, String),
+> {
+    if inputs.backend == BackendMode::Url {
+        return Ok((policies, None));
+    }
+    let plan =
+        pool::plan(&prepared.address, &prepared.service_url, &target.api_id).map_err(|e| {
+            (
+                Exit::Kubernetes,
+                format!("backend pool: {e}; nothing was written to APIM"),
+            )
+        })?;
+    let mut policies = policies.unwrap_or(crate::policy::Policies {
+        api: None,
+        operations: Vec::new(),
+    });
+    policies.route_to(&plan.routing_id()).map_err(|e| {
+        (
+            Exit::Input,
+            format!("policy: {e}. Nothing was written to APIM."),
+        )
+    })?;
+    Ok((Some(policies), Some(plan)))
+}
+
+fn publish_detail(o: &apim::PublishOutcome, policies: Option<&crate::policy::Policies>) -> String {
     if let Some(plan) = &o.dry_run_plan {
         return format!("dry run: {plan}");
     }
+    let with = match policies {
+        Some(p) if o.changed && o.kind != apim::PublishKind::Unchanged => {
+            format!(", with {} (verified)", p.describe())
+        }
+        _ => String::new(),
+    };
+    publish_sentence(o, policies.is_some()) + &with
+}
+
+fn publish_sentence(o: &apim::PublishOutcome, policies: bool) -> String {
     let rev = o
         .revision
         .map(|r| format!(" revision {r}"))
@@ -716,7 +771,8 @@ fn publish_detail(o: &apim::PublishOutcome) -> String {
             o.api_id
         ),
         apim::PublishKind::Unchanged => format!(
-            "unchanged: APIM already serves this document (api {}{rev}); nothing written",
+            "unchanged: APIM already serves this document{} (api {}{rev}); nothing written",
+            if policies { " and these policies" } else { "" },
             o.api_id
         ),
         apim::PublishKind::Created => format!(

@@ -99,6 +99,8 @@ pub struct PublishReport {
     pub dry_run: bool,
     /// The API in the Azure portal.
     pub portal_url: String,
+    /// Dry run with policies: a unified diff per policy from what APIM holds now.
+    pub policy_diff: Option<String>,
 }
 
 /// The overall result.

@@ -391,6 +391,8 @@ pub struct Inputs {
     pub pr_comment: bool,
     pub services: Option<String>,
     pub parallelism: u32,
+    pub policy: Option<PathBuf>,
+    pub operation_policies: Option<PathBuf>,
     pub backend: BackendMode,
 
     /// How each input was resolved (not an input itself).

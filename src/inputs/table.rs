@@ -502,6 +502,22 @@ pub static INPUTS: &[InputSpec] = &[
         "How many services are published at once.",
     ),
     input(
+        "policy",
+        Text,
+        None,
+        &[],
+        Gate,
+        "File with the API's policy XML (rawxml: policy expressions unescaped), published with the revision.",
+    ),
+    input(
+        "operation-policies",
+        Text,
+        None,
+        &[],
+        Gate,
+        "Folder of <operationId>.xml operation policies, published with the revision.",
+    ),
+    input(
         "backend",
         Choice(&["url", "pool"]),
         Some("url"),

@@ -96,6 +96,7 @@ pub fn result_lines(verdict: &Verdict, clean: &Cleaner) -> Vec<String> {
         if !p.portal_url.is_empty() {
             lines.push(format!("Azure portal: {}", clean.line(&p.portal_url)));
         }
+        lines.extend(policy_diff_lines(p.policy_diff.as_deref(), clean));
     }
     if let Some(path) = &verdict.spec_path {
         lines.push(format!(
@@ -104,6 +105,19 @@ pub fn result_lines(verdict: &Verdict, clean: &Cleaner) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// A dry run's policy change: the unified diff (normalised XML), or that there is none.
+pub fn policy_diff_lines(diff: Option<&str>, clean: &Cleaner) -> Vec<String> {
+    match diff {
+        None => Vec::new(),
+        Some("") => vec!["Policies: the same as APIM holds now".to_string()],
+        Some(d) => {
+            std::iter::once("Policy change (unified diff of the normalised XML):".to_string())
+                .chain(clean.text(d).lines().map(|l| format!("  {l}")))
+                .collect()
+        }
+    }
 }
 
 /// One finding on one line, its location on the next.

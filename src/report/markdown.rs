@@ -101,6 +101,7 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
             );
         }
         head.push_str("\n\n");
+        head.push_str(&policy_diff_block(p.policy_diff.as_deref(), clean));
     }
     if let Some(path) = &verdict.spec_path {
         let _ = writeln!(
@@ -292,4 +293,22 @@ fn pool_table(pool: &crate::gate::pool::PoolReport, clean: &Cleaner) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A dry run's policy change as a collapsed `diff` block; its fence is longer than any run of
+/// backticks in the diff, so the policy's text cannot end it.
+fn policy_diff_block(diff: Option<&str>, clean: &Cleaner) -> String {
+    match diff {
+        None => String::new(),
+        Some("") => "**Policies:** the same as APIM holds now\n\n".to_string(),
+        Some(d) => {
+            let d = clean.text(d);
+            let longest = d.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+            let fence = "`".repeat(longest.max(2) + 1);
+            format!(
+                "<details><summary>Policy change (dry run)</summary>\n\n{fence}diff\n{}\n{fence}\n\n</details>\n\n",
+                d.trim_end()
+            )
+        }
+    }
 }
