@@ -367,13 +367,26 @@ async fn a_dry_run_shows_the_policy_change_as_a_diff_and_writes_nothing() {
     let world = World::start(config()).await;
     world.deploy(API, &base_doc("Test API V1"));
     let policy = world.write("policy.xml", &rate_limit(5));
+    // Before the API exists: the whole policy is new.
+    let run = world
+        .gate(&[("APIM_GATE_POLICY", &policy), ("APIM_GATE_DRY_RUN", "true")])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(run.both().contains("@@ -0,0 +1,15 @@"), "{}", run.both());
+    assert_eq!(world.writes_since(0), Vec::<String>::new());
     let run = world.gate(&[("APIM_GATE_POLICY", &policy)]).await;
     assert_eq!(run.code, 0, "{}", run.both());
 
     world.write("policy.xml", &rate_limit(6));
+    let folder = world.dir.path().join("ops");
+    world.write("ops/GetProduct.xml", &rate_limit(1));
     let mark = world.sandbox.requests().len();
     let run = world
-        .gate(&[("APIM_GATE_POLICY", &policy), ("APIM_GATE_DRY_RUN", "true")])
+        .gate(&[
+            ("APIM_GATE_POLICY", &policy),
+            ("APIM_GATE_OPERATION_POLICIES", folder.to_str().unwrap()),
+            ("APIM_GATE_DRY_RUN", "true"),
+        ])
         .await;
     assert_eq!(run.code, 0, "{}", run.both());
     assert_eq!(world.writes_since(mark), Vec::<String>::new());
@@ -383,7 +396,16 @@ async fn a_dry_run_shows_the_policy_change_as_a_diff_and_writes_nothing() {
     assert!(out.contains("-    <rate-limit-by-key calls=\"5\""), "{out}");
     assert!(out.contains("+    <rate-limit-by-key calls=\"6\""), "{out}");
     assert!(
-        out.contains("Would write the API policy to revision 2"),
+        out.contains(
+            "Would write the API policy and 1 operation policy (GetProduct) to revision 2"
+        ),
+        "{out}"
+    );
+    // The operation has no policy yet: all of it is added.
+    assert!(
+        out.contains(
+            "--- APIM now: the policy of operation GetProduct\n  +++ operation-policies: "
+        ),
         "{out}"
     );
     assert!(
