@@ -270,3 +270,19 @@ fn policy_diff_block(diff: Option<&str>, clean: &Cleaner) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_diff_fence_outlasts_any_backticks_in_it() {
+        let clean = Cleaner::default();
+        let d = "--- a\n+++ b\n@@ -1,1 +1,1 @@\n-<value>x</value>\n+<value>```y````</value>\n";
+        let block = policy_diff_block(Some(d), &clean);
+        assert!(block.contains("\n`````diff\n--- a\n"), "{block}");
+        assert!(block.contains("</value>\n`````\n\n</details>"), "{block}");
+        assert!(policy_diff_block(Some(""), &clean).contains("the same as APIM holds now"));
+        assert_eq!(policy_diff_block(None, &clean), "");
+    }
+}
