@@ -101,12 +101,13 @@ impl World {
         }
     }
 
-    async fn create_named_value(&self, name: &str, value: &str) {
+    /// A named value `id` that policies reach as `{{display}}`.
+    async fn create_named_value(&self, id: &str, display: &str, value: &str) {
         let (status, body) = self
             .arm(
                 reqwest::Method::PUT,
-                &format!("/namedValues/{name}"),
-                Some(json!({"properties": {"displayName": name, "value": value}})),
+                &format!("/namedValues/{id}"),
+                Some(json!({"properties": {"displayName": display, "value": value}})),
             )
             .await;
         assert!(status == 200 || status == 201, "{status} {body}");
@@ -165,12 +166,17 @@ async fn missing_named_values_are_named_then_the_release_puts_the_policy_live() 
     assert_eq!(world.writes_since(mark), Vec::<String>::new());
     assert_eq!(world.apim(API).await.unwrap().0, 1);
 
-    // Once they exist, revision 2 carries the policy and is released with it.
+    // Once they exist, revision 2 carries the policy and is released with it. One has an id
+    // other than its display name: policies name it by display name, so it counts.
     world
-        .create_named_value("tenant-id", "00000000-0000-0000-0000-000000000001")
+        .create_named_value(
+            "tenant-id",
+            "tenant-id",
+            "00000000-0000-0000-0000-000000000001",
+        )
         .await;
     world
-        .create_named_value("orders-api-audience", "api://orders")
+        .create_named_value("nv-audience", "orders-api-audience", "api://orders")
         .await;
     let mark = world.sandbox.requests().len();
     let run = world.gate(&[("APIM_GATE_POLICY", &policy)]).await;
