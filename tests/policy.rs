@@ -446,6 +446,28 @@ async fn a_failure_while_staging_the_policy_leaves_the_live_api_and_policy_as_th
     assert_eq!(world.apim(API).await.unwrap(), before);
     assert_eq!(world.revision_count(API).await, 1);
     assert_eq!(world.live_policy(None).await.unwrap(), live_before);
+
+    // APIM refuses the policy itself (a backend that does not exist): the same roll back, and
+    // APIM's words reach the user.
+    fault(&world, json!({"arm-policy-500": 0})).await;
+    world.write(
+        "policy.xml",
+        &rate_limit(6).replace(
+            "<base />\n    <rate",
+            "<base />\n    <set-backend-service backend-id=\"nope\" />\n    <rate",
+        ),
+    );
+    let run = world.gate(&[("APIM_GATE_POLICY", &policy)]).await;
+    assert_ne!(run.code, 0, "{}", run.both());
+    let said = run.both();
+    assert!(
+        said.contains("Backend with id 'nope' could not be found"),
+        "{said}"
+    );
+    assert!(said.contains("was deleted again"), "{said}");
+    assert_eq!(world.apim(API).await.unwrap(), before);
+    assert_eq!(world.revision_count(API).await, 1);
+    assert_eq!(world.live_policy(None).await.unwrap(), live_before);
 }
 
 async fn fault(world: &World, faults: Value) {
