@@ -101,12 +101,13 @@ impl World {
         }
     }
 
-    async fn create_named_value(&self, name: &str, value: &str) {
+    /// A named value `id` that policies reach as `{{display}}`.
+    async fn create_named_value(&self, id: &str, display: &str, value: &str) {
         let (status, body) = self
             .arm(
                 reqwest::Method::PUT,
-                &format!("/namedValues/{name}"),
-                Some(json!({"properties": {"displayName": name, "value": value}})),
+                &format!("/namedValues/{id}"),
+                Some(json!({"properties": {"displayName": display, "value": value}})),
             )
             .await;
         assert!(status == 200 || status == 201, "{status} {body}");
@@ -165,12 +166,17 @@ async fn missing_named_values_are_named_then_the_release_puts_the_policy_live() 
     assert_eq!(world.writes_since(mark), Vec::<String>::new());
     assert_eq!(world.apim(API).await.unwrap().0, 1);
 
-    // Once they exist, revision 2 carries the policy and is released with it.
+    // Once they exist, revision 2 carries the policy and is released with it. One has an id
+    // other than its display name: policies name it by display name, so it counts.
     world
-        .create_named_value("tenant-id", "00000000-0000-0000-0000-000000000001")
+        .create_named_value(
+            "tenant-id",
+            "tenant-id",
+            "00000000-0000-0000-0000-000000000001",
+        )
         .await;
     world
-        .create_named_value("orders-api-audience", "api://orders")
+        .create_named_value("nv-audience", "orders-api-audience", "api://orders")
         .await;
     let mark = world.sandbox.requests().len();
     let run = world.gate(&[("APIM_GATE_POLICY", &policy)]).await;
@@ -367,13 +373,26 @@ async fn a_dry_run_shows_the_policy_change_as_a_diff_and_writes_nothing() {
     let world = World::start(config()).await;
     world.deploy(API, &base_doc("Test API V1"));
     let policy = world.write("policy.xml", &rate_limit(5));
+    // Before the API exists: the whole policy is new.
+    let run = world
+        .gate(&[("APIM_GATE_POLICY", &policy), ("APIM_GATE_DRY_RUN", "true")])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(run.both().contains("@@ -0,0 +1,15 @@"), "{}", run.both());
+    assert_eq!(world.writes_since(0), Vec::<String>::new());
     let run = world.gate(&[("APIM_GATE_POLICY", &policy)]).await;
     assert_eq!(run.code, 0, "{}", run.both());
 
     world.write("policy.xml", &rate_limit(6));
+    let folder = world.dir.path().join("ops");
+    world.write("ops/GetProduct.xml", &rate_limit(1));
     let mark = world.sandbox.requests().len();
     let run = world
-        .gate(&[("APIM_GATE_POLICY", &policy), ("APIM_GATE_DRY_RUN", "true")])
+        .gate(&[
+            ("APIM_GATE_POLICY", &policy),
+            ("APIM_GATE_OPERATION_POLICIES", folder.to_str().unwrap()),
+            ("APIM_GATE_DRY_RUN", "true"),
+        ])
         .await;
     assert_eq!(run.code, 0, "{}", run.both());
     assert_eq!(world.writes_since(mark), Vec::<String>::new());
@@ -383,7 +402,16 @@ async fn a_dry_run_shows_the_policy_change_as_a_diff_and_writes_nothing() {
     assert!(out.contains("-    <rate-limit-by-key calls=\"5\""), "{out}");
     assert!(out.contains("+    <rate-limit-by-key calls=\"6\""), "{out}");
     assert!(
-        out.contains("Would write the API policy to revision 2"),
+        out.contains(
+            "Would write the API policy and 1 operation policy (GetProduct) to revision 2"
+        ),
+        "{out}"
+    );
+    // The operation has no policy yet: all of it is added.
+    assert!(
+        out.contains(
+            "--- APIM now: the policy of operation GetProduct\n  +++ operation-policies: "
+        ),
         "{out}"
     );
     assert!(
@@ -415,6 +443,28 @@ async fn a_failure_while_staging_the_policy_leaves_the_live_api_and_policy_as_th
     let said = run.both();
     assert!(said.contains("Writing the API policy"), "{said}");
     assert!(said.contains("Revision 2 was deleted again"), "{said}");
+    assert_eq!(world.apim(API).await.unwrap(), before);
+    assert_eq!(world.revision_count(API).await, 1);
+    assert_eq!(world.live_policy(None).await.unwrap(), live_before);
+
+    // APIM refuses the policy itself (a backend that does not exist): the same roll back, and
+    // APIM's words reach the user.
+    fault(&world, json!({"arm-policy-500": 0})).await;
+    world.write(
+        "policy.xml",
+        &rate_limit(6).replace(
+            "<base />\n    <rate",
+            "<base />\n    <set-backend-service backend-id=\"nope\" />\n    <rate",
+        ),
+    );
+    let run = world.gate(&[("APIM_GATE_POLICY", &policy)]).await;
+    assert_ne!(run.code, 0, "{}", run.both());
+    let said = run.both();
+    assert!(
+        said.contains("Backend with id 'nope' could not be found"),
+        "{said}"
+    );
+    assert!(said.contains("was deleted again"), "{said}");
     assert_eq!(world.apim(API).await.unwrap(), before);
     assert_eq!(world.revision_count(API).await, 1);
     assert_eq!(world.live_policy(None).await.unwrap(), live_before);

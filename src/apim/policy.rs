@@ -47,10 +47,19 @@ pub(super) fn recorded(description: Option<&str>) -> Option<String> {
     (hex.len() == 64).then(|| hex.to_ascii_lowercase())
 }
 
+/// Where a policy goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum At {
+    Api,
+    /// The operation's name in APIM.
+    Operation(String),
+    /// The operation is not in the API (yet): `METHOD path` as the document has it.
+    Missing(String),
+}
+
 /// One policy to write: where, and what.
 struct Scope<'p> {
-    /// `None`: the API's own policy; else the APIM operation name.
-    operation: Option<String>,
+    at: At,
     /// For messages: `the API policy` or `the policy of operation getPet`.
     label: String,
     file: &'p PolicyFile,
@@ -63,11 +72,13 @@ enum Failure {
 }
 
 impl Ctx<'_> {
-    fn policy_url(&self, revision: Option<u32>, operation: Option<&str>) -> String {
+    /// `None` for an operation that is not there.
+    fn policy_url(&self, revision: Option<u32>, at: &At) -> Option<String> {
         let api = self.target.api_url(revision);
-        match operation {
-            None => format!("{api}/policies/policy"),
-            Some(op) => format!("{api}/operations/{}/policies/policy", encode(op)),
+        match at {
+            At::Api => Some(format!("{api}/policies/policy")),
+            At::Operation(op) => Some(format!("{api}/operations/{}/policies/policy", encode(op))),
+            At::Missing(_) => None,
         }
     }
 
@@ -118,10 +129,15 @@ impl Ctx<'_> {
     async fn read_policy(
         &self,
         revision: Option<u32>,
-        operation: Option<&str>,
+        at: &At,
     ) -> Result<Option<String>, AzureError> {
-        let url = format!("{}?format=rawxml", self.policy_url(revision, operation));
-        match self.send(ArmRequest::get(url)).await {
+        let Some(url) = self.policy_url(revision, at) else {
+            return Ok(None);
+        };
+        match self
+            .send(ArmRequest::get(format!("{url}?format=rawxml")))
+            .await
+        {
             Ok(r) => Ok(r
                 .json()
                 .pointer("/properties/value")
@@ -134,51 +150,46 @@ impl Ctx<'_> {
 
     /// Each policy with its APIM scope: operations are found by method and URL template among
     /// the revision's (APIM names them from the operationId its own way, so the name is read,
-    /// not guessed). An operation missing from APIM is a difference.
+    /// not guessed). An operation not in the API (or no API at all) is [`At::Missing`].
     async fn scopes<'p>(
         &self,
         revision: Option<u32>,
         policies: &'p Policies,
-    ) -> Result<Result<Vec<Scope<'p>>, Vec<String>>, AzureError> {
+    ) -> Result<Vec<Scope<'p>>, AzureError> {
         let mut out: Vec<Scope<'p>> = policies
             .api
             .iter()
             .map(|f| Scope {
-                operation: None,
+                at: At::Api,
                 label: "the API policy".into(),
                 file: f,
             })
             .collect();
         if policies.operations.is_empty() {
-            return Ok(Ok(out));
+            return Ok(out);
         }
-        let ops = self.operations(revision).await?;
-        let mut missing = Vec::new();
+        let ops = match self.operations(revision).await {
+            Ok(ops) => ops,
+            // No API yet (a dry run's first publish): no operation has a policy.
+            Err(e) if e.status() == Some(404) => Vec::new(),
+            Err(e) => return Err(e),
+        };
         for p in &policies.operations {
             let template = normalize_template(&p.path);
-            match ops
+            let at = match ops
                 .iter()
                 .find(|o| o.method == p.method && normalize_template(&o.url_template) == template)
             {
-                Some(o) => out.push(Scope {
-                    operation: Some(o.name.clone()),
-                    label: format!("the policy of operation {}", p.operation_id),
-                    file: &p.file,
-                }),
-                None => missing.push(format!(
-                    "operation {} ({} {}) has a policy file but is not in {}",
-                    p.operation_id,
-                    p.method,
-                    p.path,
-                    self.api_label(revision)
-                )),
-            }
+                Some(o) => At::Operation(o.name.clone()),
+                None => At::Missing(format!("{} {}", p.method, p.path)),
+            };
+            out.push(Scope {
+                at,
+                label: format!("the policy of operation {}", p.operation_id),
+                file: &p.file,
+            });
         }
-        Ok(if missing.is_empty() {
-            Ok(out)
-        } else {
-            Err(missing)
-        })
+        Ok(out)
     }
 
     /// Writes every policy to `revision` (`None`: the current API), then reads each back and
@@ -189,8 +200,7 @@ impl Ctx<'_> {
         policies: &Policies,
     ) -> Result<(), Failure> {
         let scopes = match self.scopes(revision, policies).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(differences)) => return Err(Failure::Differences(differences)),
+            Ok(s) => s,
             Err(error) => {
                 return Err(Failure::Azure {
                     what: format!("Reading the operations of {}", self.api_label(revision)),
@@ -199,11 +209,21 @@ impl Ctx<'_> {
             }
         };
         let where_ = self.api_label(revision);
-        let puts = scopes.iter().map(|s| {
+        let missing: Vec<String> = scopes
+            .iter()
+            .filter_map(|s| match &s.at {
+                At::Missing(op) => Some(format!("{} has no operation {op} to hold it", where_)),
+                _ => None,
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(Failure::Differences(missing));
+        }
+        let puts = scopes.iter().filter_map(|s| {
             let body = json!({"properties": {"format": "rawxml", "value": s.file.value()}});
-            let req = ArmRequest::put(self.policy_url(revision, s.operation.as_deref()), body);
+            let req = ArmRequest::put(self.policy_url(revision, &s.at)?, body);
             let what = format!("write {} to {where_}", s.label);
-            async move { (s, self.write_and_wait(req, &what).await) }
+            Some(async move { (s, self.write_and_wait(req, &what).await) })
         });
         for (s, answer) in join_all(puts).await {
             if let Err(error) = answer {
@@ -219,7 +239,7 @@ impl Ctx<'_> {
         }
         let reads = scopes
             .iter()
-            .map(|s| async move { (s, self.read_policy(revision, s.operation.as_deref()).await) });
+            .map(|s| async move { (s, self.read_policy(revision, &s.at).await) });
         let mut differences = Vec::new();
         for (s, answer) in join_all(reads).await {
             let back = match answer {
@@ -280,21 +300,13 @@ impl Ctx<'_> {
     /// For a dry run: a unified diff, per scope, from what the current revision holds to the
     /// policies given; empty when they already match.
     pub async fn policy_diff(&self, policies: &Policies) -> Result<String, ApimError> {
-        let scopes = match self.scopes(None, policies).await {
-            Ok(Ok(s)) => s,
-            // An operation that is not there yet (the document adds it), or the API itself, has
-            // no policy now.
-            Ok(Err(_)) => self.scopes_without_reading(policies),
-            Err(error) if error.status() == Some(404) => self.scopes_without_reading(policies),
-            Err(error) => return Err(self.read_failed(error)),
-        };
-        let reads = scopes.iter().map(|s| async move {
-            let now = match &s.operation {
-                Some(op) if op.is_empty() => Ok(None),
-                op => self.read_policy(None, op.as_deref()).await,
-            };
-            (s, now)
-        });
+        let scopes = self
+            .scopes(None, policies)
+            .await
+            .map_err(|error| self.read_failed(error))?;
+        let reads = scopes
+            .iter()
+            .map(|s| async move { (s, self.read_policy(None, &s.at).await) });
         let mut out = String::new();
         for (s, now) in join_all(reads).await {
             let now = now.map_err(|error| self.read_failed(error))?;
@@ -336,25 +348,6 @@ impl Ctx<'_> {
                 cleanup: Cleanup::InPlace,
             }),
         }
-    }
-
-    /// The scopes when the current revision does not have every operation yet: the API's, and
-    /// each operation's with no APIM name (nothing to read).
-    fn scopes_without_reading<'p>(&self, policies: &'p Policies) -> Vec<Scope<'p>> {
-        policies
-            .api
-            .iter()
-            .map(|f| Scope {
-                operation: None,
-                label: "the API policy".into(),
-                file: f,
-            })
-            .chain(policies.operations.iter().map(|p| Scope {
-                operation: Some(String::new()),
-                label: format!("the policy of operation {}", p.operation_id),
-                file: &p.file,
-            }))
-            .collect()
     }
 }
 

@@ -100,6 +100,7 @@ pub struct PublishReport {
     /// The API in the Azure portal.
     pub portal_url: String,
     /// Dry run with policies: a unified diff per policy from what APIM holds now.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_diff: Option<String>,
 }
 

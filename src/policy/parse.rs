@@ -687,6 +687,29 @@ mod tests {
     }
 
     #[test]
+    fn no_input_makes_it_panic() {
+        // Every prefix and every one-byte deletion of a policy with multi-byte text, entities,
+        // expressions, comments and CDATA: an error or a document, never a panic.
+        let src = "\u{feff}<?xml version=\"1.0\"?><!-- é --><policies><inbound a='1' b=\"@(\"(\" + 'x')\">ü&amp;&#x1F600;<![CDATA[<]]>@{ return $\"{{a}} {(\"}\")}\"; }</inbound></policies>";
+        let bytes = src.as_bytes();
+        for end in 0..=bytes.len() {
+            if let Ok(s) = std::str::from_utf8(&bytes[..end]) {
+                let _ = parse(s);
+                let _ = parse_read_back(s);
+            }
+        }
+        for skip in 0..bytes.len() {
+            let mut v = bytes.to_vec();
+            v.remove(skip);
+            if let Ok(s) = std::str::from_utf8(&v) {
+                let _ = parse(s);
+                let _ = parse_read_back(s);
+            }
+        }
+        assert!(parse(src).is_ok());
+    }
+
+    #[test]
     fn entities_decode_and_columns_count_characters() {
         let d = parse("<a t=\"&lt;&#x41;&#66;\">é&amp;</a>").unwrap();
         assert_eq!(d.root.attr("t"), Some("<AB"));
