@@ -405,3 +405,29 @@ async fn the_sandbox_refuses_backend_ids_azure_refuses() {
     }
     assert_eq!(put("svc-1-aks-node0").await.unwrap().status(), 201);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_place_routes_the_current_api_to_the_pool_too() {
+    let world = World::start(four_nodes()).await;
+    let base = base_doc("Pool API");
+    world.deploy(API, &base);
+    let run = world.gate(&[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(backends(&world).await.is_empty());
+    world.deploy(API, &with_new_operation(base, "/health"));
+    let run = world
+        .gate(&[
+            ("APIM_GATE_BACKEND", "pool"),
+            ("APIM_GATE_REVISION", "in-place"),
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let (rev, ..) = world.apim(API).await.unwrap();
+    assert_eq!(rev, 1);
+    let policy = live_policy(&world).await.unwrap();
+    assert!(policy.contains(r#"backend-id="svc-1-nodes""#), "{policy}");
+    assert_eq!(
+        members(named(&backends(&world).await, "svc-1-nodes").unwrap()).len(),
+        2
+    );
+}

@@ -331,6 +331,32 @@ mod tests {
     }
 
     #[test]
+    fn with_policy_local_only_nodes_hosting_a_ready_pod_join() {
+        let nodes = [
+            node("a", "10.0.0.4", true, false, &[]),
+            node("b", "10.0.0.5", true, false, &[]),
+        ];
+        let backends = [Backend {
+            pod: "web-1".into(),
+            node: Some("b".into()),
+            port: 8080,
+        }];
+        let views: Vec<NodeView> = nodes
+            .iter()
+            .map(|n| NodeView::of(n, &backends, false))
+            .collect();
+        let pool = pool_members(&views, true);
+        assert!(
+            !pool[0].eligible && pool[0].why.contains("hosts no ready pod"),
+            "{pool:?}"
+        );
+        assert!(
+            pool[1].eligible && pool[1].why.contains("hosts ready pod web-1"),
+            "{pool:?}"
+        );
+    }
+
+    #[test]
     fn a_scale_down_candidate_joins_only_when_nothing_else_qualifies_and_the_pool_stops_at_30() {
         let nodes = [
             node("a", "10.0.0.4", false, false, &[]),
