@@ -17,7 +17,8 @@
 //!    the node backends' URLs here too, before the release: that is safe because the Service in
 //!    the cluster already has the new nodePort and kube-proxy no longer answers on the old one
 //!    (Kubernetes, "Service": a nodePort is the Service's, allocated and released with it), so the
-//!    old URLs already fail; the new ones are the only ones that answer;
+//!    old URLs already fail; the new ones are the only ones that answer. The same holds for the
+//!    document's base path, which the URLs carry: it is what the running pods serve now;
 //! 3. backends this gate made for this API that are no longer wanted (nodes that left, or the
 //!    other routing after a switch between pool and load balancer) are deleted only after the
 //!    release, pool before members (a pool's member cannot go while the pool lists it), and only
