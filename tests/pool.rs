@@ -431,3 +431,36 @@ async fn in_place_routes_the_current_api_to_the_pool_too() {
         2
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_services_each_keep_their_own_pool() {
+    let world = World::start(Config {
+        specs: vec![
+            support::bytes(&base_doc("Service 1")),
+            support::bytes(&base_doc("Service 2")),
+        ],
+        retry_after: 0,
+        ..Config::default()
+    })
+    .await;
+    let run = world
+        .gate(&[
+            ("APIM_GATE_BACKEND", "pool"),
+            ("APIM_GATE_SERVICES", "default/svc-1, default/svc-2"),
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let list = backends(&world).await;
+    assert_eq!(list.len(), 6, "{list:?}");
+    for (svc, port) in [("svc-1", 30080), ("svc-2", 30081)] {
+        let pool = named(&list, &format!("{svc}-nodes")).unwrap();
+        assert_eq!(
+            members(pool),
+            [format!("{svc}-{N0}"), format!("{svc}-{N1}")]
+        );
+        assert_eq!(
+            named(&list, &format!("{svc}-{N1}")).unwrap()["url"],
+            format!("http://10.224.0.5:{port}")
+        );
+    }
+}
