@@ -221,6 +221,12 @@ async fn an_internal_load_balancer_is_one_backend_without_a_pool() {
     assert_ne!(list[0]["type"], "Pool");
     let policy = live_policy(&world).await.unwrap();
     assert!(policy.contains(r#"backend-id="svc-1-lb""#), "{policy}");
+    assert!(
+        run.stdout
+            .contains("Backend: svc-1-lb (one address, no pool)"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
