@@ -13,6 +13,7 @@ pub mod commands;
 pub mod exit;
 pub mod gate;
 pub mod inputs;
+pub mod policy;
 pub mod proxy;
 pub mod redact;
 pub mod report;

@@ -144,6 +144,7 @@ fn request<'a>(
         commit: Some("0123456789abcdef".into()),
         current: None,
         changes: &[],
+        policies: None,
     }
 }
 

@@ -171,7 +171,36 @@ fn cases() -> Vec<Case> {
             expect: Expect::Survives,
             retries: |_| 0,
         },
+        Case {
+            // The policy PUT of the staged revision answers 500 (runs with a `policy` input).
+            fault: "arm-policy-500",
+            value: 2,
+            retry_after: 0,
+            expect: Expect::Survives,
+            retries: |l| {
+                count(l, |r| {
+                    r.emulator == "arm" && r.status == 500 && r.path.contains("/policies/policy")
+                })
+            },
+        },
     ]
+}
+
+/// Faults met only by a run with a policy to publish.
+const POLICY_FAULTS: &[&str] = &["arm-policy-500"];
+
+/// The inputs a case's runs take: a `policy` file for the faults that need one.
+fn inputs_for(fault: &str, world: &World) -> Vec<(&'static str, String)> {
+    if !POLICY_FAULTS.contains(&fault) {
+        return Vec::new();
+    }
+    let path = world.dir.path().join("policy.xml");
+    std::fs::write(
+        &path,
+        "<policies><inbound><base /><rate-limit calls=\"5\" renewal-period=\"60\" /></inbound></policies>",
+    )
+    .unwrap();
+    vec![("APIM_GATE_POLICY", path.to_str().unwrap().to_string())]
 }
 
 struct Row {
@@ -190,7 +219,9 @@ async fn exercise(case: &Case) -> Row {
     })
     .await;
     world.deploy("svc-1", &base_doc("Service 1"));
-    let run = world.gate(&[]).await;
+    let inputs = inputs_for(case.fault, &world);
+    let inputs: Vec<(&str, &str)> = inputs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = world.gate(&inputs).await;
     assert_eq!(run.code, 0, "first publish: {}", run.both());
     world.deploy(
         "svc-1",
@@ -205,7 +236,7 @@ async fn exercise(case: &Case) -> Row {
         .set(case.fault, case.value)
         .unwrap();
     let mark = world.sandbox.requests().len();
-    let run = world.gate(&[]).await;
+    let run = world.gate(&inputs).await;
     let log = world.requests_since(mark);
     let after = world.apim("svc-1").await.unwrap();
     match case.expect {
@@ -265,6 +296,11 @@ async fn one_valued(fault: &str, value: Option<u64>) -> Row {
 #[tokio::test(flavor = "multi_thread")]
 async fn arm_429_is_retried_after_retry_after() {
     assert!(one("arm-429").await.retries >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_500_on_the_policy_put_is_retried() {
+    assert!(one("arm-policy-500").await.retries >= 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -26,6 +26,9 @@ pub struct PublishRequest<'a> {
     /// Every change from what APIM serves to `document` (the breaking-change check's changelog),
     /// for the release notes.
     pub changes: &'a [crate::spec::Finding],
+    /// The `policy` and `operation-policies` inputs, read and checked; `None` leaves the API's
+    /// policies as they are.
+    pub policies: Option<&'a crate::policy::Policies>,
 }
 
 /// `GITHUB_SHA` or `BUILD_SOURCEVERSION`: the commit a pipeline builds.
@@ -72,4 +75,6 @@ pub struct PublishOutcome {
     pub dry_run_plan: Option<String>,
     /// Things worth saying: a serviceUrl fixed with PATCH, an api-path that differs, ...
     pub notes: Vec<String>,
+    /// Dry run with policies: a unified diff per policy from what APIM holds now.
+    pub policy_diff: Option<String>,
 }

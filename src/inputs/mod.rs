@@ -325,6 +325,17 @@ pub enum RevisionMode {
     InPlace,
 }
 
+/// How APIM reaches the service (`backend` input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendMode {
+    /// The API's serviceUrl: one address (a node's nodePort, or the internal load balancer).
+    Url,
+    /// APIM backends: one per eligible Ready node and a `Pool` over them (one backend for an
+    /// internal load balancer), the API's policy routing to it.
+    Pool,
+}
+
 /// The typed inputs. Field names are the input names in snake case; see [`table::INPUTS`].
 #[derive(Clone, Debug, Deserialize)]
 pub struct Inputs {
@@ -397,6 +408,9 @@ pub struct Inputs {
     /// The waivers file and `rule-levels`, read and checked (not an input itself).
     #[serde(skip)]
     pub waiver_policy: std::sync::Arc<crate::spec::waivers::Policy>,
+    pub policy: Option<PathBuf>,
+    pub operation_policies: Option<PathBuf>,
+    pub backend: BackendMode,
 
     /// How each input was resolved (not an input itself).
     #[serde(skip)]

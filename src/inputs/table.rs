@@ -573,6 +573,30 @@ pub static INPUTS: &[InputSpec] = &[
         Kubernetes,
         "Port APIM calls on agent-ip; with agent-ip, spec-file needs no cluster for the address.",
     ),
+    input(
+        "policy",
+        Text,
+        None,
+        &[],
+        Gate,
+        "File with the API's policy XML (rawxml: policy expressions unescaped), published with the revision.",
+    ),
+    input(
+        "operation-policies",
+        Text,
+        None,
+        &[],
+        Gate,
+        "Folder of <operationId>.xml operation policies, published with the revision.",
+    ),
+    input(
+        "backend",
+        Choice(&["url", "pool"]),
+        Some("url"),
+        &[],
+        Gate,
+        "How APIM reaches the service: url (the API's serviceUrl) or pool (a backend per Ready node, with a circuit breaker, and a Pool backend the API's policy routes to).",
+    ),
 ];
 
 /// The inputs that decide where credentials are sent (or which CA vouches for that host). On

@@ -69,6 +69,9 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
             md_code(&clean.line(&a.address)),
             md_text(&clean.line(&a.why))
         );
+        if let Some(pool) = &a.pool {
+            head.push_str(&pool_table(pool, clean));
+        }
     }
     if let Some(p) = &verdict.publish {
         let revision = p
@@ -100,6 +103,13 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
             );
         }
         head.push_str("\n\n");
+        // A quarter of the place at most, cut at a line: cut by the size limit, the block's
+        // closing fence would go too.
+        head.push_str(&policy_diff_block(
+            p.policy_diff.as_deref(),
+            clean,
+            budget / 4,
+        ));
     }
     if let Some(path) = &verdict.spec_path {
         let _ = writeln!(
@@ -358,10 +368,100 @@ fn finding_row(f: &crate::gate::verdict::SourcedFinding, clean: &Cleaner) -> Str
     )
 }
 
+/// `backend: pool`: which nodes are in the pool and why each was taken or skipped, then what was
+/// written.
+fn pool_table(pool: &crate::gate::pool::PoolReport, clean: &Cleaner) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "**Backend{}:** {}\n",
+        if pool.nodes.is_empty() { "" } else { " pool" },
+        pool.backend
+            .as_deref()
+            .map(|id| md_code(&clean.line(id)))
+            .unwrap_or_else(|| "not written".into())
+    );
+    if !pool.nodes.is_empty() {
+        out.push_str("| Node | In the pool | Why |\n|---|---|---|\n");
+        for n in &pool.nodes {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                md_code(&clean.line(&n.name)),
+                if n.eligible {
+                    "✅ yes"
+                } else {
+                    "⏭️ skipped"
+                },
+                md_text(&clean.line(&n.why))
+            );
+        }
+        out.push('\n');
+    }
+    for c in &pool.changes {
+        let _ = writeln!(out, "- {}", md_text(&clean.line(c)));
+    }
+    if !pool.changes.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+/// A dry run's policy change as a collapsed `diff` block of at most about `room` bytes; its fence
+/// is longer than any run of backticks in the diff, so the policy's text cannot end it.
+fn policy_diff_block(diff: Option<&str>, clean: &Cleaner, room: usize) -> String {
+    match diff {
+        None => String::new(),
+        Some("") => "**Policies:** the same as APIM holds now\n\n".to_string(),
+        Some(d) => {
+            let full = clean.text(d);
+            let mut d = String::new();
+            let lines: Vec<&str> = full.lines().collect();
+            for (i, l) in lines.iter().enumerate() {
+                if d.len() + l.len() + 200 > room {
+                    d.push_str(&format!(
+                        "... {} more lines: the log shows the whole diff\n",
+                        lines.len() - i
+                    ));
+                    break;
+                }
+                d.push_str(l);
+                d.push('\n');
+            }
+            let longest = d.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+            let fence = "`".repeat(longest.max(2) + 1);
+            format!(
+                "<details><summary>Policy change (dry run)</summary>\n\n{fence}diff\n{}\n{fence}\n\n</details>\n\n",
+                d.trim_end()
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::spec::Finding;
+
+    #[test]
+    fn the_policy_diff_fence_outlasts_any_backticks_in_it() {
+        let clean = Cleaner::default();
+        let d = "--- a\n+++ b\n@@ -1,1 +1,1 @@\n-<value>x</value>\n+<value>```y````</value>\n";
+        let block = policy_diff_block(Some(d), &clean, 60_000);
+        assert!(block.contains("\n`````diff\n--- a\n"), "{block}");
+        assert!(block.contains("</value>\n`````\n\n</details>"), "{block}");
+        assert!(policy_diff_block(Some(""), &clean, 100).contains("the same as APIM holds now"));
+        assert_eq!(policy_diff_block(None, &clean, 100), "");
+        let long: String = (0..1000)
+            .map(|i| format!("+<line n=\"{i}\" />\n"))
+            .collect();
+        let cut = policy_diff_block(Some(&long), &clean, 2_000);
+        assert!(cut.len() < 2_200, "{}", cut.len());
+        assert!(
+            cut.contains("more lines: the log shows the whole diff\n```\n\n</details>"),
+            "{cut}"
+        );
+    }
 
     fn change(i: usize) -> Finding {
         Finding {
