@@ -198,6 +198,9 @@ pub struct Shared {
     pub latency: std::time::Duration,
     /// Set once the listeners are bound, before any request can arrive.
     pub urls: RwLock<Urls>,
+    /// The running cluster, for the `/_sandbox/nodes` and `/_sandbox/services/{svc}/nodeport`
+    /// controls (weak: the cluster holds this `Shared`).
+    pub cluster: RwLock<std::sync::Weak<cluster::ClusterHandle>>,
 }
 
 impl Shared {
@@ -211,6 +214,14 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .get(service)
             .cloned()
+    }
+
+    /// The running cluster (`None` before it started or after the sandbox stopped).
+    pub fn cluster(&self) -> Option<Arc<cluster::ClusterHandle>> {
+        self.cluster
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .upgrade()
     }
 
     pub fn set_document(&self, service: &str, document: Vec<u8>) -> bool {
@@ -301,6 +312,7 @@ impl Sandbox {
             lro_polls: config.lro_polls.max(1),
             latency: config.latency,
             urls: RwLock::new(Urls::default()),
+            cluster: RwLock::new(std::sync::Weak::new()),
         });
 
         let ca = tls::Ca::generate()?;
@@ -322,8 +334,10 @@ impl Sandbox {
         };
         *shared.urls.write().unwrap_or_else(|e| e.into_inner()) = urls.clone();
 
-        let cluster =
-            cluster::Cluster::start(topology, shared.clone(), shutdown_rx.clone()).await?;
+        let cluster = Arc::new(cluster::ClusterHandle::new(
+            cluster::Cluster::start(topology, shared.clone(), shutdown_rx.clone()).await?,
+        ));
+        *shared.cluster.write().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(&cluster);
         let (arm_router, blob_router) = arm::routers(shared.clone());
         let routers = [
             (
