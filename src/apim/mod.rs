@@ -42,9 +42,11 @@ pub use events::{Event, Observer, Quiet};
 pub use export::export_current;
 pub use read::{
     ApiOperation, CurrentApi, current_api, current_contract, current_operations, highest_revision,
+    parse_api,
 };
 pub use request::{PublishKind, PublishOutcome, PublishRequest, commit_from_env};
 pub use target::ApiTarget;
+pub use verify::{expected_operations, normalize_template};
 
 use crate::azure::ArmClient;
 use crate::inputs::RevisionMode;

@@ -122,3 +122,11 @@ pub async fn find_and_fetch(
         document,
     })
 }
+
+/// Every node as the API server lists them now (the drift check compares the address APIM
+/// calls with them).
+pub async fn list_nodes(
+    conn: &Connection,
+) -> Result<Vec<k8s_openapi::api::core::v1::Node>, ClusterError> {
+    discover::list_nodes(&api::Kube::new(conn)).await
+}

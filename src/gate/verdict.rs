@@ -20,6 +20,10 @@ pub enum StepName {
     BreakingChanges,
     Publish,
     Report,
+    /// `apim-gate check`: what APIM serves against the cluster.
+    Drift,
+    /// `apim-gate check --repair`: the address fixed in place.
+    Repair,
 }
 
 impl StepName {
@@ -33,6 +37,8 @@ impl StepName {
             StepName::BreakingChanges => "Breaking changes",
             StepName::Publish => "Publish to APIM",
             StepName::Report => "Report",
+            StepName::Drift => "Drift check",
+            StepName::Repair => "Repair address",
         }
     }
 }
@@ -68,6 +74,8 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 pub enum FindingSource {
     Lint,
     BreakingChange,
+    /// `apim-gate check`.
+    Drift,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -144,6 +152,11 @@ fn exit_code<S: serde::Serializer>(e: &Exit, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Verdict {
+    /// A drift check's verdict (`apim-gate check`, `mode: check`), not a release's.
+    pub fn is_check(&self) -> bool {
+        self.steps.iter().any(|s| s.name == StepName::Drift)
+    }
+
     /// Breaking-change findings at error level.
     pub fn breaking_changes(&self) -> usize {
         self.findings

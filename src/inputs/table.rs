@@ -501,6 +501,22 @@ pub static INPUTS: &[InputSpec] = &[
         Gate,
         "How many services are published at once.",
     ),
+    input(
+        "mode",
+        Choice(&["release", "check"]),
+        Some("release"),
+        &[],
+        Gate,
+        "release: the gate (publish). check: compare what APIM serves with the cluster and report drift, writing nothing (apim-gate check).",
+    ),
+    input(
+        "repair",
+        Bool,
+        Some("false"),
+        &[],
+        Gate,
+        "With mode check: fix address drift in place (the current revision's serviceUrl), verified, no new revision; never publishes a document.",
+    ),
 ];
 
 /// The inputs that decide where credentials are sent (or which CA vouches for that host). On

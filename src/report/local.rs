@@ -68,7 +68,12 @@ pub fn result_lines(verdict: &Verdict, clean: &Cleaner) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(a) = &verdict.address {
         lines.push(format!(
-            "Address APIM calls: {} ({})",
+            "{}: {} ({})",
+            if verdict.is_check() {
+                "Address the gate would choose now"
+            } else {
+                "Address APIM calls"
+            },
             clean.line(&a.address),
             clean.line(&a.why)
         ));
@@ -76,6 +81,12 @@ pub fn result_lines(verdict: &Verdict, clean: &Cleaner) -> Vec<String> {
     if let Some(p) = &verdict.publish {
         let change = if p.dry_run {
             "dry run, nothing written"
+        } else if verdict.is_check() {
+            if p.changed {
+                "address repaired"
+            } else {
+                "as found"
+            }
         } else if p.changed {
             "changed"
         } else {
@@ -117,6 +128,7 @@ pub fn finding_lines(
     let source = match f.source {
         FindingSource::Lint => "lint",
         FindingSource::BreakingChange => "breaking",
+        FindingSource::Drift => "drift",
     };
     format!(
         "  {} {} [{source}] {}: {}\n          at {}",

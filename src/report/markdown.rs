@@ -26,6 +26,8 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
         head.push('\n');
     }
     let (icon, word) = match verdict.outcome {
+        Outcome::Passed if verdict.is_check() => ("✅", "found no drift"),
+        Outcome::Refused if verdict.is_check() => ("⚠️", "found drift"),
         Outcome::Passed => ("✅", "passed"),
         Outcome::Refused => ("⛔", "refused"),
         Outcome::Failed => ("❌", "failed"),
@@ -63,7 +65,12 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
     if let Some(a) = &verdict.address {
         let _ = writeln!(
             head,
-            "**Address APIM calls:** {} — {}\n",
+            "**{}:** {} — {}\n",
+            if verdict.is_check() {
+                "Address the gate would choose now"
+            } else {
+                "Address APIM calls"
+            },
             md_code(&clean.line(&a.address)),
             md_text(&clean.line(&a.why))
         );
@@ -75,6 +82,12 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
             .unwrap_or_else(|| "no revision".into());
         let change = if p.dry_run {
             "dry run: nothing written"
+        } else if verdict.is_check() {
+            if p.changed {
+                "address repaired"
+            } else {
+                "as found"
+            }
         } else if p.changed {
             "changed"
         } else {
@@ -193,6 +206,7 @@ fn grouped_table(found: &Findings<'_>, clean: &Cleaner, room: usize) -> String {
         let source = match g.source {
             FindingSource::Lint => "",
             FindingSource::BreakingChange => " (breaking change)",
+            FindingSource::Drift => " (drift)",
         };
         let row = format!(
             "| {}{source} | {} | {} | {} | {} |\n",
@@ -232,6 +246,7 @@ fn finding_row(f: &crate::gate::verdict::SourcedFinding, clean: &Cleaner) -> Str
     let source = match f.source {
         FindingSource::Lint => "lint",
         FindingSource::BreakingChange => "breaking change",
+        FindingSource::Drift => "drift",
     };
     let operation = f
         .finding

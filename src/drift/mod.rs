@@ -1,0 +1,23 @@
+//! The drift check (`apim-gate check`, `mode: check`): compares what APIM serves with the
+//! cluster it fronts, between releases, and with `repair` fixes the address in place.
+//!
+//! - `run.rs`: one check: the cluster side, the live API, the findings, the repair; a [`Verdict`]
+//!   the reporters render like the gate's (rule ids `drift-*`, source `drift`);
+//! - `address.rs`: `drift-node-gone`, `drift-node-not-ready`, `drift-node-port-changed`;
+//! - `document.rs`: `drift-document`, `drift-operations`;
+//! - `repair.rs`: PATCH of the current revision's serviceUrl, read back, no new revision.
+//!
+//! Nothing here prints; the check writes nothing unless `repair` is asked for, and then only the
+//! current revision's serviceUrl (and its document record).
+//!
+//! [`Verdict`]: crate::gate::Verdict
+
+mod address;
+mod document;
+mod repair;
+mod run;
+
+pub use address::{LiveAddress, NodeState};
+pub use document::DocumentCheck;
+pub use repair::{RepairError, Repaired};
+pub use run::{Session, check_service};

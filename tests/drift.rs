@@ -1,0 +1,420 @@
+//! The drift check against the sandbox, through the binary: in sync right after a publish; each
+//! finding staged through the sandbox's controls (a node deleted, NotReady, cordoned, tainted by
+//! the autoscaler; a nodePort changed; a new document in the pod; the API edited in APIM);
+//! nothing written by a check; `--repair` fixing the address in place with no new revision and
+//! refusing to publish a document; the `services` input.
+
+mod support;
+
+use apim_sandbox::Config;
+use serde_json::{Value, json};
+use support::{Run, World, base_doc, with_new_operation};
+
+const API: &str = "svc-1";
+/// The node APIM calls after a publish in the default topology (the lowest name), and the other.
+const NODE_0: &str = "aks-nodepool1-12345678-vmss000000";
+const NODE_1: &str = "aks-nodepool1-12345678-vmss000001";
+
+fn config() -> Config {
+    Config {
+        retry_after: 0,
+        ..Config::default()
+    }
+}
+
+/// `apim-gate check [args]` with the sandbox's inputs and `extra` variables.
+async fn check(world: &World, args: &[&str], extra: &[(&str, &str)]) -> Run {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_apim-gate"))
+        .arg("check")
+        .args(args)
+        .args(["--env-file", world.file.to_str().unwrap()])
+        .current_dir(world.dir.path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("NO_COLOR", "1")
+        .envs(extra.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    };
+    let mut printed = world.printed.lock().unwrap();
+    printed.push_str(&run.stdout);
+    printed.push_str(&run.stderr);
+    run
+}
+
+fn client(world: &World) -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(world.sandbox.ca_pem.as_bytes()).unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+/// A sandbox control request on the ARM listener; its status and JSON body.
+async fn control(world: &World, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+    let r = client(world)
+        .request(method, format!("{}{path}", world.sandbox.urls.arm))
+        .bearer_auth(&world.sandbox.arm_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn put_node(world: &World, name: &str, body: Value) {
+    let (status, answer) = control(
+        world,
+        reqwest::Method::PUT,
+        &format!("/_sandbox/nodes/{name}"),
+        body,
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{status} {answer}");
+}
+
+async fn delete_node(world: &World, name: &str) -> Value {
+    let (status, answer) = control(
+        world,
+        reqwest::Method::DELETE,
+        &format!("/_sandbox/nodes/{name}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// A world with `svc-1` published (revision 1, calling 10.224.0.4:30080).
+async fn published() -> World {
+    let world = World::start(config()).await;
+    world.deploy(API, &base_doc("Drift API"));
+    let run = world.gate(&[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(world.apim(API).await.unwrap().2, "http://10.224.0.4:30080");
+    world
+}
+
+/// Nothing but reads since `mark`, on ARM and on the cluster.
+fn only_reads_since(world: &World, mark: usize) {
+    let writes: Vec<String> = world
+        .requests_since(mark)
+        .iter()
+        .filter(|r| r.emulator != "entra" && !matches!(r.method.as_str(), "GET" | "HEAD"))
+        .map(|r| format!("{} {} {}", r.emulator, r.method, r.path))
+        .collect();
+    assert_eq!(writes, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deleted_node_is_found_then_repaired_in_place() {
+    let world = published().await;
+
+    // Right after the publish: in sync.
+    let run = check(&world, &[], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(run.stdout.contains("found no drift"), "{}", run.stdout);
+
+    // The node APIM calls goes away (scale-down, node-image upgrade): its pod moves.
+    let moved = delete_node(&world, NODE_0).await;
+    assert_eq!(moved["moved"][0]["node"], NODE_1, "{moved}");
+    assert_ne!(moved["moved"][0]["old"], moved["moved"][0]["new"]);
+    let revisions = world.revision_count(API).await;
+    let mark = world.sandbox.requests().len();
+    let run = check(&world, &[], &[]).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(run.stdout.contains("drift-node-gone"), "{}", run.stdout);
+    assert!(run.stdout.contains("10.224.0.4"), "{}", run.stdout);
+    assert!(run.stdout.contains("found drift"), "{}", run.stdout);
+    only_reads_since(&world, mark);
+    assert_eq!(world.apim(API).await.unwrap().2, "http://10.224.0.4:30080");
+
+    // --repair: the current revision now calls the Ready node, and no revision was added.
+    let mark = world.sandbox.requests().len();
+    let run = check(&world, &["--repair"], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let (rev, _, url, _) = world.apim(API).await.unwrap();
+    assert_eq!((rev, url.as_str()), (1, "http://10.224.0.5:30080"));
+    assert_eq!(world.revision_count(API).await, revisions);
+    let writes = world.writes_since(mark);
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(writes[0].starts_with("PATCH "), "{writes:?}");
+
+    // A second check (through the mode input, as a CI step runs it) is in sync.
+    let run = world.gate(&[("APIM_GATE_MODE", "check")]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    // And the gate still sees the document as unchanged: the record moved with the address.
+    let mark = world.sandbox.requests().len();
+    let run = world.gate(&[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(run.both().contains("unchanged"), "{}", run.both());
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+    world.assert_no_secret_printed();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_not_ready_cordoned_or_draining_node_is_named() {
+    let world = published().await;
+    for (body, says) in [
+        (json!({"ready": false}), "NotReady"),
+        (json!({"ready": true, "unschedulable": true}), "cordoned"),
+        (
+            json!({"unschedulable": false, "taints": [{"key": "ToBeDeletedByClusterAutoscaler", "value": "1767225600", "effect": "NoSchedule"}]}),
+            "cluster autoscaler",
+        ),
+    ] {
+        put_node(&world, NODE_0, body).await;
+        let mark = world.sandbox.requests().len();
+        let run = check(&world, &[], &[]).await;
+        assert_eq!(run.code, 1, "{says}: {}", run.both());
+        assert!(
+            run.stdout.contains("drift-node-not-ready"),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stdout.contains(NODE_0), "{}", run.stdout);
+        assert!(run.stdout.contains(says), "{says}: {}", run.stdout);
+        only_reads_since(&world, mark);
+    }
+    // Back to normal: in sync again.
+    put_node(&world, NODE_0, json!({"taints": []})).await;
+    let run = check(&world, &[], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_node_port_is_found_and_repaired() {
+    let world = published().await;
+    let (status, answer) = control(
+        &world,
+        reqwest::Method::PUT,
+        "/_sandbox/services/svc-1/nodeport",
+        json!({"nodePort": 31555}),
+    )
+    .await;
+    assert_eq!((status, answer["previous"].as_u64()), (200, Some(30080)));
+    let run = check(&world, &[], &[]).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(
+        run.stdout.contains("drift-node-port-changed"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("31555"), "{}", run.stdout);
+    assert!(!run.stdout.contains("drift-node-gone"), "{}", run.stdout);
+
+    let run = world
+        .gate(&[("APIM_GATE_MODE", "check"), ("APIM_GATE_REPAIR", "true")])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(world.apim(API).await.unwrap().2, "http://10.224.0.4:31555");
+    assert_eq!(world.revision_count(API).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_document_is_drift_the_repair_never_publishes() {
+    let world = published().await;
+    world.deploy(API, &with_new_operation(base_doc("Drift API"), "/health"));
+    let run = check(&world, &[], &[]).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(run.stdout.contains("drift-document"), "{}", run.stdout);
+    assert!(run.stdout.contains("GET /health"), "{}", run.stdout);
+
+    let mark = world.sandbox.requests().len();
+    let run = check(&world, &["--repair"], &[]).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(run.stdout.contains("drift-document"), "{}", run.stdout);
+    only_reads_since(&world, mark);
+    assert_eq!(world.revision_count(API).await, 1);
+}
+
+/// Someone re-imports a trimmed document into the current revision by hand (the portal, the
+/// CLI), keeping its description: the live operations no longer match the recorded document.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_in_apim_is_operations_drift() {
+    let world = published().await;
+    let api_url = format!(
+        "{}/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ApiManagement/service/{}/apis/{API}?api-version=2024-05-01",
+        world.sandbox.urls.arm,
+        world.sandbox.identity().subscription_id,
+        world.sandbox.identity().resource_group,
+        world.sandbox.identity().apim_service
+    );
+    let http = client(&world);
+    let api: Value = http
+        .get(&api_url)
+        .bearer_auth(&world.sandbox.arm_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut trimmed = base_doc("Drift API");
+    trimmed["host"] = json!("10.224.0.4:30080");
+    trimmed["schemes"] = json!(["http"]);
+    let first = trimmed["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    trimmed["paths"].as_object_mut().unwrap().remove(&first);
+    let r = http
+        .put(&api_url)
+        .bearer_auth(&world.sandbox.arm_token)
+        .header("If-Match", "*")
+        .json(&json!({"properties": {
+            "format": "swagger-json",
+            "value": trimmed.to_string(),
+            "path": api["properties"]["path"],
+            "apiRevisionDescription": api["properties"]["apiRevisionDescription"],
+        }}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    // Follow the import to its end, as a client does.
+    if let Some(location) = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string())
+    {
+        for _ in 0..20 {
+            let p = http
+                .get(&location)
+                .bearer_auth(&world.sandbox.arm_token)
+                .send()
+                .await
+                .unwrap();
+            if p.status().as_u16() == 200 {
+                break;
+            }
+        }
+    }
+    let run = check(&world, &[], &[]).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(run.stdout.contains("drift-operations"), "{}", run.stdout);
+    assert!(!run.stdout.contains("drift-document"), "{}", run.stdout);
+    assert!(run.stdout.contains(&first), "{first}: {}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn services_are_checked_one_by_one() {
+    let doc = support::bytes(&base_doc("Drift API"));
+    let world = World::start(Config {
+        specs: vec![doc.clone(), doc],
+        ..config()
+    })
+    .await;
+    let services = [("APIM_GATE_SERVICES", "svc-1, svc-2")];
+    let run = world.gate(&services).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let run = check(&world, &[], &services).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+
+    // svc-2's nodePort changes: only it drifts, and the run says which.
+    let (status, _) = control(
+        &world,
+        reqwest::Method::PUT,
+        "/_sandbox/services/svc-2/nodeport",
+        json!({"nodePort": 31999}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mark = world.sandbox.requests().len();
+    let run = check(&world, &[], &services).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(run.stdout.contains("svc-2"), "{}", run.stdout);
+    assert!(run.stdout.contains("31999"), "{}", run.stdout);
+    assert!(run.stdout.contains("found drift"), "{}", run.stdout);
+    only_reads_since(&world, mark);
+
+    let run = check(&world, &["--repair"], &services).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(
+        world.apim("svc-2").await.unwrap().2,
+        "http://10.224.0.4:31999"
+    );
+    assert_eq!(
+        world.apim("svc-1").await.unwrap().2,
+        "http://10.224.0.4:30080"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_api_is_drift() {
+    let world = World::start(config()).await;
+    let run = check(&world, &[], &[]).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(run.stdout.contains("drift-api-missing"), "{}", run.stdout);
+}
+
+/// On GitHub Actions the check reports like the gate: annotations, step outputs (`verdict:
+/// drift`), the job summary, and a check run of its own name, so it never replaces the
+/// release's on the same commit.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_github_the_check_reports_outputs_summary_and_its_own_check_run() {
+    let world = published().await;
+    delete_node(&world, NODE_0).await;
+    let env: std::collections::BTreeMap<String, String> = world.sandbox.env().into_iter().collect();
+    let output = world.dir.path().join("output");
+    let summary = world.dir.path().join("summary.md");
+    let run = world
+        .gate(&[
+            ("APIM_GATE_MODE", "check"),
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_OUTPUT", output.to_str().unwrap()),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ("GITHUB_API_URL", env["SANDBOX_GITHUB_URL"].as_str()),
+            ("GITHUB_REPOSITORY", "acme/shop"),
+            ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_RUN_ID", "42"),
+            ("INPUT_GITHUB-TOKEN", env["SANDBOX_GITHUB_TOKEN"].as_str()),
+        ])
+        .await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("::error") && l.contains("drift-node-gone")),
+        "{}",
+        run.stdout
+    );
+    let outputs = std::fs::read_to_string(&output).unwrap();
+    // `name<<DELIMITER`, the value, the delimiter: the value is the line after the name.
+    let value = |name: &str| {
+        let mut lines = outputs.lines();
+        lines.find(|l| l.starts_with(&format!("{name}<<")));
+        lines.next().unwrap_or("").to_string()
+    };
+    assert_eq!(value("verdict"), "drift", "{outputs}");
+    assert_eq!(value("service-url"), "http://10.224.0.4:30080", "{outputs}");
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.contains("found drift") && md.contains("drift-node-gone"),
+        "{md}"
+    );
+    let recorded: Value = client(&world)
+        .get(format!("{}/_sandbox/github", world.sandbox.urls.github))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let runs = recorded["check_runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{recorded:#}");
+    assert_eq!(runs[0]["name"], "apim-gate check (default/svc-1)");
+    assert_eq!(runs[0]["conclusion"], "failure");
+    world.assert_no_secret_printed();
+}
