@@ -6,8 +6,10 @@
 //! PATCH of the current revision's `serviceUrl` is what APIM allows on it: the properties locked
 //! on revisions are display name, description, path, protocols and the like, and only on
 //! revisions that are not current (Learn, "Revisions in Azure API Management"); `Api_Update` takes
-//! `serviceUrl` and `apiRevisionDescription` (apimapis.json 2024-05-01, ApiContractUpdateProperties;
-//! example ApiManagementUpdateApi, `If-Match: *`), and needs `If-Match` (IfMatchRequiredParameter).
+//! `serviceUrl` and `apiRevisionDescription` (apimapis.json 2024-05-01, ApiContractUpdateProperties,
+//! as hashicorp/go-azure-sdk's apimanagement/2024-05-01 model carries them; spec example
+//! ApiManagementUpdateApi sets `serviceUrl` with `If-Match: *`), and needs `If-Match`
+//! (IfMatchRequiredParameter).
 
 use serde_json::{Value, json};
 
