@@ -14,6 +14,7 @@ pub mod drift;
 pub mod exit;
 pub mod gate;
 pub mod inputs;
+pub mod policy;
 pub mod proxy;
 pub mod redact;
 pub mod report;

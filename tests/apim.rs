@@ -143,6 +143,7 @@ fn request<'a>(
         release_notes: None,
         commit: Some("0123456789abcdef".into()),
         current: None,
+        policies: None,
     }
 }
 

@@ -79,6 +79,7 @@ fn verdict(outcome: Outcome, findings: Vec<SourcedFinding>) -> Verdict {
             ),
         ],
         address: Some(AddressReport {
+            pool: None,
             address: "http://10.0.0.4:30080".into(),
             why: "NodePort 30080 on node aks-1's InternalIP".into(),
         }),
@@ -91,6 +92,7 @@ fn verdict(outcome: Outcome, findings: Vec<SourcedFinding>) -> Verdict {
             changed: true,
             dry_run: false,
             portal_url: "https://portal.azure.com/#resource/apis/petstore".into(),
+            policy_diff: None,
         }),
         spec_path: Some("out/petstore.json".into()),
         error: None,

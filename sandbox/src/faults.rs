@@ -18,6 +18,7 @@ pub const FAULT_NAMES: &[&str] = &[
     "arm-export-link-500",
     "arm-release-lost",
     "arm-import-422",
+    "arm-policy-500",
     "kube-5xx",
     "kube-503",
     "kube-429",

@@ -39,7 +39,7 @@ enum Command {
         /// Milliseconds every request waits before it is answered (a remote service's round trip).
         #[arg(long, value_name = "MS", default_value_t = 0)]
         latency_ms: u64,
-        /// Inject a fault, NAME=VALUE (arm-429, arm-5xx, arm-409, arm-409-conflict, arm-import-422,
+        /// Inject a fault, NAME=VALUE (arm-429, arm-5xx, arm-409, arm-409-conflict, arm-import-422, arm-policy-500,
         /// arm-export-link-500, arm-release-lost, kube-5xx, kube-503, kube-429, lro-fail, token-ttl,
         /// pod-ready-after, portforward-cut, pod-latency).
         #[arg(long, value_name = "NAME=VALUE")]

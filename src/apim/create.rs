@@ -22,17 +22,19 @@ pub(super) async fn create(
     outcome.kind = PublishKind::Created;
     outcome.revision = Some(1);
     if req.dry_run {
-        outcome.dry_run_plan = Some(plan::create(
-            target,
-            &want.display_name,
-            import,
-            &outcome.service_url,
-        ));
+        outcome.dry_run_plan = Some(
+            plan::create(target, &want.display_name, import, &outcome.service_url)
+                + &plan::policies(req.policies, "the new API"),
+        );
         return Ok(outcome);
     }
     ctx.create_by_import(import, &want, &outcome.service_url)
         .await?;
     outcome.changed = true;
+    if let Some(policies) = req.policies {
+        ctx.put_policies_or_undo(None, policies, Undo::Delete(None))
+            .await?;
+    }
     ctx.verify_current_then_link(import, &want, 1, Undo::Delete(None), &mut outcome)
         .await?;
     Ok(outcome)

@@ -108,13 +108,24 @@ pub enum ApimError {
     Conflict { api: String, what: String },
     #[error("exporting API '{api}' from API Management failed: {message}")]
     Export { api: String, message: String },
+    #[error(
+        "the policies for API '{api}' use named value(s) {} that APIM service '{service}' does not have, so nothing was written. Create them (portal: Named values; `az apim nv create --named-value-id NAME --display-name NAME --value ...`) or remove the references from the policy files, then run again.",
+        missing.iter().map(|m| format!("{{{{{m}}}}}")).collect::<Vec<_>>().join(", ")
+    )]
+    NamedValues {
+        api: String,
+        service: String,
+        missing: Vec<String>,
+    },
 }
 
 impl ApimError {
     /// Bad inputs exit 2, a verification failure 1 (the gate refused), the rest 4.
     pub fn exit(&self) -> Exit {
         match self {
-            ApimError::TooLarge { .. } | ApimError::Target(_) => Exit::Input,
+            ApimError::TooLarge { .. } | ApimError::Target(_) | ApimError::NamedValues { .. } => {
+                Exit::Input
+            }
             ApimError::Verification { .. } => Exit::Refused,
             ApimError::Read { error, .. } | ApimError::Step { error, .. } => match error.exit() {
                 Exit::Input => Exit::Input,

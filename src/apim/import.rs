@@ -13,6 +13,7 @@ use crate::azure::{ArmRequest, ArmResponse, AzureError};
 use crate::spec::Document;
 
 /// The document as APIM imports it inline.
+#[derive(Clone)]
 pub(super) struct Import {
     pub format: &'static str,
     pub value: String,

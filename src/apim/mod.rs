@@ -18,8 +18,16 @@
 //! 7. on any failure before the release, `rollback` deletes what this run staged (only what
 //!    carries this run's marker), so the current revision stays exactly as it was.
 //!
+//! With the `policy` / `operation-policies` inputs, `policy` checks their named values before any
+//! write, writes them to the revision after step 4 and reads them back (step 5 for policies);
+//! their hash joins the document's in the revision's description, so unchanged means both.
+//!
+//! With `backend: pool`, [`backends`] keeps the node backends and their pool around these steps:
+//! written before the revision is staged, stale ones removed after the release.
+//!
 //! Nothing here prints: progress goes to an [`Observer`].
 
+pub mod backends;
 mod create;
 mod ctx;
 mod error;
@@ -28,6 +36,7 @@ mod export;
 mod import;
 mod in_place;
 mod plan;
+mod policy;
 mod props;
 mod read;
 mod release;
@@ -40,6 +49,7 @@ mod verify;
 pub use error::{ApimError, Cleanup, human_size};
 pub use events::{Event, Observer, Quiet};
 pub use export::export_current;
+pub use policy::POLICY_MARKER;
 pub use read::{
     ApiOperation, CurrentApi, current_api, current_contract, current_operations, highest_revision,
     parse_api,
@@ -68,7 +78,12 @@ pub async fn publish(
     observer: &dyn Observer,
 ) -> Result<PublishOutcome, ApimError> {
     req.target.check()?;
-    let import = Import::new(req.document)?;
+    let mut import = Import::new(req.document)?;
+    if let Some(p) = req.policies {
+        import
+            .marker
+            .push_str(&format!(" {POLICY_MARKER}{}", p.sha256()));
+    }
     let ctx = Ctx {
         arm,
         target: req.target,
@@ -84,12 +99,14 @@ pub async fn publish(
         observer.event(Event::Found {
             what: format!("API '{}' does not exist yet", req.target.api_id),
         });
+        let outcome = check_policies(&ctx, req, outcome).await?;
         return create::create(&ctx, req, &import, outcome).await;
     };
     let outcome = found_current(req, &import, &current, outcome, observer);
     if outcome.kind == PublishKind::Unchanged {
         return unchanged_document(&ctx, req, &current, outcome).await;
     }
+    let outcome = check_policies(&ctx, req, outcome).await?;
     match req.revision {
         RevisionMode::Staged => stage::staged(&ctx, req, &import, &current, outcome).await,
         RevisionMode::InPlace => in_place::in_place(&ctx, req, &import, &current, outcome).await,
@@ -128,6 +145,23 @@ async fn unchanged_document(
     Ok(outcome)
 }
 
+/// Before any write: every named value the policies use exists (else the run is refused, naming
+/// them all); a dry run also gets the policies' diff against what APIM holds now.
+async fn check_policies(
+    ctx: &Ctx<'_>,
+    req: &PublishRequest<'_>,
+    mut outcome: PublishOutcome,
+) -> Result<PublishOutcome, ApimError> {
+    let Some(policies) = req.policies else {
+        return Ok(outcome);
+    };
+    ctx.check_named_values(policies).await?;
+    if req.dry_run {
+        outcome.policy_diff = Some(ctx.policy_diff(policies).await?);
+    }
+    Ok(outcome)
+}
+
 /// The outcome before anything is read: nothing changed yet.
 fn first_outcome(arm: &ArmClient, req: &PublishRequest<'_>, import: &Import) -> PublishOutcome {
     PublishOutcome {
@@ -145,12 +179,13 @@ fn first_outcome(arm: &ArmClient, req: &PublishRequest<'_>, import: &Import) -> 
         portal_url: req.target.portal_url(arm.portal()),
         dry_run_plan: None,
         notes: Vec::new(),
+        policy_diff: None,
     }
 }
 
 /// Says what the current revision holds; the outcome stays [`PublishKind::Unchanged`] only
-/// when it already holds this document (same SHA-256), and otherwise becomes a placeholder the
-/// next step replaces.
+/// when it already holds this document (same SHA-256) and, when policies are given, these
+/// policies (same recorded hash), and otherwise becomes a placeholder the next step replaces.
 fn found_current(
     req: &PublishRequest<'_>,
     import: &Import,
@@ -159,6 +194,10 @@ fn found_current(
     observer: &dyn Observer,
 ) -> PublishOutcome {
     let sha = &import.sha256;
+    let policies_held = match req.policies {
+        None => true,
+        Some(p) => policy::recorded(current.revision_description.as_deref()) == Some(p.sha256()),
+    };
     outcome.previous_revision = Some(current.revision);
     outcome.revision = Some(current.revision);
     observer.event(Event::Found {
@@ -167,6 +206,8 @@ fn found_current(
             req.target.api_id,
             current.revision,
             match &current.sha256 {
+                Some(s) if s == sha && !policies_held =>
+                    " holds this document (same SHA-256) but other policies".to_string(),
                 Some(s) if s == sha => " holds this document (same SHA-256)".to_string(),
                 Some(_) => " holds another document".to_string(),
                 None => " was not published by apim-gate".to_string(),
@@ -183,7 +224,7 @@ fn found_current(
             req.target.api_path,
         ));
     }
-    if current.sha256.as_deref() == Some(sha.as_str()) {
+    if current.sha256.as_deref() == Some(sha.as_str()) && policies_held {
         if req.dry_run {
             outcome.dry_run_plan = Some(plan::unchanged(req.target, current, sha));
         }

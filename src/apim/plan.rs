@@ -79,6 +79,17 @@ pub(super) fn in_place(
     )
 }
 
+/// ` Would write the API policy ... and verify them (the report shows the diff).`, or nothing.
+pub(super) fn policies(policies: Option<&crate::policy::Policies>, into: &str) -> String {
+    match policies {
+        None => String::new(),
+        Some(p) => format!(
+            " Would write {} to {into} as rawxml and read them back to verify (the report shows the diff).",
+            p.describe()
+        ),
+    }
+}
+
 fn products_clause(target: &ApiTarget) -> String {
     if target.products.is_empty() {
         String::new()

@@ -23,6 +23,9 @@ pub struct PublishRequest<'a> {
     /// in this run (`Some(None)`: no API yet), so publishing does not read it again; `None` reads
     /// it here.
     pub current: Option<&'a Option<super::CurrentApi>>,
+    /// The `policy` and `operation-policies` inputs, read and checked; `None` leaves the API's
+    /// policies as they are.
+    pub policies: Option<&'a crate::policy::Policies>,
 }
 
 /// `GITHUB_SHA` or `BUILD_SOURCEVERSION`: the commit a pipeline builds.
@@ -69,4 +72,6 @@ pub struct PublishOutcome {
     pub dry_run_plan: Option<String>,
     /// Things worth saying: a serviceUrl fixed with PATCH, an api-path that differs, ...
     pub notes: Vec<String>,
+    /// Dry run with policies: a unified diff per policy from what APIM holds now.
+    pub policy_diff: Option<String>,
 }

@@ -29,16 +29,18 @@ pub(super) async fn staged(
     outcome.revision = Some(n);
     if req.dry_run {
         let differences = ctx.differences_from_current(import).await?;
-        outcome.dry_run_plan = Some(plan::staged(
-            req.target,
-            current,
-            n,
-            import,
-            &outcome.service_url,
-            &release_id,
-            &notes,
-            &differences,
-        ));
+        outcome.dry_run_plan = Some(
+            plan::staged(
+                req.target,
+                current,
+                n,
+                import,
+                &outcome.service_url,
+                &release_id,
+                &notes,
+                &differences,
+            ) + &plan::policies(req.policies, &format!("revision {n}")),
+        );
         return Ok(outcome);
     }
     let path = current
@@ -62,6 +64,10 @@ pub(super) async fn staged(
             &outcome.service_url,
         )
         .await?;
+    if let Some(policies) = req.policies {
+        ctx.put_policies_or_undo(Some(n), policies, Undo::Delete(Some(n)))
+            .await?;
+    }
     ctx.verify_or_undo(
         Some(n),
         &Expected {

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{Node, Service, ServicePort};
 use kube::api::ListParams;
 
 use super::api::Kube;
-use super::nodes::{NodeView, no_node, pick_node, wants_ipv6};
+use super::nodes::{NodeView, PoolNode, no_node, pick_node, pool_members, wants_ipv6};
 use super::{Backend, ClusterError, Target};
 use crate::address::{Host, HostPort};
 use crate::inputs::AddressMode;
@@ -56,6 +56,8 @@ pub struct AddressChoice {
     pub pod: Option<String>,
     /// Something the user should know about the choice (a public load balancer passed over).
     pub warning: Option<String>,
+    /// On a nodePort: every node, eligible for `backend: pool` or skipped, and why.
+    pub nodes: Vec<PoolNode>,
 }
 
 pub async fn read_service(api: &Kube<'_>, target: &Target) -> Result<Service, ClusterError> {
@@ -292,6 +294,7 @@ fn agent_ip_address(
         ),
         pod: backends.first().map(|b| b.pod.clone()),
         warning: None,
+        nodes: Vec::new(),
     })
 }
 
@@ -360,6 +363,7 @@ fn load_balancer_address(
         ),
         pod: backends.first().map(|b| b.pod.clone()),
         warning: None,
+        nodes: Vec::new(),
     }))
 }
 
@@ -443,5 +447,6 @@ async fn node_port_address(
         ),
         pod,
         warning: None,
+        nodes: pool_members(&views, local),
     })
 }

@@ -19,6 +19,7 @@ pub use connect::{Connection, KubeconfigInput, connect};
 pub use discover::{AddressChoice, ServicePortInfo, Via};
 pub use error::ClusterError;
 pub use fetch::{DEFAULT_PATHS, Fetched, MAX_BODY};
+pub use nodes::{POOL_MAX, PoolNode};
 
 use crate::inputs::AddressMode;
 

@@ -1,6 +1,7 @@
 //! Which node APIM calls on a nodePort: Ready, schedulable, staying (not being removed by the
 //! cluster autoscaler), not virtual, with an InternalIP of the Service's IP family; the lowest name
-//! among them, so the host is stable across runs and rollouts.
+//! among them, so the host is stable across runs and rollouts. For `backend: pool`, every node
+//! with its eligibility and the reason ([`pool_members`]).
 
 use k8s_openapi::api::core::v1::{Node, Service};
 
@@ -168,5 +169,194 @@ pub fn no_node(views: &[NodeView], local: bool, service: &str) -> ClusterError {
                 .collect::<Vec<_>>()
                 .join("; ")
         },
+    }
+}
+
+/// At most this many backends in a pool (Learn, "Backends in API Management", "Load-balanced
+/// pool": "You can include up to 30 backends in a pool").
+pub const POOL_MAX: usize = 30;
+
+/// One node as the pool sees it: eligible (its InternalIP) or skipped, and why, in words a
+/// person can check against `kubectl get nodes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolNode {
+    pub name: String,
+    /// The InternalIP of the Service's IP family, when the node has one.
+    pub ip: Option<String>,
+    pub eligible: bool,
+    pub why: String,
+}
+
+/// Every node, eligible or not, by name: the same rule as [`pick_node`] (Ready, schedulable, not
+/// being removed, not virtual, an InternalIP of the Service's family; with policy Local only
+/// nodes hosting a ready pod), every qualifying node rather than the first. Scale-down
+/// candidates join only when no other node qualifies, and at most [`POOL_MAX`] nodes are taken
+/// (the lowest names, so the pool, like the single host, is stable across runs).
+pub fn pool_members(views: &[NodeView], local: bool) -> Vec<PoolNode> {
+    let qualifies = |v: &NodeView| {
+        v.ready
+            && v.schedulable
+            && v.excluded.is_none()
+            && v.ip.is_some()
+            && (!local || v.pod.is_some())
+    };
+    let staying = views
+        .iter()
+        .any(|v| qualifies(v) && !v.scale_down_candidate);
+    let mut sorted: Vec<&NodeView> = views.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut taken = 0;
+    sorted
+        .into_iter()
+        .map(|v| {
+            let skipped = if !v.ready {
+                Some("NotReady".to_string())
+            } else if !v.schedulable {
+                Some("cordoned (unschedulable)".to_string())
+            } else if let Some(e) = v.excluded {
+                Some(e.to_string())
+            } else if v.ip.is_none() {
+                Some("no InternalIP of the Service's IP family".to_string())
+            } else if local && v.pod.is_none() {
+                Some("hosts no ready pod, and externalTrafficPolicy Local answers only on nodes that do".to_string())
+            } else if v.scale_down_candidate && staying {
+                Some("a scale-down candidate of the cluster autoscaler (DeletionCandidateOfClusterAutoscaler), while other nodes qualify".to_string())
+            } else if taken >= POOL_MAX {
+                Some(format!("a pool holds at most {POOL_MAX} backends; the lowest names are taken"))
+            } else {
+                None
+            };
+            let eligible = skipped.is_none();
+            if eligible {
+                taken += 1;
+            }
+            let why = match skipped {
+                Some(reason) => reason,
+                None => format!(
+                    "Ready, schedulable, InternalIP {}{}{}",
+                    v.ip.as_deref().unwrap_or_default(),
+                    v.pod
+                        .as_ref()
+                        .map(|p| format!(", hosts ready pod {p}"))
+                        .unwrap_or_default(),
+                    if v.scale_down_candidate {
+                        ", a scale-down candidate taken because no other node qualifies"
+                    } else {
+                        ""
+                    }
+                ),
+            };
+            PoolNode {
+                name: v.name.clone(),
+                ip: v.ip.clone(),
+                eligible,
+                why,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn node(name: &str, ip: &str, ready: bool, unschedulable: bool, taints: &[&str]) -> Node {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {
+                "unschedulable": unschedulable,
+                "taints": taints.iter().map(|k| json!({"key": k, "effect": "NoSchedule"})).collect::<Vec<_>>(),
+            },
+            "status": {
+                "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+                "addresses": [{"type": "InternalIP", "address": ip}],
+            },
+        }))
+        .unwrap()
+    }
+
+    fn views(nodes: &[Node]) -> Vec<NodeView> {
+        nodes.iter().map(|n| NodeView::of(n, &[], false)).collect()
+    }
+
+    #[test]
+    fn the_pool_takes_every_qualifying_node_and_says_why_the_others_are_skipped() {
+        let nodes = [
+            node(
+                "d",
+                "10.0.0.7",
+                true,
+                false,
+                &["ToBeDeletedByClusterAutoscaler"],
+            ),
+            node("a", "10.0.0.4", true, false, &[]),
+            node("c", "10.0.0.6", true, true, &[]),
+            node("b", "10.0.0.5", false, false, &[]),
+            node(
+                "e",
+                "10.0.0.8",
+                true,
+                false,
+                &["DeletionCandidateOfClusterAutoscaler"],
+            ),
+            node("f", "10.0.0.9", true, false, &[]),
+        ];
+        let pool = pool_members(&views(&nodes), false);
+        let names: Vec<(&str, bool)> = pool.iter().map(|n| (n.name.as_str(), n.eligible)).collect();
+        assert_eq!(
+            names,
+            [
+                ("a", true),
+                ("b", false),
+                ("c", false),
+                ("d", false),
+                ("e", false),
+                ("f", true)
+            ]
+        );
+        assert_eq!(pool[1].why, "NotReady");
+        assert!(pool[2].why.contains("cordoned"), "{}", pool[2].why);
+        assert!(
+            pool[3].why.contains("cluster autoscaler"),
+            "{}",
+            pool[3].why
+        );
+        assert!(
+            pool[4].why.contains("scale-down candidate"),
+            "{}",
+            pool[4].why
+        );
+        assert!(pool[0].why.contains("10.0.0.4"), "{}", pool[0].why);
+    }
+
+    #[test]
+    fn a_scale_down_candidate_joins_only_when_nothing_else_qualifies_and_the_pool_stops_at_30() {
+        let nodes = [
+            node("a", "10.0.0.4", false, false, &[]),
+            node(
+                "e",
+                "10.0.0.8",
+                true,
+                false,
+                &["DeletionCandidateOfClusterAutoscaler"],
+            ),
+        ];
+        let pool = pool_members(&views(&nodes), false);
+        assert!(pool[1].eligible, "{pool:?}");
+        let many: Vec<Node> = (0..35)
+            .map(|i| {
+                node(
+                    &format!("n{i:02}"),
+                    &format!("10.0.1.{i}"),
+                    true,
+                    false,
+                    &[],
+                )
+            })
+            .collect();
+        let pool = pool_members(&views(&many), false);
+        assert_eq!(pool.iter().filter(|n| n.eligible).count(), POOL_MAX);
+        assert!(pool[34].why.contains("at most 30"), "{}", pool[34].why);
     }
 }

@@ -187,6 +187,7 @@ pub async fn check_service(
     b.verdict.address = Some(AddressReport {
         address: discovered.found.address.address.to_string(),
         why: discovered.found.address.why.clone(),
+        pool: None,
     });
     b.step(
         StepName::Cluster,
@@ -305,6 +306,7 @@ pub async fn check_service(
         changed: false,
         dry_run: false,
         portal_url: target.portal_url(signed.arm.portal()),
+        policy_diff: None,
     });
     b.step(
         StepName::Drift,

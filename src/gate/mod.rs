@@ -3,6 +3,7 @@
 
 pub mod checks;
 pub mod cluster_side;
+pub mod pool;
 pub mod run;
 pub mod services;
 pub mod verdict;

@@ -10,11 +10,12 @@ use crate::apim::{self, ApiTarget, PublishRequest};
 use crate::azure;
 use crate::cluster;
 use crate::exit::Exit;
-use crate::inputs::{Env, Inputs};
+use crate::inputs::{BackendMode, Env, Inputs};
 use crate::spec::Document;
 
 use super::checks::{self, Baseline};
 use super::cluster_side;
+use super::pool;
 use super::{AddressReport, Outcome, PublishReport, Step, StepName, StepOutcome, Verdict};
 
 /// Progress of a run, for whoever shows it (a terminal, a CI log).
@@ -136,6 +137,8 @@ struct Prepared {
     text: String,
     document: Document,
     service_url: String,
+    /// Where APIM calls, with every node's pool eligibility (`backend: pool`).
+    address: cluster::AddressChoice,
 }
 
 /// What every service of a run shares: one Kubernetes connection and one signed-in ARM client
@@ -469,6 +472,8 @@ async fn cluster_step(
     b.verdict.address = Some(AddressReport {
         address: discovered.found.address.address.to_string(),
         why: discovered.found.address.why.clone(),
+        pool: (inputs.backend == BackendMode::Pool)
+            .then(|| pool::PoolReport::of(&discovered.found.address)),
     });
     Ok(discovered)
 }
@@ -501,6 +506,7 @@ async fn rewrite_step(
                 text: rewritten.text,
                 document,
                 service_url: rewritten.service_url,
+                address: discovered.found.address.clone(),
             },
             StepOutcome::Passed,
             detail,
@@ -603,7 +609,10 @@ async fn breaking_changes_step(
     Ok(current)
 }
 
-/// Publish: staged revision, verify, release (or in-place; or nothing when unchanged).
+/// Publish: staged revision, verify, release (or in-place; or nothing when unchanged). With
+/// `backend: pool` the backends are written and verified first (the staged policy names the
+/// pool), and those no longer wanted removed only once the release is done (see
+/// [`apim::backends`]).
 async fn publish_step(
     b: &mut Builder<'_>,
     inputs: &Inputs,
@@ -614,6 +623,24 @@ async fn publish_step(
     current: Option<apim::CurrentApi>,
 ) -> Result<(), ()> {
     let progress = b.progress;
+    // Read and checked before anything is written: a malformed file or an unmatched operation
+    // policy is a bad input (exit 2), said as the Publish step's failure; so is a policy that
+    // sets a backend of its own when the gate routes to the pool.
+    let prepared_policies = crate::policy::Policies::load(
+        inputs.policy.as_deref(),
+        inputs.operation_policies.as_deref(),
+        &prepared.document,
+    )
+    .map_err(|e| (e.exit(), e.to_string()))
+    .and_then(|policies| routed(inputs, prepared, target, policies));
+    let (policies, plan) = match prepared_policies {
+        Ok(p) => p,
+        Err((exit, message)) => {
+            return b
+                .step(StepName::Publish, async { Ended::<()>::Err(exit, message) })
+                .await;
+        }
+    };
     let request = PublishRequest {
         target,
         document: &prepared.document,
@@ -623,19 +650,53 @@ async fn publish_step(
         release_notes: inputs.release_notes.clone(),
         commit: apim::commit_from_env(env),
         current: Some(&current),
+        policies: policies.as_ref(),
     };
-    let outcome = b
+    let (outcome, backends, problems) = b
         .step(StepName::Publish, async {
+            // The pool (and its members) before the revision whose policy names it.
+            let mut backends = match &plan {
+                None => None,
+                Some(plan) => {
+                    match apim::backends::ensure(
+                        &signed.arm,
+                        target,
+                        plan,
+                        inputs.dry_run,
+                        progress,
+                    )
+                    .await
+                    {
+                        Ok(done) => Some(done),
+                        Err(e) => return Ended::Err(e.exit(), e.to_string()),
+                    }
+                }
+            };
             match apim::publish(&signed.arm, &request, progress).await {
                 Ok(o) => {
-                    let detail = publish_detail(&o);
-                    Ended::Ok(o, StepOutcome::Passed, detail)
+                    // Only once the release is done (or nothing needed releasing): the live
+                    // API no longer routes to what is removed.
+                    let problems = match backends.as_mut() {
+                        Some(done) if !inputs.dry_run => {
+                            apim::backends::remove_stale(&signed.arm, target, done, progress).await
+                        }
+                        _ => Vec::new(),
+                    };
+                    let detail = publish_detail(&o, policies.as_ref());
+                    Ended::Ok((o, backends, problems), StepOutcome::Passed, detail)
                 }
                 Err(e) => Ended::Err(e.exit(), e.to_string()),
             }
         })
         .await?;
     b.verdict.warnings.extend(outcome.notes.iter().cloned());
+    b.verdict.warnings.extend(problems);
+    if let (Some(done), Some(report)) = (
+        &backends,
+        b.verdict.address.as_mut().and_then(|a| a.pool.as_mut()),
+    ) {
+        report.record(done, inputs.dry_run);
+    }
     b.verdict.publish = Some(PublishReport {
         api_id: outcome.api_id.clone(),
         revision: outcome.revision,
@@ -644,14 +705,62 @@ async fn publish_step(
         changed: outcome.changed,
         dry_run: outcome.dry_run,
         portal_url: outcome.portal_url.clone(),
+        policy_diff: outcome.policy_diff.clone(),
     });
     Ok(())
 }
 
-fn publish_detail(o: &apim::PublishOutcome) -> String {
+/// With `backend: pool`: the backends wanted, and the policies with `set-backend-service` routing
+/// the API to them (APIM's default policy when none is given). Nothing is written here.
+fn routed(
+    inputs: &Inputs,
+    prepared: &Prepared,
+    target: &ApiTarget,
+    policies: Option<crate::policy::Policies>,
+) -> Result<
+    (
+        Option<crate::policy::Policies>,
+        Option<apim::backends::BackendPlan>,
+    ),
+    (Exit, String),
+> {
+    if inputs.backend == BackendMode::Url {
+        return Ok((policies, None));
+    }
+    let plan =
+        pool::plan(&prepared.address, &prepared.service_url, &target.api_id).map_err(|e| {
+            (
+                Exit::Kubernetes,
+                format!("backend pool: {e}; nothing was written to APIM"),
+            )
+        })?;
+    let mut policies = policies.unwrap_or(crate::policy::Policies {
+        api: None,
+        operations: Vec::new(),
+    });
+    policies.route_to(&plan.routing_id()).map_err(|e| {
+        (
+            Exit::Input,
+            format!("policy: {e}. Nothing was written to APIM."),
+        )
+    })?;
+    Ok((Some(policies), Some(plan)))
+}
+
+fn publish_detail(o: &apim::PublishOutcome, policies: Option<&crate::policy::Policies>) -> String {
     if let Some(plan) = &o.dry_run_plan {
         return format!("dry run: {plan}");
     }
+    let with = match policies {
+        Some(p) if o.changed && o.kind != apim::PublishKind::Unchanged => {
+            format!(", with {} (verified)", p.describe())
+        }
+        _ => String::new(),
+    };
+    publish_sentence(o, policies.is_some()) + &with
+}
+
+fn publish_sentence(o: &apim::PublishOutcome, policies: bool) -> String {
     let rev = o
         .revision
         .map(|r| format!(" revision {r}"))
@@ -662,7 +771,8 @@ fn publish_detail(o: &apim::PublishOutcome) -> String {
             o.api_id
         ),
         apim::PublishKind::Unchanged => format!(
-            "unchanged: APIM already serves this document (api {}{rev}); nothing written",
+            "unchanged: APIM already serves this document{} (api {}{rev}); nothing written",
+            if policies { " and these policies" } else { "" },
             o.api_id
         ),
         apim::PublishKind::Created => format!(

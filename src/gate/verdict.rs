@@ -90,6 +90,8 @@ pub struct SourcedFinding {
 pub struct AddressReport {
     pub address: String,
     pub why: String,
+    /// `backend: pool`: the nodes, taken or skipped, and the backends written.
+    pub pool: Option<super::pool::PoolReport>,
 }
 
 /// What APIM holds after the run.
@@ -105,6 +107,8 @@ pub struct PublishReport {
     pub dry_run: bool,
     /// The API in the Azure portal.
     pub portal_url: String,
+    /// Dry run with policies: a unified diff per policy from what APIM holds now.
+    pub policy_diff: Option<String>,
 }
 
 /// The overall result.

@@ -335,6 +335,17 @@ pub enum RevisionMode {
     InPlace,
 }
 
+/// How APIM reaches the service (`backend` input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendMode {
+    /// The API's serviceUrl: one address (a node's nodePort, or the internal load balancer).
+    Url,
+    /// APIM backends: one per eligible Ready node and a `Pool` over them (one backend for an
+    /// internal load balancer), the API's policy routing to it.
+    Pool,
+}
+
 /// The typed inputs. Field names are the input names in snake case; see [`table::INPUTS`].
 #[derive(Clone, Debug, Deserialize)]
 pub struct Inputs {
@@ -390,6 +401,9 @@ pub struct Inputs {
     pub pr_comment: bool,
     pub services: Option<String>,
     pub parallelism: u32,
+    pub policy: Option<PathBuf>,
+    pub operation_policies: Option<PathBuf>,
+    pub backend: BackendMode,
     pub mode: RunMode,
     pub repair: bool,
 

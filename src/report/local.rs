@@ -77,6 +77,9 @@ pub fn result_lines(verdict: &Verdict, clean: &Cleaner) -> Vec<String> {
             clean.line(&a.address),
             clean.line(&a.why)
         ));
+        if let Some(pool) = &a.pool {
+            lines.extend(pool_lines(pool, clean));
+        }
     }
     if let Some(p) = &verdict.publish {
         let change = if p.dry_run {
@@ -104,6 +107,7 @@ pub fn result_lines(verdict: &Verdict, clean: &Cleaner) -> Vec<String> {
         if !p.portal_url.is_empty() {
             lines.push(format!("Azure portal: {}", clean.line(&p.portal_url)));
         }
+        lines.extend(policy_diff_lines(p.policy_diff.as_deref(), clean));
     }
     if let Some(path) = &verdict.spec_path {
         lines.push(format!(
@@ -112,6 +116,19 @@ pub fn result_lines(verdict: &Verdict, clean: &Cleaner) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// A dry run's policy change: the unified diff (normalised XML), or that there is none.
+pub fn policy_diff_lines(diff: Option<&str>, clean: &Cleaner) -> Vec<String> {
+    match diff {
+        None => Vec::new(),
+        Some("") => vec!["Policies: the same as APIM holds now".to_string()],
+        Some(d) => {
+            std::iter::once("Policy change (unified diff of the normalised XML):".to_string())
+                .chain(clean.text(d).lines().map(|l| format!("  {l}")))
+                .collect()
+        }
+    }
 }
 
 /// One finding on one line, its location on the next.
@@ -316,4 +333,38 @@ pub fn render(verdict: &Verdict, clean: &Cleaner, style: Style) -> String {
         let _ = writeln!(out, "{FULL_LIST_HINT}");
     }
     out
+}
+
+/// `backend: pool`: the backend the policy routes to, every node taken or skipped with why, and
+/// what was written.
+pub fn pool_lines(pool: &crate::gate::pool::PoolReport, clean: &Cleaner) -> Vec<String> {
+    let taken = pool.nodes.iter().filter(|n| n.eligible).count();
+    let mut lines = vec![match (&pool.backend, pool.nodes.is_empty()) {
+        (Some(id), true) => format!("Backend: {} (one address, no pool)", clean.line(id)),
+        (Some(id), false) => format!(
+            "Backend pool: {} over {taken} of {} node(s)",
+            clean.line(id),
+            pool.nodes.len()
+        ),
+        (None, _) => format!(
+            "Backend pool: {taken} of {} node(s) eligible",
+            pool.nodes.len()
+        ),
+    }];
+    for n in &pool.nodes {
+        lines.push(format!(
+            "  {} {}: {}",
+            if n.eligible { "+" } else { "-" },
+            clean.line(&n.name),
+            clean.line(&if n.eligible {
+                n.why.clone()
+            } else {
+                format!("skipped, {}", n.why)
+            })
+        ));
+    }
+    for c in &pool.changes {
+        lines.push(format!("  {}", clean.line(c)));
+    }
+    lines
 }

@@ -74,6 +74,9 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
             md_code(&clean.line(&a.address)),
             md_text(&clean.line(&a.why))
         );
+        if let Some(pool) = &a.pool {
+            head.push_str(&pool_table(pool, clean));
+        }
     }
     if let Some(p) = &verdict.publish {
         let revision = p
@@ -111,6 +114,7 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
             );
         }
         head.push_str("\n\n");
+        head.push_str(&policy_diff_block(p.policy_diff.as_deref(), clean));
     }
     if let Some(path) = &verdict.spec_path {
         let _ = writeln!(
@@ -265,4 +269,61 @@ fn finding_row(f: &crate::gate::verdict::SourcedFinding, clean: &Cleaner) -> Str
         md_text(&clean.line(&f.finding.message)),
         md_code(&at),
     )
+}
+
+/// `backend: pool`: which nodes are in the pool and why each was taken or skipped, then what was
+/// written.
+fn pool_table(pool: &crate::gate::pool::PoolReport, clean: &Cleaner) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "**Backend{}:** {}\n",
+        if pool.nodes.is_empty() { "" } else { " pool" },
+        pool.backend
+            .as_deref()
+            .map(|id| md_code(&clean.line(id)))
+            .unwrap_or_else(|| "not written".into())
+    );
+    if !pool.nodes.is_empty() {
+        out.push_str("| Node | In the pool | Why |\n|---|---|---|\n");
+        for n in &pool.nodes {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                md_code(&clean.line(&n.name)),
+                if n.eligible {
+                    "✅ yes"
+                } else {
+                    "⏭️ skipped"
+                },
+                md_text(&clean.line(&n.why))
+            );
+        }
+        out.push('\n');
+    }
+    for c in &pool.changes {
+        let _ = writeln!(out, "- {}", md_text(&clean.line(c)));
+    }
+    if !pool.changes.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+/// A dry run's policy change as a collapsed `diff` block; its fence is longer than any run of
+/// backticks in the diff, so the policy's text cannot end it.
+fn policy_diff_block(diff: Option<&str>, clean: &Cleaner) -> String {
+    match diff {
+        None => String::new(),
+        Some("") => "**Policies:** the same as APIM holds now\n\n".to_string(),
+        Some(d) => {
+            let d = clean.text(d);
+            let longest = d.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+            let fence = "`".repeat(longest.max(2) + 1);
+            format!(
+                "<details><summary>Policy change (dry run)</summary>\n\n{fence}diff\n{}\n{fence}\n\n</details>\n\n",
+                d.trim_end()
+            )
+        }
+    }
 }

@@ -287,7 +287,31 @@ fn check_circuit_breaker(cb: &Value) -> Result<(), Response> {
     Ok(())
 }
 
+/// A backend id as Azure names it: 1 to 80 characters, alphanumerics and hyphens, starting with
+/// a letter and ending with an alphanumeric (Learn, "Naming rules and restrictions for Azure
+/// resources", Microsoft.ApiManagement `service/backends`; apimanagement.json
+/// BackendIdParameter, maxLength 80).
+fn check_id(id: &str) -> Result<(), Response> {
+    let ok = (1..=80).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_alphabetic())
+        && id.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(validation(
+            "backendId",
+            &format!(
+                "'{id}' is not a valid backend id: 1 to 80 letters, digits and hyphens, starting with a letter and ending with a letter or digit."
+            ),
+        ))
+    }
+}
+
 pub fn put(ctx: &Ctx, req: &Req, id: &str) -> Response {
+    if let Err(r) = check_id(id) {
+        return r;
+    }
     let sent = match read_properties(req) {
         Ok(p) => p,
         Err(r) => return r,

@@ -24,7 +24,9 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::errors::{in_progress, not_found, precondition_failed, validation, validation_error};
+use super::errors::{
+    arm_error, in_progress, not_found, precondition_failed, validation, validation_error,
+};
 use super::named_values::by_display_name;
 use super::paging::page;
 use super::policy_xml::{self, Doc};
@@ -213,6 +215,21 @@ fn resolve_named_values(apim: &Apim, s: &str) -> String {
 
 pub fn put(ctx: &Ctx, req: &Req, scope: &Scope, pid: &str) -> Response {
     if let Err(r) = check_policy_id(pid) {
+        return r;
+    }
+    // Fault `arm-policy-500`: APIM's internal error, worded as Azure/azure-powershell#4820 shows
+    // it (a client retries it, then gives up); nothing is stored.
+    if ctx.shared.faults.take("arm-policy-500") {
+        let mut r = arm_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "Encountered internal server error. Diagnostic information: timestamp '20260101T000000Z', tracking id 'apim-sandbox', request correlation id 'apim-sandbox'.",
+            None,
+        );
+        add_headers(
+            &mut r,
+            &[("retry-after", ctx.shared.retry_after.to_string())],
+        );
         return r;
     }
     let sent = match read_properties(req) {
