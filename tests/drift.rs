@@ -418,3 +418,171 @@ async fn on_github_the_check_reports_outputs_summary_and_its_own_check_run() {
     assert_eq!(runs[0]["conclusion"], "failure");
     world.assert_no_secret_printed();
 }
+
+/// The backends APIM holds (`GET /_sandbox/apim`).
+async fn backends(world: &World) -> Vec<Value> {
+    let state: Value = client(world)
+        .get(format!("{}/_sandbox/apim", world.sandbox.urls.arm))
+        .bearer_auth(&world.sandbox.arm_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    state["backends"].as_array().cloned().unwrap_or_default()
+}
+
+/// The members of the pool `svc-1-nodes`, by backend name.
+async fn pool_members(world: &World) -> Vec<String> {
+    let list = backends(world).await;
+    let pool = list
+        .iter()
+        .find(|b| b["name"] == "svc-1-nodes")
+        .unwrap_or_else(|| panic!("{list:?}"));
+    let mut m: Vec<String> = pool["pool"]["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s["id"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    m.sort();
+    m
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pool_is_checked_against_the_ready_nodes_and_repaired() {
+    let world = World::start(config()).await;
+    world.deploy(API, &base_doc("Drift API"));
+    let pool = [("APIM_GATE_BACKEND", "pool")];
+    let run = world.gate(&pool).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let run = check(&world, &[], &pool).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let revisions = world.revision_count(API).await;
+
+    // A new node: the pool misses it, a warning (every member still answers), exit 0.
+    const NODE_2: &str = "aks-nodepool1-12345678-vmss000002";
+    put_node(&world, NODE_2, json!({"internalIP": "10.224.0.6"})).await;
+    let mark = world.sandbox.requests().len();
+    let run = check(&world, &[], &pool).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(run.stdout.contains("drift-pool-members"), "{}", run.stdout);
+    assert!(run.stdout.contains(NODE_2), "{}", run.stdout);
+    only_reads_since(&world, mark);
+
+    // The repair adds it.
+    let run = check(&world, &["--repair"], &pool).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(
+        pool_members(&world).await,
+        [NODE_0, NODE_1, NODE_2].map(|n| format!("svc-1-{n}"))
+    );
+
+    // The first node goes: its member calls nowhere, an error naming it.
+    delete_node(&world, NODE_0).await;
+    let mark = world.sandbox.requests().len();
+    let run = check(&world, &[], &pool).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(run.stdout.contains("drift-node-gone"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("svc-1-{NODE_0}")),
+        "{}",
+        run.stdout
+    );
+    only_reads_since(&world, mark);
+
+    // Repaired: the member is out of the pool and removed, no revision added; then in sync.
+    let run = check(&world, &["--repair"], &pool).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(
+        pool_members(&world).await,
+        [NODE_1, NODE_2].map(|n| format!("svc-1-{n}"))
+    );
+    assert!(
+        !backends(&world)
+            .await
+            .iter()
+            .any(|b| b["name"] == format!("svc-1-{NODE_0}"))
+    );
+    assert_eq!(world.revision_count(API).await, revisions);
+    let run = check(&world, &[], &pool).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(!run.stdout.contains("drift-"), "{}", run.stdout);
+}
+
+const POLICY: &str = r#"<policies>
+  <inbound>
+    <base />
+    <set-header name="X-Shop" exists-action="override">
+      <value>one</value>
+    </set-header>
+  </inbound>
+  <backend>
+    <base />
+  </backend>
+  <outbound>
+    <base />
+  </outbound>
+  <on-error>
+    <base />
+  </on-error>
+</policies>
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_edited_in_apim_is_policy_drift_and_never_repaired() {
+    let world = published().await;
+    let file = world.dir.path().join("policy.xml");
+    std::fs::write(&file, POLICY).unwrap();
+    let policy = [("APIM_GATE_POLICY", file.to_str().unwrap())];
+    // Published with the policy (in place: the document is unchanged, the policy is new).
+    let run = world
+        .gate(&[policy[0], ("APIM_GATE_REVISION", "in-place")])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let run = check(&world, &[], &policy).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    // Re-indented in APIM: the same policy, no drift.
+    let id = world.sandbox.identity();
+    let url = format!(
+        "{}/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ApiManagement/service/{}/apis/{API}/policies/policy?api-version=2024-05-01",
+        world.sandbox.urls.arm, id.subscription_id, id.resource_group, id.apim_service
+    );
+    let put = |value: String| {
+        let http = client(&world);
+        let url = url.clone();
+        let token = world.sandbox.arm_token.clone();
+        async move {
+            let r = http
+                .put(url)
+                .bearer_auth(token)
+                .json(&json!({"properties": {"format": "rawxml", "value": value}}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        }
+    };
+    put(POLICY.replace("\n  ", "\n")).await;
+    let run = check(&world, &[], &policy).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+
+    // Someone changes the header in the portal.
+    put(POLICY.replace("<value>one</value>", "<value>two</value>")).await;
+    let mark = world.sandbox.requests().len();
+    let run = check(&world, &["--repair"], &policy).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(run.stdout.contains("drift-policy"), "{}", run.stdout);
+    assert!(run.stdout.contains("two"), "{}", run.stdout);
+    assert!(run.stdout.contains("policy.xml"), "{}", run.stdout);
+    only_reads_since(&world, mark);
+}

@@ -236,3 +236,13 @@ fn found_current(
     }
     outcome
 }
+
+/// What the current revision's policies differ in from `policies`, as a unified diff per
+/// scope; empty when APIM holds them (normalised). Only reads (the drift check).
+pub async fn policy_drift(
+    arm: &ArmClient,
+    target: &ApiTarget,
+    policies: &crate::policy::Policies,
+) -> Result<String, ApimError> {
+    Ctx::reading(arm, target).policy_diff(policies).await
+}

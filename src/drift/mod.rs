@@ -5,19 +5,25 @@
 //!   the reporters render like the gate's (rule ids `drift-*`, source `drift`);
 //! - `address.rs`: `drift-node-gone`, `drift-node-not-ready`, `drift-node-port-changed`;
 //! - `document.rs`: `drift-document`, `drift-operations`;
-//! - `repair.rs`: PATCH of the current revision's serviceUrl, read back, no new revision.
+//! - `pool.rs`: `drift-pool-members` and the address rules for each member (`backend: pool`);
+//! - `policy.rs`: `drift-policy`;
+//! - `repair.rs`: PATCH of the current revision's serviceUrl, read back, no new revision (the
+//!   pool's repair is in `pool.rs`).
 //!
 //! Nothing here prints; the check writes nothing unless `repair` is asked for, and then only the
-//! current revision's serviceUrl (and its document record).
+//! current revision's serviceUrl (and its document record) or the pool's backends.
 //!
 //! [`Verdict`]: crate::gate::Verdict
 
 mod address;
 mod document;
+mod policy;
+mod pool;
 mod repair;
 mod run;
 
 pub use address::{LiveAddress, NodeState};
 pub use document::DocumentCheck;
+pub use pool::PoolCheck;
 pub use repair::{RepairError, Repaired};
 pub use run::{Session, check_service};

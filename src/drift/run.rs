@@ -5,16 +5,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::apim::backends::BackendPlan;
 use crate::apim::{self, ApiTarget};
 use crate::azure;
 use crate::cluster;
 use crate::exit::Exit;
-use crate::gate::cluster_side;
+use crate::gate::{self, cluster_side};
 use crate::gate::{
     AddressReport, FindingSource, Outcome, Progress, PublishReport, SourcedFinding, Step, StepName,
     StepOutcome, Verdict,
 };
-use crate::inputs::{Env, Inputs};
+use crate::inputs::{BackendMode, Env, Inputs};
+use crate::policy::Policies;
 use crate::spec::{Finding, Level};
 
 use super::address::{self, LiveAddress, NodeState};
@@ -254,11 +256,40 @@ pub async fn check_service(
         Ok(s) => s,
         Err(e) => return b.fail(StepName::Drift, started.elapsed(), e.exit(), e.to_string()),
     };
+    // What a release would publish now: the pod's document pointed at the gate's address.
+    let rewritten = match cluster_side::rewrite_found(&discovered.found, schemes.clone()) {
+        Ok(r) => r,
+        Err(e) => return b.fail(StepName::Drift, started.elapsed(), e.exit(), e.to_string()),
+    };
+    let now_document = match rewritten.document() {
+        Ok(d) => d,
+        Err(e) => {
+            let message = format!("the rewritten document does not parse: {e}");
+            return b.fail(
+                StepName::Drift,
+                started.elapsed(),
+                Exit::Kubernetes,
+                message,
+            );
+        }
+    };
+    let wanted = match Wanted::of(
+        inputs,
+        &discovered.found,
+        &rewritten.service_url,
+        &target,
+        &now_document,
+    ) {
+        Ok(w) => w,
+        Err((exit, message)) => return b.fail(StepName::Drift, started.elapsed(), exit, message),
+    };
     let live_url = current.service_url.clone().unwrap_or_default();
     let live = LiveAddress::parse(&live_url);
-    let address_findings = match &live {
-        Some(live) => address::findings(live, &via, &nodes, &label),
-        None => vec![Finding {
+    // With a pool of nodes the policy routes around the serviceUrl: the members are checked.
+    let url_findings = match (&wanted.plan, &live) {
+        (Some(_), _) => Vec::new(),
+        (None, Some(live)) => address::findings(live, &via, &nodes, &label),
+        (None, None) => vec![Finding {
             id: "drift-node-gone".into(),
             level: Level::Error,
             operation: None,
@@ -268,6 +299,20 @@ pub async fn check_service(
                 target.api_id, discovered.found.address.address
             ),
         }],
+    };
+    let pool_check = match &wanted.plan {
+        Some(plan) => match super::pool::check(&signed.arm, &target, plan, &nodes).await {
+            Ok(c) => c,
+            Err(e) => return b.fail(StepName::Drift, started.elapsed(), e.exit(), e.to_string()),
+        },
+        None => super::pool::PoolCheck::default(),
+    };
+    let (policy_findings, policy_diff) = match &wanted.policies {
+        Some(p) => match super::policy::check(&signed.arm, &target, p).await {
+            Ok((f, diff)) => (f, Some(diff)),
+            Err(e) => return b.fail(StepName::Drift, started.elapsed(), e.exit(), e.to_string()),
+        },
+        None => (Vec::new(), None),
     };
     // The document is pointed where APIM calls, as when it was published; an unreadable
     // serviceUrl leaves the gate's choice now.
@@ -297,7 +342,18 @@ pub async fn check_service(
             );
         }
     };
-    let drift_count = address_findings.len() + doc.findings.len();
+    let address_findings: Vec<Finding> = url_findings
+        .iter()
+        .chain(&pool_check.findings)
+        .cloned()
+        .collect();
+    let other_findings: Vec<Finding> = doc
+        .findings
+        .iter()
+        .chain(&policy_findings)
+        .cloned()
+        .collect();
+    let drift_count = address_findings.len() + other_findings.len();
     b.verdict.publish = Some(PublishReport {
         api_id: target.api_id.clone(),
         revision: Some(current.revision),
@@ -306,15 +362,20 @@ pub async fn check_service(
         changed: false,
         dry_run: false,
         portal_url: target.portal_url(signed.arm.portal()),
-        policy_diff: None,
+        policy_diff,
     });
+    let errors = address_findings
+        .iter()
+        .chain(&other_findings)
+        .filter(|f| f.level == Level::Error)
+        .count();
     b.step(
         StepName::Drift,
         started.elapsed(),
-        if drift_count == 0 {
-            StepOutcome::Passed
-        } else {
-            StepOutcome::Failed
+        match (errors, drift_count) {
+            (0, 0) => StepOutcome::Passed,
+            (0, _) => StepOutcome::Warned,
+            _ => StepOutcome::Failed,
         },
         if drift_count == 0 {
             format!(
@@ -329,82 +390,135 @@ pub async fn check_service(
             )
         },
     );
-    let document_findings = doc.findings.clone();
-    if !repair || address_findings.is_empty() {
+    let fix_url = !url_findings.is_empty();
+    if !repair || (!fix_url && !pool_check.differs) {
         b.add(address_findings);
-        b.add(document_findings);
-        return if b
-            .verdict
-            .findings
-            .iter()
-            .any(|f| f.finding.level == Level::Error)
-        {
-            drifted(b)
-        } else {
-            b.verdict
-        };
+        b.add(other_findings);
+        return settle(b);
     }
 
-    // The repair: the address the gate chose now, with the current revision's base path.
+    // The repair: the serviceUrl the gate would publish now, and the pool a release would write.
     let started = Instant::now();
-    let rewritten = match cluster_side::rewrite_found(&discovered.found, schemes) {
-        Ok(r) => r,
-        Err(e) => return b.fail(StepName::Repair, started.elapsed(), e.exit(), e.to_string()),
-    };
     let to = rewritten.service_url.trim_end_matches('/').to_string();
-    // The record moves with the address only when it named this very document, so that the
-    // next check (and the next release) still sees the document unchanged.
-    let sha = match doc.same_document {
-        true => rewritten.document().ok().map(|d| d.sha256()),
-        false => None,
-    };
-    match repair::repair(&signed.arm, &target, &current, &to, sha.as_deref()).await {
-        Ok(done) => {
-            b.step(
-                StepName::Repair,
-                started.elapsed(),
-                StepOutcome::Passed,
-                format!(
-                    "serviceUrl of revision {} set from {} to {} and read back; no new revision",
-                    done.revision, done.from, done.to
-                ),
-            );
-            b.add(address_findings.into_iter().map(|f| Finding {
-                level: Level::Info,
-                message: format!("repaired: {} (now {to})", f.message),
-                ..f
-            }));
-            if let Some(p) = b.verdict.publish.as_mut() {
-                p.service_url = to.clone();
-                p.changed = true;
+    let mut done = Vec::new();
+    if fix_url {
+        // The record moves with the address only when it named this very document, so that
+        // the next check (and the next release) still sees the document unchanged.
+        let sha = doc.same_document.then(|| now_document.sha256());
+        match repair::repair(&signed.arm, &target, &current, &to, sha.as_deref()).await {
+            Ok(r) => {
+                done.push(format!(
+                    "serviceUrl of revision {} set from {} to {} and read back",
+                    r.revision, r.from, r.to
+                ));
+                if let Some(p) = b.verdict.publish.as_mut() {
+                    p.service_url = to.clone();
+                }
             }
-            b.add(document_findings.into_iter().map(|f| Finding {
-                message: format!(
-                    "{} --repair fixes addresses only and never publishes a document.",
-                    f.message
-                ),
-                ..f
-            }));
-            if b.verdict
-                .findings
-                .iter()
-                .any(|f| f.finding.level == Level::Error)
-            {
-                drifted(b)
-            } else {
-                b.verdict
+            Err(e) => {
+                b.add(address_findings);
+                b.add(other_findings);
+                return b.fail(
+                    StepName::Repair,
+                    started.elapsed(),
+                    Exit::Azure,
+                    e.to_string(),
+                );
             }
         }
-        Err(e) => {
-            b.add(address_findings);
-            b.add(document_findings);
-            b.fail(
-                StepName::Repair,
-                started.elapsed(),
-                Exit::Azure,
-                e.to_string(),
-            )
+    }
+    if let (true, Some(plan)) = (pool_check.differs, &wanted.plan) {
+        match super::pool::repair(&signed.arm, &target, plan).await {
+            Ok((written, problems)) => {
+                done.extend(written);
+                b.verdict.warnings.extend(problems);
+            }
+            Err(e) => {
+                b.add(address_findings);
+                b.add(other_findings);
+                return b.fail(StepName::Repair, started.elapsed(), e.exit(), e.to_string());
+            }
         }
+    }
+    b.step(
+        StepName::Repair,
+        started.elapsed(),
+        StepOutcome::Passed,
+        format!("{}; no new revision", done.join("; ")),
+    );
+    if let Some(p) = b.verdict.publish.as_mut() {
+        p.changed = true;
+    }
+    b.add(address_findings.into_iter().map(|f| Finding {
+        level: Level::Info,
+        message: format!("repaired: {}", f.message),
+        ..f
+    }));
+    b.add(other_findings.into_iter().map(|f| Finding {
+        message: format!(
+            "{} --repair fixes addresses only and never publishes a document or a policy.",
+            f.message
+        ),
+        ..f
+    }));
+    settle(b)
+}
+
+/// What a release would set up beside the document: the backend pool and the policies.
+struct Wanted {
+    plan: Option<BackendPlan>,
+    policies: Option<Policies>,
+}
+
+impl Wanted {
+    /// As the gate makes them (gate/run.rs): with `backend: pool` the API policy (the input's,
+    /// or APIM's default) routes to the pool.
+    fn of(
+        inputs: &Inputs,
+        found: &cluster::Found,
+        service_url: &str,
+        target: &ApiTarget,
+        document: &crate::spec::Document,
+    ) -> Result<Wanted, (Exit, String)> {
+        let policies = Policies::load(
+            inputs.policy.as_deref(),
+            inputs.operation_policies.as_deref(),
+            document,
+        )
+        .map_err(|e| (e.exit(), e.to_string()))?;
+        if inputs.backend == BackendMode::Url {
+            return Ok(Wanted {
+                plan: None,
+                policies,
+            });
+        }
+        let plan = gate::pool::plan(&found.address, service_url, &target.api_id)
+            .map_err(|e| (Exit::Kubernetes, format!("backend pool: {e}")))?;
+        let mut policies = policies.unwrap_or(Policies {
+            api: None,
+            operations: Vec::new(),
+        });
+        policies
+            .route_to(&plan.routing_id())
+            .map_err(|e| (Exit::Input, format!("policy: {e}")))?;
+        Ok(Wanted {
+            plan: Some(plan),
+            policies: Some(policies),
+        })
+    }
+}
+
+/// Exit 1 when an error-level finding remains, else the check passed (warnings and repairs
+/// said).
+fn settle(b: Builder<'_>) -> Verdict {
+    if b.verdict
+        .findings
+        .iter()
+        .any(|f| f.finding.level == Level::Error)
+    {
+        drifted(b)
+    } else {
+        b.verdict
     }
 }
 

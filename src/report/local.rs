@@ -305,7 +305,13 @@ pub fn render(verdict: &Verdict, clean: &Cleaner, style: Style) -> String {
         );
     }
     if !style.verbose {
-        out.push_str(&deciding_text(&found, clean, color));
+        let deciding = deciding_text(&found, clean, color);
+        // A drift check refuses no release: its errors are drift.
+        out.push_str(&if verdict.is_check() {
+            deciding.replacen("Refused by ", "Drift: ", 1)
+        } else {
+            deciding
+        });
     }
     if !style.progress_in_log {
         for step in &verdict.steps {
