@@ -586,3 +586,44 @@ async fn a_policy_edited_in_apim_is_policy_drift_and_never_repaired() {
     assert!(run.stdout.contains("policy.xml"), "{}", run.stdout);
     only_reads_since(&world, mark);
 }
+
+/// On Azure DevOps: the task fails, the `verdict` output variable says `drift`; dry-run keeps a
+/// repair from writing.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_azure_devops_the_check_fails_the_task_and_dry_run_keeps_the_repair_from_writing() {
+    let world = published().await;
+    let (status, _) = control(
+        &world,
+        reqwest::Method::PUT,
+        "/_sandbox/services/svc-1/nodeport",
+        json!({"nodePort": 31777}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mark = world.sandbox.requests().len();
+    let run = world
+        .gate(&[
+            ("TF_BUILD", "True"),
+            ("AGENT_TEMPDIRECTORY", world.dir.path().to_str().unwrap()),
+            ("INPUT_MODE", "check"),
+            ("INPUT_REPAIR", "true"),
+            ("INPUT_DRYRUN", "true"),
+        ])
+        .await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(
+        run.stdout.contains("##vso[task.complete result=Failed;]"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.lines().any(
+            |l| l.starts_with("##vso[task.setvariable variable=verdict;") && l.ends_with("]drift")
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(run.both().contains("dry-run is set"), "{}", run.both());
+    only_reads_since(&world, mark);
+    assert_eq!(world.apim(API).await.unwrap().2, "http://10.224.0.4:30080");
+}

@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
+
 use super::progress::StderrProgress;
 use super::{error, fail, with_runtime};
 use crate::drift;
@@ -35,17 +37,25 @@ pub fn check_loaded(inputs: &Inputs, env: &Env, summary: Option<&Path>, repair: 
     ));
     with_runtime(async {
         let session = drift::Session::open(inputs, env, Some(masks.clone())).await;
-        let mut verdicts = Vec::with_capacity(labelled.len());
-        // One service after another: a check reads a little from each side, and the session's
-        // connection and token are shared.
-        for (service_inputs, label) in &labelled {
-            let progress = if several {
-                StderrProgress::for_service(inputs, env, label)
-            } else {
-                StderrProgress::new(inputs, env)
-            };
-            verdicts.push(drift::check_service(&session, service_inputs, repair, &progress).await);
-        }
+        let progress: Vec<StderrProgress> = labelled
+            .iter()
+            .map(|(_, label)| match several {
+                true => StderrProgress::for_service(inputs, env, label),
+                false => StderrProgress::new(inputs, env),
+            })
+            .collect();
+        // `parallelism` services at a time on the one session; verdicts in the order given.
+        let checks = labelled
+            .iter()
+            .zip(&progress)
+            .map(|((service_inputs, _), p)| {
+                drift::check_service(&session, service_inputs, repair, p)
+            });
+        let parallelism = usize::try_from(inputs.parallelism).unwrap_or(1).max(1);
+        let verdicts: Vec<gate::Verdict> = futures_util::stream::iter(checks)
+            .buffered(parallelism)
+            .collect()
+            .await;
         let tokens = masks.seen();
         let options = report::EmitOptions {
             summary_file: summary,

@@ -391,6 +391,17 @@ pub async fn check_service(
         },
     );
     let fix_url = !url_findings.is_empty();
+    // dry-run writes nothing to APIM, a repair included.
+    let repair = match (repair, inputs.dry_run) {
+        (true, true) if fix_url || pool_check.differs => {
+            b.verdict.warnings.push(
+                "dry-run is set, so --repair (the repair input) wrote nothing; run without dry-run to repair"
+                    .to_string(),
+            );
+            false
+        }
+        (r, _) => r,
+    };
     if !repair || (!fix_url && !pool_check.differs) {
         b.add(address_findings);
         b.add(other_findings);
