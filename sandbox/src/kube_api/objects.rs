@@ -166,12 +166,6 @@ impl<'a> View<'a> {
         let mut out: Vec<Value> = match resource {
             Resource::Nodes => (0..self.cluster.nodes.len())
                 .filter(|i| scope.named(&self.cluster.nodes[*i].name))
-                .filter(|i| {
-                    !self
-                        .cluster
-                        .shared
-                        .node_departed(&self.cluster.nodes[*i].name)
-                })
                 .map(|i| self.node(i))
                 .collect(),
             Resource::Namespaces => self
