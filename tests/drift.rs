@@ -627,3 +627,37 @@ async fn on_azure_devops_the_check_fails_the_task_and_dry_run_keeps_the_repair_f
     only_reads_since(&world, mark);
     assert_eq!(world.apim(API).await.unwrap().2, "http://10.224.0.4:30080");
 }
+
+/// A Service that now has an internal load balancer, while APIM still calls a node: the address
+/// the gate would choose is the load balancer's, so the API is told to move there.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_internal_load_balancer_apim_does_not_call_is_address_drift() {
+    let world = World::start(Config {
+        service_type: apim_sandbox::ServiceType::LoadBalancer,
+        ..config()
+    })
+    .await;
+    world.deploy(API, &base_doc("Drift API"));
+    let run = world.gate(&[("APIM_GATE_ADDRESS", "node-port")]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(world.apim(API).await.unwrap().2, "http://10.224.0.4:30080");
+    let run = check(&world, &[], &[]).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(
+        run.stdout.contains("drift-node-port-changed"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("load balancer is 10.224.0.101:80"),
+        "{}",
+        run.stdout
+    );
+    let run = check(&world, &["--repair"], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let url = world.apim(API).await.unwrap().2;
+    assert!(url.starts_with("http://10.224.0.101"), "{url}");
+    assert_eq!(world.revision_count(API).await, 1);
+    let run = check(&world, &[], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+}
