@@ -268,3 +268,140 @@ async fn a_backend_someone_else_made_is_neither_overwritten_nor_removed() {
         "http://10.0.0.99"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_policy_that_sets_a_backend_is_refused_before_any_write() {
+    let world = World::start(four_nodes()).await;
+    world.deploy(API, &base_doc("Pool API"));
+    let file = world.dir.path().join("policy.xml");
+    std::fs::write(
+        &file,
+        "<policies>\n  <inbound>\n    <base />\n    <set-backend-service base-url=\"http://elsewhere\" />\n  </inbound>\n  <backend><base /></backend>\n  <outbound><base /></outbound>\n  <on-error><base /></on-error>\n</policies>\n",
+    )
+    .unwrap();
+    let mark = world.sandbox.requests().len();
+    let run = world
+        .gate(&[
+            ("APIM_GATE_BACKEND", "pool"),
+            ("APIM_GATE_POLICY", file.to_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(run.code, 2, "{}", run.both());
+    assert!(
+        run.both()
+            .contains("policy: the policy already sets a backend"),
+        "{}",
+        run.both()
+    );
+    assert!(run.both().contains("line 4"), "{}", run.both());
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+    assert!(backends(&world).await.is_empty());
+
+    // The same policy with backend url is the user's to keep.
+    let run = world
+        .gate(&[("APIM_GATE_POLICY", file.to_str().unwrap())])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(backends(&world).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_says_which_backends_it_would_write_and_writes_none() {
+    let world = World::start(four_nodes()).await;
+    world.deploy(API, &base_doc("Pool API"));
+    let mark = world.sandbox.requests().len();
+    let run = world
+        .gate(&[("APIM_GATE_BACKEND", "pool"), ("APIM_GATE_DRY_RUN", "true")])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+    assert!(
+        run.stdout.contains(&format!(
+            "would create backend '{API}-{N0}' (http://10.224.0.4:30080)"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("would create pool 'svc-1-nodes' over 2 backend(s)"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_github_and_azure_devops_summaries_show_the_pool() {
+    let world = World::start(four_nodes()).await;
+    world.deploy(API, &base_doc("Pool API"));
+    let summary = world.dir.path().join("summary.md");
+    let output = world.dir.path().join("output");
+    let gh = world
+        .gate(&[
+            ("APIM_GATE_BACKEND", "pool"),
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ("GITHUB_OUTPUT", output.to_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(gh.code, 0, "{}", gh.both());
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("**Backend pool:** `svc-1-nodes`"), "{md}");
+    assert!(md.contains("| Node | In the pool | Why |"), "{md}");
+    assert!(md.contains(&format!("| `{N1}` | ✅ yes |")), "{md}");
+    assert!(
+        md.contains(&format!("| `{NOT_READY}` | ⏭️ skipped | NotReady |")),
+        "{md}"
+    );
+
+    // Azure DevOps: the same table in the uploaded summary (a second run: the pool is as wanted).
+    let temp = world.dir.path().join("agent-temp");
+    std::fs::create_dir_all(&temp).unwrap();
+    let ado = world
+        .gate(&[
+            ("APIM_GATE_BACKEND", "pool"),
+            ("TF_BUILD", "True"),
+            ("AGENT_TEMPDIRECTORY", temp.to_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(ado.code, 0, "{}", ado.both());
+    let uploaded = ado
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("##vso[task.uploadsummary]"))
+        .unwrap_or_else(|| panic!("{}", ado.stdout));
+    let md = std::fs::read_to_string(uploaded).unwrap();
+    assert!(
+        md.contains(&format!("| `{CORDONED}` | ⏭️ skipped | cordoned")),
+        "{md}"
+    );
+    assert!(md.contains(&format!("| `{N0}` | ✅ yes |")), "{md}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_refuses_backend_ids_azure_refuses() {
+    let world = World::start(Config {
+        retry_after: 0,
+        ..Config::default()
+    })
+    .await;
+    let id = world.sandbox.identity();
+    let put = |name: &str| {
+        let url = format!(
+            "{}/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ApiManagement/service/{}/backends/{name}?api-version=2024-05-01",
+            world.sandbox.urls.arm, id.subscription_id, id.resource_group, id.apim_service
+        );
+        client(&world)
+            .put(url)
+            .bearer_auth(&world.sandbox.arm_token)
+            .json(&serde_json::json!({"properties": {"url": "http://10.0.0.4:30080", "protocol": "http"}}))
+            .send()
+    };
+    for bad in ["svc_1.node", "1node", "node-", &"n".repeat(81)] {
+        let r = put(bad).await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["details"][0]["target"], "backendId", "{body}");
+    }
+    assert_eq!(put("svc-1-aks-node0").await.unwrap().status(), 201);
+}

@@ -2222,6 +2222,31 @@ async fn a_revisions_policy_goes_live_with_its_release() {
         read(arm.get("/apis/shop/policies/policy?format=rawxml").await),
         staged
     );
+
+    // Fault arm-policy-500: the policy PUT answers APIM's 500 and stores nothing.
+    let r = arm
+        .control(
+            reqwest::Method::POST,
+            "/_sandbox/faults",
+            Some(json!({"arm-policy-500": 1})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let failed = arm.put("/apis/shop/policies/policy", body(live)).await;
+    assert_eq!(
+        (failed.status, failed.code()),
+        (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError")
+    );
+    assert_eq!(
+        read(arm.get("/apis/shop/policies/policy?format=rawxml").await),
+        staged
+    );
+    assert_eq!(
+        arm.put("/apis/shop/policies/policy", body(live))
+            .await
+            .status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

@@ -414,10 +414,13 @@ pub async fn ensure(
         };
         if !dry_run {
             ctx.observer.event(Event::Writing { what: what.clone() });
-            ctx.send(ArmRequest::put(
-                backend_url(target, id),
-                json!({"properties": props}),
-            ))
+            // IfMatchOptionalParameter: "required when updating an entity"; the marker was
+            // checked on the list just read, so any ETag of it will do.
+            let mut put = ArmRequest::put(backend_url(target, id), json!({"properties": props}));
+            if *verb == "update" {
+                put = put.if_match("*");
+            }
+            ctx.send(put)
             .await
             .map_err(|e| step_error(&ctx, format!("Writing backend '{id}'"), e))?;
         }

@@ -84,7 +84,7 @@ pub(super) fn policies(policies: Option<&crate::policy::Policies>, into: &str) -
     match policies {
         None => String::new(),
         Some(p) => format!(
-            " Would write {} to {into} as rawxml and read them back to verify (the report shows the diff).",
+            " Would write {} to {into} as rawxml, then read each back and compare it (the report shows the diff).",
             p.describe()
         ),
     }

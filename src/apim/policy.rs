@@ -30,7 +30,7 @@ use super::target::encode;
 use super::verify::{Undo, normalize_template};
 use super::{ApimError, Cleanup};
 use crate::azure::{ArmRequest, AzureError};
-use crate::policy::{Policies, PolicyFile, diff, normalise, parse};
+use crate::policy::{Policies, PolicyFile, diff, normalise, parse::parse_read_back};
 
 /// How a revision records the policies it holds, in `apiRevisionDescription`, beside the
 /// document's `apim-gate sha256=`.
@@ -300,7 +300,7 @@ impl Ctx<'_> {
             let now = now.map_err(|error| self.read_failed(error))?;
             let old = now
                 .as_deref()
-                .and_then(|t| parse(t).ok())
+                .and_then(|t| parse_read_back(t).ok())
                 .map(|d| normalise::normalise(&d))
                 .unwrap_or_default();
             out.push_str(&diff::unified(
@@ -363,7 +363,7 @@ fn compare(s: &Scope<'_>, back: Option<&str>) -> Option<String> {
     let Some(back) = back else {
         return Some(format!("{} is not there after writing it", s.label));
     };
-    let Ok(doc) = parse(back) else {
+    let Ok(doc) = parse_read_back(back) else {
         return Some(format!(
             "{} read back is not well-formed XML, so it cannot be compared",
             s.label

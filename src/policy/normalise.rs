@@ -109,6 +109,19 @@ mod tests {
     }
 
     #[test]
+    fn apims_xml_encoded_read_back_is_the_rawxml_that_was_sent() {
+        use super::super::parse::parse_read_back;
+        // Sent raw; read back with the expressions XML-encoded, re-indented, behind APIM's
+        // comment (Azure/azure-rest-api-specs#25306; example ApiManagementGetApiPolicy).
+        let sent = "<policies>\n  <inbound>\n    <set-variable name=\"UserId\" value=\"@{\n    return ((Jwt)context.Variables[\"jwt\"]).Claims.GetValueOrDefault(\"sub\", \"(\");\n  }\" />\n    <set-body>@{\n    var b = context.Request.Body?.As<JObject>();\n    return b != null && b.Count > 0 ? \"x\" : \"y\";\n  }</set-body>\n  </inbound>\n</policies>";
+        let back = "<!--\r\n    IMPORTANT: ...\r\n-->\r\n<policies>\r\n\t<inbound>\r\n\t\t<set-variable name=\"UserId\" value=\"@{&#xA;    return ((Jwt)context.Variables[&quot;jwt&quot;]).Claims.GetValueOrDefault(&quot;sub&quot;, &quot;(&quot;);&#xA;  }\" />\r\n\t\t<set-body>@{\r\n    var b = context.Request.Body?.As&lt;JObject&gt;();\r\n    return b != null &amp;&amp; b.Count &gt; 0 ? \"x\" : \"y\";\r\n  }</set-body>\r\n\t</inbound>\r\n</policies>";
+        let a = normalise(&parse(sent).unwrap());
+        assert_eq!(a, normalise(&parse_read_back(back).unwrap()));
+        // And raw as the sandbox gives it back.
+        assert_eq!(a, normalise(&parse_read_back(sent).unwrap()));
+    }
+
+    #[test]
     fn a_changed_value_or_element_does_matter() {
         let a = normalise(&parse("<policies><inbound><rate-limit calls=\"5\" renewal-period=\"60\" /></inbound></policies>").unwrap());
         let b = normalise(&parse("<policies><inbound><rate-limit calls=\"6\" renewal-period=\"60\" /></inbound></policies>").unwrap());

@@ -102,9 +102,32 @@ pub struct Document {
     pub epilog: Vec<Node>,
 }
 
-/// Reads a `rawxml` policy document. Also reads plain XML (it is the same without expressions).
+/// Reads a `rawxml` policy document, as users write them. Inside a policy expression the XML
+/// entities are decoded too where they are ones (`&lt;`, `&quot;`, `&#xA;`; a C# `&&` stays), since
+/// APIM gives expressions back XML-encoded even for `?format=rawxml` (Azure/azure-rest-api-specs
+/// #25306: `As&lt;string&gt;` in text, `[&quot;jwt&quot;]` and `&#xA;` in attributes; example
+/// ApiManagementGetApiPolicy: `s =&gt; s[...]`), and both must read as the same policy.
 pub fn parse(source: &str) -> Result<Document, XmlError> {
-    let mut r = Reader { s: source, i: 0 };
+    read(source, true)
+}
+
+/// Reads plain XML: `@(...)` is text like any other (every `"` in an attribute is escaped).
+pub fn parse_xml(source: &str) -> Result<Document, XmlError> {
+    read(source, false)
+}
+
+/// Reads what APIM gives back: XML-encoded as a rule (then an expression's escaped quotes and
+/// brackets are no guide to where it ends, so plain XML is tried first), else `rawxml`.
+pub fn parse_read_back(source: &str) -> Result<Document, XmlError> {
+    parse_xml(source).or_else(|_| parse(source))
+}
+
+fn read(source: &str, raw: bool) -> Result<Document, XmlError> {
+    let mut r = Reader {
+        s: source,
+        i: 0,
+        raw,
+    };
     if r.rest().starts_with('\u{feff}') {
         r.i = '\u{feff}'.len_utf8();
     }
@@ -153,6 +176,8 @@ pub fn parse(source: &str) -> Result<Document, XmlError> {
 struct Reader<'a> {
     s: &'a str,
     i: usize,
+    /// `rawxml`: policy expressions are taken as C#, not as XML.
+    raw: bool,
 }
 
 impl Reader<'_> {
@@ -249,14 +274,18 @@ impl Reader<'_> {
         }
     }
 
-    /// A policy expression starting at `self.i`, taken verbatim, if one starts there.
-    fn expression(&mut self) -> Result<Option<&str>, XmlError> {
+    /// A policy expression starting at `self.i` (in `rawxml`), its entities decoded, if one
+    /// starts there.
+    fn expression(&mut self) -> Result<Option<String>, XmlError> {
+        if !self.raw {
+            return Ok(None);
+        }
         match expression_end(self.s, self.i) {
             None => Ok(None),
             Some(Some(end)) => {
                 let start = self.i;
                 self.i = end;
-                Ok(Some(&self.s[start..end]))
+                Ok(Some(decode_lenient(&self.s[start..end])))
             }
             Some(None) => Err(self.err(
                 self.i,
@@ -305,7 +334,7 @@ impl Reader<'_> {
         let mut out = String::new();
         loop {
             if let Some(e) = self.expression()? {
-                out.push_str(e);
+                out.push_str(&e);
                 continue;
             }
             match self.peek() {
@@ -449,7 +478,7 @@ impl Reader<'_> {
         let mut out = String::new();
         loop {
             if let Some(e) = self.expression()? {
-                out.push_str(e);
+                out.push_str(&e);
                 continue;
             }
             match self.peek() {
@@ -462,6 +491,41 @@ impl Reader<'_> {
             }
         }
     }
+}
+
+/// The XML entities in `s` decoded where they are ones; anything else (`&&`, a lone `&`) kept.
+fn decode_lenient(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(k) = rest.find('&') {
+        out.push_str(&rest[..k]);
+        rest = &rest[k..];
+        let end = rest[1..].find(';').map(|e| e + 1).filter(|&e| e <= 10);
+        let decoded = end.and_then(|e| match &rest[1..e] {
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            b if b.starts_with("#x") => u32::from_str_radix(&b[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
+            b if b.starts_with('#') => b[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        });
+        match (decoded, end) {
+            (Some(c), Some(e)) => {
+                out.push(c);
+                rest = &rest[e + 1..];
+            }
+            _ => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// 1-based line and column (in characters) of byte offset `at`.
