@@ -69,7 +69,8 @@ enum Command {
 
 #[derive(Args)]
 struct CheckArgs {
-    /// Fix address drift in place: the current revision's serviceUrl (no new revision).
+    /// Fix address drift in place: the current revision's serviceUrl, or the backend pool's
+    /// members (no new revision, never a document or a policy).
     #[arg(long)]
     repair: bool,
 }

@@ -539,7 +539,7 @@ pub static INPUTS: &[InputSpec] = &[
         Some("false"),
         &[],
         Gate,
-        "With mode check: fix address drift in place (the current revision's serviceUrl), verified, no new revision; never publishes a document.",
+        "With mode check: fix address drift in place (the current revision's serviceUrl, or the backend pool's members), verified, no new revision; never publishes a document or a policy.",
     ),
 ];
 
