@@ -6,7 +6,8 @@
 
 mod support;
 
-use apim_sandbox::Config;
+use apim_sandbox::cluster::{Topology, TrafficPolicy};
+use apim_sandbox::{Config, ServiceType};
 use serde_json::{Value, json};
 use support::{Run, World, base_doc, with_new_operation};
 
@@ -94,7 +95,11 @@ async fn delete_node(world: &World, name: &str) -> Value {
 
 /// A world with `svc-1` published (revision 1, calling 10.224.0.4:30080).
 async fn published() -> World {
-    let world = World::start(config()).await;
+    published_on(config()).await
+}
+
+async fn published_on(config: Config) -> World {
+    let world = World::start(config).await;
     world.deploy(API, &base_doc("Drift API"));
     let run = world.gate(&[]).await;
     assert_eq!(run.code, 0, "{}", run.both());
@@ -168,6 +173,11 @@ async fn a_not_ready_cordoned_or_draining_node_is_named() {
         (
             json!({"unschedulable": false, "taints": [{"key": "ToBeDeletedByClusterAutoscaler", "value": "1767225600", "effect": "NoSchedule"}]}),
             "cluster autoscaler",
+        ),
+        // Karpenter (AKS node auto-provisioning) taints a node it disrupts before draining it.
+        (
+            json!({"taints": [{"key": "karpenter.sh/disrupted", "effect": "NoSchedule"}]}),
+            "Karpenter",
         ),
     ] {
         put_node(&world, NODE_0, body).await;
@@ -660,4 +670,172 @@ async fn an_internal_load_balancer_apim_does_not_call_is_address_drift() {
     assert_eq!(world.revision_count(API).await, 1);
     let run = check(&world, &[], &[]).await;
     assert_eq!(run.code, 0, "{}", run.both());
+}
+
+/// Sets the live API's serviceUrl as someone in the portal (or a script) would: a PATCH of the
+/// API with `If-Match: *` (spec example ApiManagementUpdateApi).
+async fn set_service_url(world: &World, url: &str) {
+    let api_url = format!(
+        "{}/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ApiManagement/service/{}/apis/{API}?api-version=2024-05-01",
+        world.sandbox.urls.arm,
+        world.sandbox.identity().subscription_id,
+        world.sandbox.identity().resource_group,
+        world.sandbox.identity().apim_service
+    );
+    let r = client(world)
+        .patch(&api_url)
+        .bearer_auth(&world.sandbox.arm_token)
+        .header("If-Match", "*")
+        .json(&json!({"properties": {"serviceUrl": url}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    assert_eq!(world.apim(API).await.unwrap().2, url);
+}
+
+/// With externalTrafficPolicy Local a nodePort answers only on nodes hosting a ready pod
+/// (Kubernetes docs, "Create an External Load Balancer", preserving the client source IP): APIM
+/// calling a Ready node without one, as after a rollout moved the pod, is drift.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_service_s_node_without_its_pod_is_drift() {
+    let mut topology = Topology::default_for(1, ServiceType::NodePort);
+    topology.service_mut(API).unwrap().external_traffic_policy = TrafficPolicy::Local;
+    let world = World::start(Config {
+        cluster: Some(topology),
+        specs: vec![support::bytes(&base_doc("Drift API"))],
+        ..config()
+    })
+    .await;
+    // Published to NODE_1 as when the pod ran there (the agent-ip input stands in for the
+    // release's choice then); the pod runs on NODE_0 now, NODE_1 is Ready without it.
+    let run = world.gate(&[("APIM_GATE_AGENT_IP", "10.224.0.5")]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(world.apim(API).await.unwrap().2, "http://10.224.0.5:30080");
+    let run = check(&world, &[], &[]).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(
+        run.stdout.contains("drift-node-not-ready"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains(NODE_1), "{}", run.stdout);
+    assert!(run.stdout.contains("hosts no ready pod"), "{}", run.stdout);
+
+    let run = check(&world, &["--repair"], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(world.apim(API).await.unwrap().2, "http://10.224.0.4:30080");
+    assert_eq!(world.revision_count(API).await, 1);
+}
+
+/// A serviceUrl whose scheme or path was edited in the portal still names the right node and
+/// nodePort, but every call goes elsewhere: address drift, set back by the repair.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_url_edited_in_apim_is_drift_and_repaired() {
+    let world = published().await;
+    for edited in ["http://10.224.0.4:30080/v2", "https://10.224.0.4:30080"] {
+        set_service_url(&world, edited).await;
+        let run = check(&world, &[], &[]).await;
+        assert_eq!(run.code, 1, "{edited}: {}", run.both());
+        assert!(run.stdout.contains("drift-service-url"), "{}", run.stdout);
+        assert!(run.stdout.contains(edited), "{}", run.stdout);
+    }
+    let run = check(&world, &["--repair"], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(world.apim(API).await.unwrap().2, "http://10.224.0.4:30080");
+    assert_eq!(world.revision_count(API).await, 1);
+    let run = check(&world, &[], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+}
+
+/// A serviceUrl with a user part or a query (a password, a key) is never shown: not in the log,
+/// the summary, the annotations or the outputs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_url_s_credentials_never_reach_the_output() {
+    let world = published().await;
+    set_service_url(
+        &world,
+        "http://apim:s3cretpass@10.224.0.4:30080/?code=k3yvalue",
+    )
+    .await;
+    let summary = world.dir.path().join("summary.md");
+    let output = world.dir.path().join("output.txt");
+    let run = world
+        .gate(&[
+            ("APIM_GATE_MODE", "check"),
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ("GITHUB_OUTPUT", output.to_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(run.stdout.contains("drift-service-url"), "{}", run.stdout);
+    let written = format!(
+        "{}{}{}",
+        run.both(),
+        std::fs::read_to_string(&summary).unwrap_or_default(),
+        std::fs::read_to_string(&output).unwrap_or_default()
+    );
+    for secret in ["s3cretpass", "k3yvalue"] {
+        assert!(!written.contains(secret), "{secret}: {written}");
+    }
+}
+
+/// An IPv6 agent-ip: APIM calls `[fd00::4]`, the input says `fd00::4`; the same host, so in
+/// sync, and the repair writes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ipv6_agent_ip_is_in_sync() {
+    let world = World::start(config()).await;
+    world.deploy(API, &base_doc("Drift API"));
+    let agent = [("APIM_GATE_AGENT_IP", "fd00::4")];
+    let run = world.gate(&agent).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(world.apim(API).await.unwrap().2, "http://[fd00::4]:30080");
+    let mark = world.sandbox.requests().len();
+    let run = check(&world, &["--repair"], &agent).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(run.stdout.contains("found no drift"), "{}", run.stdout);
+    only_reads_since(&world, mark);
+}
+
+/// The node APIM calls leaves and its pod's replacement stays Pending (the other node is
+/// cordoned): no ready pod, no qualifying node, no document. The address is still checked and
+/// named; the document is said to be not compared; the repair, with nowhere to point, writes
+/// nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_no_ready_pod_the_address_is_still_checked() {
+    let world = published().await;
+    put_node(&world, NODE_1, json!({"unschedulable": true})).await;
+    let moved = delete_node(&world, NODE_0).await;
+    assert_eq!(moved["moved"][0]["node"], Value::Null, "{moved}");
+    let quick = [("APIM_GATE_POD_READY_TIMEOUT", "1s")];
+    let run = check(&world, &[], &quick).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(run.stdout.contains("drift-node-gone"), "{}", run.stdout);
+    assert!(run.stdout.contains("10.224.0.4"), "{}", run.stdout);
+    assert!(run.both().contains("not compared"), "{}", run.both());
+
+    let mark = world.sandbox.requests().len();
+    let run = check(&world, &["--repair"], &quick).await;
+    assert_eq!(run.code, 1, "{}", run.both());
+    assert!(
+        run.both().contains("left the serviceUrl as it is"),
+        "{}",
+        run.both()
+    );
+    only_reads_since(&world, mark);
+}
+
+/// `repair: true` does nothing in a release; the gate says so rather than ignoring it.
+#[tokio::test(flavor = "multi_thread")]
+async fn repair_with_mode_release_is_warned_about() {
+    let world = World::start(config()).await;
+    world.deploy(API, &base_doc("Drift API"));
+    let run = world.gate(&[("APIM_GATE_REPAIR", "true")]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(
+        run.both().contains("repair applies only to mode: check"),
+        "{}",
+        run.both()
+    );
 }

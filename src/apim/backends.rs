@@ -421,8 +421,8 @@ pub async fn ensure(
                 put = put.if_match("*");
             }
             ctx.send(put)
-            .await
-            .map_err(|e| step_error(&ctx, format!("Writing backend '{id}'"), e))?;
+                .await
+                .map_err(|e| step_error(&ctx, format!("Writing backend '{id}'"), e))?;
         }
         outcome.written.push(what);
     }

@@ -45,6 +45,12 @@ fn run_as(file: &EnvFile, summary: Option<&Path>, verbose: bool, check: Option<b
         let repair = inputs.repair || check == Some(true);
         return super::check::check_loaded(&inputs, &env, summary, repair);
     }
+    if inputs.repair {
+        inputs.warnings.push(
+            "repair applies only to mode: check (apim-gate check); this run is a release, so repair: true does nothing. Set mode: check to repair drift, or drop repair."
+                .to_string(),
+        );
+    }
     if let Some(list) = inputs.services.as_deref() {
         return run_services(&inputs, &env, list, summary);
     }

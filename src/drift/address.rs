@@ -1,21 +1,44 @@
 //! Address drift: does the serviceUrl APIM calls still reach the cluster? Rules
 //! `drift-node-gone` (no node has that IP any more), `drift-node-not-ready` (the node is
 //! NotReady, cordoned, or being removed) and `drift-node-port-changed` (the Service's nodePort,
-//! or its internal load balancer's IP, is not the one APIM calls).
+//! or its internal load balancer's IP, is not the one APIM calls). The nodes' health is the
+//! cluster side's own ([`crate::cluster::NodeHealth`]): the same reasons the gate passes a node
+//! over for, externalTrafficPolicy Local included.
 
-use k8s_openapi::api::core::v1::Node;
-
-use crate::cluster::Via;
+use crate::address::{Host, HostPort};
+use crate::cluster::{NodeHealth, Via};
 use crate::spec::{Finding, Level};
 
 /// The address in the live API's serviceUrl.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveAddress {
+    /// The serviceUrl as a report may show it ([`shown`]).
     pub url: String,
-    /// Lower case; an IPv6 literal without brackets.
-    pub host: String,
+    /// Names in lower case.
+    pub host: Host,
     /// The URL's port, or its scheme's default.
     pub port: u16,
+}
+
+/// A serviceUrl as output may show it: without a user part or a query, which can carry a
+/// password or a key (the project treats `user@` as a secret, see `address.rs`'s
+/// `HasCredentials`); anything else as APIM holds it.
+pub fn shown(service_url: &str) -> String {
+    let trimmed = service_url.trim();
+    match url::Url::parse(trimmed) {
+        Ok(mut url)
+            if !url.username().is_empty() || url.password().is_some() || url.query().is_some() =>
+        {
+            // Only fails on URLs that cannot have a user part, which then have none to remove.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.as_str().trim_end_matches('/').to_string()
+        }
+        Ok(_) => trimmed.to_string(),
+        // Unparsed: the redactor's rule for URLs in text still removes both parts.
+        Err(_) => crate::redact::urls(trimmed),
+    }
 }
 
 impl LiveAddress {
@@ -23,90 +46,56 @@ impl LiveAddress {
     pub fn parse(service_url: &str) -> Option<LiveAddress> {
         let url = url::Url::parse(service_url.trim()).ok()?;
         let host = match url.host()? {
-            url::Host::Ipv6(ip) => ip.to_string(),
-            other => other.to_string().to_ascii_lowercase(),
+            url::Host::Ipv4(ip) => Host::Ipv4(ip),
+            url::Host::Ipv6(ip) => Host::Ipv6(ip),
+            url::Host::Domain(d) => Host::Name(d.to_ascii_lowercase()),
         };
         Some(LiveAddress {
-            url: service_url.trim().to_string(),
+            url: shown(service_url),
             host,
             port: url.port_or_known_default()?,
         })
     }
 
     /// `host:port` as the rewrite takes it (IPv6 in brackets).
-    pub fn host_port(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
+    pub fn host_port(&self) -> HostPort {
+        HostPort::new(self.host.clone(), Some(self.port))
+    }
+
+    /// Whether `other` (an IP or name as the cluster or the inputs write it, IPv6 with or
+    /// without brackets) is this host: compared parsed, so `[fd00::4]`, `fd00::4` and
+    /// `fd00:0::4` are one.
+    fn is(&self, other: &str) -> bool {
+        match (other.parse::<Host>(), &self.host) {
+            (Ok(Host::Name(a)), Host::Name(b)) => a.eq_ignore_ascii_case(b),
+            (Ok(h), _) => h == self.host,
+            (Err(_), _) => false,
         }
+    }
+
+    fn on(&self, node: &NodeHealth) -> bool {
+        node.ips.iter().any(|ip| match (&self.host, ip) {
+            (Host::Ipv4(a), std::net::IpAddr::V4(b)) => a == b,
+            (Host::Ipv6(a), std::net::IpAddr::V6(b)) => a == b,
+            _ => false,
+        })
     }
 }
 
-/// A node as the drift check sees it.
-#[derive(Clone, Debug)]
-pub struct NodeState {
-    pub name: String,
-    /// Every InternalIP (both families on a dual-stack node).
-    pub ips: Vec<String>,
-    /// Why APIM's calls to it fail or will soon, if they do.
-    pub trouble: Option<String>,
-}
-
-fn has_taint(node: &Node, key: &str) -> bool {
-    node.spec
-        .as_ref()
-        .and_then(|s| s.taints.as_ref())
-        .is_some_and(|ts| ts.iter().any(|t| t.key == key))
-}
-
-impl NodeState {
-    pub fn of(node: &Node) -> NodeState {
-        let name = node.metadata.name.clone().unwrap_or_default();
-        let ips = node
-            .status
-            .as_ref()
-            .and_then(|s| s.addresses.as_ref())
-            .into_iter()
-            .flatten()
-            .filter(|a| a.type_ == "InternalIP")
-            .map(|a| a.address.to_ascii_lowercase())
-            .collect();
-        let ready = node
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        let cordoned = node
-            .spec
-            .as_ref()
-            .and_then(|s| s.unschedulable)
-            .unwrap_or(false);
-        // The same signals the gate's node choice avoids (cluster/nodes.rs): the kubelet's Ready
-        // condition, `kubectl cordon` (spec.unschedulable, which a drain starts with), the cluster
-        // autoscaler's ToBeDeletedByClusterAutoscaler taint (cluster-autoscaler/utils/taints/
-        // taints.go) and Karpenter's disruption taint (karpenter pkg/apis/v1/taints.go).
-        let mut why = Vec::new();
-        if !ready {
-            why.push("NotReady".to_string());
-        }
-        if cordoned {
-            why.push("cordoned (unschedulable: a drain or an upgrade starts so)".to_string());
-        }
-        if has_taint(node, "ToBeDeletedByClusterAutoscaler") {
-            why.push(
-                "being removed by the cluster autoscaler (ToBeDeletedByClusterAutoscaler)".into(),
-            );
-        }
-        if has_taint(node, "karpenter.sh/disrupted") || has_taint(node, "karpenter.sh/disruption") {
-            why.push("being removed by Karpenter (node auto-provisioning)".into());
-        }
-        NodeState {
-            name,
-            ips,
-            trouble: (!why.is_empty()).then(|| why.join(", ")),
-        }
-    }
+/// Whether APIM calling `live` is calling `wanted`: scheme, host (parsed), port (or the scheme's
+/// default), path (a trailing `/` aside, as APIM keeps it either way) and query the same, and no
+/// user part in either.
+pub fn same_url(live: &str, wanted: &str) -> bool {
+    let (Ok(a), Ok(b)) = (url::Url::parse(live.trim()), url::Url::parse(wanted.trim())) else {
+        return live.trim().trim_end_matches('/') == wanted.trim().trim_end_matches('/');
+    };
+    a.scheme() == b.scheme()
+        && a.host() == b.host()
+        && a.port_or_known_default() == b.port_or_known_default()
+        && a.path().trim_end_matches('/') == b.path().trim_end_matches('/')
+        && a.query() == b.query()
+        && a.username() == b.username()
+        && a.password() == b.password()
 }
 
 fn finding(id: &str, message: String) -> Finding {
@@ -121,11 +110,16 @@ fn finding(id: &str, message: String) -> Finding {
 
 /// What is wrong with the address APIM calls, given how the gate would reach the Service now
 /// (`via`) and the nodes. Empty when APIM's address still works.
-pub fn findings(live: &LiveAddress, via: &Via, nodes: &[NodeState], service: &str) -> Vec<Finding> {
+pub fn findings(
+    live: &LiveAddress,
+    via: &Via,
+    nodes: &[NodeHealth],
+    service: &str,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     match via {
         Via::LoadBalancer { ip, port } => {
-            if live.host != ip.to_ascii_lowercase() || live.port != *port {
+            if !live.is(ip) || live.port != *port {
                 out.push(finding(
                     "drift-node-port-changed",
                     format!(
@@ -139,7 +133,7 @@ pub fn findings(live: &LiveAddress, via: &Via, nodes: &[NodeState], service: &st
             if live.port != *port {
                 out.push(port_changed(live, *port, service));
             }
-            if live.host != host.to_ascii_lowercase() {
+            if !live.is(host) {
                 out.push(finding(
                     "drift-node-port-changed",
                     format!(
@@ -153,7 +147,7 @@ pub fn findings(live: &LiveAddress, via: &Via, nodes: &[NodeState], service: &st
             if live.port != *node_port {
                 out.push(port_changed(live, *node_port, service));
             }
-            match nodes.iter().find(|n| n.ips.contains(&live.host)) {
+            match nodes.iter().find(|n| live.on(n)) {
                 None => out.push(finding(
                     "drift-node-gone",
                     format!(
@@ -161,7 +155,7 @@ pub fn findings(live: &LiveAddress, via: &Via, nodes: &[NodeState], service: &st
                         live.url, live.host
                     ),
                 )),
-                Some(NodeState {
+                Some(NodeHealth {
                     name,
                     trouble: Some(why),
                     ..
@@ -193,10 +187,10 @@ fn port_changed(live: &LiveAddress, now: u16, service: &str) -> Finding {
 mod tests {
     use super::*;
 
-    fn node(name: &str, ip: &str, trouble: Option<&str>) -> NodeState {
-        NodeState {
+    fn node(name: &str, ip: &str, trouble: Option<&str>) -> NodeHealth {
+        NodeHealth {
             name: name.into(),
-            ips: vec![ip.into()],
+            ips: vec![ip.parse().unwrap()],
             trouble: trouble.map(str::to_string),
         }
     }
@@ -204,9 +198,9 @@ mod tests {
     #[test]
     fn live_address_takes_the_scheme_default_port() {
         let a = LiveAddress::parse("http://10.224.0.4/api").unwrap();
-        assert_eq!((a.host.as_str(), a.port), ("10.224.0.4", 80));
+        assert_eq!((a.host.to_string().as_str(), a.port), ("10.224.0.4", 80));
         let a = LiveAddress::parse("http://[fd00::4]:30080").unwrap();
-        assert_eq!(a.host_port(), "[fd00::4]:30080");
+        assert_eq!(a.host_port().to_string(), "[fd00::4]:30080");
         assert!(LiveAddress::parse("").is_none());
     }
 
@@ -244,5 +238,72 @@ mod tests {
             findings(&live, &lb, &ok, "default/s")[0].id,
             "drift-node-port-changed"
         );
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_agent_ip_matches_the_url_apim_calls() {
+        // Via::AgentIp carries the host as the rewrite writes it, in brackets.
+        let live = LiveAddress::parse("http://[fd00::4]:30080").unwrap();
+        let via = Via::AgentIp {
+            host: "[fd00::4]".into(),
+            port: 30080,
+        };
+        assert_eq!(findings(&live, &via, &[], "default/s"), Vec::new());
+        let other = Via::AgentIp {
+            host: "[fd00::5]".into(),
+            port: 30080,
+        };
+        assert_eq!(
+            findings(&live, &other, &[], "default/s")[0].id,
+            "drift-node-port-changed"
+        );
+        let node = NodeHealth {
+            name: "n0".into(),
+            ips: vec!["10.0.0.4".parse().unwrap(), "fd00:0::4".parse().unwrap()],
+            trouble: None,
+        };
+        let nodeport = Via::NodePort {
+            node: "n0".into(),
+            node_port: 30080,
+        };
+        assert_eq!(findings(&live, &nodeport, &[node], "default/s"), Vec::new());
+    }
+
+    #[test]
+    fn a_scheme_path_or_query_edit_is_another_url_a_trailing_slash_is_not() {
+        let want = "http://10.0.0.4:30080/v1";
+        assert!(same_url("http://10.0.0.4:30080/v1/", want));
+        assert!(same_url("HTTP://10.0.0.4:30080/v1", want));
+        assert!(same_url("http://[fd00::4]:80", "http://[fd00:0::4]/"));
+        assert!(!same_url("https://10.0.0.4:30080/v1", want));
+        assert!(!same_url("http://10.0.0.4:30080/v2", want));
+        assert!(!same_url("http://10.0.0.4:30080/v1?x=1", want));
+        assert!(!same_url("http://u:p@10.0.0.4:30080/v1", want));
+    }
+
+    #[test]
+    fn output_never_shows_a_user_part_or_a_query() {
+        assert_eq!(
+            shown("https://user:s3cret@10.0.0.4:30080/v1?code=k3y"),
+            "https://10.0.0.4:30080/v1"
+        );
+        assert_eq!(shown("http://10.0.0.4:30080"), "http://10.0.0.4:30080");
+        let live = LiveAddress::parse("http://u:s3cret@10.0.0.4:30080/?k=k3y").unwrap();
+        let gone = findings(
+            &live,
+            &Via::NodePort {
+                node: "n".into(),
+                node_port: 30080,
+            },
+            &[],
+            "default/s",
+        );
+        assert!(!gone[0].message.contains("s3cret"), "{}", gone[0].message);
+        assert!(!gone[0].message.contains("k3y"), "{}", gone[0].message);
     }
 }

@@ -20,6 +20,10 @@ pub struct DocumentCheck {
     pub findings: Vec<Finding>,
     /// The pod serves the very document the current revision was published from.
     pub same_document: bool,
+    /// The serviceUrl a release would publish from this document at the address APIM calls:
+    /// its scheme and path (basePath, servers) are the document's, so a serviceUrl edited in the
+    /// portal (https, /v1 to /v2) differs from it.
+    pub service_url: String,
 }
 
 /// The pod's document, pointed at `address` with `schemes`, against the `recorded` SHA-256 and
@@ -39,7 +43,10 @@ pub fn check(
     };
     let rewritten = rewrite(fetched, &options).map_err(|e| e.to_string())?;
     let document = rewritten.document().map_err(|e| e.to_string())?;
-    Ok(compare(&document, recorded, revision, live))
+    Ok(DocumentCheck {
+        service_url: rewritten.service_url.clone(),
+        ..compare(&document, recorded, revision, live)
+    })
 }
 
 /// [`check`] on a parsed document.
@@ -97,6 +104,7 @@ pub fn compare(
     DocumentCheck {
         same_document: recorded == Some(sha.as_str()),
         findings,
+        service_url: String::new(),
     }
 }
 

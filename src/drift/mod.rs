@@ -22,7 +22,7 @@ mod pool;
 mod repair;
 mod run;
 
-pub use address::{LiveAddress, NodeState};
+pub use address::{LiveAddress, shown};
 pub use document::DocumentCheck;
 pub use pool::PoolCheck;
 pub use repair::{RepairError, Repaired};

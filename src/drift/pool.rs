@@ -18,7 +18,7 @@ use crate::apim::{self, ApiTarget, ApimError};
 use crate::azure::ArmClient;
 use crate::spec::{Finding, Level};
 
-use super::address::NodeState;
+use crate::cluster::NodeHealth;
 
 /// What the pool check found.
 #[derive(Clone, Debug, Default)]
@@ -102,7 +102,7 @@ pub async fn check(
     arm: &ArmClient,
     target: &ApiTarget,
     plan: &BackendPlan,
-    nodes: &[NodeState],
+    nodes: &[NodeHealth],
 ) -> Result<PoolCheck, ApimError> {
     let outcome = backends::ensure(arm, target, plan, true, &apim::Quiet).await?;
     if outcome.written.is_empty() && outcome.stale.is_empty() {
@@ -152,7 +152,7 @@ pub async fn check(
                     h.url
                 ),
             )),
-            Some(NodeState {
+            Some(NodeHealth {
                 trouble: Some(why), ..
             }) => findings.push(finding(
                 "drift-node-not-ready",

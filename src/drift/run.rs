@@ -19,8 +19,9 @@ use crate::inputs::{BackendMode, Env, Inputs};
 use crate::policy::Policies;
 use crate::spec::{Finding, Level};
 
-use super::address::{self, LiveAddress, NodeState};
+use super::address::{self, LiveAddress, shown};
 use super::{document, repair};
+use crate::cluster::NodeHealth;
 
 /// A failure every service sharing it reports the same way.
 #[derive(Clone, Debug)]
@@ -141,7 +142,10 @@ pub async fn check_service(
         progress,
     };
 
-    // The cluster: where the gate would point APIM now, the pod's document, and the nodes.
+    // The cluster: where a release would point APIM now and the nodes' health (the survey, which
+    // needs no ready pod), and the pod's document (the discovery, which waits for one). When no
+    // pod is ready or no node qualifies the address APIM calls is most likely broken: the
+    // address rules still run, only the document (and the repair's target) are missing.
     let started = Instant::now();
     let conn = match &session.connection {
         Ok(c) => c,
@@ -154,12 +158,13 @@ pub async fn check_service(
             );
         }
     };
-    let (discovered, nodes) = tokio::join!(
-        cluster_side::discover_on(conn, inputs, &cluster::Quiet),
-        cluster::list_nodes(conn)
+    let wanted_target = cluster_side::target(inputs);
+    let (survey, discovered) = tokio::join!(
+        cluster::survey(conn, &wanted_target),
+        cluster_side::discover_on(conn, inputs, &cluster::Quiet)
     );
-    let discovered = match discovered {
-        Ok(d) => d,
+    let survey = match survey {
+        Ok(s) => s,
         Err(e) => {
             return b.fail(
                 StepName::Cluster,
@@ -169,10 +174,28 @@ pub async fn check_service(
             );
         }
     };
-    let via = discovered.found.address.via.clone();
+    let via = match (&discovered, &survey.address, survey.node_port) {
+        (Ok(d), _, _) => d.found.address.via.clone(),
+        (Err(_), Ok(choice), _) => choice.via.clone(),
+        // No node qualifies: APIM's node is checked all the same, against the nodePort.
+        (Err(_), Err(cluster::ClusterError::NoNode { .. }), Some(node_port)) => {
+            cluster::Via::NodePort {
+                node: String::new(),
+                node_port,
+            }
+        }
+        (Err(e), Err(_), _) => {
+            return b.fail(
+                StepName::Cluster,
+                started.elapsed(),
+                e.exit(),
+                e.to_string(),
+            );
+        }
+    };
     // The nodes matter only when APIM calls a nodePort; a refusal to list them then is fatal.
-    let nodes: Vec<NodeState> = match (nodes, &via) {
-        (Ok(list), _) => list.iter().map(NodeState::of).collect(),
+    let nodes: Vec<NodeHealth> = match (survey.nodes, &via) {
+        (Ok(list), _) => list,
         (Err(e), cluster::Via::NodePort { .. }) => {
             return b.fail(
                 StepName::Cluster,
@@ -183,25 +206,40 @@ pub async fn check_service(
         }
         (Err(_), _) => Vec::new(),
     };
-    b.verdict
-        .warnings
-        .extend(discovered.warnings.iter().cloned());
-    b.verdict.address = Some(AddressReport {
-        address: discovered.found.address.address.to_string(),
-        why: discovered.found.address.why.clone(),
-        pool: None,
-    });
-    b.step(
-        StepName::Cluster,
-        started.elapsed(),
-        StepOutcome::Passed,
-        format!(
-            "{} from pod {}; the gate would point APIM at {}",
-            discovered.found.document.path,
-            discovered.found.document.pod,
-            discovered.found.address.address
-        ),
-    );
+    match &discovered {
+        Ok(d) => {
+            b.verdict.warnings.extend(d.warnings.iter().cloned());
+            b.verdict.address = Some(AddressReport {
+                address: d.found.address.address.to_string(),
+                why: d.found.address.why.clone(),
+                pool: None,
+            });
+            b.step(
+                StepName::Cluster,
+                started.elapsed(),
+                StepOutcome::Passed,
+                format!(
+                    "{} from pod {}; the gate would point APIM at {}",
+                    d.found.document.path, d.found.document.pod, d.found.address.address
+                ),
+            );
+        }
+        Err(e) => {
+            let why = e.to_string();
+            b.verdict.warnings.push(format!(
+                "the document could not be fetched, so it was not compared with APIM (drift-document, drift-operations, drift-policy, and with backend: pool the pool, are not checked): {why}"
+            ));
+            b.step(
+                StepName::Cluster,
+                started.elapsed(),
+                StepOutcome::Warned,
+                format!(
+                    "nodes and Service read; no document: {}",
+                    why.lines().next().unwrap_or("")
+                ),
+            );
+        }
+    }
 
     // Azure.
     let signed = match &session.signed_in {
@@ -256,100 +294,111 @@ pub async fn check_service(
         Ok(s) => s,
         Err(e) => return b.fail(StepName::Drift, started.elapsed(), e.exit(), e.to_string()),
     };
-    // What a release would publish now: the pod's document pointed at the gate's address.
-    let rewritten = match cluster_side::rewrite_found(&discovered.found, schemes.clone()) {
-        Ok(r) => r,
-        Err(e) => return b.fail(StepName::Drift, started.elapsed(), e.exit(), e.to_string()),
+    // What a release would publish now, when the document could be fetched.
+    let release = match &discovered {
+        Ok(d) => match Release::of(inputs, d, &schemes, &target) {
+            Ok(r) => Some(r),
+            Err((exit, message)) => {
+                return b.fail(StepName::Drift, started.elapsed(), exit, message);
+            }
+        },
+        Err(_) => None,
     };
-    let now_document = match rewritten.document() {
-        Ok(d) => d,
-        Err(e) => {
-            let message = format!("the rewritten document does not parse: {e}");
-            return b.fail(
-                StepName::Drift,
-                started.elapsed(),
-                Exit::Kubernetes,
-                message,
-            );
-        }
-    };
-    let wanted = match Wanted::of(
-        inputs,
-        &discovered.found,
-        &rewritten.service_url,
-        &target,
-        &now_document,
-    ) {
-        Ok(w) => w,
-        Err((exit, message)) => return b.fail(StepName::Drift, started.elapsed(), exit, message),
-    };
+    let pool_mode = inputs.backend != BackendMode::Url;
+    let plan = release.as_ref().and_then(|r| r.wanted.plan.as_ref());
     let live_url = current.service_url.clone().unwrap_or_default();
+    let live_shown = shown(&live_url);
     let live = LiveAddress::parse(&live_url);
     // With a pool of nodes the policy routes around the serviceUrl: the members are checked.
-    let url_findings = match (&wanted.plan, &live) {
-        (Some(_), _) => Vec::new(),
-        (None, Some(live)) => address::findings(live, &via, &nodes, &label),
-        (None, None) => vec![Finding {
+    let mut url_findings = match (pool_mode, &live) {
+        (true, _) => Vec::new(),
+        (false, Some(live)) => address::findings(live, &via, &nodes, &label),
+        (false, None) => vec![Finding {
             id: "drift-node-gone".into(),
             level: Level::Error,
             operation: None,
             path: "serviceUrl".into(),
             message: format!(
-                "API '{}' has serviceUrl '{live_url}', which names no address in the cluster. Run apim-gate check --repair (or repair: true) to point it at {}.",
-                target.api_id, discovered.found.address.address
+                "API '{}' has serviceUrl '{live_shown}', which names no address in the cluster. Run apim-gate check --repair (or repair: true) to point it at the address a release would publish.",
+                target.api_id
             ),
         }],
     };
-    let pool_check = match &wanted.plan {
+    let pool_check = match plan {
         Some(plan) => match super::pool::check(&signed.arm, &target, plan, &nodes).await {
             Ok(c) => c,
             Err(e) => return b.fail(StepName::Drift, started.elapsed(), e.exit(), e.to_string()),
         },
         None => super::pool::PoolCheck::default(),
     };
-    let (policy_findings, policy_diff) = match &wanted.policies {
+    let (policy_findings, policy_diff) = match release
+        .as_ref()
+        .and_then(|r| r.wanted.policies.as_ref())
+    {
         Some(p) => match super::policy::check(&signed.arm, &target, p).await {
             Ok((f, diff)) => (f, Some(diff)),
             Err(e) => return b.fail(StepName::Drift, started.elapsed(), e.exit(), e.to_string()),
         },
         None => (Vec::new(), None),
     };
-    // The document is pointed where APIM calls, as when it was published; an unreadable
-    // serviceUrl leaves the gate's choice now.
-    let doc_address = live
-        .as_ref()
-        .and_then(|l| l.host_port().parse().ok())
-        .unwrap_or_else(|| discovered.found.address.address.clone());
-    let doc = match document::check(
-        &discovered.found.document.bytes,
-        &doc_address,
-        &schemes,
-        current.sha256.as_deref(),
-        current.revision,
-        &operations,
-    ) {
-        Ok(d) => d,
-        Err(e) => {
-            let message = format!(
-                "the document fetched from pod {} at {} cannot be compared: {e}",
-                discovered.found.document.pod, discovered.found.document.path
-            );
-            return b.fail(
-                StepName::Drift,
-                started.elapsed(),
-                Exit::Kubernetes,
-                message,
-            );
+    let doc = match &discovered {
+        Ok(d) => {
+            // The document is pointed where APIM calls, as when it was published; an unreadable
+            // serviceUrl leaves the gate's choice now.
+            let doc_address = live
+                .as_ref()
+                .map(LiveAddress::host_port)
+                .unwrap_or_else(|| d.found.address.address.clone());
+            match document::check(
+                &d.found.document.bytes,
+                &doc_address,
+                &schemes,
+                current.sha256.as_deref(),
+                current.revision,
+                &operations,
+            ) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    let message = format!(
+                        "the document fetched from pod {} at {} cannot be compared: {e}",
+                        d.found.document.pod, d.found.document.path
+                    );
+                    return b.fail(
+                        StepName::Drift,
+                        started.elapsed(),
+                        Exit::Kubernetes,
+                        message,
+                    );
+                }
+            }
         }
+        Err(_) => None,
     };
+    // The host and port are right, but the scheme or path is not the document's (edited in the
+    // portal: http to https, /v1 to /v2): every call goes to the wrong place.
+    if let (false, true, Some(doc)) = (pool_mode, url_findings.is_empty(), &doc)
+        && live.is_some()
+        && !address::same_url(&live_url, &doc.service_url)
+    {
+        url_findings.push(Finding {
+            id: "drift-service-url".into(),
+            level: Level::Error,
+            operation: None,
+            path: "serviceUrl".into(),
+            message: format!(
+                "APIM calls {live_shown}, but the document served now is published as {} (the serviceUrl's scheme, path or query was edited in APIM); calls go elsewhere than the service expects. Run apim-gate check --repair (or repair: true) to set it back.",
+                shown(&doc.service_url)
+            ),
+        });
+    }
     let address_findings: Vec<Finding> = url_findings
         .iter()
         .chain(&pool_check.findings)
         .cloned()
         .collect();
     let other_findings: Vec<Finding> = doc
-        .findings
         .iter()
+        .flat_map(|d| d.findings.iter())
         .chain(&policy_findings)
         .cloned()
         .collect();
@@ -357,7 +406,7 @@ pub async fn check_service(
     b.verdict.publish = Some(PublishReport {
         api_id: target.api_id.clone(),
         revision: Some(current.revision),
-        service_url: live_url.trim_end_matches('/').to_string(),
+        service_url: live_shown.trim_end_matches('/').to_string(),
         operations: operations.len(),
         changed: false,
         dry_run: false,
@@ -379,17 +428,20 @@ pub async fn check_service(
         },
         if drift_count == 0 {
             format!(
-                "in sync: revision {} calls {live_url} with {} operations",
+                "in sync: revision {} calls {live_shown} with {} operations",
                 current.revision,
                 operations.len()
             )
         } else {
             format!(
-                "{drift_count} drift finding(s) on revision {} calling {live_url}",
+                "{drift_count} drift finding(s) on revision {} calling {live_shown}",
                 current.revision
             )
         },
     );
+    // The check could not see everything: without findings that explain it, it fails as the
+    // gate would.
+    let incomplete = discovered.as_ref().err().map(|e| (e.exit(), e.to_string()));
     let fix_url = !url_findings.is_empty();
     // dry-run writes nothing to APIM, a repair included.
     let repair = match (repair, inputs.dry_run) {
@@ -405,44 +457,70 @@ pub async fn check_service(
     if !repair || (!fix_url && !pool_check.differs) {
         b.add(address_findings);
         b.add(other_findings);
-        return settle(b);
+        return settle(b, incomplete);
     }
 
     // The repair: the serviceUrl the gate would publish now, and the pool a release would write.
     let started = Instant::now();
-    let to = rewritten.service_url.trim_end_matches('/').to_string();
+    let to = release
+        .as_ref()
+        .map(|r| r.rewritten.service_url.trim_end_matches('/').to_string());
     let mut done = Vec::new();
-    if fix_url {
-        // The record moves with the address only when it named this very document, so that
-        // the next check (and the next release) still sees the document unchanged.
-        let sha = doc.same_document.then(|| now_document.sha256());
-        match repair::repair(&signed.arm, &target, &current, &to, sha.as_deref()).await {
-            Ok(r) => {
-                done.push(format!(
-                    "serviceUrl of revision {} set from {} to {} and read back",
-                    r.revision, r.from, r.to
-                ));
-                if let Some(p) = b.verdict.publish.as_mut() {
-                    p.service_url = to.clone();
+    let mut url_repaired = false;
+    match (fix_url, &to) {
+        (false, _) => {}
+        (true, None) => b.verdict.warnings.push(format!(
+            "--repair (the repair input) left the serviceUrl as it is: with no document fetched there is no address a release would publish now ({}). Make a pod ready on a Ready node, then run the repair again.",
+            incomplete
+                .as_ref()
+                .map(|(_, m)| m.lines().next().unwrap_or(""))
+                .unwrap_or("")
+        )),
+        // Writing what APIM already holds would change nothing and leave the check failing.
+        (true, Some(to)) if address::same_url(&live_url, to) => b.verdict.warnings.push(format!(
+            "--repair (the repair input) cannot help: APIM already calls {}, which is the address a release would publish now; the problem is in the cluster (see the findings), not in APIM.",
+            shown(to)
+        )),
+        (true, Some(to)) => {
+            // The record moves with the address only when it named this very document, so
+            // that the next check (and the next release) still sees the document unchanged.
+            let sha = match (&doc, &release) {
+                (Some(d), Some(r)) if d.same_document => Some(r.document.sha256()),
+                _ => None,
+            };
+            match repair::repair(&signed.arm, &target, &current, to, sha.as_deref()).await {
+                Ok(r) => {
+                    done.push(format!(
+                        "serviceUrl of revision {} set from {} to {} and read back",
+                        r.revision,
+                        shown(&r.from),
+                        shown(&r.to)
+                    ));
+                    url_repaired = true;
+                    if let Some(p) = b.verdict.publish.as_mut() {
+                        p.service_url = shown(to);
+                    }
                 }
-            }
-            Err(e) => {
-                b.add(address_findings);
-                b.add(other_findings);
-                return b.fail(
-                    StepName::Repair,
-                    started.elapsed(),
-                    Exit::Azure,
-                    e.to_string(),
-                );
+                Err(e) => {
+                    b.add(address_findings);
+                    b.add(other_findings);
+                    return b.fail(
+                        StepName::Repair,
+                        started.elapsed(),
+                        Exit::Azure,
+                        e.to_string(),
+                    );
+                }
             }
         }
     }
-    if let (true, Some(plan)) = (pool_check.differs, &wanted.plan) {
+    let mut pool_repaired = false;
+    if let (true, Some(plan)) = (pool_check.differs, plan) {
         match super::pool::repair(&signed.arm, &target, plan).await {
             Ok((written, problems)) => {
                 done.extend(written);
                 b.verdict.warnings.extend(problems);
+                pool_repaired = true;
             }
             Err(e) => {
                 b.add(address_findings);
@@ -451,20 +529,32 @@ pub async fn check_service(
             }
         }
     }
-    b.step(
-        StepName::Repair,
-        started.elapsed(),
-        StepOutcome::Passed,
-        format!("{}; no new revision", done.join("; ")),
-    );
-    if let Some(p) = b.verdict.publish.as_mut() {
-        p.changed = true;
+    if url_repaired || pool_repaired {
+        b.step(
+            StepName::Repair,
+            started.elapsed(),
+            StepOutcome::Passed,
+            format!("{}; no new revision", done.join("; ")),
+        );
+        if let Some(p) = b.verdict.publish.as_mut() {
+            p.changed = true;
+        }
     }
-    b.add(address_findings.into_iter().map(|f| Finding {
-        level: Level::Info,
-        message: format!("repaired: {}", f.message),
-        ..f
-    }));
+    let repaired = |f: Finding, done: bool| match done {
+        true => Finding {
+            level: Level::Info,
+            message: format!("repaired: {}", f.message),
+            ..f
+        },
+        false => f,
+    };
+    b.add(url_findings.into_iter().map(|f| repaired(f, url_repaired)));
+    b.add(
+        pool_check
+            .findings
+            .into_iter()
+            .map(|f| repaired(f, pool_repaired)),
+    );
     b.add(other_findings.into_iter().map(|f| Finding {
         message: format!(
             "{} --repair fixes addresses only and never publishes a document or a policy.",
@@ -472,7 +562,45 @@ pub async fn check_service(
         ),
         ..f
     }));
-    settle(b)
+    settle(b, incomplete)
+}
+
+/// What a release would publish now: the pod's document pointed at the gate's address, and what
+/// goes beside it.
+struct Release {
+    rewritten: crate::spec::rewrite::Rewritten,
+    document: crate::spec::Document,
+    wanted: Wanted,
+}
+
+impl Release {
+    fn of(
+        inputs: &Inputs,
+        discovered: &cluster_side::Discovered,
+        schemes: &[crate::spec::rewrite::Scheme],
+        target: &ApiTarget,
+    ) -> Result<Release, (Exit, String)> {
+        let rewritten = cluster_side::rewrite_found(&discovered.found, schemes.to_vec())
+            .map_err(|e| (e.exit(), e.to_string()))?;
+        let document = rewritten.document().map_err(|e| {
+            (
+                Exit::Kubernetes,
+                format!("the rewritten document does not parse: {e}"),
+            )
+        })?;
+        let wanted = Wanted::of(
+            inputs,
+            &discovered.found,
+            &rewritten.service_url,
+            target,
+            &document,
+        )?;
+        Ok(Release {
+            rewritten,
+            document,
+            wanted,
+        })
+    }
 }
 
 /// What a release would set up beside the document: the backend pool and the policies.
@@ -519,18 +647,25 @@ impl Wanted {
     }
 }
 
-/// Exit 1 when an error-level finding remains, else the check passed (warnings and repairs
+/// Exit 1 when an error-level finding remains; else the failure that kept the check from seeing
+/// everything (`incomplete`: no document), if any; else the check passed (warnings and repairs
 /// said).
-fn settle(b: Builder<'_>) -> Verdict {
+fn settle(mut b: Builder<'_>, incomplete: Option<(Exit, String)>) -> Verdict {
     if b.verdict
         .findings
         .iter()
         .any(|f| f.finding.level == Level::Error)
     {
-        drifted(b)
-    } else {
-        b.verdict
+        return drifted(b);
     }
+    if let Some((exit, message)) = incomplete {
+        b.verdict.exit = exit;
+        b.verdict.outcome = Outcome::Failed;
+        b.verdict.error = Some(format!(
+            "the address APIM calls is in order, but the check is incomplete: {message}"
+        ));
+    }
+    b.verdict
 }
 
 /// Drift found: exit 1, and what to do.
