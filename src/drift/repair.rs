@@ -9,7 +9,8 @@
 //! `serviceUrl` and `apiRevisionDescription` (apimapis.json 2024-05-01, ApiContractUpdateProperties,
 //! as hashicorp/go-azure-sdk's apimanagement/2024-05-01 model carries them; spec example
 //! ApiManagementUpdateApi sets `serviceUrl` with `If-Match: *`), and needs `If-Match`
-//! (IfMatchRequiredParameter).
+//! (IfMatchRequiredParameter). The ETag read is what is sent, never `*`, so a release between
+//! the read and the PATCH makes it fail (412) instead of being overwritten.
 
 use serde_json::{Value, json};
 
@@ -40,6 +41,10 @@ pub enum RepairError {
         error: Box<AzureError>,
     },
     #[error(
+        "APIM answered the read of API '{api}' (revision {revision}) without an ETag, so the repair could not be sent on the condition that nobody changed the API since (If-Match); nothing was changed. Run apim-gate check --repair again, or set the serviceUrl in the Azure portal."
+    )]
+    NoEtag { api: String, revision: u32 },
+    #[error(
         "after the repair, API '{api}' {what}. Check the API in the Azure portal; run apim-gate check to see where it stands."
     )]
     Verify { api: String, what: String },
@@ -57,6 +62,16 @@ fn with_sha(description: &str, sha: &str) -> Option<String> {
         &description[..at],
         &description[end..]
     ))
+}
+
+/// The `If-Match` of the PATCH: the ETag the API was read with. `If-Match: *` would overwrite
+/// whatever someone (a release) wrote since the check read it, so without an ETag the repair is
+/// refused rather than sent unconditionally.
+fn if_match(api: &str, revision: u32, etag: Option<&str>) -> Result<String, RepairError> {
+    etag.map(str::to_string).ok_or_else(|| RepairError::NoEtag {
+        api: api.to_string(),
+        revision,
+    })
 }
 
 /// Sets the current revision's serviceUrl to `to` (and, when `sha` is given, records that the
@@ -86,10 +101,11 @@ pub async fn repair(
             props["apiRevisionDescription"] = Value::String(updated);
             marker_updated = true;
         }
+        let etag = if_match(&target.api_id, now.revision, now.etag.as_deref())?;
         let patch = ArmRequest::patch(
             target.api_url(None),
             json!({ "properties": props }),
-            now.etag.clone(),
+            Some(etag),
         );
         match arm.send(patch, &quiet).await {
             Ok(_) => break,
@@ -148,6 +164,17 @@ fn parse(target: &ApiTarget, body: &Value, etag: Option<String>) -> CurrentApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_an_etag_the_repair_is_refused_not_sent_with_a_wildcard() {
+        assert_eq!(
+            if_match("petstore", 3, Some("\"AAAA\"")).unwrap(),
+            "\"AAAA\""
+        );
+        let e = if_match("petstore", 3, None).unwrap_err().to_string();
+        assert!(e.contains("petstore") && e.contains("If-Match"), "{e}");
+        assert!(e.contains("nothing was changed"), "{e}");
+    }
 
     #[test]
     fn the_record_keeps_the_run_marker() {
