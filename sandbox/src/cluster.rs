@@ -1310,32 +1310,25 @@ impl ClusterHandle {
 
     /// Changes a Service's nodePort (`port`: the Service port's name or number, needed when it
     /// has several), as deleting and re-creating the Service does: the API server allocates
-    /// from 30000-32767 and refuses a port another Service holds (Kubernetes docs, "Service",
-    /// type NodePort; the messages are kube-apiserver's portallocator ones).
+    /// from 30000-32767 and refuses a port another Service holds, as a nodePort or as the
+    /// healthCheckNodePort of a LoadBalancer with policy Local (both come from the same
+    /// allocator), and a nodePort another port of the same Service has (Kubernetes docs,
+    /// "Service", type NodePort and "Create an External Load Balancer"; kube-apiserver's
+    /// portallocator messages, and validation's `field.Duplicate` for ports of one Service).
+    /// Refusals read as the API server's 422 Status: `Service "NAME" is invalid: FIELD: ...`,
+    /// FIELD naming the port's own index.
     pub fn set_node_port(
         &self,
         service: &str,
         port: Option<&str>,
         node_port: u16,
     ) -> Result<Option<u16>, String> {
-        if !(30000..=32767).contains(&node_port) {
-            return Err(format!(
-                "spec.ports[0].nodePort: Invalid value: {node_port}: provided port is not in the valid range. The range of valid ports is 30000-32767"
-            ));
-        }
         self.change(|c| {
             let now = c.elapsed();
-            let taken = c.services.iter().any(|s| {
-                s.spec.name != service && s.node_ports.contains(&Some(node_port))
-            });
-            if taken {
-                return Err(format!(
-                    "spec.ports[0].nodePort: Invalid value: {node_port}: provided port is already allocated"
-                ));
-            }
-            let Some(state) = c.services.iter_mut().find(|s| s.spec.name == service) else {
+            let Some(at) = c.services.iter().position(|s| s.spec.name == service) else {
                 return Ok(None);
             };
+            let state = &c.services[at];
             if !state.spec.kind.has_node_ports() {
                 return Err(format!(
                     "service {service} is {}: only NodePort and LoadBalancer Services have node ports",
@@ -1356,6 +1349,33 @@ impl ClusterHandle {
                     ));
                 }
             };
+            let invalid = |what: String| {
+                format!("Service \"{service}\" is invalid: spec.ports[{index}].nodePort: {what}")
+            };
+            if !(30000..=32767).contains(&node_port) {
+                return Err(invalid(format!(
+                    "Invalid value: {node_port}: provided port is not in the valid range. The range of valid ports is 30000-32767"
+                )));
+            }
+            let duplicate = state
+                .node_ports
+                .iter()
+                .enumerate()
+                .any(|(i, p)| i != index && *p == Some(node_port));
+            if duplicate {
+                return Err(invalid(format!("Duplicate value: {node_port}")));
+            }
+            let taken = c.services.iter().enumerate().any(|(i, s)| {
+                i != at
+                    && (s.node_ports.contains(&Some(node_port))
+                        || s.health_check_node_port == Some(node_port))
+            }) || state.health_check_node_port == Some(node_port);
+            if taken {
+                return Err(invalid(format!(
+                    "Invalid value: {node_port}: provided port is already allocated"
+                )));
+            }
+            let state = &mut c.services[at];
             let old = state.node_ports.get(index).copied().flatten();
             if let Some(slot) = state.node_ports.get_mut(index) {
                 *slot = Some(node_port);

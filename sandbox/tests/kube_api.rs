@@ -1313,3 +1313,81 @@ async fn nodes_and_node_ports_change_at_runtime_as_the_api_server_shows_them() {
     .await;
     assert_eq!(status, 404);
 }
+
+/// A nodePort change is refused as kube-apiserver refuses it: the port's own index in the field
+/// path, `Service "NAME" is invalid: ` first, a port another port of the same Service has
+/// (validation's Duplicate value), and a healthCheckNodePort (same allocator) as allocated.
+#[tokio::test]
+async fn a_node_port_change_is_refused_as_the_api_server_refuses_it() {
+    let two = Service::new("two", ServiceKind::NodePort)
+        .port(ServicePort::new("http", 80, 8080).node_port(30080))
+        .port(ServicePort::new("https", 443, 8443).node_port(30443));
+    let orders = Service::new("orders", ServiceKind::LoadBalancer)
+        .port(ServicePort::new("http", 80, 8080).node_port(30500))
+        .internal_lb("10.224.0.120")
+        .traffic_policy(TrafficPolicy::Local);
+    let (sb, client) = start_with(
+        Topology::new().service(two).service(orders),
+        Default::default(),
+    )
+    .await;
+    let services: Api<KService> = Api::default_namespaced(client);
+    let hc = services
+        .get("orders")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .health_check_node_port
+        .unwrap();
+    let put = |body: String| {
+        let sb = &sb;
+        async move {
+            control(
+                sb,
+                reqwest::Method::PUT,
+                "/_sandbox/services/two/nodeport",
+                &body,
+            )
+            .await
+        }
+    };
+    let message = |e: &serde_json::Value| e["error"]["message"].as_str().unwrap().to_string();
+
+    let (status, e) = put(r#"{"nodePort": 30443, "port": "http"}"#.into()).await;
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(
+        message(&e),
+        r#"Service "two" is invalid: spec.ports[0].nodePort: Duplicate value: 30443"#
+    );
+    let (status, e) = put(format!(r#"{{"nodePort": {hc}, "port": "https"}}"#)).await;
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(
+        message(&e),
+        format!(
+            r#"Service "two" is invalid: spec.ports[1].nodePort: Invalid value: {hc}: provided port is already allocated"#
+        )
+    );
+    let (status, e) = put(r#"{"nodePort": 29999, "port": 443}"#.into()).await;
+    assert_eq!(status, 422, "{e}");
+    assert!(
+        message(&e).starts_with(
+            r#"Service "two" is invalid: spec.ports[1].nodePort: Invalid value: 29999"#
+        ),
+        "{e}"
+    );
+    let (status, answer) = put(r#"{"nodePort": 31555, "port": "https"}"#.into()).await;
+    assert_eq!((status, answer["previous"].as_u64()), (200, Some(30443)));
+    let ports = services
+        .get("two")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .ports
+        .unwrap();
+    assert_eq!(
+        (ports[0].node_port, ports[1].node_port),
+        (Some(30080), Some(31555))
+    );
+}
