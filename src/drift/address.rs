@@ -1,7 +1,9 @@
 //! Address drift: does the serviceUrl APIM calls still reach the cluster? Rules
-//! `drift-node-gone` (no node has that IP any more), `drift-node-not-ready` (the node is
-//! NotReady, cordoned, or being removed) and `drift-node-port-changed` (the Service's nodePort,
-//! or its internal load balancer's IP, is not the one APIM calls). The nodes' health is the
+//! `drift-node-gone` (no node has that IP any more), `drift-node-not-ready` (the node cannot take
+//! the calls), `drift-node-port-changed` (the Service's nodePort, or its internal load
+//! balancer's IP, is not the one APIM calls) and `drift-service-url` (the right host and port,
+//! but another scheme, path or query than a release would publish). A serviceUrl is only ever
+//! shown without its user part and query ([`shown`]). The nodes' health is the
 //! cluster side's own ([`crate::cluster::NodeHealth`]): the same reasons the gate passes a node
 //! over for, externalTrafficPolicy Local included.
 
@@ -96,6 +98,22 @@ pub fn same_url(live: &str, wanted: &str) -> bool {
         && a.query() == b.query()
         && a.username() == b.username()
         && a.password() == b.password()
+}
+
+/// `drift-service-url`: APIM calls `live`, a release would publish `wanted` (the document served
+/// now, pointed at the same host and port), and they differ in scheme, path or query (edited in
+/// the portal: http to https, /v1 to /v2): every call goes elsewhere than the service expects.
+pub fn service_url_edited(live: &str, wanted: &str) -> Option<Finding> {
+    (!same_url(live, wanted)).then(|| {
+        finding(
+            "drift-service-url",
+            format!(
+                "APIM calls {}, but the document served now is published as {} (the serviceUrl's scheme, path or query was edited in APIM); calls go elsewhere than the service expects. Run apim-gate check --repair (or repair: true) to set it back.",
+                shown(live),
+                shown(wanted)
+            ),
+        )
+    })
 }
 
 fn finding(id: &str, message: String) -> Finding {

@@ -3,7 +3,9 @@
 //!
 //! - `run.rs`: one check: the cluster side, the live API, the findings, the repair; a [`Verdict`]
 //!   the reporters render like the gate's (rule ids `drift-*`, source `drift`);
-//! - `address.rs`: `drift-node-gone`, `drift-node-not-ready`, `drift-node-port-changed`;
+//! - `address.rs`: `drift-node-gone`, `drift-node-not-ready`, `drift-node-port-changed`,
+//!   `drift-service-url`; the nodes' health comes from the cluster side
+//!   ([`crate::cluster::survey`]), which needs no ready pod;
 //! - `document.rs`: `drift-document`, `drift-operations`;
 //! - `pool.rs`: `drift-pool-members` and the address rules for each member (`backend: pool`);
 //! - `policy.rs`: `drift-policy`;

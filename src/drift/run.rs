@@ -374,22 +374,9 @@ pub async fn check_service(
         }
         Err(_) => None,
     };
-    // The host and port are right, but the scheme or path is not the document's (edited in the
-    // portal: http to https, /v1 to /v2): every call goes to the wrong place.
-    if let (false, true, Some(doc)) = (pool_mode, url_findings.is_empty(), &doc)
-        && live.is_some()
-        && !address::same_url(&live_url, &doc.service_url)
-    {
-        url_findings.push(Finding {
-            id: "drift-service-url".into(),
-            level: Level::Error,
-            operation: None,
-            path: "serviceUrl".into(),
-            message: format!(
-                "APIM calls {live_shown}, but the document served now is published as {} (the serviceUrl's scheme, path or query was edited in APIM); calls go elsewhere than the service expects. Run apim-gate check --repair (or repair: true) to set it back.",
-                shown(&doc.service_url)
-            ),
-        });
+    // Only when the host and port are right: otherwise the address rules already said it.
+    if let (false, true, Some(doc), Some(_)) = (pool_mode, url_findings.is_empty(), &doc, &live) {
+        url_findings.extend(address::service_url_edited(&live_url, &doc.service_url));
     }
     let address_findings: Vec<Finding> = url_findings
         .iter()
