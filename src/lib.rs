@@ -10,6 +10,7 @@ pub mod apim;
 pub mod azure;
 pub mod cluster;
 pub mod commands;
+pub mod drift;
 pub mod exit;
 pub mod gate;
 pub mod inputs;

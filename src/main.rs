@@ -31,10 +31,10 @@ struct Cli {
     #[command(flatten)]
     env: EnvArgs,
     /// Also write the Markdown summary of the run to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     summary: Option<PathBuf>,
     /// List every finding one by one, not grouped by rule (the `verbose` input).
-    #[arg(short, long)]
+    #[arg(short, long, global = true)]
     verbose: bool,
     #[command(subcommand)]
     command: Option<Command>,
@@ -63,6 +63,16 @@ enum Command {
     Diff(DiffArgs),
     /// What APIM would reject or silently change when importing SPEC.
     Lint(LintArgs),
+    /// Compare what APIM serves with the cluster (drift), writing nothing; exit 1 on drift.
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Fix address drift in place: the current revision's serviceUrl, or the backend pool's
+    /// members (no new revision, never a document or a policy).
+    #[arg(long)]
+    repair: bool,
 }
 
 #[derive(Args)]
@@ -184,6 +194,9 @@ fn main() -> ExitCode {
             },
         ),
         Some(Command::Lint(args)) => commands::lint(&args.spec, args.format, &args.fail_on),
+        Some(Command::Check(args)) => {
+            commands::check(&env_file, cli.summary.as_deref(), cli.verbose, args.repair)
+        }
         None => commands::run(&env_file, cli.summary.as_deref(), cli.verbose),
     };
     exit.into()

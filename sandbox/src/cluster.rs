@@ -47,6 +47,9 @@ pub struct Node {
     /// (Kubernetes docs, "IPv4/IPv6 dual-stack", "Configure IPv4/IPv6 dual-stack"): the stricter case
     /// for a client that takes the first InternalIP.
     pub internal_ipv6: Option<String>,
+    /// When the node last changed, since the sandbox started (`PUT /_sandbox/nodes/{name}`):
+    /// its resourceVersion grows with it, as etcd's does with every write.
+    pub changed: Duration,
 }
 
 impl Node {
@@ -59,6 +62,7 @@ impl Node {
             labels: BTreeMap::new(),
             taints: Vec::new(),
             internal_ipv6: None,
+            changed: Duration::ZERO,
         }
     }
 
@@ -884,10 +888,13 @@ pub struct ServiceState {
     pub node_ports: Vec<Option<u16>>,
     /// LoadBalancer + Local only.
     pub health_check_node_port: Option<u16>,
+    /// When the Service last changed, since the sandbox started (its nodePort, through
+    /// `PUT /_sandbox/services/{svc}/nodeport`).
+    pub changed: Duration,
 }
 
 /// A pod with its allocated IP and, when Running, its listeners.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct PodState {
     pub spec: Pod,
     pub ip: Option<String>,
@@ -1082,6 +1089,324 @@ impl Cluster {
     }
 }
 
+/// The running cluster as the API server serves it now. Each change builds a new [`Cluster`]
+/// from the current one and swaps it in, so a request that already took a snapshot
+/// ([`ClusterHandle::get`]) answers from one consistent state, as a read from one etcd revision
+/// does.
+pub struct ClusterHandle {
+    current: std::sync::RwLock<Arc<Cluster>>,
+}
+
+/// `PUT /_sandbox/nodes/{name}`: what a node is now. Absent fields keep the node's value (a
+/// new node needs `internalIP`).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeChange {
+    #[serde(rename = "internalIP")]
+    pub internal_ip: Option<String>,
+    pub ready: Option<bool>,
+    pub unschedulable: Option<bool>,
+    /// Replaces the node's extra taints (the node controller's own `unreachable` and
+    /// `unschedulable` taints follow `ready` and `unschedulable`).
+    pub taints: Option<Vec<TaintChange>>,
+}
+
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaintChange {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+    pub effect: String,
+}
+
+/// A pod an eviction replaced: the old name and the new one (`None`: nothing could take it).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Moved {
+    pub old: String,
+    pub new: String,
+    /// Where the replacement runs; `None` leaves it Pending (no node can take it).
+    pub node: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl ClusterHandle {
+    pub fn new(cluster: Arc<Cluster>) -> ClusterHandle {
+        ClusterHandle {
+            current: std::sync::RwLock::new(cluster),
+        }
+    }
+
+    /// The cluster now.
+    pub fn get(&self) -> Arc<Cluster> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Builds the next state from the current one under the write lock, so two changes never
+    /// lose each other.
+    fn change<T>(&self, f: impl FnOnce(&mut Cluster) -> Result<T, String>) -> Result<T, String> {
+        let mut slot = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = slot.copy();
+        let out = f(&mut next)?;
+        *slot = Arc::new(next);
+        Ok(out)
+    }
+
+    /// Adds or changes a node; `true` when it was added. Effects as the node controller and
+    /// kubelet show them: a NotReady node gets the `node.kubernetes.io/unreachable` taints, a
+    /// cordoned one `spec.unschedulable` and `node.kubernetes.io/unschedulable` (Kubernetes docs,
+    /// "Taints and Tolerations", taint-based evictions; "Nodes", manual node administration).
+    pub fn put_node(&self, name: &str, change: NodeChange) -> Result<bool, String> {
+        if let Some(ip) = &change.internal_ip
+            && ip.parse::<std::net::IpAddr>().is_err()
+        {
+            return Err(format!("internalIP '{ip}' is not an IP address"));
+        }
+        self.change(|c| {
+            let now = c.elapsed();
+            if let Some(ip) = &change.internal_ip
+                && let Some(other) = c
+                    .nodes
+                    .iter()
+                    .find(|n| n.name != name && &n.internal_ip == ip)
+            {
+                return Err(format!("node {} already has InternalIP {ip}", other.name));
+            }
+            let added = !c.nodes.iter().any(|n| n.name == name);
+            if added {
+                let Some(ip) = &change.internal_ip else {
+                    return Err(format!(
+                        "node {name} does not exist: a new node needs \"internalIP\""
+                    ));
+                };
+                c.nodes.push(Node::new(name, ip));
+            }
+            let node = c
+                .nodes
+                .iter_mut()
+                .find(|n| n.name == name)
+                .ok_or_else(|| format!("node {name} vanished"))?;
+            if let Some(ip) = change.internal_ip {
+                node.internal_ip = ip;
+            }
+            if let Some(ready) = change.ready {
+                node.ready = ready;
+            }
+            if let Some(unschedulable) = change.unschedulable {
+                node.unschedulable = unschedulable;
+            }
+            if let Some(taints) = change.taints {
+                node.taints = taints
+                    .into_iter()
+                    .map(|t| (t.key, t.value, t.effect))
+                    .collect();
+            }
+            node.changed = now;
+            let ip = node.internal_ip.clone();
+            for pod in c.pods.iter_mut() {
+                if pod.spec.node.as_deref() == Some(name) {
+                    pod.host_ip = Some(ip.clone());
+                }
+            }
+            Ok(added)
+        })
+    }
+
+    /// Removes a node as a scale-down or a node-image upgrade does: the node is drained, so each
+    /// pod on it is evicted and its ReplicaSet creates a replacement, with a new name and a new
+    /// IP, on a Ready, schedulable node without a NoSchedule taint; the EndpointSlices follow the
+    /// pods (Kubernetes docs, "Safely Drain a Node" and "API-initiated Eviction"; cluster-
+    /// autoscaler FAQ, "How does scale-down work?"; Microsoft Learn, "Upgrade Azure Kubernetes
+    /// Service (AKS) node images": cordon and drain, then the VM is removed). A pod without an
+    /// owner is not replaced. `None` when there is no such node.
+    pub fn delete_node(&self, name: &str) -> Result<Option<Vec<Moved>>, String> {
+        self.change(|c| {
+            let Some(index) = c.nodes.iter().position(|n| n.name == name) else {
+                return Ok(None);
+            };
+            c.nodes.remove(index);
+            let now = c.elapsed();
+            let target = c
+                .nodes
+                .iter()
+                .filter(|n| n.ready && !n.unschedulable)
+                .filter(|n| {
+                    !n.taints
+                        .iter()
+                        .any(|(_, _, e)| e == "NoSchedule" || e == "NoExecute")
+                })
+                .map(|n| (n.name.clone(), n.internal_ip.clone()))
+                .next();
+            let mut moved = Vec::new();
+            let evicted: Vec<PodState> = c
+                .pods
+                .iter()
+                .filter(|p| p.spec.node.as_deref() == Some(name))
+                .cloned()
+                .collect();
+            c.pods.retain(|p| p.spec.node.as_deref() != Some(name));
+            for old in evicted {
+                let Some(rs) = old.spec.owner.clone() else {
+                    continue;
+                };
+                let mut spec = old.spec.clone();
+                // A fresh name from the ReplicaSet, never one a pod had before.
+                let mut n = c.pods.len();
+                let new_name = loop {
+                    let suffix = k8s_name_hash(&format!("pod/{rs}/{n}/{}", now.as_nanos()), 5);
+                    let candidate = format!("{rs}-{suffix}");
+                    if candidate != old.spec.name && c.pod(&spec.namespace, &candidate).is_none() {
+                        break candidate;
+                    }
+                    n += 1;
+                };
+                spec.name = new_name.clone();
+                spec.terminating = false;
+                spec.restart_count = 0;
+                // Ready once created: the probe of the new container passes at once here.
+                spec.ready_after = now;
+                let (node, host_ip, ip) = match &target {
+                    Some((node, host)) => {
+                        let node_index = c.nodes.iter().position(|n| &n.name == node).unwrap_or(0);
+                        let taken: BTreeSet<String> =
+                            c.pods.iter().filter_map(|p| p.ip.clone()).collect();
+                        let ip = (10..250)
+                            .map(|i| format!("10.244.{}.{i}", node_index % 256))
+                            .find(|ip| !taken.contains(ip));
+                        (Some(node.clone()), Some(host.clone()), ip)
+                    }
+                    None => (None, None, None),
+                };
+                spec.node = node.clone();
+                if node.is_none() {
+                    spec.phase = PodPhase::Pending;
+                }
+                moved.push(Moved {
+                    old: old.spec.name.clone(),
+                    new: new_name.clone(),
+                    node,
+                    ip: ip.clone(),
+                });
+                c.pods.push(PodState {
+                    sandbox_id: hex_id(&format!("sandbox/{}/{}", spec.namespace, new_name)),
+                    // The replacement runs the same image and serves the same document; its
+                    // listeners are this sandbox's stand-in for the new container.
+                    listeners: if spec.phase == PodPhase::Running {
+                        old.listeners.clone()
+                    } else {
+                        HashMap::new()
+                    },
+                    spec,
+                    ip,
+                    host_ip,
+                });
+            }
+            Ok(Some(moved))
+        })
+    }
+
+    /// Changes a Service's nodePort (`port`: the Service port's name or number, needed when it
+    /// has several), as deleting and re-creating the Service does: the API server allocates
+    /// from 30000-32767 and refuses a port another Service holds, as a nodePort or as the
+    /// healthCheckNodePort of a LoadBalancer with policy Local (both come from the same
+    /// allocator), and a nodePort another port of the same Service has (Kubernetes docs,
+    /// "Service", type NodePort and "Create an External Load Balancer"; kube-apiserver's
+    /// portallocator messages, and validation's `field.Duplicate` for ports of one Service).
+    /// Refusals read as the API server's 422 Status: `Service "NAME" is invalid: FIELD: ...`,
+    /// FIELD naming the port's own index.
+    pub fn set_node_port(
+        &self,
+        service: &str,
+        port: Option<&str>,
+        node_port: u16,
+    ) -> Result<Option<u16>, String> {
+        self.change(|c| {
+            let now = c.elapsed();
+            let Some(at) = c.services.iter().position(|s| s.spec.name == service) else {
+                return Ok(None);
+            };
+            let state = &c.services[at];
+            if !state.spec.kind.has_node_ports() {
+                return Err(format!(
+                    "service {service} is {}: only NodePort and LoadBalancer Services have node ports",
+                    state.spec.kind.as_str()
+                ));
+            }
+            let index = match port {
+                Some(p) => state
+                    .spec
+                    .ports
+                    .iter()
+                    .position(|sp| sp.name.as_deref() == Some(p) || sp.port.to_string() == p)
+                    .ok_or_else(|| format!("service {service} has no port '{p}'"))?,
+                None if state.spec.ports.len() == 1 => 0,
+                None => {
+                    return Err(format!(
+                        "service {service} has several ports: say which with \"port\""
+                    ));
+                }
+            };
+            let invalid = |what: String| {
+                format!("Service \"{service}\" is invalid: spec.ports[{index}].nodePort: {what}")
+            };
+            if !(30000..=32767).contains(&node_port) {
+                return Err(invalid(format!(
+                    "Invalid value: {node_port}: provided port is not in the valid range. The range of valid ports is 30000-32767"
+                )));
+            }
+            let duplicate = state
+                .node_ports
+                .iter()
+                .enumerate()
+                .any(|(i, p)| i != index && *p == Some(node_port));
+            if duplicate {
+                return Err(invalid(format!("Duplicate value: {node_port}")));
+            }
+            let taken = c.services.iter().enumerate().any(|(i, s)| {
+                i != at
+                    && (s.node_ports.contains(&Some(node_port))
+                        || s.health_check_node_port == Some(node_port))
+            }) || state.health_check_node_port == Some(node_port);
+            if taken {
+                return Err(invalid(format!(
+                    "Invalid value: {node_port}: provided port is already allocated"
+                )));
+            }
+            let state = &mut c.services[at];
+            let old = state.node_ports.get(index).copied().flatten();
+            if let Some(slot) = state.node_ports.get_mut(index) {
+                *slot = Some(node_port);
+            }
+            state.changed = now;
+            Ok(Some(old.unwrap_or(node_port)))
+        })
+    }
+}
+
+impl Cluster {
+    /// The same cluster as a new value, for [`ClusterHandle`] to change.
+    fn copy(&self) -> Cluster {
+        let fault = *self.ready_fault.lock().unwrap_or_else(|e| e.into_inner());
+        Cluster {
+            kubernetes_version: self.kubernetes_version.clone(),
+            denied: self.denied.clone(),
+            deny_reason: self.deny_reason.clone(),
+            nodes: self.nodes.clone(),
+            services: self.services.clone(),
+            pods: self.pods.clone(),
+            namespaces: self.namespaces.clone(),
+            started_unix: self.started_unix,
+            started: self.started,
+            ready_fault: Mutex::new(fault),
+            shared: self.shared.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
 fn allocate_services(topology: &Topology) -> Result<Vec<ServiceState>, Error> {
     let mut used_node_ports: BTreeSet<u16> = topology
         .services
@@ -1119,6 +1444,7 @@ fn allocate_services(topology: &Topology) -> Result<Vec<ServiceState>, Error> {
             cluster_ip: Some("10.0.0.1".to_string()),
             node_ports: vec![None],
             health_check_node_port: None,
+            changed: Duration::ZERO,
         });
     }
     for (i, s) in topology.services.iter().enumerate() {
@@ -1148,6 +1474,7 @@ fn allocate_services(topology: &Topology) -> Result<Vec<ServiceState>, Error> {
             cluster_ip,
             node_ports,
             health_check_node_port,
+            changed: Duration::ZERO,
         });
     }
     Ok(out)

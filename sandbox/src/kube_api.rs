@@ -28,24 +28,33 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::Shared;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ClusterHandle};
 pub use objects::{KUBERNETES_VERSION, Resource, timestamp};
 use selectors::{FieldSelector, LabelSelector};
 
 #[derive(Clone)]
 struct Api {
     shared: Arc<Shared>,
-    cluster: Arc<Cluster>,
+    /// The cluster as it is now: `/_sandbox/nodes` and `/_sandbox/services/{svc}/nodeport`
+    /// replace it, so each request reads one snapshot ([`Api::cluster`]).
+    cluster: Arc<ClusterHandle>,
     /// How many `kube-5xx` faults have fired, to alternate 503 and 500.
     faults_fired: Arc<AtomicU64>,
 }
 
-pub fn router(shared: Arc<Shared>, cluster: Arc<Cluster>) -> Router {
+pub fn router(shared: Arc<Shared>, cluster: Arc<ClusterHandle>) -> Router {
     Router::new().fallback(dispatch).with_state(Api {
         shared,
         cluster,
         faults_fired: Arc::new(AtomicU64::new(0)),
     })
+}
+
+impl Api {
+    /// The cluster now; a request keeps this one snapshot from start to end.
+    fn cluster(&self) -> Arc<Cluster> {
+        self.cluster.get()
+    }
 }
 
 /// A `Status` object, the body of every API error.
@@ -143,7 +152,7 @@ async fn dispatch(
         && segments[..3] == ["api", "v1", "namespaces"]
         && segments[4] == "pods"
         && segments[6] == "portforward";
-    if let Some(denied) = rbac::check(&api.cluster, &segments, request.method(), request.uri()) {
+    if let Some(denied) = rbac::check(&api.cluster(), &segments, request.method(), request.uri()) {
         return denied;
     }
     // Long-running requests (port-forward, exec) bypass the API server's in-flight limits
@@ -177,7 +186,7 @@ async fn dispatch(
         });
     }
     match segments.as_slice() {
-        ["version"] => ok(&version(&api.cluster.kubernetes_version)),
+        ["version"] => ok(&version(&api.cluster().kubernetes_version)),
         ["healthz"] | ["livez"] | ["readyz"] => (StatusCode::OK, "ok").into_response(),
         ["api"] => ok(&json!({
             "kind": "APIVersions",
@@ -275,7 +284,8 @@ fn query_value<'q>(query: &'q [(String, String)], key: &str) -> Option<&'q str> 
 }
 
 fn serve(api: &Api, route: Route<'_>, query: &[(String, String)], as_table: bool) -> Response {
-    let view = objects::View::new(&api.cluster);
+    let cluster = api.cluster();
+    let view = objects::View::new(&cluster);
     let deprecation = (route.resource == Resource::Endpoints).then_some(
         "299 - \"v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice\"",
     );
@@ -410,7 +420,7 @@ fn watch(
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(1800);
     struct WatchState {
-        cluster: Arc<Cluster>,
+        cluster: Arc<ClusterHandle>,
         resource: Resource,
         namespace: Option<String>,
         labels: LabelSelector,
@@ -431,7 +441,7 @@ fn watch(
         since,
         queue: VecDeque::new(),
         deadline: Instant::now() + Duration::from_secs(timeout),
-        shutdown: api.cluster.shutdown.clone(),
+        shutdown: api.cluster().shutdown.clone(),
     };
     let stream = futures_util::stream::unfold(state, |mut st| async move {
         loop {
@@ -441,7 +451,9 @@ fn watch(
             if Instant::now() >= st.deadline || *st.shutdown.borrow() {
                 return None;
             }
-            let view = objects::View::new(&st.cluster);
+            // Each poll sees the cluster as it is now: a node deleted meanwhile is gone.
+            let cluster = st.cluster.get();
+            let view = objects::View::new(&cluster);
             let scope = objects::Scope {
                 namespace: st.namespace.as_deref(),
                 labels: Some(&st.labels),

@@ -25,7 +25,7 @@ pub mod proxy;
 pub mod tls;
 pub mod tokens;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -219,8 +219,9 @@ pub struct Shared {
     pub latency: std::time::Duration,
     /// Set once the listeners are bound, before any request can arrive.
     pub urls: RwLock<Urls>,
-    /// Nodes that have left the cluster since it started ([`Shared::remove_node`]).
-    pub departed_nodes: RwLock<BTreeSet<String>>,
+    /// The running cluster, for the `/_sandbox/nodes` and `/_sandbox/services/{svc}/nodeport`
+    /// controls (weak: the cluster holds this `Shared`).
+    pub cluster: RwLock<std::sync::Weak<cluster::ClusterHandle>>,
 }
 
 impl Shared {
@@ -265,21 +266,21 @@ impl Shared {
     }
 
     /// The node leaves the cluster, as when the cluster autoscaler or an AKS upgrade deletes it:
-    /// its Node object is gone from every list and GET (Kubernetes, "Nodes", node deletion
-    /// removes the object; the autoscaler drains the node's pods first, so tests keep pods on
-    /// other nodes).
+    /// drained (its pods move, see [`cluster::ClusterHandle::delete_node`]), then its Node object
+    /// is gone from every list and GET. What `DELETE /_sandbox/nodes/{name}` does.
     pub fn remove_node(&self, name: &str) {
-        self.departed_nodes
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string());
+        if let Some(cluster) = self.cluster() {
+            // An unknown node is already gone; the eviction itself cannot fail.
+            let _ = cluster.delete_node(name);
+        }
     }
 
-    pub fn node_departed(&self, name: &str) -> bool {
-        self.departed_nodes
+    /// The running cluster (`None` before it started or after the sandbox stopped).
+    pub fn cluster(&self) -> Option<Arc<cluster::ClusterHandle>> {
+        self.cluster
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(name)
+            .upgrade()
     }
 
     pub fn set_document(&self, service: &str, document: Vec<u8>) -> bool {
@@ -448,7 +449,7 @@ impl Sandbox {
             lro_polls: config.lro_polls.max(1),
             latency: config.latency,
             urls: RwLock::new(Urls::default()),
-            departed_nodes: RwLock::new(BTreeSet::new()),
+            cluster: RwLock::new(std::sync::Weak::new()),
         });
 
         let ca = tls::Ca::generate()?;
@@ -470,8 +471,10 @@ impl Sandbox {
         };
         *shared.urls.write().unwrap_or_else(|e| e.into_inner()) = urls.clone();
 
-        let cluster =
-            cluster::Cluster::start(topology, shared.clone(), shutdown_rx.clone()).await?;
+        let cluster = Arc::new(cluster::ClusterHandle::new(
+            cluster::Cluster::start(topology, shared.clone(), shutdown_rx.clone()).await?,
+        ));
+        *shared.cluster.write().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(&cluster);
         let (arm_router, blob_router) = arm::routers(shared.clone());
         let routers = [
             (

@@ -1134,3 +1134,260 @@ async fn kube_503_and_429_faults_answer_as_the_api_server() {
     let services: Api<KService> = Api::default_namespaced(Client::try_from(config).unwrap());
     assert!(services.list(&ListParams::default()).await.is_ok());
 }
+
+/// A sandbox control request on the ARM listener: status and JSON body.
+async fn control(
+    sb: &Sandbox,
+    method: reqwest::Method,
+    path: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(sb.ca_pem.as_bytes()).unwrap()])
+        .build()
+        .unwrap()
+        .request(method, format!("{}{path}", sb.urls.arm))
+        .bearer_auth(&sb.arm_token)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn nodes_and_node_ports_change_at_runtime_as_the_api_server_shows_them() {
+    let (sb, client) = start(default_config(&["swashbuckle/basic-swagger2.json"])).await;
+    let nodes: Api<KNode> = Api::all(client.clone());
+    let pods: Api<KPod> = Api::default_namespaced(client.clone());
+    let services: Api<KService> = Api::default_namespaced(client.clone());
+    let slices: Api<EndpointSlice> = Api::default_namespaced(client.clone());
+    let before = pods.list(&ListParams::default()).await.unwrap().items;
+    let old_pod = before[0].name_any();
+    assert_eq!(
+        before[0].spec.as_ref().unwrap().node_name.as_deref(),
+        Some("aks-nodepool1-12345678-vmss000000")
+    );
+    let old_rv = nodes
+        .get("aks-nodepool1-12345678-vmss000001")
+        .await
+        .unwrap()
+        .resource_version();
+
+    // A new node, then a cordon and an autoscaler taint on another.
+    let put = reqwest::Method::PUT;
+    let (status, _) = control(
+        &sb,
+        put.clone(),
+        "/_sandbox/nodes/aks-nodepool1-12345678-vmss000002",
+        r#"{"internalIP": "10.224.0.6"}"#,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = control(&sb, put.clone(), "/_sandbox/nodes/aks-nodepool1-12345678-vmss000001", r#"{"unschedulable": true, "taints": [{"key": "ToBeDeletedByClusterAutoscaler", "value": "1", "effect": "NoSchedule"}]}"#).await;
+    assert_eq!(status, 200);
+    let n1 = nodes
+        .get("aks-nodepool1-12345678-vmss000001")
+        .await
+        .unwrap();
+    assert_ne!(
+        n1.resource_version(),
+        old_rv,
+        "a change is a new resourceVersion"
+    );
+    let spec = n1.spec.unwrap();
+    assert_eq!(spec.unschedulable, Some(true));
+    let keys: Vec<String> = spec.taints.unwrap().into_iter().map(|t| t.key).collect();
+    assert!(
+        keys.contains(&"node.kubernetes.io/unschedulable".to_string()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"ToBeDeletedByClusterAutoscaler".to_string()),
+        "{keys:?}"
+    );
+    assert_eq!(
+        nodes
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+    // A new node needs an address; a bad body says what it must be.
+    let (status, _) = control(&sb, put.clone(), "/_sandbox/nodes/x", r#"{"ready": true}"#).await;
+    assert_eq!(status, 400);
+    let (status, e) = control(
+        &sb,
+        put.clone(),
+        "/_sandbox/nodes/x",
+        r#"{"internalIp": "1.2.3.4"}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{e}");
+
+    // Deleting the pod's node drains it: a new pod, on the one node that takes pods, in the slice.
+    let (status, moved) = control(
+        &sb,
+        reqwest::Method::DELETE,
+        "/_sandbox/nodes/aks-nodepool1-12345678-vmss000000",
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{moved}");
+    let after = pods.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(after.len(), 1);
+    let new_pod = after[0].name_any();
+    assert_ne!(new_pod, old_pod);
+    assert_eq!(moved["moved"][0]["new"], new_pod.as_str());
+    assert_eq!(
+        after[0].spec.as_ref().unwrap().node_name.as_deref(),
+        Some("aks-nodepool1-12345678-vmss000002")
+    );
+    let status_of = after[0].status.as_ref().unwrap();
+    assert_eq!(status_of.host_ip.as_deref(), Some("10.224.0.6"));
+    assert_ne!(status_of.pod_ip, before[0].status.as_ref().unwrap().pod_ip);
+    let slice_pods: Vec<String> = slices
+        .list(&ListParams::default().labels("kubernetes.io/service-name=svc-1"))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .flat_map(|s| s.endpoints.iter())
+        .filter_map(|e| e.target_ref.as_ref().and_then(|r| r.name.clone()))
+        .collect();
+    assert_eq!(slice_pods, vec![new_pod.clone()]);
+    assert!(
+        nodes
+            .get_opt("aks-nodepool1-12345678-vmss000000")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The new pod serves the document through a port-forward; the old one is gone.
+    assert_eq!(fetch(&pods, &new_pod, 8080, SWAGGER).await.status, 200);
+    assert!(pods.get_opt(&old_pod).await.unwrap().is_none());
+    let (status, _) = control(
+        &sb,
+        reqwest::Method::DELETE,
+        "/_sandbox/nodes/aks-nodepool1-12345678-vmss000000",
+        "",
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // A nodePort changes as a re-created Service's does, within the range.
+    let (status, answer) = control(
+        &sb,
+        put.clone(),
+        "/_sandbox/services/svc-1/nodeport",
+        r#"{"nodePort": 31234}"#,
+    )
+    .await;
+    assert_eq!((status, answer["previous"].as_u64()), (200, Some(30080)));
+    let svc = services.get("svc-1").await.unwrap();
+    assert_eq!(svc.spec.unwrap().ports.unwrap()[0].node_port, Some(31234));
+    let (status, e) = control(
+        &sb,
+        put.clone(),
+        "/_sandbox/services/svc-1/nodeport",
+        r#"{"nodePort": 29999}"#,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("30000-32767"),
+        "{e}"
+    );
+    let (status, _) = control(
+        &sb,
+        put,
+        "/_sandbox/services/nope/nodeport",
+        r#"{"nodePort": 31000}"#,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+/// A nodePort change is refused as kube-apiserver refuses it: the port's own index in the field
+/// path, `Service "NAME" is invalid: ` first, a port another port of the same Service has
+/// (validation's Duplicate value), and a healthCheckNodePort (same allocator) as allocated.
+#[tokio::test]
+async fn a_node_port_change_is_refused_as_the_api_server_refuses_it() {
+    let two = Service::new("two", ServiceKind::NodePort)
+        .port(ServicePort::new("http", 80, 8080).node_port(30080))
+        .port(ServicePort::new("https", 443, 8443).node_port(30443));
+    let orders = Service::new("orders", ServiceKind::LoadBalancer)
+        .port(ServicePort::new("http", 80, 8080).node_port(30500))
+        .internal_lb("10.224.0.120")
+        .traffic_policy(TrafficPolicy::Local);
+    let (sb, client) = start_with(
+        Topology::new().service(two).service(orders),
+        Default::default(),
+    )
+    .await;
+    let services: Api<KService> = Api::default_namespaced(client);
+    let hc = services
+        .get("orders")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .health_check_node_port
+        .unwrap();
+    let put = |body: String| {
+        let sb = &sb;
+        async move {
+            control(
+                sb,
+                reqwest::Method::PUT,
+                "/_sandbox/services/two/nodeport",
+                &body,
+            )
+            .await
+        }
+    };
+    let message = |e: &serde_json::Value| e["error"]["message"].as_str().unwrap().to_string();
+
+    let (status, e) = put(r#"{"nodePort": 30443, "port": "http"}"#.into()).await;
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(
+        message(&e),
+        r#"Service "two" is invalid: spec.ports[0].nodePort: Duplicate value: 30443"#
+    );
+    let (status, e) = put(format!(r#"{{"nodePort": {hc}, "port": "https"}}"#)).await;
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(
+        message(&e),
+        format!(
+            r#"Service "two" is invalid: spec.ports[1].nodePort: Invalid value: {hc}: provided port is already allocated"#
+        )
+    );
+    let (status, e) = put(r#"{"nodePort": 29999, "port": 443}"#.into()).await;
+    assert_eq!(status, 422, "{e}");
+    assert!(
+        message(&e).starts_with(
+            r#"Service "two" is invalid: spec.ports[1].nodePort: Invalid value: 29999"#
+        ),
+        "{e}"
+    );
+    let (status, answer) = put(r#"{"nodePort": 31555, "port": "https"}"#.into()).await;
+    assert_eq!((status, answer["previous"].as_u64()), (200, Some(30443)));
+    let ports = services
+        .get("two")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .ports
+        .unwrap();
+    assert_eq!(
+        (ports[0].node_port, ports[1].node_port),
+        (Some(30080), Some(31555))
+    );
+}

@@ -54,10 +54,11 @@ pub use export::export_current;
 pub use policy::POLICY_MARKER;
 pub use read::{
     ApiOperation, CurrentApi, current_api, current_contract, current_operations, highest_revision,
-    revisions_overview,
+    parse_api, revisions_overview,
 };
 pub use request::{PublishKind, PublishOutcome, PublishRequest, commit_from_env};
 pub use target::ApiTarget;
+pub use verify::{expected_operations, normalize_template};
 pub use version_set::{VersionBinding, VersioningScheme};
 
 use crate::azure::ArmClient;
@@ -237,4 +238,14 @@ fn found_current(
         };
     }
     outcome
+}
+
+/// What the current revision's policies differ in from `policies`, as a unified diff per
+/// scope; empty when APIM holds them (normalised). Only reads (the drift check).
+pub async fn policy_drift(
+    arm: &ArmClient,
+    target: &ApiTarget,
+    policies: &crate::policy::Policies,
+) -> Result<String, ApimError> {
+    Ctx::reading(arm, target).policy_diff(policies).await
 }

@@ -174,7 +174,8 @@ impl Ctx<'_> {
     }
 }
 
-pub(super) fn parse_api(api_id: &str, body: &Value, etag: Option<String>) -> CurrentApi {
+/// The contract in an API's GET answer.
+pub fn parse_api(api_id: &str, body: &Value, etag: Option<String>) -> CurrentApi {
     let p = body.get("properties").cloned().unwrap_or(Value::Null);
     let text = |k: &str| {
         p.get(k)

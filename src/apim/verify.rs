@@ -239,7 +239,7 @@ fn gateway_differences(want: &ApiProperties, api: &CurrentApi) -> Vec<String> {
 ///
 /// TRACE operations are left out: APIM does not import them (Learn, "API import restrictions
 /// and known issues"; `apim-gate lint` warns `apim-trace-dropped`), so they are not missing.
-pub(super) fn expected_operations(document: &Document) -> Vec<(String, String)> {
+pub fn expected_operations(document: &Document) -> Vec<(String, String)> {
     document
         .operations()
         .into_iter()
@@ -250,7 +250,7 @@ pub(super) fn expected_operations(document: &Document) -> Vec<(String, String)> 
 
 /// APIM may append required query parameters to a template (`/pets?status={status}`) and keeps
 /// or drops a trailing slash; neither changes which requests reach the operation.
-pub(super) fn normalize_template(t: &str) -> String {
+pub fn normalize_template(t: &str) -> String {
     let path = t.split('?').next().unwrap_or(t);
     let trimmed = path.trim_end_matches('/');
     if trimmed.is_empty() {

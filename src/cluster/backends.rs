@@ -73,7 +73,7 @@ fn selector_text(service: &Service) -> Option<String> {
 }
 
 /// Ready backends now, and a sentence describing the pods when there are none.
-async fn ready_backends(
+pub async fn ready_backends(
     api: &Kube<'_>,
     service: &Service,
     port: &ServicePortInfo,

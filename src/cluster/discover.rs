@@ -367,7 +367,7 @@ fn load_balancer_address(
     }))
 }
 
-fn traffic_policy_local(service: &Service) -> bool {
+pub fn traffic_policy_local(service: &Service) -> bool {
     service
         .spec
         .as_ref()

@@ -21,7 +21,7 @@ pub use connect::{Connection, KubeconfigInput, connect};
 pub use discover::{AddressChoice, ServicePortInfo, Via};
 pub use error::ClusterError;
 pub use fetch::{DEFAULT_PATHS, Fetched, MAX_BODY};
-pub use nodes::{POOL_MAX, PoolNode};
+pub use nodes::{NodeHealth, POOL_MAX, PoolNode};
 
 use crate::inputs::AddressMode;
 
@@ -149,5 +149,47 @@ pub async fn locate(
         address,
         port,
         backend,
+    })
+}
+
+/// The cluster as the drift check sees it now, without waiting for a pod or fetching a document:
+/// where a release would point APIM, the Service's nodePort, and every node's health.
+#[derive(Debug)]
+pub struct Survey {
+    /// Where a release would point APIM now, or why no address qualifies (no node does).
+    pub address: Result<AddressChoice, ClusterError>,
+    /// The chosen Service port's nodePort.
+    pub node_port: Option<u16>,
+    /// Every node, and why APIM's calls to it fail; `Err` when they could not be listed.
+    pub nodes: Result<Vec<NodeHealth>, ClusterError>,
+}
+
+/// Reads the Service, its ready endpoints and the nodes as they are now: the drift check's view,
+/// which, unlike [`find_and_fetch`], still answers when no pod is ready or no node qualifies,
+/// since that is when APIM's address is most likely broken.
+pub async fn survey(conn: &Connection, target: &Target) -> Result<Survey, ClusterError> {
+    let api = api::Kube::new(conn);
+    let service = discover::read_service(&api, target).await?;
+    let port = discover::pick_port(&service, target)?;
+    discover::check_reachable(&service, target)?;
+    let (backends, nodes) = tokio::join!(
+        backends::ready_backends(&api, &service, &port, target),
+        discover::list_nodes(&api)
+    );
+    let backends = backends?.0;
+    let local = discover::traffic_policy_local(&service);
+    let address = discover::choose_address(
+        &api,
+        &service,
+        &port,
+        &backends,
+        nodes.as_ref().ok().cloned(),
+        target,
+    )
+    .await;
+    Ok(Survey {
+        address,
+        node_port: port.node_port,
+        nodes: nodes.map(|n| nodes::health(&n, &backends, local)),
     })
 }

@@ -31,6 +31,13 @@ fn has_taint(node: &Node, key: &str) -> bool {
 
 /// Why a Ready node cannot serve a nodePort for long, or at all.
 fn exclusion(node: &Node) -> Option<&'static str> {
+    // A node being deleted: the API server sets metadata.deletionTimestamp at once and keeps the
+    // object while finalizers run, which is how Karpenter drains and terminates a node
+    // (kubernetes-sigs/karpenter, the termination finalizer `karpenter.sh/termination`; Kubernetes
+    // docs "Finalizers").
+    if node.metadata.deletion_timestamp.is_some() {
+        return Some("being deleted (metadata.deletionTimestamp is set)");
+    }
     // The cluster autoscaler taints a node it is draining before the VM is deleted
     // (cluster-autoscaler/utils/taints/taints.go).
     if has_taint(node, "ToBeDeletedByClusterAutoscaler") {
@@ -139,8 +146,7 @@ impl NodeView {
 pub fn pick_node(views: &[NodeView], local: bool) -> Option<&NodeView> {
     let mut candidates: Vec<&NodeView> = views
         .iter()
-        .filter(|v| v.ready && v.schedulable && v.excluded.is_none() && v.ip.is_some())
-        .filter(|v| !local || v.pod.is_some())
+        .filter(|v| trouble(v, local).is_none() && v.ip.is_some())
         .collect();
     candidates.sort_by(|a, b| {
         a.scale_down_candidate
@@ -187,19 +193,68 @@ pub struct PoolNode {
     pub why: String,
 }
 
+/// Why APIM's calls to this node on a nodePort fail, or will soon: the reasons [`pick_node`] and
+/// [`pool_members`] pass a node over for, in the words the pool's report and the drift check use.
+/// `None` when it answers (the IP family is not asked: APIM calls one IP already).
+fn trouble(v: &NodeView, local: bool) -> Option<String> {
+    if !v.ready {
+        Some("NotReady".to_string())
+    } else if !v.schedulable {
+        Some("cordoned (unschedulable)".to_string())
+    } else if let Some(e) = v.excluded {
+        Some(e.to_string())
+    } else if local && v.pod.is_none() {
+        Some(
+            "hosts no ready pod, and externalTrafficPolicy Local answers only on nodes that do"
+                .to_string(),
+        )
+    } else {
+        None
+    }
+}
+
+/// A node as the drift check sees it: every InternalIP it has, and why APIM's calls to its
+/// nodePort fail or will soon (the same reasons as the node choice, one source).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeHealth {
+    pub name: String,
+    /// Every InternalIP (both families on a dual-stack node).
+    pub ips: Vec<std::net::IpAddr>,
+    pub trouble: Option<String>,
+}
+
+/// Every node's health for a Service with (`local`) or without externalTrafficPolicy Local,
+/// given its ready backends.
+pub fn health(nodes: &[Node], backends: &[Backend], local: bool) -> Vec<NodeHealth> {
+    nodes
+        .iter()
+        .map(|n| {
+            let v = NodeView::of(n, backends, false);
+            let ips = n
+                .status
+                .as_ref()
+                .and_then(|s| s.addresses.as_ref())
+                .into_iter()
+                .flatten()
+                .filter(|a| a.type_ == "InternalIP")
+                .filter_map(|a| a.address.parse().ok())
+                .collect();
+            NodeHealth {
+                trouble: trouble(&v, local),
+                name: v.name,
+                ips,
+            }
+        })
+        .collect()
+}
+
 /// Every node, eligible or not, by name: the same rule as [`pick_node`] (Ready, schedulable, not
 /// being removed, not virtual, an InternalIP of the Service's family; with policy Local only
 /// nodes hosting a ready pod), every qualifying node rather than the first. Scale-down
 /// candidates join only when no other node qualifies, and at most [`POOL_MAX`] nodes are taken
 /// (the lowest names, so the pool, like the single host, is stable across runs).
 pub fn pool_members(views: &[NodeView], local: bool) -> Vec<PoolNode> {
-    let qualifies = |v: &NodeView| {
-        v.ready
-            && v.schedulable
-            && v.excluded.is_none()
-            && v.ip.is_some()
-            && (!local || v.pod.is_some())
-    };
+    let qualifies = |v: &NodeView| trouble(v, local).is_none() && v.ip.is_some();
     let staying = views
         .iter()
         .any(|v| qualifies(v) && !v.scale_down_candidate);
@@ -209,16 +264,10 @@ pub fn pool_members(views: &[NodeView], local: bool) -> Vec<PoolNode> {
     sorted
         .into_iter()
         .map(|v| {
-            let skipped = if !v.ready {
-                Some("NotReady".to_string())
-            } else if !v.schedulable {
-                Some("cordoned (unschedulable)".to_string())
-            } else if let Some(e) = v.excluded {
-                Some(e.to_string())
+            let skipped = if let Some(why) = trouble(v, local) {
+                Some(why)
             } else if v.ip.is_none() {
                 Some("no InternalIP of the Service's IP family".to_string())
-            } else if local && v.pod.is_none() {
-                Some("hosts no ready pod, and externalTrafficPolicy Local answers only on nodes that do".to_string())
             } else if v.scale_down_candidate && staying {
                 Some("a scale-down candidate of the cluster autoscaler (DeletionCandidateOfClusterAutoscaler), while other nodes qualify".to_string())
             } else if taken >= POOL_MAX {
@@ -384,5 +433,61 @@ mod tests {
         let pool = pool_members(&views(&many), false);
         assert_eq!(pool.iter().filter(|n| n.eligible).count(), POOL_MAX);
         assert!(pool[34].why.contains("at most 30"), "{}", pool[34].why);
+    }
+
+    #[test]
+    fn health_has_the_choice_s_reasons_local_and_deletion_included() {
+        let mut deleting = node("g", "10.0.0.10", true, false, &[]);
+        deleting.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2026-01-01T00:00:00Z".parse().unwrap(),
+            ));
+        let nodes = [
+            node("a", "10.0.0.4", true, false, &[]),
+            node("b", "10.0.0.5", true, false, &[]),
+            node("k", "10.0.0.6", true, false, &["karpenter.sh/disrupted"]),
+            node(
+                "v",
+                "10.0.0.7",
+                true,
+                false,
+                &["virtual-kubelet.io/provider"],
+            ),
+            deleting,
+        ];
+        let pod_on_b = [Backend {
+            pod: "p".into(),
+            node: Some("b".into()),
+            port: 8080,
+        }];
+        let cluster = health(&nodes, &pod_on_b, false);
+        assert_eq!(cluster[0].trouble, None);
+        assert_eq!(
+            cluster[0].ips,
+            ["10.0.0.4".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert!(cluster[2].trouble.as_deref().unwrap().contains("Karpenter"));
+        assert!(cluster[3].trouble.as_deref().unwrap().contains("virtual"));
+        assert!(
+            cluster[4]
+                .trouble
+                .as_deref()
+                .unwrap()
+                .contains("deletionTimestamp"),
+            "{cluster:?}"
+        );
+        // With externalTrafficPolicy Local only the node hosting the ready pod answers.
+        let local = health(&nodes, &pod_on_b, true);
+        assert!(
+            local[0]
+                .trouble
+                .as_deref()
+                .unwrap()
+                .contains("hosts no ready pod"),
+            "{local:?}"
+        );
+        assert_eq!(local[1].trouble, None);
+        // The gate's own choice passes the deleting node over too.
+        assert!(pick_node(&views(&nodes[4..]), false).is_none());
     }
 }

@@ -2,6 +2,7 @@
 //! the arguments and calls one of these; each returns the process's [`Exit`].
 //!
 //! - `run.rs`: the whole gate, for one service or the `services` list, then its report;
+//! - `check.rs`: the drift check (`apim-gate check`, `mode: check`) and its report;
 //! - `config.rs`: the resolved inputs;
 //! - `fetch.rs`: the cluster half of the gate;
 //! - `spec.rs`: the offline document commands `fix`, `diff` and `lint`;
@@ -17,6 +18,7 @@
 //! a pipeline variable. JSON (documents, `--format json`, `config`) is made inert without
 //! changing what it says; a file written with `-o` is written as it is.
 
+pub mod check;
 pub mod config;
 pub mod fetch;
 pub mod progress;
@@ -28,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 pub use config::config;
 pub use fetch::fetch;
-pub use run::run;
+pub use run::{check, run};
 pub use spec::{DiffOptions, FixOptions, Format, diff, fix, lint};
 
 use crate::exit::Exit;

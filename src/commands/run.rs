@@ -8,11 +8,22 @@ use super::progress::StderrProgress;
 use super::{EnvFile, error, fail, load_env, with_runtime};
 use crate::exit::Exit;
 use crate::gate;
-use crate::inputs::{Env, Inputs, Need, Platform};
+use crate::inputs::{Env, Inputs, Need, Platform, RunMode};
 use crate::report;
 
 /// `verbose` is `-v`: it turns the `verbose` input on.
 pub fn run(file: &EnvFile, summary: Option<&Path>, verbose: bool) -> Exit {
+    run_as(file, summary, verbose, None)
+}
+
+/// `apim-gate check`: the drift check whatever `mode` says; `repair` is `--repair` (the
+/// `repair` input turns it on too).
+pub fn check(file: &EnvFile, summary: Option<&Path>, verbose: bool, repair: bool) -> Exit {
+    run_as(file, summary, verbose, Some(repair))
+}
+
+/// `check`: `Some(--repair)` for `apim-gate check`, `None` to follow the `mode` input.
+fn run_as(file: &EnvFile, summary: Option<&Path>, verbose: bool, check: Option<bool>) -> Exit {
     let env = match load_env(file) {
         Ok(e) => e,
         Err(exit) => return exit,
@@ -30,6 +41,16 @@ pub fn run(file: &EnvFile, summary: Option<&Path>, verbose: bool) -> Exit {
         }
     };
     inputs.verbose |= verbose;
+    if check.is_some() || inputs.mode == RunMode::Check {
+        let repair = inputs.repair || check == Some(true);
+        return super::check::check_loaded(&inputs, &env, summary, repair);
+    }
+    if inputs.repair {
+        inputs.warnings.push(
+            "repair applies only to mode: check (apim-gate check); this run is a release, so repair: true does nothing. Set mode: check to repair drift, or drop repair."
+                .to_string(),
+        );
+    }
     if let Some(list) = inputs.services.as_deref() {
         return run_services(&inputs, &env, list, summary);
     }

@@ -23,6 +23,10 @@ pub enum StepName {
     BreakingChanges,
     Publish,
     Report,
+    /// `apim-gate check`: what APIM serves against the cluster.
+    Drift,
+    /// `apim-gate check --repair`: the address fixed in place.
+    Repair,
 }
 
 impl StepName {
@@ -37,6 +41,8 @@ impl StepName {
             StepName::BreakingChanges => "Breaking changes",
             StepName::Publish => "Publish to APIM",
             StepName::Report => "Report",
+            StepName::Drift => "Drift check",
+            StepName::Repair => "Repair address",
         }
     }
 }
@@ -74,6 +80,8 @@ pub enum FindingSource {
     BreakingChange,
     /// About the waivers themselves: `waiver-expired`, `waiver-unused`.
     Waiver,
+    /// `apim-gate check`.
+    Drift,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -174,6 +182,11 @@ fn exit_code<S: serde::Serializer>(e: &Exit, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Verdict {
+    /// A drift check's verdict (`apim-gate check`, `mode: check`), not a release's.
+    pub fn is_check(&self) -> bool {
+        self.steps.iter().any(|s| s.name == StepName::Drift)
+    }
+
     /// Breaking-change findings at error level.
     pub fn breaking_changes(&self) -> usize {
         self.findings

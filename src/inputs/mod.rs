@@ -318,6 +318,16 @@ pub enum BreakingChanges {
     Allow,
 }
 
+/// The `mode` input: what a run without a subcommand does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunMode {
+    /// The gate: publish.
+    Release,
+    /// `apim-gate check`: report drift, write nothing (unless `repair`).
+    Check,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RevisionMode {
@@ -411,6 +421,8 @@ pub struct Inputs {
     pub policy: Option<PathBuf>,
     pub operation_policies: Option<PathBuf>,
     pub backend: BackendMode,
+    pub mode: RunMode,
+    pub repair: bool,
 
     /// How each input was resolved (not an input itself).
     #[serde(skip)]

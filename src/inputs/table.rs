@@ -597,6 +597,22 @@ pub static INPUTS: &[InputSpec] = &[
         Gate,
         "How APIM reaches the service: url (the API's serviceUrl) or pool (a backend per Ready node, with a circuit breaker, and a Pool backend the API's policy routes to).",
     ),
+    input(
+        "mode",
+        Choice(&["release", "check"]),
+        Some("release"),
+        &[],
+        Gate,
+        "release: the gate (publish). check: compare what APIM serves with the cluster and report drift, writing nothing (apim-gate check).",
+    ),
+    input(
+        "repair",
+        Bool,
+        Some("false"),
+        &[],
+        Gate,
+        "With mode check: fix address drift in place (the current revision's serviceUrl, or the backend pool's members), verified, no new revision; never publishes a document or a policy.",
+    ),
 ];
 
 /// The inputs that decide where credentials are sent (or which CA vouches for that host). On

@@ -68,7 +68,12 @@ pub fn result_lines(verdict: &Verdict, clean: &Cleaner) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(a) = &verdict.address {
         lines.push(format!(
-            "Address APIM calls: {} ({})",
+            "{}: {} ({})",
+            if verdict.is_check() {
+                "Address the gate would choose now"
+            } else {
+                "Address APIM calls"
+            },
             clean.line(&a.address),
             clean.line(&a.why)
         ));
@@ -79,6 +84,12 @@ pub fn result_lines(verdict: &Verdict, clean: &Cleaner) -> Vec<String> {
     if let Some(p) = &verdict.publish {
         let change = if p.dry_run {
             "dry run, nothing written"
+        } else if verdict.is_check() {
+            if p.changed {
+                "address repaired"
+            } else {
+                "as found"
+            }
         } else if p.changed {
             "changed"
         } else {
@@ -135,6 +146,7 @@ pub fn finding_lines(
         FindingSource::Lint => "lint",
         FindingSource::BreakingChange => "breaking",
         FindingSource::Waiver => "waivers",
+        FindingSource::Drift => "drift",
     };
     format!(
         "  {} {} [{source}] {}: {}\n          at {}",
@@ -328,7 +340,13 @@ pub fn render(verdict: &Verdict, clean: &Cleaner, style: Style) -> String {
         );
     }
     if !style.verbose {
-        out.push_str(&deciding_text(&found, clean, color));
+        let deciding = deciding_text(&found, clean, color);
+        // A drift check refuses no release: its errors are drift.
+        out.push_str(&if verdict.is_check() {
+            deciding.replacen("Refused by ", "Drift: ", 1)
+        } else {
+            deciding
+        });
     }
     if !style.progress_in_log {
         for step in &verdict.steps {

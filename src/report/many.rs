@@ -151,7 +151,10 @@ pub fn table_text(verdicts: &[Verdict], clean: &Cleaner) -> String {
 /// `apim-gate refused the release: 3 services, 2 passed, 1 refused, 0 failed (exit 1)`.
 pub fn totals_line(verdicts: &[Verdict]) -> String {
     let t = Totals::of(verdicts);
+    let check = verdicts.iter().any(Verdict::is_check);
     let what = match t.outcome() {
+        Outcome::Passed if check => "found no drift",
+        Outcome::Refused if check => "found drift",
         Outcome::Passed => "passed",
         Outcome::Refused => "refused the release",
         Outcome::Failed => "failed",

@@ -27,6 +27,8 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
         head.push('\n');
     }
     let (icon, word) = match verdict.outcome {
+        Outcome::Passed if verdict.is_check() => ("✅", "found no drift"),
+        Outcome::Refused if verdict.is_check() => ("⚠️", "found drift"),
         Outcome::Passed => ("✅", "passed"),
         Outcome::Refused => ("⛔", "refused"),
         Outcome::Failed => ("❌", "failed"),
@@ -65,7 +67,12 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
     if let Some(a) = &verdict.address {
         let _ = writeln!(
             head,
-            "**Address APIM calls:** {} — {}\n",
+            "**{}:** {} — {}\n",
+            if verdict.is_check() {
+                "Address the gate would choose now"
+            } else {
+                "Address APIM calls"
+            },
             md_code(&clean.line(&a.address)),
             md_text(&clean.line(&a.why))
         );
@@ -80,6 +87,12 @@ pub fn summary(verdict: &Verdict, clean: &Cleaner, budget: usize, marker: Option
             .unwrap_or_else(|| "no revision".into());
         let change = if p.dry_run {
             "dry run: nothing written"
+        } else if verdict.is_check() {
+            if p.changed {
+                "address repaired"
+            } else {
+                "as found"
+            }
         } else if p.changed {
             "changed"
         } else {
@@ -211,6 +224,7 @@ fn grouped_table(found: &Findings<'_>, clean: &Cleaner, room: usize) -> String {
             FindingSource::Lint => "",
             FindingSource::BreakingChange => " (breaking change)",
             FindingSource::Waiver => " (waivers)",
+            FindingSource::Drift => " (drift)",
         };
         let row = format!(
             "| {}{source} | {} | {} | {} | {} |\n",
@@ -348,6 +362,7 @@ fn finding_row(f: &crate::gate::verdict::SourcedFinding, clean: &Cleaner) -> Str
         FindingSource::Lint => "lint",
         FindingSource::BreakingChange => "breaking change",
         FindingSource::Waiver => "waivers",
+        FindingSource::Drift => "drift",
     };
     let operation = f
         .finding

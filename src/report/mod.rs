@@ -160,8 +160,16 @@ pub fn service_outputs(verdict: &Verdict) -> Vec<(&'static str, &'static str, St
             "specPath",
             verdict.spec_path.clone().unwrap_or_default(),
         ),
-        ("verdict", "verdict", verdict.outcome.as_str().to_string()),
+        ("verdict", "verdict", verdict_word(verdict).to_string()),
     ]
+}
+
+/// The `verdict` output: `passed`, `refused`, `failed`; a drift check says `drift` for exit 1.
+pub fn verdict_word(verdict: &Verdict) -> &'static str {
+    match verdict.outcome {
+        Outcome::Refused if verdict.is_check() => "drift",
+        other => other.as_str(),
+    }
 }
 
 /// Every secret the run knows of: the inputs' secrets and the CI's own tokens. Works without
@@ -432,6 +440,8 @@ pub(crate) fn sorted_findings(verdict: &Verdict) -> Vec<&SourcedFinding> {
 /// One line that says how the run ended.
 pub(crate) fn verdict_line(verdict: &Verdict, clean: &Cleaner) -> String {
     let what = match verdict.outcome {
+        Outcome::Passed if verdict.is_check() => "found no drift",
+        Outcome::Refused if verdict.is_check() => "found drift",
         Outcome::Passed => "passed",
         Outcome::Refused => "refused the release",
         Outcome::Failed => "failed",

@@ -63,6 +63,18 @@ pub fn control(
             axum::Json(json!(shared.faults.snapshot())).into_response()
         }
         ("GET", "/_sandbox/apim") => axum::Json(ctx.lock().dump()).into_response(),
+        (m, p) if p.starts_with("/_sandbox/nodes/") => {
+            let name = percent_decode(p.trim_start_matches("/_sandbox/nodes/"), false);
+            nodes(shared, m, &name, body)
+        }
+        ("PUT", p) if p.starts_with("/_sandbox/services/") && p.ends_with("/nodeport") => {
+            let service = percent_decode(
+                p.trim_start_matches("/_sandbox/services/")
+                    .trim_end_matches("/nodeport"),
+                false,
+            );
+            node_port(shared, &service, body)
+        }
         ("PUT", p) if p.starts_with("/_sandbox/services/") && p.ends_with("/spec") => {
             let service = percent_decode(
                 p.trim_start_matches("/_sandbox/services/")
@@ -95,8 +107,90 @@ pub fn control(
         }
         _ => control_error(
             StatusCode::NOT_FOUND,
-            "unknown sandbox control endpoint; see GET /_sandbox/requests, GET|POST /_sandbox/faults, PUT /_sandbox/services/{service}/spec[?path=PATH], GET /_sandbox/apim",
+            "unknown sandbox control endpoint; see GET /_sandbox/requests, GET|POST /_sandbox/faults, PUT /_sandbox/services/{service}/spec[?path=PATH], PUT /_sandbox/services/{service}/nodeport, PUT|DELETE /_sandbox/nodes/{name}, GET /_sandbox/apim",
         ),
+    }
+}
+
+/// `PUT /_sandbox/nodes/{name}` (`{"internalIP", "ready", "unschedulable", "taints"}`) adds or
+/// changes a node; `DELETE` removes it, moving its pods as a drain does (see
+/// [`crate::cluster::ClusterHandle::delete_node`]).
+fn nodes(shared: &crate::Shared, method: &str, name: &str, body: &Bytes) -> Response {
+    let Some(cluster) = shared.cluster() else {
+        return control_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the cluster is not running",
+        );
+    };
+    if name.is_empty() || name.contains('/') {
+        return control_error(StatusCode::NOT_FOUND, "name a node: /_sandbox/nodes/{name}");
+    }
+    match method {
+        "PUT" => {
+            let change: crate::cluster::NodeChange = match serde_json::from_slice(body) {
+                Ok(c) => c,
+                Err(e) => {
+                    return control_error(
+                        StatusCode::BAD_REQUEST,
+                        &format!(
+                            "the body must be {{\"internalIP\", \"ready\", \"unschedulable\", \"taints\": [{{\"key\", \"value\", \"effect\"}}]}}: {e}"
+                        ),
+                    );
+                }
+            };
+            match cluster.put_node(name, change) {
+                Ok(true) => StatusCode::CREATED.into_response(),
+                Ok(false) => StatusCode::OK.into_response(),
+                Err(e) => control_error(StatusCode::BAD_REQUEST, &e),
+            }
+        }
+        "DELETE" => match cluster.delete_node(name) {
+            Ok(Some(moved)) => axum::Json(json!({ "moved": moved })).into_response(),
+            Ok(None) => control_error(StatusCode::NOT_FOUND, &format!("no node '{name}'")),
+            Err(e) => control_error(StatusCode::BAD_REQUEST, &e),
+        },
+        _ => control_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "PUT or DELETE /_sandbox/nodes/{name}",
+        ),
+    }
+}
+
+/// `PUT /_sandbox/services/{svc}/nodeport` with `{"nodePort": N}` (and `"port"`, the Service
+/// port's name or number, when it has several); answers `{"previous": N}`.
+fn node_port(shared: &crate::Shared, service: &str, body: &Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct Change {
+        node_port: u16,
+        port: Option<Value>,
+    }
+    let Some(cluster) = shared.cluster() else {
+        return control_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the cluster is not running",
+        );
+    };
+    let change: Change = match serde_json::from_slice(body) {
+        Ok(c) => c,
+        Err(e) => {
+            return control_error(
+                StatusCode::BAD_REQUEST,
+                &format!("the body must be {{\"nodePort\": N, \"port\": NAME_OR_NUMBER}}: {e}"),
+            );
+        }
+    };
+    let port = change.port.map(|p| match p {
+        Value::String(s) => s,
+        other => other.to_string(),
+    });
+    match cluster.set_node_port(service, port.as_deref(), change.node_port) {
+        Ok(Some(previous)) => axum::Json(json!({ "previous": previous })).into_response(),
+        Ok(None) => control_error(
+            StatusCode::NOT_FOUND,
+            &format!("no service '{service}' in the sandbox"),
+        ),
+        Err(e) => control_error(StatusCode::UNPROCESSABLE_ENTITY, &e),
     }
 }
 

@@ -166,12 +166,6 @@ impl<'a> View<'a> {
         let mut out: Vec<Value> = match resource {
             Resource::Nodes => (0..self.cluster.nodes.len())
                 .filter(|i| scope.named(&self.cluster.nodes[*i].name))
-                .filter(|i| {
-                    !self
-                        .cluster
-                        .shared
-                        .node_departed(&self.cluster.nodes[*i].name)
-                })
                 .map(|i| self.node(i))
                 .collect(),
             Resource::Namespaces => self
@@ -321,7 +315,7 @@ impl<'a> View<'a> {
             "metadata": {
                 "name": node.name,
                 "uid": object_uid(&format!("node/{}", node.name)),
-                "resourceVersion": version(Duration::ZERO, index).to_string(),
+                "resourceVersion": version(node.changed, index).to_string(),
                 "creationTimestamp": created,
                 "labels": node_labels(node, json!({
                     "agentpool": "nodepool1",
@@ -475,9 +469,9 @@ impl<'a> View<'a> {
             self.created(60 + index as u64),
             version(
                 if assigned && s.kind == ServiceKind::LoadBalancer {
-                    s.load_balancer_ip_after
+                    s.load_balancer_ip_after.max(state.changed)
                 } else {
-                    Duration::ZERO
+                    state.changed
                 },
                 200 + index,
             ),

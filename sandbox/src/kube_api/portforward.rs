@@ -45,7 +45,8 @@ pub(super) fn handle(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     query: &[(String, String)],
 ) -> Response {
-    let Some((_, pod)) = api.cluster.pod(namespace, name) else {
+    let cluster = api.cluster();
+    let Some((_, pod)) = cluster.pod(namespace, name) else {
         return super::not_found("pods", name);
     };
     if pod.spec.node.is_none() {

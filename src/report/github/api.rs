@@ -364,9 +364,15 @@ fn conclusion(verdict: &Verdict) -> CheckRunConclusion {
     }
 }
 
-/// The check run's name: one per service, so several services in one workflow do not collide.
+/// The check run's name: one per service, so several services in one workflow do not collide;
+/// a drift check's has its own name, so it never takes the place of the release's on a commit.
 pub fn check_name(verdict: &Verdict, clean: &Cleaner) -> String {
-    format!("apim-gate ({})", clean.line(&verdict.service))
+    let what = if verdict.is_check() {
+        "apim-gate check"
+    } else {
+        "apim-gate"
+    };
+    format!("{what} ({})", clean.line(&verdict.service))
 }
 
 fn cut(s: String, max: usize) -> String {
