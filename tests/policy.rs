@@ -215,6 +215,24 @@ async fn missing_named_values_are_named_then_the_release_puts_the_policy_live() 
     world.assert_no_secret_printed();
 }
 
+/// A policy reaches a named value by its display name (Learn, "Use named values in Azure API
+/// Management policies"); one whose id matches but whose display name differs is not found.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_named_value_matched_only_by_id_counts_as_missing() {
+    let world = World::start(config()).await;
+    world.deploy(API, &base_doc("Test API V1"));
+    world.create_named_value("key", "other", "v").await;
+    let policy = world.write(
+        "policy.xml",
+        "<policies>\n  <inbound>\n    <base />\n    <set-header name=\"x-key\" exists-action=\"override\">\n      <value>{{key}}</value>\n    </set-header>\n  </inbound>\n  <backend><base /></backend>\n  <outbound><base /></outbound>\n  <on-error><base /></on-error>\n</policies>\n",
+    );
+    let mark = world.sandbox.requests().len();
+    let run = world.gate(&[("APIM_GATE_POLICY", &policy)]).await;
+    assert_eq!(run.code, 2, "{}", run.both());
+    assert!(run.both().contains("{{key}}"), "{}", run.both());
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn operation_policies_matched_by_operation_id_unmatched_ones_listed() {
     let world = World::start(config()).await;

@@ -470,3 +470,28 @@ async fn several_services_each_keep_their_own_pool() {
         );
     }
 }
+
+/// Issue 14: a missing named value stops the run with nothing written, the pool's backends
+/// included (they used to be written before the check).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_named_value_with_a_pool_writes_no_backend() {
+    let world = World::start(four_nodes()).await;
+    world.deploy(API, &base_doc("Pool API"));
+    let file = world.dir.path().join("policy.xml");
+    std::fs::write(
+        &file,
+        "<policies>\n  <inbound>\n    <base />\n    <set-header name=\"x-key\" exists-action=\"override\">\n      <value>{{not-there}}</value>\n    </set-header>\n  </inbound>\n  <backend><base /></backend>\n  <outbound><base /></outbound>\n  <on-error><base /></on-error>\n</policies>\n",
+    )
+    .unwrap();
+    let mark = world.sandbox.requests().len();
+    let run = world
+        .gate(&[
+            ("APIM_GATE_BACKEND", "pool"),
+            ("APIM_GATE_POLICY", file.to_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(run.code, 2, "{}", run.both());
+    assert!(run.both().contains("{{not-there}}"), "{}", run.both());
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+    assert!(backends(&world).await.is_empty());
+}

@@ -148,8 +148,27 @@ async fn unchanged_document(
     Ok(outcome)
 }
 
-/// Before any write: every named value the policies use exists (else the run is refused, naming
-/// them all); a dry run also gets the policies' diff against what APIM holds now.
+/// Before any write (the backends of `backend: pool` included, issue 14: "nothing written"):
+/// every named value the policies use exists, else the run is refused naming them all. The
+/// caller runs it before [`publish`] and before anything else it writes; [`publish`] itself
+/// does not repeat it.
+pub async fn check_named_values(
+    arm: &ArmClient,
+    target: &ApiTarget,
+    policies: &crate::policy::Policies,
+    observer: &dyn Observer,
+) -> Result<(), ApimError> {
+    let ctx = Ctx {
+        arm,
+        target,
+        observer,
+        run_marker: String::new(),
+    };
+    ctx.check_named_values(policies).await
+}
+
+/// A dry run gets the policies' diff against what APIM holds now (the named values were checked
+/// by [`check_named_values`] before anything was written).
 async fn check_policies(
     ctx: &Ctx<'_>,
     req: &PublishRequest<'_>,
@@ -158,7 +177,6 @@ async fn check_policies(
     let Some(policies) = req.policies else {
         return Ok(outcome);
     };
-    ctx.check_named_values(policies).await?;
     if req.dry_run {
         outcome.policy_diff = Some(ctx.policy_diff(policies).await?);
     }

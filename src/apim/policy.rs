@@ -17,8 +17,9 @@
 //!   when the scope has no policy.
 //! - NamedValue_Get `GET .../namedValues/{namedValueId}`, 404 when there is none. A policy names a
 //!   value by its display name (Learn, "Use named values in Azure API Management policies"), which
-//!   the portal makes the id as well but ARM clients need not, so an id that is not found is
-//!   looked for among the display names (NamedValue_ListByService) before it counts as missing.
+//!   the portal makes the id as well but ARM clients need not, so an id that is not found, or found
+//!   with another display name, is looked for among the display names (NamedValue_ListByService)
+//!   before it counts as missing.
 
 use std::collections::BTreeSet;
 
@@ -97,7 +98,16 @@ impl Ctx<'_> {
         let mut missing = Vec::new();
         for (name, answer) in join_all(gets).await {
             match answer {
-                Ok(_) => {}
+                // Found by id, but a policy reaches it by display name (Learn, "Use named
+                // values in Azure API Management policies"; NamedValueCreateContractProperties
+                // `displayName`), so an id whose display name differs does not count: the list
+                // below decides.
+                Ok(r)
+                    if r.json()
+                        .pointer("/properties/displayName")
+                        .and_then(Value::as_str)
+                        == Some(name.as_str()) => {}
+                Ok(_) => missing.push(name.clone()),
                 Err(e) if e.status() == Some(404) => missing.push(name.clone()),
                 Err(error) => return Err(self.read_failed(error)),
             }

@@ -916,6 +916,13 @@ async fn publish_step(
     };
     let (outcome, backends, problems) = b
         .step(StepName::Publish, async {
+            // Before any write, the backends included: a missing named value is a bad input
+            // and nothing is written.
+            if let Some(p) = policies.as_ref()
+                && let Err(e) = apim::check_named_values(&signed.arm, target, p, progress).await
+            {
+                return Ended::Err(e.exit(), e.to_string());
+            }
             // The pool (and its members) before the revision whose policy names it.
             let mut backends = match &plan {
                 None => None,
