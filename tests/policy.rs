@@ -233,6 +233,22 @@ async fn a_named_value_matched_only_by_id_counts_as_missing() {
     assert_eq!(world.writes_since(mark), Vec::<String>::new());
 }
 
+/// `{{body.a}}` in a Liquid set-body is Liquid, not a named value (Learn, "set-body" policy,
+/// "Using Liquid templates with set-body"): the policy publishes without any named value.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_liquid_set_body_publishes_without_named_values() {
+    let world = World::start(config()).await;
+    world.deploy(API, &base_doc("Test API V1"));
+    let policy = world.write(
+        "policy.xml",
+        "<policies>\n  <inbound>\n    <base />\n  </inbound>\n  <backend><base /></backend>\n  <outbound>\n    <base />\n    <set-body template=\"liquid\">{\"a\": \"{{body.a}}\", \"method\": \"{{context.Request.Method}}\"}</set-body>\n  </outbound>\n  <on-error><base /></on-error>\n</policies>\n",
+    );
+    let run = world.gate(&[("APIM_GATE_POLICY", &policy)]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let live = world.live_policy(None).await.expect("the API has a policy");
+    assert!(live.contains("{{body.a}}"), "{live}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn operation_policies_matched_by_operation_id_unmatched_ones_listed() {
     let world = World::start(config()).await;
