@@ -495,3 +495,63 @@ async fn a_missing_named_value_with_a_pool_writes_no_backend() {
     assert_eq!(world.writes_since(mark), Vec::<String>::new());
     assert!(backends(&world).await.is_empty());
 }
+
+/// A new revision copies the live API's policy (Learn, "Revisions in API Management"): without
+/// a policy input the pool's routing is added to the one kept by hand, not put in its place;
+/// the next run finds its own routing there and keeps it; another backend there is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hand_made_live_policy_survives_a_pool_release_with_the_routing_added() {
+    let world = World::start(four_nodes()).await;
+    world.deploy(API, &base_doc("Pool API"));
+    let run = world.gate(&[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let id = world.sandbox.identity();
+    let url = format!(
+        "{}/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ApiManagement/service/{}/apis/{API}/policies/policy?api-version=2024-05-01",
+        world.sandbox.urls.arm, id.subscription_id, id.resource_group, id.apim_service
+    );
+    let put = |value: &str| {
+        client(&world)
+            .put(&url)
+            .bearer_auth(&world.sandbox.arm_token)
+            .json(&serde_json::json!({"properties": {"format": "rawxml", "value": value}}))
+            .send()
+    };
+    let by_hand = "<policies>\n  <inbound>\n    <base />\n    <rate-limit calls=\"7\" renewal-period=\"60\" />\n  </inbound>\n  <backend>\n    <base />\n  </backend>\n  <outbound>\n    <base />\n  </outbound>\n  <on-error>\n    <base />\n  </on-error>\n</policies>";
+    let r = put(by_hand).await.unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+
+    let run = world.gate(&pool_inputs()).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let live = live_policy(&world)
+        .await
+        .expect("the live API has a policy");
+    assert!(live.contains("<rate-limit calls=\"7\""), "{live}");
+    assert!(
+        live.contains(r#"<set-backend-service backend-id="svc-1-nodes" />"#),
+        "{live}"
+    );
+
+    // The next run: its own routing is accepted as is.
+    let run = world.gate(&pool_inputs()).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(live_policy(&world).await.as_deref(), Some(live.as_str()));
+
+    // A backend set by hand is not overridden.
+    let r = put(&by_hand.replace(
+        "<base />\n    <rate-limit",
+        "<base />\n    <set-backend-service base-url=\"http://elsewhere\" />\n    <rate-limit",
+    ))
+    .await
+    .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let mark = world.sandbox.requests().len();
+    let run = world.gate(&pool_inputs()).await;
+    assert_eq!(run.code, 2, "{}", run.both());
+    assert!(
+        run.both().contains("the live API's policy"),
+        "{}",
+        run.both()
+    );
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+}

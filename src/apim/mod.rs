@@ -167,6 +167,17 @@ pub async fn check_named_values(
     ctx.check_named_values(policies).await
 }
 
+/// The live API's policy as APIM holds it (`rawxml`, ApiPolicy_Get), `None` when it has none
+/// (404): with `backend: pool` and no `policy` input the routing is spliced into it, since a new
+/// revision copies it (Learn, "Revisions in API Management") and replacing it would drop a
+/// policy kept by hand.
+pub async fn live_api_policy(
+    arm: &ArmClient,
+    target: &ApiTarget,
+) -> Result<Option<String>, ApimError> {
+    Ctx::reading(arm, target).read_api_policy().await
+}
+
 /// A dry run gets the policies' diff against what APIM holds now (the named values were checked
 /// by [`check_named_values`] before anything was written).
 async fn check_policies(

@@ -135,6 +135,13 @@ impl Ctx<'_> {
         })
     }
 
+    /// The current API's own policy (`rawxml`); `None` when it has none.
+    pub async fn read_api_policy(&self) -> Result<Option<String>, ApimError> {
+        self.read_policy(None, &At::Api)
+            .await
+            .map_err(|error| self.read_failed(error))
+    }
+
     /// The policy at a scope as APIM holds it (`rawxml`); `None` when there is none.
     async fn read_policy(
         &self,

@@ -887,13 +887,29 @@ async fn publish_step(
     // Read and checked before anything is written: a malformed file or an unmatched operation
     // policy is a bad input (exit 2), said as the Publish step's failure; so is a policy that
     // sets a backend of its own when the gate routes to the pool.
+    // With the pool and no policy input, the routing goes into the live API's own policy.
+    let live =
+        if inputs.backend == BackendMode::Pool && inputs.policy.is_none() && current.is_some() {
+            match apim::live_api_policy(&signed.arm, target).await {
+                Ok(p) => p,
+                Err(e) => {
+                    return b
+                        .step(StepName::Publish, async {
+                            Ended::<()>::Err(e.exit(), e.to_string())
+                        })
+                        .await;
+                }
+            }
+        } else {
+            None
+        };
     let prepared_policies = crate::policy::Policies::load(
         inputs.policy.as_deref(),
         inputs.operation_policies.as_deref(),
         &prepared.document,
     )
     .map_err(|e| (e.exit(), e.to_string()))
-    .and_then(|policies| routed(inputs, prepared, target, policies));
+    .and_then(|policies| routed(inputs, prepared, target, policies, live.as_deref()));
     let (policies, plan) = match prepared_policies {
         Ok(p) => p,
         Err((exit, message)) => {
@@ -986,6 +1002,7 @@ fn routed(
     prepared: &Prepared,
     target: &ApiTarget,
     policies: Option<crate::policy::Policies>,
+    live: Option<&str>,
 ) -> Result<
     (
         Option<crate::policy::Policies>,
@@ -1015,10 +1032,32 @@ fn routed(
         api: None,
         operations: Vec::new(),
     });
+    let from_live = policies.api.is_none() && live.is_some();
+    if let (None, Some(text)) = (&policies.api, live) {
+        let file = crate::policy::PolicyFile::from_text(
+            "policy",
+            std::path::Path::new("the live API's policy"),
+            text,
+        )
+        .map_err(|e| {
+            (
+                Exit::Input,
+                format!(
+                    "backend pool: the live API's policy (no policy input was given) cannot be read to add the pool's routing to it: {e}. Give the API's policy as the policy input. Nothing was written to APIM."
+                ),
+            )
+        })?;
+        policies.api = Some(file);
+    }
     policies.route_to(&plan.routing_id()).map_err(|e| {
+        let whose = if from_live {
+            "the live API's policy (no policy input was given; a new revision keeps it)"
+        } else {
+            "policy"
+        };
         (
             Exit::Input,
-            format!("policy: {e}. Nothing was written to APIM."),
+            format!("{whose}: {e}. Nothing was written to APIM."),
         )
     })?;
     Ok((Some(policies), Some(plan)))
