@@ -1050,11 +1050,12 @@ fn routed(
         policies.api = Some(file);
     }
     policies.route_to(&plan.routing_id()).map_err(|e| {
-        let whose = if from_live {
-            "the live API's policy (no policy input was given; a new revision keeps it)"
-        } else {
-            "policy"
-        };
+        let whose =
+            if from_live && !matches!(e, crate::policy::RouteError::OperationSetsBackend { .. }) {
+                "the live API's policy (no policy input was given; a new revision keeps it)"
+            } else {
+                "policy"
+            };
         (
             Exit::Input,
             format!("{whose}: {e}. Nothing was written to APIM."),

@@ -23,6 +23,14 @@ pub enum RouteError {
     )]
     AlreadySetsBackend { line: usize, column: usize },
     #[error(
+        "the policy of operation {operation_id} sets a backend (<set-backend-service> on line {line}, column {column}); an operation's policy runs after the API's, so it would take that operation off the gate's pool: remove that element from it or use backend: url"
+    )]
+    OperationSetsBackend {
+        operation_id: String,
+        line: usize,
+        column: usize,
+    },
+    #[error(
         "the policy's root element is <{found}>, not <policies>: a policy document has <policies> as its root"
     )]
     NotPolicies { found: String },
@@ -115,6 +123,17 @@ pub fn with_backend(policy: Option<&Document>, backend_id: &str) -> Result<Strin
             Ok(splice(inbound.span.open_end, inbound.span.open_end, &body))
         }
     }
+}
+
+/// Where an operation's policy sets a backend (line, column), overriding the API's routing: the
+/// operation scope is evaluated inside the API's `<base />` chain (Learn, "Policies in Azure API
+/// Management", scopes), so its `set-backend-service` is the one that decides.
+pub fn sets_backend(doc: &Document) -> Option<(usize, usize)> {
+    doc.root
+        .descendants()
+        .into_iter()
+        .find(|e| e.name == "set-backend-service")
+        .map(|e| (e.line, e.column))
 }
 
 /// The white space before byte `at` on its line, when only white space precedes it there.
