@@ -284,6 +284,22 @@ async fn operation_policies_matched_by_operation_id_unmatched_ones_listed() {
     assert!(live.contains("calls=\"10\""), "{live}");
     assert_eq!(world.live_policy(Some("getproduct")).await, None);
     assert_eq!(world.live_policy(None).await, None);
+
+    // CreateProduct's file removed: a new revision copies its live policy (Learn, "Revisions in
+    // API Management") and the gate never deletes one, so the run says it stays.
+    std::fs::remove_file(folder.join("CreateProduct.xml")).unwrap();
+    world.write("ops/GetProduct.xml", &rate_limit(3));
+    let run = world
+        .gate(&[("APIM_GATE_OPERATION_POLICIES", folder.to_str().unwrap())])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(world.live_policy(Some("createproduct")).await.is_some());
+    let said = run.both();
+    assert!(
+        said.contains("operation(s) createproduct of API 'svc-1' keep a live policy"),
+        "{said}"
+    );
+    assert!(!said.contains("getproduct"), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -178,6 +178,18 @@ pub async fn live_api_policy(
     Ctx::reading(arm, target).read_api_policy().await
 }
 
+/// The live API's operations whose policy no `operation-policies` file is for (it stays live:
+/// the gate writes policies, it never deletes one), by APIM name.
+pub async fn unmanaged_operation_policies(
+    arm: &ArmClient,
+    target: &ApiTarget,
+    policies: &crate::policy::Policies,
+) -> Result<Vec<String>, ApimError> {
+    Ctx::reading(arm, target)
+        .unmanaged_operation_policies(policies)
+        .await
+}
+
 /// A dry run gets the policies' diff against what APIM holds now (the named values were checked
 /// by [`check_named_values`] before anything was written).
 async fn check_policies(

@@ -142,6 +142,42 @@ impl Ctx<'_> {
             .map_err(|error| self.read_failed(error))
     }
 
+    /// The current API's operations that hold a policy no file in `policies` is for: a new
+    /// revision copies every operation policy (Learn, "Revisions in API Management"), so one
+    /// whose file was removed stays live. Their APIM names, sorted.
+    pub async fn unmanaged_operation_policies(
+        &self,
+        policies: &Policies,
+    ) -> Result<Vec<String>, ApimError> {
+        let ops = match self.operations(None).await {
+            Ok(ops) => ops,
+            Err(e) if e.status() == Some(404) => return Ok(Vec::new()),
+            Err(e) => return Err(self.read_failed(e)),
+        };
+        let managed = |method: &str, template: &str| {
+            policies.operations.iter().any(|p| {
+                p.method == method && normalize_template(&p.path) == normalize_template(template)
+            })
+        };
+        let reads = ops
+            .iter()
+            .filter(|o| !managed(&o.method, &o.url_template))
+            .map(|o| async move {
+                let at = At::Operation(o.name.clone());
+                (o, self.read_policy(None, &at).await)
+            });
+        let mut out = Vec::new();
+        for (o, answer) in join_all(reads).await {
+            match answer {
+                Ok(Some(_)) => out.push(o.name.clone()),
+                Ok(None) => {}
+                Err(e) => return Err(self.read_failed(e)),
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// The policy at a scope as APIM holds it (`rawxml`); `None` when there is none.
     async fn read_policy(
         &self,

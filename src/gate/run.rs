@@ -976,6 +976,22 @@ async fn publish_step(
         .await?;
     b.verdict.warnings.extend(outcome.notes.iter().cloned());
     b.verdict.warnings.extend(problems);
+    // The gate writes policies and never deletes one: an operation whose file was removed from
+    // operation-policies keeps its live policy (a new revision copies it), so that is said.
+    if let (Some(folder), Some(p)) = (inputs.operation_policies.as_deref(), policies.as_ref()) {
+        match apim::unmanaged_operation_policies(&signed.arm, target, p).await {
+            Ok(names) if !names.is_empty() => b.verdict.warnings.push(format!(
+                "operation(s) {} of API '{}' keep a live policy no file in operation-policies ({}) is for; the gate never deletes a policy: remove it in APIM, or add its file",
+                names.join(", "),
+                target.api_id,
+                folder.display()
+            )),
+            Ok(_) => {}
+            Err(e) => b.verdict.warnings.push(format!(
+                "could not check for operation policies without a file in operation-policies: {e}"
+            )),
+        }
+    }
     if let (Some(done), Some(report)) = (
         &backends,
         b.verdict.address.as_mut().and_then(|a| a.pool.as_mut()),
