@@ -555,3 +555,35 @@ async fn a_hand_made_live_policy_survives_a_pool_release_with_the_routing_added(
     );
     assert_eq!(world.writes_since(mark), Vec::<String>::new());
 }
+
+/// An operation's policy is evaluated inside the API's (Learn, "Policies in Azure API
+/// Management", scopes): its own set-backend-service would take that operation off the pool.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operation_policy_that_sets_a_backend_is_refused_with_the_pool() {
+    let world = World::start(four_nodes()).await;
+    world.deploy(API, &base_doc("Pool API"));
+    let folder = world.dir.path().join("ops");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("CreateProduct.xml"),
+        "<policies>\n  <inbound>\n    <base />\n    <set-backend-service base-url=\"http://elsewhere\" />\n  </inbound>\n  <backend><base /></backend>\n  <outbound><base /></outbound>\n  <on-error><base /></on-error>\n</policies>\n",
+    )
+    .unwrap();
+    let mark = world.sandbox.requests().len();
+    let run = world
+        .gate(&[
+            ("APIM_GATE_BACKEND", "pool"),
+            ("APIM_GATE_OPERATION_POLICIES", folder.to_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(run.code, 2, "{}", run.both());
+    assert!(
+        run.both()
+            .contains("the policy of operation CreateProduct sets a backend"),
+        "{}",
+        run.both()
+    );
+    assert!(run.both().contains("line 4, column 5"), "{}", run.both());
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+    assert!(backends(&world).await.is_empty());
+}
