@@ -639,6 +639,7 @@ impl Wanted {
             api: None,
             operations: Vec::new(),
         });
+        let from_live = policies.api.is_none() && live_policy.is_some();
         if let (None, Some(text)) = (&policies.api, live_policy) {
             policies.api = Some(
                 crate::policy::PolicyFile::from_text(
@@ -649,9 +650,15 @@ impl Wanted {
                 .map_err(|e| (Exit::Input, format!("the live API's policy: {e}")))?,
             );
         }
-        policies
-            .route_to(&plan.routing_id())
-            .map_err(|e| (Exit::Input, format!("policy: {e}")))?;
+        policies.route_to(&plan.routing_id()).map_err(|e| {
+            let whose = match e {
+                crate::policy::RouteError::AlreadySetsBackend { .. } if from_live => {
+                    "the live API's policy (no policy input was given; a release keeps it)"
+                }
+                _ => "policy",
+            };
+            (Exit::Input, format!("{whose}: {e}"))
+        })?;
         Ok(Wanted {
             plan: Some(plan),
             policies: Some(policies),
