@@ -839,3 +839,29 @@ async fn repair_with_mode_release_is_warned_about() {
         run.both()
     );
 }
+
+/// With the pool and no policy input a release keeps the live API's own policy, routing added
+/// (gate/run.rs); the check wants the same, so a hand-made policy is no drift.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hand_made_policy_routed_to_the_pool_is_no_drift() {
+    let world = published().await;
+    let id = world.sandbox.identity();
+    let url = format!(
+        "{}/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ApiManagement/service/{}/apis/{API}/policies/policy?api-version=2024-05-01",
+        world.sandbox.urls.arm, id.subscription_id, id.resource_group, id.apim_service
+    );
+    let r = client(&world)
+        .put(url)
+        .bearer_auth(&world.sandbox.arm_token)
+        .json(&json!({"properties": {"format": "rawxml", "value": "<policies>\n  <inbound>\n    <base />\n    <rate-limit calls=\"7\" renewal-period=\"60\" />\n  </inbound>\n</policies>"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let pool = [("APIM_GATE_BACKEND", "pool")];
+    let run = world.gate(&pool).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let run = check(&world, &[], &pool).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(!run.stdout.contains("drift-policy"), "{}", run.stdout);
+}

@@ -215,6 +215,40 @@ async fn missing_named_values_are_named_then_the_release_puts_the_policy_live() 
     world.assert_no_secret_printed();
 }
 
+/// A policy reaches a named value by its display name (Learn, "Use named values in Azure API
+/// Management policies"); one whose id matches but whose display name differs is not found.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_named_value_matched_only_by_id_counts_as_missing() {
+    let world = World::start(config()).await;
+    world.deploy(API, &base_doc("Test API V1"));
+    world.create_named_value("key", "other", "v").await;
+    let policy = world.write(
+        "policy.xml",
+        "<policies>\n  <inbound>\n    <base />\n    <set-header name=\"x-key\" exists-action=\"override\">\n      <value>{{key}}</value>\n    </set-header>\n  </inbound>\n  <backend><base /></backend>\n  <outbound><base /></outbound>\n  <on-error><base /></on-error>\n</policies>\n",
+    );
+    let mark = world.sandbox.requests().len();
+    let run = world.gate(&[("APIM_GATE_POLICY", &policy)]).await;
+    assert_eq!(run.code, 2, "{}", run.both());
+    assert!(run.both().contains("{{key}}"), "{}", run.both());
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+}
+
+/// `{{body.a}}` in a Liquid set-body is Liquid, not a named value (Learn, "set-body" policy,
+/// "Using Liquid templates with set-body"): the policy publishes without any named value.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_liquid_set_body_publishes_without_named_values() {
+    let world = World::start(config()).await;
+    world.deploy(API, &base_doc("Test API V1"));
+    let policy = world.write(
+        "policy.xml",
+        "<policies>\n  <inbound>\n    <base />\n  </inbound>\n  <backend><base /></backend>\n  <outbound>\n    <base />\n    <set-body template=\"liquid\">{\"a\": \"{{body.a}}\", \"method\": \"{{context.Request.Method}}\"}</set-body>\n  </outbound>\n  <on-error><base /></on-error>\n</policies>\n",
+    );
+    let run = world.gate(&[("APIM_GATE_POLICY", &policy)]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let live = world.live_policy(None).await.expect("the API has a policy");
+    assert!(live.contains("{{body.a}}"), "{live}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn operation_policies_matched_by_operation_id_unmatched_ones_listed() {
     let world = World::start(config()).await;
@@ -250,6 +284,22 @@ async fn operation_policies_matched_by_operation_id_unmatched_ones_listed() {
     assert!(live.contains("calls=\"10\""), "{live}");
     assert_eq!(world.live_policy(Some("getproduct")).await, None);
     assert_eq!(world.live_policy(None).await, None);
+
+    // CreateProduct's file removed: a new revision copies its live policy (Learn, "Revisions in
+    // API Management") and the gate never deletes one, so the run says it stays.
+    std::fs::remove_file(folder.join("CreateProduct.xml")).unwrap();
+    world.write("ops/GetProduct.xml", &rate_limit(3));
+    let run = world
+        .gate(&[("APIM_GATE_OPERATION_POLICIES", folder.to_str().unwrap())])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(world.live_policy(Some("createproduct")).await.is_some());
+    let said = run.both();
+    assert!(
+        said.contains("operation(s) createproduct of API 'svc-1' keep a live policy"),
+        "{said}"
+    );
+    assert!(!said.contains("getproduct"), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -515,4 +515,120 @@ async fn a_new_ready_node_joins_the_pool_on_the_next_run() {
     let (revision, ..) = world.apim(API).await.unwrap();
     assert_eq!(revision, 1, "{}", run.both());
     world.assert_no_secret_printed();
+
+/// Issue 14: a missing named value stops the run with nothing written, the pool's backends
+/// included (they used to be written before the check).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_named_value_with_a_pool_writes_no_backend() {
+    let world = World::start(four_nodes()).await;
+    world.deploy(API, &base_doc("Pool API"));
+    let file = world.dir.path().join("policy.xml");
+    std::fs::write(
+        &file,
+        "<policies>\n  <inbound>\n    <base />\n    <set-header name=\"x-key\" exists-action=\"override\">\n      <value>{{not-there}}</value>\n    </set-header>\n  </inbound>\n  <backend><base /></backend>\n  <outbound><base /></outbound>\n  <on-error><base /></on-error>\n</policies>\n",
+    )
+    .unwrap();
+    let mark = world.sandbox.requests().len();
+    let run = world
+        .gate(&[
+            ("APIM_GATE_BACKEND", "pool"),
+            ("APIM_GATE_POLICY", file.to_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(run.code, 2, "{}", run.both());
+    assert!(run.both().contains("{{not-there}}"), "{}", run.both());
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+    assert!(backends(&world).await.is_empty());
+}
+
+/// A new revision copies the live API's policy (Learn, "Revisions in API Management"): without
+/// a policy input the pool's routing is added to the one kept by hand, not put in its place;
+/// the next run finds its own routing there and keeps it; another backend there is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hand_made_live_policy_survives_a_pool_release_with_the_routing_added() {
+    let world = World::start(four_nodes()).await;
+    world.deploy(API, &base_doc("Pool API"));
+    let run = world.gate(&[]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let id = world.sandbox.identity();
+    let url = format!(
+        "{}/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ApiManagement/service/{}/apis/{API}/policies/policy?api-version=2024-05-01",
+        world.sandbox.urls.arm, id.subscription_id, id.resource_group, id.apim_service
+    );
+    let put = |value: &str| {
+        client(&world)
+            .put(&url)
+            .bearer_auth(&world.sandbox.arm_token)
+            .json(&serde_json::json!({"properties": {"format": "rawxml", "value": value}}))
+            .send()
+    };
+    let by_hand = "<policies>\n  <inbound>\n    <base />\n    <rate-limit calls=\"7\" renewal-period=\"60\" />\n  </inbound>\n  <backend>\n    <base />\n  </backend>\n  <outbound>\n    <base />\n  </outbound>\n  <on-error>\n    <base />\n  </on-error>\n</policies>";
+    let r = put(by_hand).await.unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+
+    let run = world.gate(&pool_inputs()).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let live = live_policy(&world)
+        .await
+        .expect("the live API has a policy");
+    assert!(live.contains("<rate-limit calls=\"7\""), "{live}");
+    assert!(
+        live.contains(r#"<set-backend-service backend-id="svc-1-nodes" />"#),
+        "{live}"
+    );
+
+    // The next run: its own routing is accepted as is.
+    let run = world.gate(&pool_inputs()).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert_eq!(live_policy(&world).await.as_deref(), Some(live.as_str()));
+
+    // A backend set by hand is not overridden.
+    let r = put(&by_hand.replace(
+        "<base />\n    <rate-limit",
+        "<base />\n    <set-backend-service base-url=\"http://elsewhere\" />\n    <rate-limit",
+    ))
+    .await
+    .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let mark = world.sandbox.requests().len();
+    let run = world.gate(&pool_inputs()).await;
+    assert_eq!(run.code, 2, "{}", run.both());
+    assert!(
+        run.both().contains("the live API's policy"),
+        "{}",
+        run.both()
+    );
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+}
+
+/// An operation's policy is evaluated inside the API's (Learn, "Policies in Azure API
+/// Management", scopes): its own set-backend-service would take that operation off the pool.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operation_policy_that_sets_a_backend_is_refused_with_the_pool() {
+    let world = World::start(four_nodes()).await;
+    world.deploy(API, &base_doc("Pool API"));
+    let folder = world.dir.path().join("ops");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("CreateProduct.xml"),
+        "<policies>\n  <inbound>\n    <base />\n    <set-backend-service base-url=\"http://elsewhere\" />\n  </inbound>\n  <backend><base /></backend>\n  <outbound><base /></outbound>\n  <on-error><base /></on-error>\n</policies>\n",
+    )
+    .unwrap();
+    let mark = world.sandbox.requests().len();
+    let run = world
+        .gate(&[
+            ("APIM_GATE_BACKEND", "pool"),
+            ("APIM_GATE_OPERATION_POLICIES", folder.to_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(run.code, 2, "{}", run.both());
+    assert!(
+        run.both()
+            .contains("the policy of operation CreateProduct sets a backend"),
+        "{}",
+        run.both()
+    );
+    assert!(run.both().contains("line 4, column 5"), "{}", run.both());
+    assert_eq!(world.writes_since(mark), Vec::<String>::new());
+    assert!(backends(&world).await.is_empty());
 }

@@ -148,8 +148,50 @@ async fn unchanged_document(
     Ok(outcome)
 }
 
-/// Before any write: every named value the policies use exists (else the run is refused, naming
-/// them all); a dry run also gets the policies' diff against what APIM holds now.
+/// Before any write (the backends of `backend: pool` included, issue 14: "nothing written"):
+/// every named value the policies use exists, else the run is refused naming them all. The
+/// caller runs it before [`publish`] and before anything else it writes; [`publish`] itself
+/// does not repeat it.
+pub async fn check_named_values(
+    arm: &ArmClient,
+    target: &ApiTarget,
+    policies: &crate::policy::Policies,
+    observer: &dyn Observer,
+) -> Result<(), ApimError> {
+    let ctx = Ctx {
+        arm,
+        target,
+        observer,
+        run_marker: String::new(),
+    };
+    ctx.check_named_values(policies).await
+}
+
+/// The live API's policy as APIM holds it (`rawxml`, ApiPolicy_Get), `None` when it has none
+/// (404): with `backend: pool` and no `policy` input the routing is spliced into it, since a new
+/// revision copies it (Learn, "Revisions in API Management") and replacing it would drop a
+/// policy kept by hand.
+pub async fn live_api_policy(
+    arm: &ArmClient,
+    target: &ApiTarget,
+) -> Result<Option<String>, ApimError> {
+    Ctx::reading(arm, target).read_api_policy().await
+}
+
+/// The live API's operations whose policy no `operation-policies` file is for (it stays live:
+/// the gate writes policies, it never deletes one), by APIM name.
+pub async fn unmanaged_operation_policies(
+    arm: &ArmClient,
+    target: &ApiTarget,
+    policies: &crate::policy::Policies,
+) -> Result<Vec<String>, ApimError> {
+    Ctx::reading(arm, target)
+        .unmanaged_operation_policies(policies)
+        .await
+}
+
+/// A dry run gets the policies' diff against what APIM holds now (the named values were checked
+/// by [`check_named_values`] before anything was written).
 async fn check_policies(
     ctx: &Ctx<'_>,
     req: &PublishRequest<'_>,
@@ -158,7 +200,6 @@ async fn check_policies(
     let Some(policies) = req.policies else {
         return Ok(outcome);
     };
-    ctx.check_named_values(policies).await?;
     if req.dry_run {
         outcome.policy_diff = Some(ctx.policy_diff(policies).await?);
     }

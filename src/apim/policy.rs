@@ -17,8 +17,9 @@
 //!   when the scope has no policy.
 //! - NamedValue_Get `GET .../namedValues/{namedValueId}`, 404 when there is none. A policy names a
 //!   value by its display name (Learn, "Use named values in Azure API Management policies"), which
-//!   the portal makes the id as well but ARM clients need not, so an id that is not found is
-//!   looked for among the display names (NamedValue_ListByService) before it counts as missing.
+//!   the portal makes the id as well but ARM clients need not, so an id that is not found, or found
+//!   with another display name, is looked for among the display names (NamedValue_ListByService)
+//!   before it counts as missing.
 
 use std::collections::BTreeSet;
 
@@ -97,7 +98,16 @@ impl Ctx<'_> {
         let mut missing = Vec::new();
         for (name, answer) in join_all(gets).await {
             match answer {
-                Ok(_) => {}
+                // Found by id, but a policy reaches it by display name (Learn, "Use named
+                // values in Azure API Management policies"; NamedValueCreateContractProperties
+                // `displayName`), so an id whose display name differs does not count: the list
+                // below decides.
+                Ok(r)
+                    if r.json()
+                        .pointer("/properties/displayName")
+                        .and_then(Value::as_str)
+                        == Some(name.as_str()) => {}
+                Ok(_) => missing.push(name.clone()),
                 Err(e) if e.status() == Some(404) => missing.push(name.clone()),
                 Err(error) => return Err(self.read_failed(error)),
             }
@@ -123,6 +133,49 @@ impl Ctx<'_> {
             service: self.target.apim_service.clone(),
             missing,
         })
+    }
+
+    /// The current API's own policy (`rawxml`); `None` when it has none.
+    pub async fn read_api_policy(&self) -> Result<Option<String>, ApimError> {
+        self.read_policy(None, &At::Api)
+            .await
+            .map_err(|error| self.read_failed(error))
+    }
+
+    /// The current API's operations that hold a policy no file in `policies` is for: a new
+    /// revision copies every operation policy (Learn, "Revisions in API Management"), so one
+    /// whose file was removed stays live. Their APIM names, sorted.
+    pub async fn unmanaged_operation_policies(
+        &self,
+        policies: &Policies,
+    ) -> Result<Vec<String>, ApimError> {
+        let ops = match self.operations(None).await {
+            Ok(ops) => ops,
+            Err(e) if e.status() == Some(404) => return Ok(Vec::new()),
+            Err(e) => return Err(self.read_failed(e)),
+        };
+        let managed = |method: &str, template: &str| {
+            policies.operations.iter().any(|p| {
+                p.method == method && normalize_template(&p.path) == normalize_template(template)
+            })
+        };
+        let reads = ops
+            .iter()
+            .filter(|o| !managed(&o.method, &o.url_template))
+            .map(|o| async move {
+                let at = At::Operation(o.name.clone());
+                (o, self.read_policy(None, &at).await)
+            });
+        let mut out = Vec::new();
+        for (o, answer) in join_all(reads).await {
+            match answer {
+                Ok(Some(_)) => out.push(o.name.clone()),
+                Ok(None) => {}
+                Err(e) => return Err(self.read_failed(e)),
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// The policy at a scope as APIM holds it (`rawxml`); `None` when there is none.

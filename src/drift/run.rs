@@ -296,9 +296,19 @@ pub async fn check_service(
         Ok(s) => s,
         Err(e) => return b.fail(StepName::Drift, started.elapsed(), e.exit(), e.to_string()),
     };
+    // With the pool and no policy input a release routes the live API's own policy (gate/run.rs),
+    // so that is what the routing is checked in.
+    let live_policy = if inputs.backend != BackendMode::Url && inputs.policy.is_none() {
+        match apim::live_api_policy(&signed.arm, &target).await {
+            Ok(p) => p,
+            Err(e) => return b.fail(StepName::Drift, started.elapsed(), e.exit(), e.to_string()),
+        }
+    } else {
+        None
+    };
     // What a release would publish now, when the document could be fetched.
     let release = match &discovered {
-        Ok(d) => match Release::of(inputs, d, &schemes, &target) {
+        Ok(d) => match Release::of(inputs, d, &schemes, &target, live_policy.as_deref()) {
             Ok(r) => Some(r),
             Err((exit, message)) => {
                 return b.fail(StepName::Drift, started.elapsed(), exit, message);
@@ -568,6 +578,7 @@ impl Release {
         discovered: &cluster_side::Discovered,
         schemes: &[crate::spec::rewrite::Scheme],
         target: &ApiTarget,
+        live_policy: Option<&str>,
     ) -> Result<Release, (Exit, String)> {
         let rewritten = cluster_side::rewrite_found(&discovered.found, schemes.to_vec())
             .map_err(|e| (e.exit(), e.to_string()))?;
@@ -583,6 +594,7 @@ impl Release {
             &rewritten.service_url,
             target,
             &document,
+            live_policy,
         )?;
         Ok(Release {
             rewritten,
@@ -600,13 +612,14 @@ struct Wanted {
 
 impl Wanted {
     /// As the gate makes them (gate/run.rs): with `backend: pool` the API policy (the input's,
-    /// or APIM's default) routes to the pool.
+    /// else the live API's own, else APIM's default) routes to the pool.
     fn of(
         inputs: &Inputs,
         found: &cluster::Found,
         service_url: &str,
         target: &ApiTarget,
         document: &crate::spec::Document,
+        live_policy: Option<&str>,
     ) -> Result<Wanted, (Exit, String)> {
         let policies = Policies::load(
             inputs.policy.as_deref(),
@@ -626,9 +639,26 @@ impl Wanted {
             api: None,
             operations: Vec::new(),
         });
-        policies
-            .route_to(&plan.routing_id())
-            .map_err(|e| (Exit::Input, format!("policy: {e}")))?;
+        let from_live = policies.api.is_none() && live_policy.is_some();
+        if let (None, Some(text)) = (&policies.api, live_policy) {
+            policies.api = Some(
+                crate::policy::PolicyFile::from_text(
+                    "policy",
+                    std::path::Path::new("the live API's policy"),
+                    text,
+                )
+                .map_err(|e| (Exit::Input, format!("the live API's policy: {e}")))?,
+            );
+        }
+        policies.route_to(&plan.routing_id()).map_err(|e| {
+            let whose = match e {
+                crate::policy::RouteError::AlreadySetsBackend { .. } if from_live => {
+                    "the live API's policy (no policy input was given; a release keeps it)"
+                }
+                _ => "policy",
+            };
+            (Exit::Input, format!("{whose}: {e}"))
+        })?;
         Ok(Wanted {
             plan: Some(plan),
             policies: Some(policies),

@@ -887,13 +887,29 @@ async fn publish_step(
     // Read and checked before anything is written: a malformed file or an unmatched operation
     // policy is a bad input (exit 2), said as the Publish step's failure; so is a policy that
     // sets a backend of its own when the gate routes to the pool.
+    // With the pool and no policy input, the routing goes into the live API's own policy.
+    let live =
+        if inputs.backend == BackendMode::Pool && inputs.policy.is_none() && current.is_some() {
+            match apim::live_api_policy(&signed.arm, target).await {
+                Ok(p) => p,
+                Err(e) => {
+                    return b
+                        .step(StepName::Publish, async {
+                            Ended::<()>::Err(e.exit(), e.to_string())
+                        })
+                        .await;
+                }
+            }
+        } else {
+            None
+        };
     let prepared_policies = crate::policy::Policies::load(
         inputs.policy.as_deref(),
         inputs.operation_policies.as_deref(),
         &prepared.document,
     )
     .map_err(|e| (e.exit(), e.to_string()))
-    .and_then(|policies| routed(inputs, prepared, target, policies));
+    .and_then(|policies| routed(inputs, prepared, target, policies, live.as_deref()));
     let (policies, plan) = match prepared_policies {
         Ok(p) => p,
         Err((exit, message)) => {
@@ -916,6 +932,13 @@ async fn publish_step(
     };
     let (outcome, backends, problems) = b
         .step(StepName::Publish, async {
+            // Before any write, the backends included: a missing named value is a bad input
+            // and nothing is written.
+            if let Some(p) = policies.as_ref()
+                && let Err(e) = apim::check_named_values(&signed.arm, target, p, progress).await
+            {
+                return Ended::Err(e.exit(), e.to_string());
+            }
             // The pool (and its members) before the revision whose policy names it.
             let mut backends = match &plan {
                 None => None,
@@ -953,6 +976,22 @@ async fn publish_step(
         .await?;
     b.verdict.warnings.extend(outcome.notes.iter().cloned());
     b.verdict.warnings.extend(problems);
+    // The gate writes policies and never deletes one: an operation whose file was removed from
+    // operation-policies keeps its live policy (a new revision copies it), so that is said.
+    if let (Some(folder), Some(p)) = (inputs.operation_policies.as_deref(), policies.as_ref()) {
+        match apim::unmanaged_operation_policies(&signed.arm, target, p).await {
+            Ok(names) if !names.is_empty() => b.verdict.warnings.push(format!(
+                "operation(s) {} of API '{}' keep a live policy no file in operation-policies ({}) is for; the gate never deletes a policy: remove it in APIM, or add its file",
+                names.join(", "),
+                target.api_id,
+                folder.display()
+            )),
+            Ok(_) => {}
+            Err(e) => b.verdict.warnings.push(format!(
+                "could not check for operation policies without a file in operation-policies: {e}"
+            )),
+        }
+    }
     if let (Some(done), Some(report)) = (
         &backends,
         b.verdict.address.as_mut().and_then(|a| a.pool.as_mut()),
@@ -979,6 +1018,7 @@ fn routed(
     prepared: &Prepared,
     target: &ApiTarget,
     policies: Option<crate::policy::Policies>,
+    live: Option<&str>,
 ) -> Result<
     (
         Option<crate::policy::Policies>,
@@ -1008,10 +1048,33 @@ fn routed(
         api: None,
         operations: Vec::new(),
     });
+    let from_live = policies.api.is_none() && live.is_some();
+    if let (None, Some(text)) = (&policies.api, live) {
+        let file = crate::policy::PolicyFile::from_text(
+            "policy",
+            std::path::Path::new("the live API's policy"),
+            text,
+        )
+        .map_err(|e| {
+            (
+                Exit::Input,
+                format!(
+                    "backend pool: the live API's policy (no policy input was given) cannot be read to add the pool's routing to it: {e}. Give the API's policy as the policy input. Nothing was written to APIM."
+                ),
+            )
+        })?;
+        policies.api = Some(file);
+    }
     policies.route_to(&plan.routing_id()).map_err(|e| {
+        let whose =
+            if from_live && !matches!(e, crate::policy::RouteError::OperationSetsBackend { .. }) {
+                "the live API's policy (no policy input was given; a new revision keeps it)"
+            } else {
+                "policy"
+            };
         (
             Exit::Input,
-            format!("policy: {e}. Nothing was written to APIM."),
+            format!("{whose}: {e}. Nothing was written to APIM."),
         )
     })?;
     Ok((Some(policies), Some(plan)))

@@ -129,6 +129,15 @@ impl Policies {
     /// Routes the API to `backend_id` (the backend pool): the API policy, or APIM's default one
     /// when none is given, gets `set-backend-service` in `<inbound>`.
     pub fn route_to(&mut self, backend_id: &str) -> Result<(), RouteError> {
+        for o in &self.operations {
+            if let Some((line, column)) = route::sets_backend(&o.file.doc) {
+                return Err(RouteError::OperationSetsBackend {
+                    operation_id: o.operation_id.clone(),
+                    line,
+                    column,
+                });
+            }
+        }
         let routed = with_backend(self.api.as_ref().map(|f| &f.doc), backend_id)?;
         let path = self
             .api
@@ -406,5 +415,33 @@ mod tests {
                 .contains("<set-backend-service backend-id=\"api-nodes\" />")
         );
         assert_eq!(p.named_values().into_iter().collect::<Vec<_>>(), ["key"]);
+    }
+
+    #[test]
+    fn an_operation_policy_that_sets_a_backend_is_refused_when_routing() {
+        let mut p = Policies {
+            api: None,
+            operations: vec![OperationPolicy {
+                operation_id: "getPet".into(),
+                method: "GET".into(),
+                path: "/pets/{id}".into(),
+                file: PolicyFile::from_text(
+                    "operation-policies",
+                    Path::new("getPet.xml"),
+                    "<policies>\n  <inbound>\n    <base />\n    <set-backend-service base-url=\"http://x\" />\n  </inbound>\n</policies>",
+                )
+                .unwrap(),
+            }],
+        };
+        let e = p.route_to("api-nodes").unwrap_err();
+        assert_eq!(
+            e,
+            RouteError::OperationSetsBackend {
+                operation_id: "getPet".into(),
+                line: 4,
+                column: 5
+            }
+        );
+        assert!(e.to_string().contains("operation getPet"), "{e}");
     }
 }

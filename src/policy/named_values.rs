@@ -22,6 +22,9 @@ fn walk(e: &Element, out: &mut BTreeSet<String>) {
     for a in &e.attrs {
         scan(&a.value, out);
     }
+    if is_liquid_body(e) {
+        return;
+    }
     for c in &e.children {
         match c {
             Node::Element(el) => walk(el, out),
@@ -29,6 +32,17 @@ fn walk(e: &Element, out: &mut BTreeSet<String>) {
             Node::Comment(_) | Node::Instruction(_) => {}
         }
     }
+}
+
+/// `<set-body template="liquid">`: its text is a Liquid template, whose `{{body.x}}` and
+/// `{{context.Request.Method}}` are Liquid output, not named values (Learn, "set-body" policy,
+/// "Using Liquid templates with set-body"; Azure/azure-api-management-devops-resource-kit#230;
+/// MicrosoftDocs/azure-docs#115683). Its attributes still count (scanned above).
+fn is_liquid_body(e: &Element) -> bool {
+    e.name == "set-body"
+        && e.attrs
+            .iter()
+            .any(|a| a.name == "template" && a.value.eq_ignore_ascii_case("liquid"))
 }
 
 /// The `{{name}}` references in one string.
@@ -68,6 +82,13 @@ mod tests {
             names,
             ["api.audience", "calls", "literal", "oidc-url", "tenant_id"]
         );
+    }
+
+    #[test]
+    fn a_liquid_body_is_no_reference() {
+        let d = parse("<policies><outbound><set-body template=\"liquid\">{\"a\": \"{{body.a}}\", \"m\": \"{{context.Request.Method}}\"}</set-body><set-body>{{plain}}</set-body></outbound></policies>").unwrap();
+        let names: Vec<String> = references(&d).into_iter().collect();
+        assert_eq!(names, ["plain"]);
     }
 
     #[test]

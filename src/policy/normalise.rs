@@ -122,6 +122,19 @@ mod tests {
     }
 
     #[test]
+    fn a_crlf_file_with_a_multi_line_expression_attribute_is_its_read_back() {
+        use super::super::parse::parse_read_back;
+        // Saved on Windows (CRLF); APIM gives the attribute back with `&#xA;` (XML 1.0 §2.11:
+        // line ends are read as `\n`).
+        let sent = "<policies>\r\n  <inbound>\r\n    <set-variable name=\"u\" value=\"@{\r\n    return context.RequestId.ToString();\r\n  }\" />\r\n    <set-header name=\"x\" exists-action=\"override\"><value>a\rb</value></set-header>\r\n    <rate-limit calls=\"5\" renewal-period=\"60\" remaining-calls-header-name=\"a\r\nb\" />\r\n  </inbound>\r\n</policies>\r\n";
+        let back = "<policies>\r\n\t<inbound>\r\n\t\t<set-variable name=\"u\" value=\"@{&#xA;    return context.RequestId.ToString();&#xA;  }\" />\r\n\t\t<set-header name=\"x\" exists-action=\"override\">\r\n\t\t\t<value>a\rb</value>\r\n\t\t</set-header>\r\n\t\t<rate-limit calls=\"5\" renewal-period=\"60\" remaining-calls-header-name=\"a&#xA;b\" />\r\n\t</inbound>\r\n</policies>";
+        assert_eq!(
+            normalise(&parse(sent).unwrap()),
+            normalise(&parse_read_back(back).unwrap())
+        );
+    }
+
+    #[test]
     fn a_changed_value_or_element_does_matter() {
         let a = normalise(&parse("<policies><inbound><rate-limit calls=\"5\" renewal-period=\"60\" /></inbound></policies>").unwrap());
         let b = normalise(&parse("<policies><inbound><rate-limit calls=\"6\" renewal-period=\"60\" /></inbound></policies>").unwrap());

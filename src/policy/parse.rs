@@ -332,13 +332,21 @@ impl Reader<'_> {
         let open = self.i;
         self.bump();
         let mut out = String::new();
+        // XML 1.0 §2.11: a processor reads `\r\n` and a lone `\r` as `\n` (a `&#xD;` stays), so a
+        // file saved with CRLF holds the same value as APIM's read-back with LF or `&#xA;`.
         loop {
             if let Some(e) = self.expression()? {
-                out.push_str(&e);
+                out.push_str(&e.replace("\r\n", "\n").replace('\r', "\n"));
                 continue;
             }
             match self.peek() {
                 None => return Err(self.err(open, "the attribute value is never closed")),
+                Some('\r') => {
+                    self.bump();
+                    if self.peek() != Some('\n') {
+                        out.push('\n');
+                    }
+                }
                 Some(c) if c == quote => {
                     self.bump();
                     return Ok(out);

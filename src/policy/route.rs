@@ -4,7 +4,8 @@
 //! backend included, Learn "Backends in API Management", load-balanced pool: "use the
 //! set-backend-service policy to set the backend pool as the backend"); the policy's sections
 //! "inbound, backend"; only one element decides the backend, so a user policy that sets one
-//! already is refused rather than silently overridden.
+//! already is refused rather than silently overridden, unless it is the gate's own routing (one
+//! `<set-backend-service backend-id="{pool}" />` directly in `<inbound>`), kept as it is.
 
 use thiserror::Error;
 
@@ -21,6 +22,14 @@ pub enum RouteError {
         "the policy already sets a backend (<set-backend-service> on line {line}, column {column}); with backend pool the gate routes the API to its pool itself: remove that element from the policy or use backend: url"
     )]
     AlreadySetsBackend { line: usize, column: usize },
+    #[error(
+        "the policy of operation {operation_id} sets a backend (<set-backend-service> on line {line}, column {column}); an operation's policy runs after the API's, so it would take that operation off the gate's pool: remove that element from it or use backend: url"
+    )]
+    OperationSetsBackend {
+        operation_id: String,
+        line: usize,
+        column: usize,
+    },
     #[error(
         "the policy's root element is <{found}>, not <policies>: a policy document has <policies> as its root"
     )]
@@ -45,11 +54,26 @@ pub fn with_backend(policy: Option<&Document>, backend_id: &str) -> Result<Strin
             found: root.name.clone(),
         });
     }
-    if let Some(e) = root
+    let setters: Vec<&Element> = root
         .descendants()
         .into_iter()
-        .find(|e| e.name == "set-backend-service")
+        .filter(|e| e.name == "set-backend-service")
+        .collect();
+    let ours = |e: &Element| {
+        e.attrs.len() == 1 && e.attrs[0].name == "backend-id" && e.attrs[0].value == backend_id
+    };
+    // The gate's own routing, from the last run (a new revision copies the live policy, Learn
+    // "Revisions in API Management"): it stays as it is.
+    if let [only] = setters.as_slice()
+        && ours(only)
+        && root
+            .elements()
+            .find(|e| e.name == "inbound")
+            .is_some_and(|i| i.elements().any(|c| std::ptr::eq(c, *only)))
     {
+        return Ok(doc.source.clone());
+    }
+    if let Some(e) = setters.first() {
         return Err(RouteError::AlreadySetsBackend {
             line: e.line,
             column: e.column,
@@ -99,6 +123,17 @@ pub fn with_backend(policy: Option<&Document>, backend_id: &str) -> Result<Strin
             Ok(splice(inbound.span.open_end, inbound.span.open_end, &body))
         }
     }
+}
+
+/// Where an operation's policy sets a backend (line, column), overriding the API's routing: the
+/// operation scope is evaluated inside the API's `<base />` chain (Learn, "Policies in Azure API
+/// Management", scopes), so its `set-backend-service` is the one that decides.
+pub fn sets_backend(doc: &Document) -> Option<(usize, usize)> {
+    doc.root
+        .descendants()
+        .into_iter()
+        .find(|e| e.name == "set-backend-service")
+        .map(|e| (e.line, e.column))
 }
 
 /// The white space before byte `at` on its line, when only white space precedes it there.
@@ -175,6 +210,17 @@ mod tests {
         let names: Vec<&str> = d.root.elements().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["inbound", "backend", "outbound", "on-error"]);
         assert!(out.contains("    <base />\n    <set-backend-service backend-id=\"orders-nodes\" />\n  </inbound>"), "{out}");
+    }
+
+    #[test]
+    fn the_gates_own_routing_stays_as_it_is() {
+        let src = "<policies>\n  <inbound>\n    <base />\n    <set-backend-service backend-id=\"orders-nodes\" />\n  </inbound>\n</policies>";
+        assert_eq!(route(src), src);
+        // Another pool, or the same one under a condition, is not the gate's routing.
+        let other = src.replace("orders-nodes", "other-nodes");
+        assert!(with_backend(Some(&parse(&other).unwrap()), "orders-nodes").is_err());
+        let nested = "<policies><inbound><choose><when condition=\"@(true)\"><set-backend-service backend-id=\"orders-nodes\" /></when></choose></inbound></policies>";
+        assert!(with_backend(Some(&parse(nested).unwrap()), "orders-nodes").is_err());
     }
 
     #[test]

@@ -589,6 +589,17 @@ pub fn named_value_refs(s: &str) -> Vec<String> {
     out
 }
 
+/// `<set-body template="liquid">`: its text is a Liquid template whose `{{body.x}}` and
+/// `{{context.Request.Method}}` are Liquid output, not named values (Learn, "set-body" policy,
+/// "Using Liquid templates with set-body", whose examples save with `{{body.name}}`;
+/// Azure/azure-api-management-devops-resource-kit#230, MicrosoftDocs/azure-docs#115683).
+fn is_liquid_body(e: &Element) -> bool {
+    e.name == "set-body"
+        && e.attrs
+            .iter()
+            .any(|(k, v)| k == "template" && v.eq_ignore_ascii_case("liquid"))
+}
+
 /// Each `{{name}}` the document uses, with the element it is in (text directly under it or one
 /// of its attributes).
 pub fn references(doc: &Doc) -> Vec<(&Element, String)> {
@@ -598,6 +609,9 @@ pub fn references(doc: &Doc) -> Vec<(&Element, String)> {
             for n in named_value_refs(v) {
                 out.push((e, n));
             }
+        }
+        if is_liquid_body(e) {
+            continue;
         }
         for c in &e.children {
             if let Node::Text(t) | Node::CData(t) = c {
@@ -613,6 +627,13 @@ pub fn references(doc: &Doc) -> Vec<(&Element, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_liquid_body_holds_no_named_value() {
+        let doc = parse("<policies><inbound><set-body template=\"liquid\">{\"a\": \"{{body.a}}\"}</set-body><set-body>{{plain}}</set-body></inbound></policies>", true).unwrap();
+        let names: Vec<String> = references(&doc).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(names, ["plain"]);
+    }
 
     #[test]
     fn xml_round_trips_and_raw_keeps_expressions() {
