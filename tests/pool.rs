@@ -471,51 +471,6 @@ async fn several_services_each_keep_their_own_pool() {
     }
 }
 
-/// Issue 14: "a new node joins the pool on the next run". The node arrives between two runs (the
-/// sandbox's `PUT /_sandbox/nodes/{name}`, as the autoscaler or an upgrade adds one); the document
-/// is unchanged, so no revision is made, yet the pool takes the new node with its own backend.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_new_ready_node_joins_the_pool_on_the_next_run() {
-    const NEW: &str = "aks-nodepool1-12345678-vmss000009";
-    let world = World::start(four_nodes()).await;
-    world.deploy(API, &base_doc("Pool API"));
-    let run = world.gate(&pool_inputs()).await;
-    assert_eq!(run.code, 0, "{}", run.both());
-    let node_backend = |n: &str| format!("{API}-{n}");
-    assert!(named(&backends(&world).await, &node_backend(NEW)).is_none());
-
-    let r = client(&world)
-        .put(format!("{}/_sandbox/nodes/{NEW}", world.sandbox.urls.arm))
-        .bearer_auth(&world.sandbox.arm_token)
-        .json(&serde_json::json!({
-            "internalIP": "10.224.0.9",
-            "ready": true,
-            "unschedulable": false,
-            "taints": []
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-
-    let run = world.gate(&pool_inputs()).await;
-    assert_eq!(run.code, 0, "{}", run.both());
-    let list = backends(&world).await;
-    let joined = named(&list, &node_backend(NEW)).unwrap_or_else(|| panic!("{list:?}"));
-    assert_eq!(joined["url"], "http://10.224.0.9:30080");
-    assert_eq!(
-        joined["circuitBreaker"]["rules"][0]["tripDuration"],
-        "PT30S"
-    );
-    assert_eq!(
-        members(named(&list, "svc-1-nodes").unwrap()),
-        [node_backend(N0), node_backend(N1), node_backend(NEW)]
-    );
-    // Still one revision: the pool changed, the document did not.
-    let (revision, ..) = world.apim(API).await.unwrap();
-    assert_eq!(revision, 1, "{}", run.both());
-    world.assert_no_secret_printed();
-
 /// Issue 14: a missing named value stops the run with nothing written, the pool's backends
 /// included (they used to be written before the check).
 #[tokio::test(flavor = "multi_thread")]
@@ -631,4 +586,50 @@ async fn an_operation_policy_that_sets_a_backend_is_refused_with_the_pool() {
     assert!(run.both().contains("line 4, column 5"), "{}", run.both());
     assert_eq!(world.writes_since(mark), Vec::<String>::new());
     assert!(backends(&world).await.is_empty());
+}
+
+/// Issue 14: "a new node joins the pool on the next run". The node arrives between two runs (the
+/// sandbox's `PUT /_sandbox/nodes/{name}`, as the autoscaler or an upgrade adds one); the document
+/// is unchanged, so no revision is made, yet the pool takes the new node with its own backend.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_ready_node_joins_the_pool_on_the_next_run() {
+    const NEW: &str = "aks-nodepool1-12345678-vmss000009";
+    let world = World::start(four_nodes()).await;
+    world.deploy(API, &base_doc("Pool API"));
+    let run = world.gate(&pool_inputs()).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let node_backend = |n: &str| format!("{API}-{n}");
+    assert!(named(&backends(&world).await, &node_backend(NEW)).is_none());
+
+    let r = client(&world)
+        .put(format!("{}/_sandbox/nodes/{NEW}", world.sandbox.urls.arm))
+        .bearer_auth(&world.sandbox.arm_token)
+        .json(&serde_json::json!({
+            "internalIP": "10.224.0.9",
+            "ready": true,
+            "unschedulable": false,
+            "taints": []
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+
+    let run = world.gate(&pool_inputs()).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let list = backends(&world).await;
+    let joined = named(&list, &node_backend(NEW)).unwrap_or_else(|| panic!("{list:?}"));
+    assert_eq!(joined["url"], "http://10.224.0.9:30080");
+    assert_eq!(
+        joined["circuitBreaker"]["rules"][0]["tripDuration"],
+        "PT30S"
+    );
+    assert_eq!(
+        members(named(&list, "svc-1-nodes").unwrap()),
+        [node_backend(N0), node_backend(N1), node_backend(NEW)]
+    );
+    // Still one revision: the pool changed, the document did not.
+    let (revision, ..) = world.apim(API).await.unwrap();
+    assert_eq!(revision, 1, "{}", run.both());
+    world.assert_no_secret_printed();
 }
